@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Set up everything the project needs on a fresh Debian/Ubuntu machine.
+# Idempotent and non-interactive: safe to run again; CI runs it as root with CI=true.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-python3}"
+VENV=".venv"
+
+# --- system packages --------------------------------------------------------
+# libegl1 + libgl1-mesa-dri: MuJoCo offscreen rendering on the CPU (MUJOCO_GL=egl, llvmpipe)
+# chromium: the real browser for console tests (Playwright drives it; no browser download)
+# iproute2 + ethtool: network namespaces and veth set-up for the WAN-emulation tests
+# openssl: the local development TLS certificate
+SYSTEM_PACKAGES=(libegl1 libgl1-mesa-dri libgles2 chromium iproute2 ethtool openssl)
+
+need=()
+for p in "${SYSTEM_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+done
+if ((${#need[@]})); then
+    SUDO=""
+    if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+    echo "bootstrap: installing system packages: ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# --- Python environment -----------------------------------------------------
+if [ ! -x "$VENV/bin/python" ]; then
+    "$PYTHON" -m venv "$VENV"
+fi
+stamp="$VENV/.installed-$(cat pyproject.toml requirements.lock 2>/dev/null | sha256sum | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+    echo "bootstrap: installing Python dependencies into $VENV"
+    "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
+    if [ -f requirements.lock ]; then
+        "$VENV/bin/python" -m pip install -q -c requirements.lock -e ".[dev]"
+    else
+        "$VENV/bin/python" -m pip install -q -e ".[dev]"
+    fi
+    rm -f "$VENV"/.installed-*
+    touch "$stamp"
+fi
+echo "bootstrap: ready ($("$VENV/bin/python" --version))"

@@ -1,0 +1,1 @@
+"""Surgeon consoles: the Python SDK, and web/ for the browser console."""

@@ -1,0 +1,1 @@
+"""Clock synchronisation, latency measurement and link-emulation profiles."""

@@ -1,0 +1,1 @@
+"""Endoscope video: encode once, fan out, frame stamping, adaptive bitrate."""

@@ -1,0 +1,1 @@
+"""Operations, roles, control arbitration (pure) and authentication."""

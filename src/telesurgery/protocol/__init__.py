@@ -1,0 +1,1 @@
+"""Wire messages and their binary codec (pure; golden bytes)."""

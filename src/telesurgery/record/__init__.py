@@ -1,0 +1,1 @@
+"""Recording, audit chain, replay and report."""

@@ -1,0 +1,1 @@
+"""The patient cart: the driver contract (CRTK names), kinematics and the MuJoCo simulation."""

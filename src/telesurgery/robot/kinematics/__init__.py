@@ -1,0 +1,1 @@
+"""Analytic kinematics of the dVRK-class arms (pure numpy, no simulator)."""

@@ -1,0 +1,1 @@
+"""The simulated dVRK-class patient cart in MuJoCo (the default robot driver)."""

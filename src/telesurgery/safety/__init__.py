@@ -1,0 +1,1 @@
+"""Patient-side safety supervisor (sans-I/O: time is always a parameter)."""

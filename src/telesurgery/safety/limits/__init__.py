@@ -1,0 +1,1 @@
+"""Composable limits the supervisor iterates over."""

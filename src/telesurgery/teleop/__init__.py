@@ -1,0 +1,1 @@
+"""Surgeon-side conditioning: clutch, scaling, tremor filter, camera-frame mapping."""
