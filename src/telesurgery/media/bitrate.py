@@ -1,0 +1,253 @@
+"""Adaptive video rate: a sans-I/O state machine fed with receiver feedback.
+
+Inputs are RTCP receiver reports (loss fraction, round-trip time) and REMB, each with ``now``
+[s]; the output is :class:`RateTarget` (bitrate, frame rate, picture scale) for the shared
+encoder. No clock, no I/O: the aiortc adapter (:mod:`telesurgery.media.feedback`) feeds it.
+
+Policy
+------
+* **Congestion** is loss above ``loss_high`` or a round-trip time that rose more than
+  ``rtt_rise_ms`` above the smallest RTT seen in the last ``rtt_window_s`` (a queue is building
+  at the bottleneck: latency grows before packets drop, so this reacts before loss does).
+  The rate is cut multiplicatively (``decrease_factor``, deeper with heavy loss), at most once
+  per ``decrease_interval_s`` so that stale reports of the same episode do not cut twice.
+* **Recovery**: after ``hold_after_decrease_s`` without congestion and with loss below
+  ``loss_low``, the rate grows by ``increase_factor`` at most once per ``increase_interval_s``.
+  Between the two loss thresholds the rate holds. Growth is slow and cuts are fast (AIMD-like),
+  and the hold time after a cut stops the up/down oscillation around the link capacity.
+* **REMB** (receiver estimate) caps the target when present.
+* **Degradation ladder**: the picture scale and frame rate follow the bitrate through
+  :attr:`RateConfig.ladder` — the first rung whose ``min_bitrate_bps`` the target meets. The
+  default keeps 30 fps as long as possible and lowers the resolution first (frame rate is motion
+  latency for the surgeon), then the frame rate. Climbing a rung needs ``ladder_hysteresis``
+  times its threshold, so a rate hovering at a threshold does not flip the resolution.
+* **Who drives it**: only the *surgeons'* links feed the controller (the gateway routes each
+  sender's feedback by role). Observers receive the same stream and cannot drag it down; a
+  congested observer loses frames and recovers with a keyframe (PLI).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+
+from telesurgery.exceptions import ConfigError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class LadderRung:
+    """One step of the degradation ladder."""
+
+    min_bitrate_bps: int
+    """Smallest target bitrate [bit/s] at which this rung is used."""
+    scale: float
+    """Picture scale (0, 1] applied to width and height."""
+    fps: int
+    """Frame rate [1/s]."""
+
+
+def _default_ladder() -> tuple[LadderRung, ...]:
+    return (
+        LadderRung(min_bitrate_bps=600_000, scale=1.0, fps=30),
+        LadderRung(min_bitrate_bps=300_000, scale=0.75, fps=30),
+        LadderRung(min_bitrate_bps=150_000, scale=0.5, fps=30),
+        LadderRung(min_bitrate_bps=0, scale=0.5, fps=15),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RateConfig:
+    """Tuning of :class:`RateController`."""
+
+    start_bitrate_bps: int = 1_500_000
+    """Target before any feedback [bit/s]."""
+    min_bitrate_bps: int = 100_000
+    """Floor [bit/s]: never target less."""
+    max_bitrate_bps: int = 2_500_000
+    """Ceiling [bit/s]: never target more (and at most the encoder's ceiling)."""
+    loss_high: float = 0.10
+    """Loss fraction above which the link is congested."""
+    loss_low: float = 0.02
+    """Loss fraction below which the rate may grow."""
+    rtt_rise_ms: float = 40.0
+    """RTT above the windowed minimum that counts as a building queue [ms]."""
+    rtt_window_s: float = 30.0
+    """Window of the minimum-RTT baseline [s]."""
+    decrease_factor: float = 0.85
+    """Multiplicative cut on congestion (further scaled by ``1 - loss / 2`` on heavy loss)."""
+    increase_factor: float = 1.08
+    """Multiplicative growth per increase step."""
+    decrease_interval_s: float = 1.0
+    """Minimum time between two cuts [s]."""
+    increase_interval_s: float = 1.0
+    """Minimum time between two increase steps [s]."""
+    hold_after_decrease_s: float = 3.0
+    """No growth for this long after a cut [s]."""
+    ladder: tuple[LadderRung, ...] = field(default_factory=_default_ladder)
+    """Degradation rungs, best first; the last must have ``min_bitrate_bps == 0``."""
+    ladder_hysteresis: float = 1.2
+    """Climbing to a better rung needs this multiple of its threshold."""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_bitrate_bps <= self.start_bitrate_bps <= self.max_bitrate_bps:
+            raise ConfigError(
+                "min/start/max_bitrate_bps",
+                (self.min_bitrate_bps, self.start_bitrate_bps, self.max_bitrate_bps),
+                "0 < min <= start <= max",
+            )
+        if not 0.0 <= self.loss_low < self.loss_high <= 1.0:
+            raise ConfigError(
+                "loss_low/loss_high", (self.loss_low, self.loss_high), "0 <= low < high <= 1"
+            )
+        if not 0.0 < self.decrease_factor < 1.0:
+            raise ConfigError("decrease_factor", self.decrease_factor, "0 < f < 1")
+        if not self.increase_factor > 1.0:
+            raise ConfigError("increase_factor", self.increase_factor, "> 1")
+        if self.rtt_rise_ms <= 0 or self.rtt_window_s <= 0:
+            raise ConfigError(
+                "rtt_rise_ms/rtt_window_s", (self.rtt_rise_ms, self.rtt_window_s), "> 0"
+            )
+        if not self.ladder or self.ladder[-1].min_bitrate_bps != 0:
+            raise ConfigError("ladder", self.ladder, "non-empty, last rung min_bitrate_bps=0")
+        thresholds = [r.min_bitrate_bps for r in self.ladder]
+        if thresholds != sorted(thresholds, reverse=True):
+            raise ConfigError("ladder", thresholds, "min_bitrate_bps strictly decreasing")
+        for rung in self.ladder:
+            if not 0.0 < rung.scale <= 1.0 or rung.fps < 1:
+                raise ConfigError("ladder rung", rung, "0 < scale <= 1 and fps >= 1")
+        if self.ladder_hysteresis < 1.0:
+            raise ConfigError("ladder_hysteresis", self.ladder_hysteresis, ">= 1.0")
+
+
+@dataclass(frozen=True, slots=True)
+class RateTarget:
+    """What the shared encoder should produce now."""
+
+    bitrate_bps: int
+    """Target bitrate [bit/s]."""
+    fps: int
+    """Frame rate [1/s]; the encoder skips camera frames to meet it."""
+    scale: float
+    """Picture scale (0, 1] applied to the configured width and height."""
+
+
+class RateState(enum.Enum):
+    """Last decision of the controller."""
+
+    START = "START"
+    """No feedback yet."""
+    DECREASE = "DECREASE"
+    """Congestion seen; the rate was cut."""
+    HOLD = "HOLD"
+    """Neither congested nor clean enough to grow (or within the hold time)."""
+    INCREASE = "INCREASE"
+    """Clean link; the rate is growing."""
+
+
+_TRANSITIONS: dict[RateState, frozenset[RateState]] = {
+    state: frozenset({RateState.DECREASE, RateState.HOLD, RateState.INCREASE})
+    for state in RateState
+}
+"""START is left on the first report and never re-entered."""
+
+
+class RateController:
+    """Loss- and delay-based rate control; see the module docstring for the policy."""
+
+    def __init__(self, config: RateConfig | None = None) -> None:
+        self.config = config or RateConfig()
+        self._bitrate_bps = float(self.config.start_bitrate_bps)
+        self._remb_bps: float | None = None
+        self._rtts: deque[tuple[float, float]] = deque()
+        self._last_decrease_s: float | None = None
+        self._last_increase_s: float | None = None
+        self._state = RateState.START
+        self._rung = self._rung_for(self._bitrate_bps, current=None)
+
+    @property
+    def state(self) -> RateState:
+        """Last decision."""
+        return self._state
+
+    def on_feedback(
+        self, loss: float, rtt_ms: float | None, remb_bps: float | None, now: float
+    ) -> RateTarget:
+        """Feed one receiver report (``loss`` in [0, 1]; RTT and REMB if known) at ``now`` [s]."""
+        cfg = self.config
+        loss = min(max(loss, 0.0), 1.0)
+        rtt_rise_ms = self._observe_rtt(rtt_ms, now)
+        if remb_bps is not None:
+            self._remb_bps = remb_bps
+
+        congested = loss > cfg.loss_high or rtt_rise_ms > cfg.rtt_rise_ms
+        if congested:
+            if self._since(self._last_decrease_s, now) >= cfg.decrease_interval_s:
+                factor = cfg.decrease_factor
+                if loss > cfg.loss_high:
+                    factor = min(factor, 1.0 - loss / 2.0)
+                self._bitrate_bps *= factor
+                self._last_decrease_s = now
+                self._set_state(RateState.DECREASE)
+            else:
+                self._set_state(RateState.HOLD)
+        elif (
+            loss < cfg.loss_low
+            and self._since(self._last_decrease_s, now) >= cfg.hold_after_decrease_s
+            and self._since(self._last_increase_s, now) >= cfg.increase_interval_s
+        ):
+            self._bitrate_bps *= cfg.increase_factor
+            self._last_increase_s = now
+            self._set_state(RateState.INCREASE)
+        else:
+            self._set_state(RateState.HOLD)
+
+        ceiling = float(cfg.max_bitrate_bps)
+        if self._remb_bps is not None:
+            ceiling = min(ceiling, self._remb_bps)
+        self._bitrate_bps = max(min(self._bitrate_bps, ceiling), float(cfg.min_bitrate_bps))
+        self._rung = self._rung_for(self._bitrate_bps, current=self._rung)
+        return self.target()
+
+    def target(self) -> RateTarget:
+        """The current target."""
+        rung = self.config.ladder[self._rung]
+        return RateTarget(bitrate_bps=int(self._bitrate_bps), fps=rung.fps, scale=rung.scale)
+
+    def _observe_rtt(self, rtt_ms: float | None, now: float) -> float:
+        """Record an RTT sample; return its rise above the windowed minimum [ms]."""
+        window = self._rtts
+        while window and window[0][0] < now - self.config.rtt_window_s:
+            window.popleft()
+        if rtt_ms is None:
+            return 0.0
+        # Monotonic deque of minima: drop samples that can never be the minimum again.
+        while window and window[-1][1] >= rtt_ms:
+            window.pop()
+        window.append((now, rtt_ms))
+        return rtt_ms - window[0][1]
+
+    def _rung_for(self, bitrate_bps: float, current: int | None) -> int:
+        ladder = self.config.ladder
+        for index, rung in enumerate(ladder):
+            threshold = float(rung.min_bitrate_bps)
+            if current is not None and index < current:
+                threshold *= self.config.ladder_hysteresis
+            if bitrate_bps >= threshold:
+                return index
+        return len(ladder) - 1
+
+    @staticmethod
+    def _since(then: float | None, now: float) -> float:
+        return float("inf") if then is None else now - then
+
+    def _set_state(self, new: RateState) -> None:
+        old = self._state
+        if new not in _TRANSITIONS[old]:
+            raise AssertionError(f"rate state {old.value} -> {new.value} is not a transition")
+        if new is not old:
+            logger.debug("rate %s -> %s at %.0f bit/s", old.value, new.value, self._bitrate_bps)
+        self._state = new

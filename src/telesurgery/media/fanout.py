@@ -1,0 +1,414 @@
+"""Encode once, fan out: one shared encoder feeding one lightweight track per WebRTC peer.
+
+aiortc encodes separately in every ``RTCRtpSender``. Here the camera frames are encoded once, in
+one worker thread, and every peer's :class:`EncodedVideoTrack` hands the same ``av.Packet`` s to
+its sender, which only packetizes them (aiortc's ``Encoder.pack``): encode cost is independent
+of the number of surgeons and observers.
+
+Wiring (in the gateway)::
+
+    shared = SharedVideoEncoder(EncoderConfig(codec="h264"))
+    await shared.start()
+    camera.subscribe(shared.submit_threadsafe)       # camera thread -> latest frame wins
+
+    # per peer, before createOffer:
+    track = shared.add_track(peer_id)              # a new track gets a keyframe quickly
+    transceiver = pc.addTransceiver(track, direction="sendonly")
+    prefer_codec(transceiver, shared.config.codec)  # telesurgery.media.webrtc
+    tap = SenderFeedbackTap(                        # telesurgery.media.feedback
+        transceiver.sender,
+        on_keyframe_request=shared.request_keyframe,
+        on_report=shared.on_receiver_report if role_is_surgeon else None,
+    )
+    ...
+    await shared.stop()                            # in the app's shutdown
+
+Frames: each frame is resized to the rate controller's scale, stamped with
+:mod:`telesurgery.media.stamp` (frame number and capture time), and encoded with ``pts`` = the
+capture monotonic time in the 90 kHz RTP clock, so RTP timestamps carry true capture spacing.
+
+Keyframes: a new track, a PLI/FIR from any peer, or a peer whose queue overflowed requests one;
+requests are coalesced to at most one forced keyframe per ``keyframe_min_interval_s`` (twenty
+observers sending PLI do not cause a keyframe storm), and a pending request is never lost.
+Each track starts, and restarts after an overflow, at the next keyframe, so its decoder never
+sees a frame whose reference it missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import enum
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import av
+import numpy as np
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from numpy.typing import NDArray
+
+from telesurgery.exceptions import ConfigError, TelesurgeryError
+from telesurgery.media.bitrate import RateController, RateTarget
+from telesurgery.media.encoder import VIDEO_CLOCK_HZ, EncoderConfig, VideoEncoder, create_encoder
+from telesurgery.media.feedback import ReceiverReport
+from telesurgery.media.stamp import FrameStamp, StampLayout, draw_stamp
+
+logger = logging.getLogger(__name__)
+
+
+class CameraFrame(Protocol):
+    """What the shared encoder reads from a camera frame (the sim camera's frozen values)."""
+
+    @property
+    def pixels(self) -> NDArray[np.uint8]:
+        """(H, W, 3) RGB, uint8."""
+
+    @property
+    def frame_number(self) -> int:
+        """Camera frame counter."""
+
+    @property
+    def capture_monotonic_ns(self) -> int:
+        """Capture time on the producer's monotonic clock [ns]."""
+
+    @property
+    def capture_wall_ns(self) -> int:
+        """Capture time on the wall clock [ns] (stamped into the picture)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedFrame:
+    """One encoded picture, shared read-only by every track."""
+
+    packets: tuple[av.Packet[Any], ...]
+    """Encoded packets (one per picture with these encoders), ``pts`` in 1/90000 s."""
+    keyframe: bool
+    """True if a decoder can start here."""
+    frame_number: int
+    """Camera frame number."""
+    capture_monotonic_ns: int
+    """Capture time [ns], producer's monotonic clock."""
+    encoded_monotonic_ns: int
+    """When encoding finished [ns], ``time.monotonic_ns``."""
+    encode_ms: float
+    """Resize + stamp + encode time [ms]."""
+    size_bytes: int
+    """Total encoded size [bytes]."""
+
+
+@dataclass(frozen=True, slots=True)
+class FanoutConfig:
+    """Behaviour of :class:`SharedVideoEncoder` around the codec."""
+
+    keyframe_min_interval_s: float = 0.25
+    """Forced keyframes are at most this frequent [s]; requests in between are deferred."""
+    track_queue_frames: int = 4
+    """A track holding more unsent frames than this drops them and waits for a keyframe."""
+    stamp_layout: StampLayout | None = field(default_factory=StampLayout)
+    """Barcode layout, or ``None`` to send pictures unstamped."""
+
+    def __post_init__(self) -> None:
+        if self.keyframe_min_interval_s < 0:
+            raise ConfigError("keyframe_min_interval_s", self.keyframe_min_interval_s, ">= 0")
+        if self.track_queue_frames < 1:
+            raise ConfigError("track_queue_frames", self.track_queue_frames, ">= 1")
+
+
+@dataclass(slots=True)
+class FanoutStats:
+    """Counters of the shared encoder (read them; do not write)."""
+
+    frames_submitted: int = 0
+    """Camera frames handed to :meth:`SharedVideoEncoder.submit`."""
+    frames_replaced: int = 0
+    """Frames overwritten by a newer one before the encoder took them (latest wins)."""
+    frames_skipped_fps: int = 0
+    """Frames skipped to meet the rate controller's frame rate."""
+    frames_encoded: int = 0
+    """Encoder calls (exactly one per encoded frame, whatever the number of peers)."""
+    keyframes: int = 0
+    """Keyframes produced (periodic, forced or after a reopen)."""
+    keyframe_requests: int = 0
+    """Keyframe requests received (new tracks, PLI/FIR, overflows)."""
+    bytes_encoded: int = 0
+    """Total encoded bytes."""
+
+
+class EncoderState(enum.Enum):
+    """Lifecycle of the shared encoder."""
+
+    NEW = "NEW"
+    RUNNING = "RUNNING"
+    STOPPED = "STOPPED"
+
+
+class EncodedVideoTrack(MediaStreamTrack):
+    """A peer's view of the shared stream: ``recv()`` returns encoded ``av.Packet`` s.
+
+    Created by :meth:`SharedVideoEncoder.add_track`; add it to one ``RTCPeerConnection``.
+    """
+
+    kind = "video"
+
+    def __init__(self, owner: SharedVideoEncoder, name: str, max_frames: int) -> None:
+        super().__init__()
+        self.name = name
+        """Peer name, for logs."""
+        self._owner = owner
+        self._frames: deque[EncodedFrame] = deque()
+        self._pending: deque[av.Packet[Any]] = deque()
+        self._max_frames = max_frames
+        self._waiting_keyframe = True
+        self._ready = asyncio.Event()
+        self.frames_sent = 0
+        """Frames handed to the sender."""
+        self.frames_dropped = 0
+        """Frames dropped because the peer fell behind or waited for a keyframe."""
+
+    def _push(self, frame: EncodedFrame) -> None:
+        if self.readyState != "live":
+            return
+        if self._waiting_keyframe and not frame.keyframe:
+            self.frames_dropped += 1
+            return
+        self._waiting_keyframe = False
+        self._frames.append(frame)
+        if len(self._frames) > self._max_frames:
+            self.frames_dropped += len(self._frames)
+            self._frames.clear()
+            self._waiting_keyframe = True
+            self._owner.request_keyframe(f"track {self.name} overflowed")
+        self._ready.set()
+
+    async def recv(self) -> av.Packet[Any]:
+        """The next encoded packet for this peer's sender."""
+        while not self._pending:
+            if self.readyState != "live":
+                raise MediaStreamError
+            if self._frames:
+                frame = self._frames.popleft()
+                self._pending.extend(frame.packets)
+                self.frames_sent += 1
+                break
+            self._ready.clear()
+            await self._ready.wait()
+        return self._pending.popleft()
+
+    def stop(self) -> None:
+        """End the track and detach it from the shared encoder."""
+        super().stop()
+        self._owner._remove_track(self)
+        self._ready.set()
+
+
+class SharedVideoEncoder:
+    """One encoder for all peers; see the module docstring for the wiring."""
+
+    def __init__(
+        self,
+        config: EncoderConfig | None = None,
+        *,
+        fanout: FanoutConfig | None = None,
+        rate: RateController | None = None,
+        encoder: VideoEncoder | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config or EncoderConfig()
+        self.fanout = fanout or FanoutConfig()
+        self.rate = rate or RateController()
+        if self.fanout.stamp_layout is not None:
+            min_scale = min(rung.scale for rung in self.rate.config.ladder)
+            self.fanout.stamp_layout.check_fits(
+                round(self.config.width_px * min_scale), round(self.config.height_px * min_scale)
+            )
+        self._encoder = encoder or create_encoder(self.config)
+        self._clock = clock
+        self._target = self.rate.target()
+        self._tracks: list[EncodedVideoTrack] = []
+        self._latest: CameraFrame | None = None
+        self._wake = asyncio.Event()
+        self._keyframe_pending = False
+        self._last_keyframe_s: float | None = None
+        self._last_encoded_capture_ns: int | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._state = EncoderState.NEW
+        self.stats = FanoutStats()
+        """Counters."""
+        self.last_frame: EncodedFrame | None = None
+        """The most recent encoded frame (for stats and tests)."""
+
+    @property
+    def state(self) -> EncoderState:
+        """Lifecycle state."""
+        return self._state
+
+    @property
+    def target(self) -> RateTarget:
+        """The rate target the next frame is encoded with."""
+        return self._target
+
+    @property
+    def tracks(self) -> tuple[EncodedVideoTrack, ...]:
+        """Live tracks."""
+        return tuple(self._tracks)
+
+    async def start(self) -> None:
+        """Start the encode task (NEW -> RUNNING)."""
+        self._set_state(EncoderState.RUNNING)
+        self._loop = asyncio.get_running_loop()
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="video-encode"
+        )
+        self._task = asyncio.create_task(self._run(), name="shared-video-encoder")
+
+    async def stop(self) -> None:
+        """Stop encoding, end every track and wait for the worker (RUNNING -> STOPPED)."""
+        if self._state is not EncoderState.RUNNING:
+            self._state = EncoderState.STOPPED
+            return
+        self._set_state(EncoderState.STOPPED)
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._executor is not None:
+            executor = self._executor
+            await asyncio.get_running_loop().run_in_executor(None, executor.shutdown)
+        for track in list(self._tracks):
+            track.stop()
+
+    def add_track(self, name: str) -> EncodedVideoTrack:
+        """A new track for one peer; it starts at the next keyframe (requested now)."""
+        track = EncodedVideoTrack(self, name, self.fanout.track_queue_frames)
+        self._tracks.append(track)
+        self.request_keyframe(f"new track {name}")
+        return track
+
+    def request_keyframe(self, reason: str = "request") -> None:
+        """Make the next frame a keyframe (coalesced; see the module docstring)."""
+        logger.debug("keyframe requested: %s", reason)
+        self.stats.keyframe_requests += 1
+        self._keyframe_pending = True
+
+    def on_receiver_report(self, report: ReceiverReport) -> None:
+        """Feed a surgeon's receiver report to the rate controller."""
+        self._target = self.rate.on_feedback(
+            report.loss_fraction, report.rtt_ms, report.remb_bps, self._clock()
+        )
+
+    def submit(self, frame: CameraFrame) -> None:
+        """Hand a camera frame to the encoder (event-loop thread); the latest frame wins."""
+        self.stats.frames_submitted += 1
+        if self._latest is not None:
+            self.stats.frames_replaced += 1
+        self._latest = frame
+        self._wake.set()
+
+    def submit_threadsafe(self, frame: CameraFrame) -> None:
+        """:meth:`submit` from another thread (the camera's); dropped unless RUNNING."""
+        loop = self._loop
+        if loop is None or self._state is not EncoderState.RUNNING:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed during shutdown
+            loop.call_soon_threadsafe(self.submit, frame)
+
+    def _remove_track(self, track: EncodedVideoTrack) -> None:
+        if track in self._tracks:
+            self._tracks.remove(track)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        assert self._executor is not None
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                frame = self._latest
+                self._latest = None
+                if frame is None or self._skip_for_fps(frame):
+                    continue
+                target = self._target
+                now = self._clock()
+                keyframe = self._keyframe_pending and (
+                    self._last_keyframe_s is None
+                    or now - self._last_keyframe_s >= self.fanout.keyframe_min_interval_s
+                )
+                encoded = await loop.run_in_executor(
+                    self._executor, self._encode, frame, target, keyframe
+                )
+                if encoded.keyframe:
+                    self._keyframe_pending = False
+                    self._last_keyframe_s = now
+                    self.stats.keyframes += 1
+                elif self._keyframe_pending:
+                    self._wake.set()  # deferred request: retry with the next frame
+                self.stats.bytes_encoded += encoded.size_bytes
+                self.last_frame = encoded
+                for track in list(self._tracks):
+                    track._push(encoded)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("shared video encoder failed; ending every track")
+            for track in list(self._tracks):
+                track.stop()
+
+    def _skip_for_fps(self, frame: CameraFrame) -> bool:
+        last = self._last_encoded_capture_ns
+        if last is not None and self._target.fps < self.config.fps:
+            min_gap_ns = int(0.9e9 / self._target.fps)
+            if frame.capture_monotonic_ns - last < min_gap_ns:
+                self.stats.frames_skipped_fps += 1
+                return True
+        self._last_encoded_capture_ns = frame.capture_monotonic_ns
+        return False
+
+    def _encode(self, frame: CameraFrame, target: RateTarget, keyframe: bool) -> EncodedFrame:
+        """Worker thread: resize, stamp and encode one frame."""
+        start_ns = time.monotonic_ns()
+        width = max(16, round(self.config.width_px * target.scale) // 2 * 2)
+        height = max(16, round(self.config.height_px * target.scale) // 2 * 2)
+        picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame.pixels), format="rgb24")
+        layout = self.fanout.stamp_layout
+        if layout is not None:
+            if (picture.width, picture.height) != (width, height):
+                picture = picture.reformat(width=width, height=height)
+            rgb = np.asarray(picture.to_ndarray(), dtype=np.uint8)  # a copy, not the camera's
+            draw_stamp(
+                rgb, FrameStamp.from_capture(frame.frame_number, frame.capture_wall_ns), layout
+            )
+            picture = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        picture = picture.reformat(width=width, height=height, format="yuv420p")
+        picture.pts = frame.capture_monotonic_ns * VIDEO_CLOCK_HZ // 1_000_000_000
+        packets = self._encoder.encode(picture, keyframe=keyframe, bitrate_bps=target.bitrate_bps)
+        self.stats.frames_encoded += 1
+        end_ns = time.monotonic_ns()
+        return EncodedFrame(
+            packets=tuple(packets),
+            keyframe=any(p.is_keyframe for p in packets),
+            frame_number=frame.frame_number,
+            capture_monotonic_ns=frame.capture_monotonic_ns,
+            encoded_monotonic_ns=end_ns,
+            encode_ms=(end_ns - start_ns) / 1e6,
+            size_bytes=sum(p.size for p in packets),
+        )
+
+    def _set_state(self, new: EncoderState) -> None:
+        valid = {
+            EncoderState.NEW: {EncoderState.RUNNING, EncoderState.STOPPED},
+            EncoderState.RUNNING: {EncoderState.STOPPED},
+            EncoderState.STOPPED: set(),
+        }[self._state]
+        if new not in valid:
+            raise TelesurgeryError(
+                f"shared encoder cannot go {self._state.value} -> {new.value}: "
+                f"valid from {self._state.value} is {sorted(s.value for s in valid) or 'nothing'}"
+            )
+        logger.debug("shared encoder %s -> %s", self._state.value, new.value)
+        self._state = new
