@@ -1,0 +1,694 @@
+"""The patient-side safety supervisor: a sans-I/O state machine deciding what each arm may do.
+
+Shaped like aioquic's ``QuicConnection``. Inputs, each with the gateway's monotonic ``now`` [s]:
+:meth:`~SafetySupervisor.on_command`, :meth:`~SafetySupervisor.on_rtt`,
+:meth:`~SafetySupervisor.request_engage`, :meth:`~SafetySupervisor.set_controller`,
+:meth:`~SafetySupervisor.estop`, :meth:`~SafetySupervisor.clear_estop` and
+:meth:`~SafetySupervisor.on_tick` (once per servo period). Outputs:
+:meth:`~SafetySupervisor.next_event`, :meth:`~SafetySupervisor.deadline` (the next time a
+watchdog fires) and the per-arm setpoints (:meth:`~SafetySupervisor.setpoint_jp`,
+:meth:`~SafetySupervisor.setpoint_jaw`). Nothing here reads a clock, sleeps, locks or does I/O.
+
+Pipeline of an accepted command for a following arm::
+
+    validate -> sequence/staleness filter -> authorisation -> workspace clamp (Cartesian)
+    -> IK nearest the previous target -> min-insertion and joint-position clamp -> Ruckig target
+
+and every tick Ruckig advances the setpoint one period within the velocity, acceleration and
+jerk limits (the jaw within its rate limit). Any hold (watchdog, latency, handover, e-stop)
+freezes the target and Ruckig brakes to rest.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Mapping
+from types import MappingProxyType
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from telesurgery.exceptions import ConfigError, InvalidArm, JointLimitError, UnreachablePose
+from telesurgery.operation.roles import Role
+from telesurgery.robot.kinematics.rotations import matrix_from_quat_xyzw, rotation_angle_rad
+from telesurgery.safety.arm_kinds import ArmKind
+from telesurgery.safety.coalescing import EventCoalescer
+from telesurgery.safety.commands import ArmCommand, FloatArray
+from telesurgery.safety.config import ArmSafetyConfig, SafetyConfig
+from telesurgery.safety.estop import EStopLatch
+from telesurgery.safety.events import (
+    ArmStateChanged,
+    CommandRejected,
+    ControllerChanged,
+    Disengaged,
+    DuplicateCommandDropped,
+    Engaged,
+    EngageRefusal,
+    EngageRefused,
+    EStopCleared,
+    EStopClearRefused,
+    EStopLatched,
+    EStopRefused,
+    LatencyAlarm,
+    LatencyLevel,
+    LatencyRecovered,
+    LimitClamped,
+    OutOfOrderCommandDropped,
+    RejectReason,
+    SafetyEvent,
+    StaleCommandDropped,
+    WatchdogHold,
+)
+from telesurgery.safety.kinematics import ArmKinematicsLike
+from telesurgery.safety.latency import LatencyMonitor
+from telesurgery.safety.limits import (
+    CartesianLimit,
+    ClampResult,
+    JawRangeLimit,
+    JawRateLimit,
+    JointLimit,
+    JointPositionLimit,
+    MinInsertionLimit,
+    WorkspaceLimit,
+)
+from telesurgery.safety.sequencing import SequenceFilter, SeqVerdict
+from telesurgery.safety.state import ALLOWED_TRANSITIONS, ArmState, Cause, InvalidTransition
+from telesurgery.safety.stats import SupervisorStats
+from telesurgery.safety.trajectory import JointTrajectory, TrajectoryError
+from telesurgery.safety.watchdog import CommandWatchdog, WatchdogAction
+
+_MAX_JAW_RAD = 2.0 * math.pi
+_ENGAGED_STATES = frozenset({ArmState.FOLLOWING, ArmState.HOLDING})
+
+
+class _Arm:
+    """Everything the supervisor tracks for one arm (private, mutable, owned by the supervisor)."""
+
+    def __init__(
+        self,
+        name: str,
+        config: ArmSafetyConfig,
+        kinematics: ArmKinematicsLike,
+        q0: FloatArray,
+        jaw0: float | None,
+        safety: SafetyConfig,
+    ) -> None:
+        self.name = name
+        self.config = config
+        self.kind: ArmKind = config.arm_kind
+        self.kinematics = kinematics
+        self.state = ArmState.DISENGAGED
+        self.controller: str | None = None
+        self.cartesian_limits: tuple[CartesianLimit, ...] = (
+            WorkspaceLimit(config.workspace_min_m, config.workspace_max_m),
+        )
+        self.joint_limits: tuple[JointLimit, ...] = (
+            MinInsertionLimit(self.kind.insertion_index, config.min_insertion_m),
+            JointPositionLimit(config.joint_min, config.joint_max),
+        )
+        self.trajectory = JointTrajectory(
+            q0,
+            max_velocity=config.max_velocity,
+            max_acceleration=config.max_acceleration,
+            max_jerk=config.max_jerk,
+            q_min=config.joint_min,
+            q_max=config.joint_max,
+            period_s=safety.servo_period_s,
+        )
+        self.target_q = q0.copy()
+        self.watchdog = CommandWatchdog(
+            safety.watchdog.hold_after_ms / 1000.0, safety.watchdog.disengage_after_ms / 1000.0
+        )
+        jaw = config.jaw
+        self.jaw_range = None if jaw is None else JawRangeLimit(jaw.min_rad, jaw.max_rad)
+        self.jaw_rate = (
+            None if jaw is None else JawRateLimit(jaw.max_rate_rad_s, safety.servo_period_s)
+        )
+        self.jaw_setpoint = jaw0
+        self.jaw_target = jaw0
+        self.candidate: ArmCommand | None = None
+        self.candidate_arrival_s = -math.inf
+        self.T_target = np.eye(4)
+
+
+class SafetySupervisor:
+    """Decides, for every arm, what the robot may do with what arrives from the consoles."""
+
+    def __init__(
+        self,
+        config: SafetyConfig,
+        kinematics: Mapping[str, ArmKinematicsLike],
+        initial_q: Mapping[str, ArrayLike],
+        initial_jaw_rad: Mapping[str, float] | None = None,
+    ) -> None:
+        """Supervise ``config.arms``, starting disengaged at the measured joints ``initial_q``.
+
+        ``kinematics`` and ``initial_q`` need one entry per configured arm; ``initial_jaw_rad``
+        one per arm with a jaw (its measured opening, so the first setpoint does not jump).
+        """
+        self.config = config
+        names = tuple(config.arms)
+        jaws = initial_jaw_rad or {}
+        self._arms: dict[str, _Arm] = {}
+        for name in names:
+            arm_config = config.arms[name]
+            if name not in kinematics:
+                raise ConfigError(f"kinematics[{name!r}]", None, f"one entry per arm: {names}")
+            if name not in initial_q:
+                raise ConfigError(f"initial_q[{name!r}]", None, f"one entry per arm: {names}")
+            q0 = np.array(initial_q[name], dtype=np.float64)
+            kind = arm_config.arm_kind
+            if q0.shape != (kind.dofs,) or not bool(np.all(np.isfinite(q0))):
+                raise ConfigError(
+                    f"initial_q[{name!r}]", q0.tolist(), f"{kind.dofs} finite joint values"
+                )
+            lo, hi = np.array(arm_config.joint_min), np.array(arm_config.joint_max)
+            if bool(np.any(q0 < lo)) or bool(np.any(q0 > hi)):
+                raise JointLimitError(
+                    f"arm {name}: initial joints {q0.tolist()} outside the limits "
+                    f"[{lo.tolist()}, {hi.tolist()}]; move the arm into range before supervising"
+                )
+            jaw0: float | None = None
+            if arm_config.jaw is not None:
+                if name not in jaws or not math.isfinite(jaws[name]):
+                    raise ConfigError(
+                        f"initial_jaw_rad[{name!r}]", jaws.get(name), "the measured jaw angle"
+                    )
+                jaw0 = float(jaws[name])
+            self._arms[name] = _Arm(name, arm_config, kinematics[name], q0, jaw0, config)
+        self._names = names
+        self._events: deque[SafetyEvent] = deque()
+        self._sequence = SequenceFilter()
+        self._coalescer = EventCoalescer(config.event_coalesce_ms / 1000.0)
+        self._latency = LatencyMonitor(config.latency)
+        self._estop = EStopLatch()
+        self._max_age_s = config.max_command_age_ms / 1000.0
+        self._max_skew_s = config.max_clock_skew_ms / 1000.0
+        self._fresh_s = config.watchdog.hold_after_ms / 1000.0
+        # counters
+        self._accepted = 0
+        self._stale = 0
+        self._duplicate = 0
+        self._out_of_order = 0
+        self._rejected: dict[RejectReason, int] = {}
+        self._clamped: dict[str, int] = {}
+        self._engage_refused: dict[EngageRefusal, int] = {}
+        self._holds = 0
+        self._disengages = 0
+        self._invalid_rtt = 0
+        self._suppressed = 0
+        self._ticks = 0
+
+    # ------------------------------------------------------------------ outputs
+
+    @property
+    def arm_names(self) -> tuple[str, ...]:
+        """Supervised arms, in configuration order."""
+        return self._names
+
+    @property
+    def estop_latched(self) -> bool:
+        """True while the emergency stop is latched."""
+        return self._estop.latched
+
+    @property
+    def latency_level(self) -> LatencyLevel:
+        """Current latency classification."""
+        return self._latency.level
+
+    def next_event(self) -> SafetyEvent | None:
+        """The oldest undelivered event, or None."""
+        return self._events.popleft() if self._events else None
+
+    def deadline(self) -> float | None:
+        """The next time [s] at which ``on_tick`` must run for a watchdog to fire, or None."""
+        best: float | None = None
+        for arm in self._arms.values():
+            due = arm.watchdog.deadline()
+            if due is not None and (best is None or due < best):
+                best = due
+        return best
+
+    def state(self, arm: str) -> ArmState:
+        """The supervisor state of ``arm``."""
+        return self._arm(arm).state
+
+    def controller(self, arm: str) -> str | None:
+        """The console controlling ``arm``, or None."""
+        return self._arm(arm).controller
+
+    def setpoint_jp(self, arm: str) -> FloatArray:
+        """(n,) joint setpoint [rad | m] of ``arm``; a view updated in place by ``on_tick``."""
+        return self._arm(arm).trajectory.position
+
+    def setpoint_jaw(self, arm: str) -> float | None:
+        """Jaw setpoint [rad] of ``arm``, or None for arms without a jaw."""
+        return self._arm(arm).jaw_setpoint
+
+    def setpoint_cp(self, arm: str) -> FloatArray:
+        """(4, 4) ``T_rcm_tip`` of the current joint setpoint (what a console aligns to)."""
+        a = self._arm(arm)
+        return a.kinematics.forward(a.trajectory.position)
+
+    def braking(self, arm: str) -> bool:
+        """True while ``arm``'s target is frozen (any state but following)."""
+        return self._arm(arm).trajectory.braking
+
+    def stats(self) -> SupervisorStats:
+        """A snapshot of the counters."""
+        return SupervisorStats(
+            commands_accepted=self._accepted,
+            stale_dropped=self._stale,
+            duplicate_dropped=self._duplicate,
+            out_of_order_dropped=self._out_of_order,
+            rejected=MappingProxyType(dict(self._rejected)),
+            clamped=MappingProxyType(dict(self._clamped)),
+            engage_refused=MappingProxyType(dict(self._engage_refused)),
+            watchdog_holds=self._holds,
+            watchdog_disengages=self._disengages,
+            invalid_rtt=self._invalid_rtt,
+            events_suppressed=self._suppressed,
+            ticks=self._ticks,
+        )
+
+    # ------------------------------------------------------------------ inputs
+
+    def on_tick(self, now: float) -> None:
+        """One servo period: fire due timers, then advance every arm's setpoint one step."""
+        self._fire_timers(now)
+        self._ticks += 1
+        for arm in self._arms.values():
+            try:
+                unclipped = arm.trajectory.step()
+            except TrajectoryError:
+                if arm.state in _ENGAGED_STATES:
+                    self._set_state(arm, ArmState.DISENGAGED, Cause.TRAJECTORY_FAULT, now)
+                    self._events.append(Disengaged(now, arm.name, Cause.TRAJECTORY_FAULT))
+                continue
+            if unclipped is not None:
+                self._report_clamp(
+                    arm,
+                    ClampResult("joint_position_output", unclipped, arm.trajectory.position, True),
+                    now,
+                )
+            if arm.jaw_rate is not None and arm.jaw_setpoint is not None:
+                target = arm.jaw_target if arm.jaw_target is not None else arm.jaw_setpoint
+                arm.jaw_setpoint = arm.jaw_rate.step(arm.jaw_setpoint, target)
+
+    def on_command(self, cmd: ArmCommand, now: float) -> bool:
+        """Take one command; True if it was accepted (used or kept for engage)."""
+        self._fire_timers(now)
+        arm = self._arms.get(cmd.arm)
+        if arm is None:
+            detail = str(InvalidArm(cmd.arm, self._names))
+            return self._reject(cmd, "?", RejectReason.UNKNOWN_ARM, detail, now)
+        if self._estop.latched:
+            return self._reject(cmd, arm.name, RejectReason.ESTOP, "emergency stop latched", now)
+        problem = self._check_values(cmd, arm)
+        if problem is not None:
+            return self._reject(cmd, arm.name, problem[0], problem[1], now)
+        verdict = self._sequence.check(cmd.console_id, cmd.seq)
+        if verdict is not SeqVerdict.NEW:
+            return self._drop_sequence(cmd, arm.name, verdict, now)
+        age_s = now - cmd.sent_time_s
+        if age_s > self._max_age_s:
+            return self._drop_stale(cmd, arm.name, age_s, now)
+        if -age_s > self._max_skew_s:
+            detail = (
+                f"sent {-age_s * 1000.0:.1f} ms in the future; at most "
+                f"{self.config.max_clock_skew_ms} ms of clock skew is allowed"
+            )
+            return self._reject(cmd, arm.name, RejectReason.FUTURE_TIMESTAMP, detail, now)
+        if cmd.console_id != arm.controller:
+            detail = f"arm {arm.name} is controlled by {arm.controller!r}, not {cmd.console_id!r}"
+            return self._reject(cmd, arm.name, RejectReason.NOT_CONTROLLER, detail, now)
+        if arm.state is ArmState.DISENGAGED:
+            arm.candidate = cmd
+            arm.candidate_arrival_s = now
+            self._accepted += 1
+            return True
+        try:
+            q = self._solve(arm, cmd, arm.target_q, now)
+        except UnreachablePose as error:
+            if arm.state is ArmState.FOLLOWING:
+                # The link and the console are alive; the pose is out of reach. Keep the last
+                # reachable target (a wall) instead of holding, so the surgeon can back out.
+                arm.watchdog.feed(now)
+            return self._reject(cmd, arm.name, RejectReason.UNREACHABLE, str(error), now)
+        self._accepted += 1
+        arm.candidate = cmd
+        arm.candidate_arrival_s = now
+        arm.target_q = q
+        arm.trajectory.set_target(q)
+        self._take_jaw(arm, cmd, now)
+        arm.watchdog.feed(now)
+        if arm.state is ArmState.HOLDING:
+            self._set_state(arm, ArmState.FOLLOWING, Cause.RESUME, now)
+        return True
+
+    def on_rtt(self, rtt_ms: float, now: float) -> None:
+        """A round-trip measurement [ms]; above ``stop_ms`` every engaged arm is disengaged."""
+        self._fire_timers(now)
+        if not (isinstance(rtt_ms, int | float) and math.isfinite(rtt_ms) and rtt_ms >= 0.0):
+            self._invalid_rtt += 1
+            return
+        change = self._latency.on_rtt(float(rtt_ms))
+        if change is None:
+            return
+        order = (LatencyLevel.OK, LatencyLevel.WARN, LatencyLevel.STOP)
+        if order.index(change.new) > order.index(change.old):
+            self._events.append(LatencyAlarm(now, change.new, float(rtt_ms), change.threshold_ms))
+        else:
+            self._events.append(LatencyRecovered(now, change.old, change.new, float(rtt_ms)))
+        if change.new is LatencyLevel.STOP:
+            for arm in self._arms.values():
+                if arm.state in _ENGAGED_STATES:
+                    self._disengage(arm, Cause.LATENCY, now)
+
+    def request_engage(
+        self, arm_name: str, console_id: str, now: float, *, after_clutch: bool = False
+    ) -> bool:
+        """Start following ``console_id`` if its latest command is aligned with the tool.
+
+        The latest valid command (received within ``hold_after_ms``) is put through the limits
+        and IK; its orientation must be within ``engage.alignment_deg`` (or
+        ``alignment_after_clutch_deg``) of the tool's and its position within
+        ``engage.max_distance_m`` of the tip, both before and after the limits, so that nothing
+        jumps. Otherwise an :class:`EngageRefused` event says what was measured.
+        """
+        self._fire_timers(now)
+        arm = self._arms.get(arm_name)
+        if arm is None:
+            detail = str(InvalidArm(arm_name, self._names))
+            return self._refuse(arm_name, console_id, EngageRefusal.UNKNOWN_ARM, detail, now)
+        if self._estop.latched:
+            return self._refuse(arm_name, console_id, EngageRefusal.ESTOP, "e-stop latched", now)
+        if arm.controller != console_id:
+            detail = f"arm {arm_name} is controlled by {arm.controller!r}, not {console_id!r}"
+            return self._refuse(arm_name, console_id, EngageRefusal.NOT_CONTROLLER, detail, now)
+        if self._latency.level is LatencyLevel.STOP:
+            detail = (
+                f"round-trip {self._latency.last_rtt_ms} ms has not recovered below "
+                f"{self.config.latency.recover_threshold_ms} ms"
+            )
+            return self._refuse(arm_name, console_id, EngageRefusal.LATENCY, detail, now)
+        if arm.state in _ENGAGED_STATES:
+            detail = f"arm {arm_name} is already {arm.state.value}"
+            return self._refuse(arm_name, console_id, EngageRefusal.ALREADY_ENGAGED, detail, now)
+        cmd = arm.candidate
+        if (
+            cmd is None
+            or cmd.console_id != console_id
+            or now - arm.candidate_arrival_s >= (self._fresh_s)
+        ):
+            detail = (
+                f"no valid command from {console_id!r} for {arm_name} within the last "
+                f"{self.config.watchdog.hold_after_ms} ms; stream the pose, then engage"
+            )
+            return self._refuse(arm_name, console_id, EngageRefusal.NO_RECENT_COMMAND, detail, now)
+        q_now = arm.trajectory.position
+        try:
+            q = self._solve(arm, cmd, q_now, now)
+        except UnreachablePose as error:
+            return self._refuse(arm_name, console_id, EngageRefusal.UNREACHABLE, str(error), now)
+        T_now = arm.kinematics.forward(q_now)
+        T_new = arm.kinematics.forward(q)
+        R_cmd = matrix_from_quat_xyzw(cmd.quat_xyzw)
+        angle_deg = math.degrees(
+            max(
+                rotation_angle_rad(T_now[:3, :3], R_cmd),
+                rotation_angle_rad(T_now[:3, :3], T_new[:3, :3]),
+            )
+        )
+        distance_m = max(
+            float(np.linalg.norm(np.asarray(cmd.position_m, dtype=np.float64) - T_now[:3, 3])),
+            float(np.linalg.norm(T_new[:3, 3] - T_now[:3, 3])),
+        )
+        engage = self.config.engage
+        tolerance_deg = engage.alignment_after_clutch_deg if after_clutch else engage.alignment_deg
+        if angle_deg > tolerance_deg:
+            detail = f"orientation differs by {angle_deg:.2f} deg; at most {tolerance_deg} deg"
+            return self._refuse(
+                arm_name, console_id, EngageRefusal.MISALIGNED, detail, now, angle_deg, distance_m
+            )
+        if distance_m > engage.max_distance_m:
+            detail = f"position differs by {distance_m * 1000:.1f} mm; at most "
+            detail += f"{engage.max_distance_m * 1000:.1f} mm"
+            return self._refuse(
+                arm_name, console_id, EngageRefusal.TOO_FAR, detail, now, angle_deg, distance_m
+            )
+        arm.target_q = q
+        arm.trajectory.set_target(q)
+        self._take_jaw(arm, cmd, now)
+        arm.watchdog.feed(arm.candidate_arrival_s)
+        self._set_state(arm, ArmState.FOLLOWING, Cause.ENGAGE, now)
+        self._events.append(Engaged(now, arm_name, console_id, angle_deg, distance_m))
+        return True
+
+    def set_controller(self, arm_name: str, console_id: str | None, now: float) -> None:
+        """Hand ``arm_name`` to ``console_id`` (None: release). A change holds and disengages."""
+        self._fire_timers(now)
+        arm = self._arm(arm_name)
+        if console_id == arm.controller:
+            return
+        old = arm.controller
+        arm.controller = console_id
+        arm.candidate = None
+        self._events.append(ControllerChanged(now, arm_name, old, console_id))
+        if arm.state in _ENGAGED_STATES:
+            self._disengage(arm, Cause.CONTROLLER_CHANGED, now)
+
+    def forget_console(self, console_id: str) -> None:
+        """Forget a console's sequence history (it reconnected and numbers from scratch)."""
+        self._sequence.forget(console_id)
+
+    def estop(self, by_console_id: str, role: Role, now: float) -> bool:
+        """Latch the emergency stop (any role but observer); True if it is now latched."""
+        self._fire_timers(now)
+        was_latched = self._estop.latched
+        refusal = self._estop.latch(by_console_id, role, now)
+        if refusal is not None:
+            self._events.append(EStopRefused(now, by_console_id, role, refusal))
+            return False
+        if not was_latched:
+            self._events.append(EStopLatched(now, by_console_id, role))
+            for arm in self._arms.values():
+                if arm.state is not ArmState.ESTOPPED:
+                    self._set_state(arm, ArmState.ESTOPPED, Cause.ESTOP, now)
+        return True
+
+    def clear_estop(self, role: Role, now: float) -> bool:
+        """Clear the emergency stop (bedside only); arms become disengaged, needing an engage."""
+        self._fire_timers(now)
+        refusal = self._estop.clear(role)
+        if refusal is not None:
+            self._events.append(EStopClearRefused(now, role, refusal))
+            return False
+        self._events.append(EStopCleared(now, role))
+        for arm in self._arms.values():
+            if arm.state is ArmState.ESTOPPED:
+                arm.candidate = None
+                self._set_state(arm, ArmState.DISENGAGED, Cause.ESTOP_CLEARED, now)
+        return True
+
+    # ------------------------------------------------------------------ internals
+
+    def _arm(self, name: str) -> _Arm:
+        try:
+            return self._arms[name]
+        except KeyError:
+            raise InvalidArm(name, self._names) from None
+
+    def _fire_timers(self, now: float) -> None:
+        for arm in self._arms.values():
+            due = arm.watchdog.deadline()
+            if due is None or now < due:
+                continue
+            action = arm.watchdog.poll(now)
+            if action is WatchdogAction.HOLD and arm.state is ArmState.FOLLOWING:
+                self._holds += 1
+                braking = self._set_state(arm, ArmState.HOLDING, Cause.WATCHDOG_HOLD, now)
+                last = arm.watchdog.last_command_s
+                assert last is not None
+                self._events.append(WatchdogHold(now, arm.name, last, due, braking))
+                action = arm.watchdog.poll(now)
+            if action is WatchdogAction.DISENGAGE and arm.state is ArmState.HOLDING:
+                self._disengages += 1
+                self._disengage(arm, Cause.WATCHDOG_DISENGAGE, now)
+
+    def _set_state(self, arm: _Arm, new: ArmState, cause: Cause, now: float) -> tuple[float, ...]:
+        old = arm.state
+        if new not in ALLOWED_TRANSITIONS[old]:
+            raise InvalidTransition(arm.name, old, new)
+        arm.state = new
+        braking: tuple[float, ...]
+        if new is ArmState.FOLLOWING:
+            braking = (0.0,) * arm.kind.dofs
+        else:
+            braking = tuple(arm.trajectory.brake().tolist())
+            arm.target_q = arm.trajectory.position.copy()
+            arm.jaw_target = arm.jaw_setpoint
+            if new is not ArmState.HOLDING:
+                arm.watchdog.disarm()
+        self._events.append(ArmStateChanged(now, arm.name, old, new, cause, braking))
+        return braking
+
+    def _disengage(self, arm: _Arm, cause: Cause, now: float) -> None:
+        self._set_state(arm, ArmState.DISENGAGED, cause, now)
+        self._events.append(Disengaged(now, arm.name, cause))
+
+    def _check_values(self, cmd: ArmCommand, arm: _Arm) -> tuple[RejectReason, str] | None:
+        seq = cmd.seq
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+            return RejectReason.BAD_SHAPE, f"seq must be an integer >= 0, got {seq!r}"
+        t = cmd.sent_time_s
+        if not isinstance(t, int | float) or not math.isfinite(t):
+            return RejectReason.NON_FINITE, f"sent_time_s must be a finite number, got {t!r}"
+        p, quat = cmd.position_m, cmd.quat_xyzw
+        if not isinstance(p, np.ndarray) or p.shape != (3,) or p.dtype.kind != "f":
+            return RejectReason.BAD_SHAPE, "position_m must be a (3,) float array [m]"
+        if not isinstance(quat, np.ndarray) or quat.shape != (4,) or quat.dtype.kind != "f":
+            return RejectReason.BAD_SHAPE, "quat_xyzw must be a (4,) float array (x, y, z, w)"
+        if not (bool(np.isfinite(p).all()) and bool(np.isfinite(quat).all())):
+            return RejectReason.NON_FINITE, "position_m and quat_xyzw must be finite"
+        distance = math.sqrt(float(p @ p))
+        if distance > self.config.max_target_distance_m:
+            return RejectReason.OUT_OF_RANGE, (
+                f"target {distance:.3f} m from the RCM; at most "
+                f"{self.config.max_target_distance_m} m"
+            )
+        norm = math.sqrt(float(quat @ quat))
+        if abs(norm - 1.0) > self.config.quaternion_tolerance:
+            return RejectReason.NOT_UNIT_QUATERNION, (
+                f"quaternion norm {norm:.6g}; must be 1 within {self.config.quaternion_tolerance}"
+            )
+        jaw = cmd.jaw_rad
+        if jaw is not None:
+            if arm.jaw_range is None:
+                return RejectReason.NO_JAW, f"arm {arm.name} has no jaw; send jaw_rad=None"
+            if not isinstance(jaw, int | float) or not math.isfinite(jaw):
+                return RejectReason.NON_FINITE, f"jaw_rad must be a finite number, got {jaw!r}"
+            if abs(jaw) > _MAX_JAW_RAD:
+                return RejectReason.OUT_OF_RANGE, (
+                    f"jaw_rad={jaw}; must lie within [{arm.jaw_range.min_rad}, "
+                    f"{arm.jaw_range.max_rad}] (values beyond ±2π are rejected, others clamped)"
+                )
+        return None
+
+    def _solve(self, arm: _Arm, cmd: ArmCommand, q_hint: FloatArray, now: float) -> FloatArray:
+        """Cartesian limits, IK nearest ``q_hint``, joint limits; raises ``UnreachablePose``."""
+        position = cmd.position_m
+        for climit in arm.cartesian_limits:
+            result = climit.apply(position)
+            if result.clamped:
+                self._report_clamp(arm, result, now)
+            position = result.after
+        T = arm.T_target
+        quat = cmd.quat_xyzw
+        T[:3, :3] = matrix_from_quat_xyzw(quat)
+        T[:3, 3] = position
+        q = np.asarray(arm.kinematics.inverse(T, q_hint), dtype=np.float64)
+        if q.shape != (arm.kind.dofs,) or not bool(np.isfinite(q).all()):
+            raise UnreachablePose(f"inverse kinematics of {arm.name} returned {q!r}")
+        for jlimit in arm.joint_limits:
+            result = jlimit.apply(q)
+            if result.clamped:
+                self._report_clamp(arm, result, now)
+            q = result.after
+        return q
+
+    def _take_jaw(self, arm: _Arm, cmd: ArmCommand, now: float) -> None:
+        if cmd.jaw_rad is None or arm.jaw_range is None:
+            return
+        result = arm.jaw_range.apply(np.array([float(cmd.jaw_rad)]))
+        if result.clamped:
+            self._report_clamp(arm, result, now)
+        arm.jaw_target = float(result.after[0])
+
+    def _report_clamp(self, arm: _Arm, result: ClampResult, now: float) -> None:
+        self._clamped[result.limit] = self._clamped.get(result.limit, 0) + 1
+        suppressed = self._coalescer.admit(("clamp", arm.name, result.limit), now)
+        if suppressed is None:
+            self._suppressed += 1
+            return
+        self._events.append(
+            LimitClamped(
+                now,
+                arm.name,
+                result.limit,
+                tuple(result.before.tolist()),
+                tuple(result.after.tolist()),
+                suppressed,
+            )
+        )
+
+    def _reject(
+        self, cmd: ArmCommand, arm_key: str, reason: RejectReason, detail: str, now: float
+    ) -> bool:
+        self._rejected[reason] = self._rejected.get(reason, 0) + 1
+        suppressed = self._coalescer.admit(("reject", arm_key, cmd.console_id, reason), now)
+        if suppressed is None:
+            self._suppressed += 1
+        else:
+            seq = cmd.seq if isinstance(cmd.seq, int) else -1
+            self._events.append(
+                CommandRejected(now, str(cmd.arm), cmd.console_id, seq, reason, detail, suppressed)
+            )
+        return False
+
+    def _drop_sequence(self, cmd: ArmCommand, arm: str, verdict: SeqVerdict, now: float) -> bool:
+        suppressed = self._coalescer.admit((verdict, arm, cmd.console_id), now)
+        if verdict is SeqVerdict.DUPLICATE:
+            self._duplicate += 1
+            if suppressed is not None:
+                self._events.append(
+                    DuplicateCommandDropped(now, arm, cmd.console_id, cmd.seq, suppressed)
+                )
+        else:
+            self._out_of_order += 1
+            if suppressed is not None:
+                last = self._sequence.last_seq(cmd.console_id)
+                self._events.append(
+                    OutOfOrderCommandDropped(
+                        now, arm, cmd.console_id, cmd.seq, -1 if last is None else last, suppressed
+                    )
+                )
+        if suppressed is None:
+            self._suppressed += 1
+        return False
+
+    def _drop_stale(self, cmd: ArmCommand, arm: str, age_s: float, now: float) -> bool:
+        self._stale += 1
+        suppressed = self._coalescer.admit(("stale", arm, cmd.console_id), now)
+        if suppressed is None:
+            self._suppressed += 1
+            return False
+        self._events.append(
+            StaleCommandDropped(
+                now,
+                arm,
+                cmd.console_id,
+                cmd.seq,
+                age_s * 1000.0,
+                self.config.max_command_age_ms,
+                suppressed,
+            )
+        )
+        return False
+
+    def _refuse(
+        self,
+        arm: str,
+        console_id: str,
+        reason: EngageRefusal,
+        detail: str,
+        now: float,
+        angle_deg: float | None = None,
+        distance_m: float | None = None,
+    ) -> bool:
+        self._engage_refused[reason] = self._engage_refused.get(reason, 0) + 1
+        self._events.append(
+            EngageRefused(now, arm, console_id, reason, detail, angle_deg, distance_m)
+        )
+        return False
