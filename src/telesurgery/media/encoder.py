@@ -4,8 +4,12 @@ Both encoders produce a stream a WebRTC receiver can join at any keyframe: no B-
 look-ahead, parameter sets repeated in-band at every keyframe, one slice per frame.
 
 * ``h264`` (default): libx264 ``preset=ultrafast``, ``tune=zerolatency``, Constrained Baseline,
-  level 3.1, VBV-bounded. The target bitrate is changed *in place* (x264 reconfigures its rate
-  control; no keyframe is spent on a rate change).
+  level 3.1, CBR with a VBV buffer. Measured with FFmpeg's libx264 wrapper: a new ``bit_rate``
+  on an open encoder is applied in place (no keyframe) only in CBR mode and only up to the VBV
+  max rate fixed at open. So the encoder opens at ``headroom`` x the target (capped by
+  ``max_bitrate_bps``), encodes that first keyframe at the higher rate, and moves the target
+  in place below that ceiling; only a rise above it reopens (one keyframe, every ~5 increase
+  steps of the rate controller during a recovery, never during a cut).
 * ``vp8``: libvpx ``deadline=realtime``, ``cpu-used=8``, CBR. libvpx through FFmpeg cannot change
   its rate on an open encoder, so a rate change of more than 10 % reopens it (one keyframe).
 
@@ -44,7 +48,7 @@ class EncoderConfig:
     fps: int = 30
     """Nominal (maximum) frame rate [1/s]."""
     max_bitrate_bps: int = 2_500_000
-    """Ceiling of the target bitrate [bit/s]; also the VBV max rate of the H.264 encoder."""
+    """Ceiling of the target bitrate [bit/s]."""
     keyframe_interval_s: float = 4.0
     """Periodic keyframe interval [s]; keyframes are also sent on request (PLI/FIR)."""
     vbv_buffer_s: float = 0.25
@@ -105,7 +109,6 @@ class VideoEncoder(ABC):
             or self._needs_reopen(bitrate_bps)
         ):
             context = self._context = self._open(frame.width, frame.height, bitrate_bps)
-            self._bitrate_bps = bitrate_bps
         elif bitrate_bps != self._bitrate_bps:
             context.bit_rate = bitrate_bps
             self._bitrate_bps = bitrate_bps
@@ -139,7 +142,8 @@ class VideoEncoder(ABC):
 
     @abstractmethod
     def _open(self, width: int, height: int, bitrate_bps: int) -> av.VideoCodecContext:
-        """Create and configure a codec context (opened lazily by the first encode)."""
+        """Create and configure a codec context (opened lazily by the first encode); set
+        ``self._bitrate_bps`` to the rate it opens at."""
 
     @abstractmethod
     def _needs_reopen(self, bitrate_bps: int) -> bool:
@@ -151,24 +155,34 @@ class H264Encoder(VideoEncoder):
 
     name = "h264"
     mime_type = "video/H264"
+    headroom: ClassVar[float] = 1.5
+    """Open at this multiple of the target, so that later rises up to it apply in place."""
+
+    def __init__(self, config: EncoderConfig) -> None:
+        super().__init__(config)
+        self._ceiling_bps = 0
 
     def _open(self, width: int, height: int, bitrate_bps: int) -> av.VideoCodecContext:
-        context = self._base_context("libx264", width, height, bitrate_bps)
+        ceiling = min(
+            self.config.max_bitrate_bps, max(bitrate_bps, int(bitrate_bps * self.headroom))
+        )
+        context = self._base_context("libx264", width, height, ceiling)
         context.profile = "Constrained Baseline"
-        max_bps = self.config.max_bitrate_bps
         context.options = {
             "preset": "ultrafast",
             "tune": "zerolatency",
             "level": "31",
             "bf": "0",
-            # VBV: the max rate is the ceiling; the target moves below it in place.
-            "maxrate": str(max_bps),
-            "bufsize": str(max(1, int(max_bps * self.config.vbv_buffer_s))),
+            # CBR (maxrate == bit_rate at open): lower rates then apply in place.
+            "maxrate": str(ceiling),
+            "bufsize": str(max(1, int(ceiling * self.config.vbv_buffer_s))),
         }
+        self._ceiling_bps = ceiling
+        self._bitrate_bps = ceiling  # the next frame moves it to the target in place
         return context
 
     def _needs_reopen(self, bitrate_bps: int) -> bool:
-        return False
+        return bitrate_bps > self._ceiling_bps
 
 
 class Vp8Encoder(VideoEncoder):
@@ -179,6 +193,7 @@ class Vp8Encoder(VideoEncoder):
 
     def _open(self, width: int, height: int, bitrate_bps: int) -> av.VideoCodecContext:
         context = self._base_context("libvpx", width, height, bitrate_bps)
+        self._bitrate_bps = bitrate_bps
         context.qmin = 2
         context.qmax = 56
         context.options = {
