@@ -1,0 +1,185 @@
+"""The real-time servo loop: one thread that calls a tick function at a fixed period.
+
+Waiting for each deadline is hybrid: ``time.sleep`` (which releases the GIL) until
+``spin_margin_s`` before the deadline, then a short yield-spin (``time.sleep(0)`` also releases
+the GIL) so the tick starts within tens of microseconds of its deadline. Deadlines are absolute
+(``start + k * period``), so the mean rate does not drift; a tick that starts more than one period
+late drops the lost time instead of bursting to catch up (``dropped_ticks``).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from telesurgery.exceptions import ConfigError, TelesurgeryError
+from telesurgery.robot.sim.stats import PeriodRecorder, PeriodStats
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ServoLoopConfig:
+    """Timing of the servo loop thread."""
+
+    period_s: float = 0.001
+    """Nominal tick period [s] (1 kHz)."""
+    spin_margin_s: float = 0.0003
+    """Before each deadline, stop sleeping this early and yield-spin the rest [s]."""
+    overrun_factor: float = 1.5
+    """A period longer than ``overrun_factor * period_s`` counts as an overrun."""
+    stats_window: int = 10_000
+    """Number of recent periods kept for the percentiles."""
+    switch_interval_s: float | None = 0.0005
+    """``sys.setswitchinterval`` while the loop runs (Python's default is 5 ms: another thread
+    holding the GIL could delay a tick that long); None leaves it alone."""
+    realtime_priority: int | None = None
+    """SCHED_FIFO priority for the loop thread (needs CAP_SYS_NICE; failure is logged and
+    ignored); None keeps the default scheduler."""
+
+    def __post_init__(self) -> None:
+        if not 1e-4 <= self.period_s <= 0.1:
+            raise ConfigError("period_s", self.period_s, "0.0001..0.1 s")
+        if not 0.0 <= self.spin_margin_s < self.period_s:
+            raise ConfigError("spin_margin_s", self.spin_margin_s, f"0..{self.period_s} s")
+        if not self.overrun_factor > 1.0:
+            raise ConfigError("overrun_factor", self.overrun_factor, "> 1")
+        if self.switch_interval_s is not None and not 1e-6 <= self.switch_interval_s <= 0.1:
+            raise ConfigError("switch_interval_s", self.switch_interval_s, "None or 1e-6..0.1 s")
+        if self.realtime_priority is not None and not 1 <= self.realtime_priority <= 99:
+            raise ConfigError("realtime_priority", self.realtime_priority, "None or 1..99")
+
+
+class LoopState(enum.Enum):
+    NEW = "NEW"
+    RUNNING = "RUNNING"
+    STOPPED = "STOPPED"
+
+
+@dataclass(frozen=True, slots=True)
+class ServoStats:
+    """What the servo loop reports about itself."""
+
+    state: LoopState
+    """Whether the loop is running."""
+    period: PeriodStats
+    """Tick periods and the time spent inside each tick."""
+    dropped_ticks: int
+    """Ticks skipped because the loop fell more than one period behind."""
+    error: str | None
+    """The error that ended the loop, if one did."""
+
+
+class ServoLoop:
+    """Calls ``tick(now_s)`` every ``period_s`` in its own thread (``now_s`` from
+    ``time.monotonic()``).
+
+    ``on_error`` is called (in the loop thread) with any exception a tick raises; the loop then
+    ends. ``start()`` and ``stop()`` are called from the owner's thread; ``stop()`` joins.
+    """
+
+    def __init__(
+        self,
+        tick: Callable[[float], None],
+        config: ServoLoopConfig,
+        on_error: Callable[[BaseException], None],
+        name: str = "servo-loop",
+    ) -> None:
+        self._tick = tick
+        self._config = config
+        self._on_error = on_error
+        self._name = name
+        self._state = LoopState.NEW
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._recorder = PeriodRecorder(
+            config.stats_window, config.period_s * config.overrun_factor
+        )
+        self._dropped = 0
+        self._error: str | None = None
+        self._saved_switch_interval: float | None = None
+
+    @property
+    def state(self) -> LoopState:
+        return self._state
+
+    def start(self) -> None:
+        if self._state is not LoopState.NEW:
+            raise TelesurgeryError(
+                f"servo loop {self._name} is {self._state.value}: start() needs NEW"
+            )
+        if self._config.switch_interval_s is not None:
+            self._saved_switch_interval = sys.getswitchinterval()
+            sys.setswitchinterval(self._config.switch_interval_s)
+        self._state = LoopState.RUNNING
+        self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the loop to end and wait for its thread. Idempotent."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._saved_switch_interval is not None:
+            sys.setswitchinterval(self._saved_switch_interval)
+            self._saved_switch_interval = None
+        self._state = LoopState.STOPPED
+
+    def stats(self) -> ServoStats:
+        state = self._state
+        if state is LoopState.RUNNING and self._thread is not None and not self._thread.is_alive():
+            state = LoopState.STOPPED
+        return ServoStats(state, self._recorder.snapshot(), self._dropped, self._error)
+
+    def _set_priority(self) -> None:
+        priority = self._config.realtime_priority
+        if priority is None:
+            return
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+        except OSError as exc:
+            log.warning("servo loop: SCHED_FIFO %d refused (%s); using the default", priority, exc)
+
+    def _run(self) -> None:
+        self._set_priority()
+        period = self._config.period_s
+        margin = self._config.spin_margin_s
+        clock = time.monotonic
+        sleep = time.sleep
+        stop = self._stop
+        tick = self._tick
+        record = self._recorder.record
+        deadline = clock()
+        last_start = -1.0
+        work = 0.0
+        try:
+            while not stop.is_set():
+                now = clock()
+                remaining = deadline - now
+                while remaining > 0.0:
+                    sleep(remaining - margin if remaining > margin else 0.0)
+                    now = clock()
+                    remaining = deadline - now
+                if last_start >= 0.0:
+                    record(now - last_start, work)
+                last_start = now
+                tick(now)
+                work = clock() - now
+                deadline += period
+                if now - deadline > period:
+                    self._dropped += int((now - deadline) / period)
+                    deadline = now + period
+        except Exception as exc:
+            self._error = f"{type(exc).__name__}: {exc}"
+            log.exception("servo loop %s: tick failed; the loop ends", self._name)
+            try:
+                self._on_error(exc)
+            except Exception:
+                log.exception("servo loop %s: error handler failed", self._name)
