@@ -1,0 +1,149 @@
+"""Small pure rotation helpers used by the teleoperation pipeline.
+
+Every helper is written out element by element (no SVD, no library calls beyond ``math``) so that
+the browser console can reproduce it operation for operation; ``docs/teleop-spec.md`` section
+"Rotations" is the normative text.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+
+from telesurgery.exceptions import InvalidCommand
+
+FloatArray = NDArray[np.float64]
+
+ROTATION_TOLERANCE = 1e-6
+"""Largest accepted |R^T R - I| element and |det R - 1| for an input rotation [-]."""
+
+
+def check_pose(T: FloatArray, name: str) -> FloatArray:
+    """Return ``T`` as a float (4, 4) array; raise ``InvalidCommand`` unless it is a rigid pose.
+
+    A rigid pose is finite, has last row ``[0, 0, 0, 1]`` and a rotation block within
+    :data:`ROTATION_TOLERANCE` of orthonormal with determinant +1.
+    """
+    A = np.asarray(T, dtype=np.float64)
+    if A.shape != (4, 4):
+        raise InvalidCommand(f"{name} must have shape (4, 4), got {A.shape}")
+    if not np.all(np.isfinite(A)):
+        raise InvalidCommand(f"{name} must be finite, got {A.tolist()}")
+    if not np.array_equal(A[3], np.array([0.0, 0.0, 0.0, 1.0])):
+        raise InvalidCommand(f"{name} last row must be [0, 0, 0, 1], got {A[3].tolist()}")
+    check_rotation(A[:3, :3], f"{name}[:3, :3]")
+    return A
+
+
+def check_rotation(R: FloatArray, name: str) -> None:
+    """Raise ``InvalidCommand`` unless ``R`` is a (3, 3) proper rotation within tolerance."""
+    if R.shape != (3, 3):
+        raise InvalidCommand(f"{name} must have shape (3, 3), got {R.shape}")
+    orthonormality = float(np.max(np.abs(R.T @ R - np.eye(3))))
+    det = float(np.linalg.det(R))
+    if orthonormality > ROTATION_TOLERANCE or abs(det - 1.0) > ROTATION_TOLERANCE:
+        raise InvalidCommand(
+            f"{name} is not a rotation: max|R^T R - I| = {orthonormality:.3g}, det = {det:.6g};"
+            f" valid is orthonormal with det +1 within {ROTATION_TOLERANCE:g}"
+        )
+
+
+def quat_xyzw_from_matrix(R: FloatArray) -> FloatArray:
+    """(4,) unit quaternion ``(x, y, z, w)`` of rotation ``R`` (3, 3), with ``w >= 0``.
+
+    Shepperd's method: pick the largest of ``trace``, ``R00``, ``R11``, ``R22`` (first one wins a
+    tie, in that order) to avoid dividing by a small number, then normalise.
+    """
+    r00, r01, r02 = float(R[0, 0]), float(R[0, 1]), float(R[0, 2])
+    r10, r11, r12 = float(R[1, 0]), float(R[1, 1]), float(R[1, 2])
+    r20, r21, r22 = float(R[2, 0]), float(R[2, 1]), float(R[2, 2])
+    trace = r00 + r11 + r22
+    if trace >= r00 and trace >= r11 and trace >= r22:
+        s = 2.0 * math.sqrt(1.0 + trace)
+        q = (
+            (r21 - r12) / s,
+            (r02 - r20) / s,
+            (r10 - r01) / s,
+            0.25 * s,
+        )
+    elif r00 >= r11 and r00 >= r22:
+        s = 2.0 * math.sqrt(1.0 + r00 - r11 - r22)
+        q = (0.25 * s, (r01 + r10) / s, (r02 + r20) / s, (r21 - r12) / s)
+    elif r11 >= r22:
+        s = 2.0 * math.sqrt(1.0 + r11 - r00 - r22)
+        q = ((r01 + r10) / s, 0.25 * s, (r12 + r21) / s, (r02 - r20) / s)
+    else:
+        s = 2.0 * math.sqrt(1.0 + r22 - r00 - r11)
+        q = ((r02 + r20) / s, (r12 + r21) / s, 0.25 * s, (r10 - r01) / s)
+    norm = math.sqrt(q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3])
+    sign = -1.0 if q[3] < 0.0 else 1.0
+    return np.array(
+        [sign * q[0] / norm, sign * q[1] / norm, sign * q[2] / norm, sign * q[3] / norm]
+    )
+
+
+def matrix_from_quat_xyzw(quat_xyzw: FloatArray) -> FloatArray:
+    """(3, 3) rotation of a quaternion ``(x, y, z, w)`` (normalised first)."""
+    x, y, z, w = (float(v) for v in quat_xyzw)
+    n = math.sqrt(x * x + y * y + z * z + w * w)
+    if not math.isfinite(n) or n == 0.0:
+        raise InvalidCommand(f"quat_xyzw must be finite and non-zero, got {[x, y, z, w]}")
+    x, y, z, w = x / n, y / n, z / n, w / n
+    return np.array(
+        [
+            [1.0 - 2.0 * (y * y + z * z), 2.0 * (x * y - z * w), 2.0 * (x * z + y * w)],
+            [2.0 * (x * y + z * w), 1.0 - 2.0 * (x * x + z * z), 2.0 * (y * z - x * w)],
+            [2.0 * (x * z - y * w), 2.0 * (y * z + x * w), 1.0 - 2.0 * (x * x + y * y)],
+        ]
+    )
+
+
+def rotation_angle_rad(R: FloatArray) -> float:
+    """Angle [rad] in [0, pi] of rotation ``R`` (3, 3): ``2 atan2(|v|, w)`` of its quaternion.
+
+    Accurate near 0 and near pi, unlike ``acos((trace - 1) / 2)``.
+    """
+    x, y, z, w = (float(v) for v in quat_xyzw_from_matrix(R))
+    return 2.0 * math.atan2(math.sqrt(x * x + y * y + z * z), w)
+
+
+def rot_x(angle_rad: float) -> FloatArray:
+    """(3, 3) rotation about x by ``angle_rad``."""
+    c, s = math.cos(angle_rad), math.sin(angle_rad)
+    return np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
+
+
+def rot_y(angle_rad: float) -> FloatArray:
+    """(3, 3) rotation about y by ``angle_rad``."""
+    c, s = math.cos(angle_rad), math.sin(angle_rad)
+    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+
+
+def rot_z(angle_rad: float) -> FloatArray:
+    """(3, 3) rotation about z by ``angle_rad``."""
+    c, s = math.cos(angle_rad), math.sin(angle_rad)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def matmul3(A: FloatArray, B: FloatArray) -> FloatArray:
+    """(3, 3) product ``A @ B`` summed left to right, ``sum_k A[i, k] * B[k, j]`` for k = 0, 1, 2.
+
+    Written out so that the order of floating-point operations is the one the spec prescribes
+    (BLAS may fuse or reorder).
+    """
+    out = np.empty((3, 3))
+    for i in range(3):
+        a0, a1, a2 = float(A[i, 0]), float(A[i, 1]), float(A[i, 2])
+        for j in range(3):
+            out[i, j] = a0 * float(B[0, j]) + a1 * float(B[1, j]) + a2 * float(B[2, j])
+    return out
+
+
+def matvec3(A: FloatArray, v: FloatArray) -> FloatArray:
+    """(3,) product ``A @ v`` summed left to right (see :func:`matmul3`)."""
+    v0, v1, v2 = float(v[0]), float(v[1]), float(v[2])
+    return np.array(
+        [float(A[i, 0]) * v0 + float(A[i, 1]) * v1 + float(A[i, 2]) * v2 for i in range(3)]
+    )
