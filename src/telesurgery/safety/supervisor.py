@@ -242,6 +242,10 @@ class SafetySupervisor:
         """(n,) joint setpoint [rad | m] of ``arm``; a view updated in place by ``on_tick``."""
         return self._arm(arm).trajectory.position
 
+    def setpoint_jv(self, arm: str) -> FloatArray:
+        """(n,) joint setpoint velocity [rad/s | m/s] of ``arm``; a view updated in place."""
+        return self._arm(arm).trajectory.velocity
+
     def setpoint_jaw(self, arm: str) -> float | None:
         """Jaw setpoint [rad] of ``arm``, or None for arms without a jaw."""
         return self._arm(arm).jaw_setpoint
@@ -250,6 +254,10 @@ class SafetySupervisor:
         """(4, 4) ``T_rcm_tip`` of the current joint setpoint (what a console aligns to)."""
         a = self._arm(arm)
         return a.kinematics.forward(a.trajectory.position)
+
+    def brake_envelope(self, arm: str) -> tuple[FloatArray, FloatArray]:
+        """(n,) lowest and highest setpoint on ``arm``'s last braking path [rad | m]."""
+        return self._arm(arm).trajectory.brake_envelope
 
     def braking(self, arm: str) -> bool:
         """True while ``arm``'s target is frozen (any state but following)."""

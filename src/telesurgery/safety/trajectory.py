@@ -162,8 +162,15 @@ class JointTrajectory:
         out.pass_to_input(self._inp)
         position = self._position
         position[:] = out.new_position
-        self._velocity[:] = out.new_velocity
-        self._acceleration[:] = out.new_acceleration
+        if self._braking and result is Result.Finished and not self.at_rest:
+            # At rest up to round-off (~1e-15/s): make it exact, so a held arm never creeps.
+            self._inp.current_velocity = self._zeros
+            self._inp.current_acceleration = self._zeros
+            self._velocity[:] = 0.0
+            self._acceleration[:] = 0.0
+        elif not (self._braking and result is Result.Finished):
+            self._velocity[:] = out.new_velocity
+            self._acceleration[:] = out.new_acceleration
         if bool(np.all(position >= self._q_min)) and bool(np.all(position <= self._q_max)):
             return None
         unclipped = position.copy()

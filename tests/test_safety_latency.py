@@ -1,0 +1,108 @@
+"""Latency policy: warn, stop (hold + disengage), hysteresis, recovery, re-engage."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from telesurgery.exceptions import ConfigError
+from telesurgery.robot.kinematics.psm import PsmKinematics
+from telesurgery.robot.kinematics.rotations import quat_xyzw_from_matrix
+from telesurgery.safety import (
+    ArmCommand,
+    ArmSafetyConfig,
+    ArmState,
+    Cause,
+    Disengaged,
+    EngageRefusal,
+    EngageRefused,
+    LatencyAlarm,
+    LatencyConfig,
+    LatencyLevel,
+    LatencyRecovered,
+    SafetyConfig,
+    SafetyEvent,
+    SafetySupervisor,
+)
+from telesurgery.safety.latency import LatencyChange, LatencyMonitor
+
+KIN = PsmKinematics()
+Q0 = np.array([0.0, 0.0, 0.1, 0.0, 0.0, 0.0])
+T0 = KIN.forward(Q0)
+
+
+def command(seq: int, now: float) -> ArmCommand:
+    return ArmCommand("lead", "PSM1", seq, now, T0[:3, 3].copy(), quat_xyzw_from_matrix(T0[:3, :3]))
+
+
+def drain(sup: SafetySupervisor) -> list[SafetyEvent]:
+    events = []
+    while (event := sup.next_event()) is not None:
+        events.append(event)
+    return events
+
+
+def test_monitor_levels_and_hysteresis() -> None:
+    monitor = LatencyMonitor(LatencyConfig(warn_ms=250.0, stop_ms=400.0, recover_ms=200.0))
+    assert monitor.on_rtt(135.0) is None
+    assert monitor.on_rtt(251.0) == LatencyChange(LatencyLevel.OK, LatencyLevel.WARN, 250.0)
+    assert monitor.on_rtt(401.0) == LatencyChange(LatencyLevel.WARN, LatencyLevel.STOP, 400.0)
+    assert monitor.on_rtt(300.0) is None  # still above the recovery threshold
+    assert monitor.on_rtt(220.0) is None
+    assert monitor.on_rtt(199.0) == LatencyChange(LatencyLevel.STOP, LatencyLevel.OK, 200.0)
+    assert monitor.on_rtt(410.0) is not None
+    assert monitor.on_rtt(180.0) == LatencyChange(LatencyLevel.STOP, LatencyLevel.OK, 200.0)
+
+
+def test_warn_stop_recover_and_reengage() -> None:
+    config = SafetyConfig(arms={"PSM1": ArmSafetyConfig.psm()})
+    sup = SafetySupervisor(config, {"PSM1": KIN}, {"PSM1": Q0}, {"PSM1": 0.0})
+    sup.set_controller("PSM1", "lead", 0.0)
+    sup.on_command(command(1, 0.0), 0.0)
+    assert sup.request_engage("PSM1", "lead", 0.0)
+    drain(sup)
+
+    sup.on_rtt(300.0, 0.010)
+    assert drain(sup) == [LatencyAlarm(0.010, LatencyLevel.WARN, 300.0, 250.0)]
+    assert sup.state("PSM1") is ArmState.FOLLOWING  # a warning does not stop the surgeon
+
+    sup.on_rtt(450.0, 0.020)
+    events = drain(sup)
+    assert events[0] == LatencyAlarm(0.020, LatencyLevel.STOP, 450.0, 400.0)
+    assert events[-1] == Disengaged(0.020, "PSM1", Cause.LATENCY)
+    assert sup.state("PSM1") is ArmState.DISENGAGED
+    assert sup.latency_level is LatencyLevel.STOP
+
+    sup.on_command(command(2, 0.030), 0.030)
+    assert not sup.request_engage("PSM1", "lead", 0.030)
+    (refused,) = drain(sup)
+    assert isinstance(refused, EngageRefused) and refused.reason is EngageRefusal.LATENCY
+
+    sup.on_rtt(300.0, 0.040)  # below stop but above the recovery threshold (warn_ms)
+    assert drain(sup) == []
+    sup.on_rtt(140.0, 0.050)
+    assert drain(sup) == [LatencyRecovered(0.050, LatencyLevel.STOP, LatencyLevel.OK, 140.0)]
+    assert sup.state("PSM1") is ArmState.DISENGAGED  # recovery alone does not resume motion
+    sup.on_command(command(3, 0.060), 0.060)
+    assert sup.request_engage("PSM1", "lead", 0.060)
+
+
+@pytest.mark.parametrize("rtt", [math.nan, math.inf, -1.0])
+def test_invalid_rtt_is_ignored_and_counted(rtt: float) -> None:
+    config = SafetyConfig(arms={"PSM1": ArmSafetyConfig.psm()})
+    sup = SafetySupervisor(config, {"PSM1": KIN}, {"PSM1": Q0}, {"PSM1": 0.0})
+    sup.on_rtt(rtt, 0.0)
+    assert drain(sup) == []
+    assert sup.stats().invalid_rtt == 1
+    assert sup.latency_level is LatencyLevel.OK
+
+
+def test_latency_config_validation() -> None:
+    with pytest.raises(ConfigError, match=r"invalid latency.warn_ms=500.0: valid is <= latency"):
+        LatencyConfig(warn_ms=500.0, stop_ms=400.0)
+    with pytest.raises(ConfigError, match=r"latency\.recover_ms"):
+        LatencyConfig(recover_ms=450.0)
+    with pytest.raises(ConfigError, match=r"latency\.stop_ms"):
+        LatencyConfig(stop_ms=-1.0)
