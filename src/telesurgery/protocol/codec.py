@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final, TypeVar
@@ -173,14 +173,19 @@ def _expect_size(data: Buffer, size: int, what: str) -> None:
         raise ProtocolError(f"{problem} {what}: got {len(data)} bytes, valid is {size}")
 
 
-def _finite(values: Iterable[float], what: str) -> None:
+def _finite(values: tuple[float, ...], what: str) -> None:
+    # Fast path: a sum of float32-range values is finite iff every value is finite.
+    if math.isfinite(sum(values)):
+        return
     for value in values:
         if not math.isfinite(value):
             raise ProtocolError(f"non-finite {what}: {value!r}; all floats must be finite")
+    raise ProtocolError(f"float overflow in {what}: valid are finite float32 values")
 
 
-def _unit(quat: Iterable[float], what: str) -> None:
-    norm_sq = math.fsum(q * q for q in quat)
+def _unit(quat: tuple[float, ...], what: str) -> None:
+    x, y, z, w = quat
+    norm_sq = x * x + y * y + z * z + w * w
     if abs(norm_sq - 1.0) > 2.0 * QUAT_NORM_TOLERANCE:
         raise ProtocolError(
             f"{what} is not a unit quaternion (norm {math.sqrt(norm_sq):.6g}): "
@@ -234,7 +239,7 @@ def _encode_control(message: ControlMessage) -> bytes:
     ]
     for target in targets:
         floats = (*target.position_m, *target.quat_xyzw)
-        if len(floats) != 7:
+        if len(target.position_m) != 3 or len(target.quat_xyzw) != 4:
             raise ProtocolError(
                 f"{target.arm.name} target has a malformed pose: valid is 3 position and "
                 "4 quaternion components"
@@ -328,7 +333,9 @@ def _encode_state(message: RobotStateMessage) -> bytes:
             *arm.setpoint_position_m,
             *arm.setpoint_quat_xyzw,
         )
-        if len(poses) != 14:
+        if any(len(p) != 3 for p in (arm.measured_position_m, arm.setpoint_position_m)) or any(
+            len(q) != 4 for q in (arm.measured_quat_xyzw, arm.setpoint_quat_xyzw)
+        ):
             raise ProtocolError(
                 f"{name} state has a malformed pose: valid is 3 position and 4 quaternion "
                 "components per pose"
