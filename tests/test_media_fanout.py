@@ -40,6 +40,7 @@ def make_frame(n: int) -> Frame:
     pixels[:, :, 0] = 60
     x = (n * 7) % (WIDTH - 40)
     pixels[100:140, x : x + 40] = (200, 180, 40)
+    pixels.setflags(write=False)  # like the sim camera's frames: the encoder must copy
     return Frame(pixels, n, time.monotonic_ns(), time.time_ns())
 
 

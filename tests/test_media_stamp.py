@@ -16,6 +16,7 @@ from telesurgery.media.stamp import (
     StampLayout,
     bits_to_stamp,
     draw_stamp,
+    draw_stamp_yuv420p,
     read_stamp,
     stamp_bits,
     unwrap_capture_wall_ns,
@@ -66,6 +67,23 @@ def test_draw_and_read_on_rgb_and_luma() -> None:
     luma = np.full((120, 200), 30, np.uint8)
     draw_stamp(luma, stamp, LAYOUT)
     assert read_stamp(luma, LAYOUT) == stamp
+
+
+def test_drawn_into_yuv420p_planes_reads_back_from_luma_and_rgb() -> None:
+    stamp = FrameStamp(frame_number=123_456, capture_wall_us=987_654_321)
+    rgb = np.zeros((240, 320, 3), np.uint8)
+    rgb[..., 0] = 250  # saturated red background: chroma must be neutralised under the stamp
+    i420 = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+    planar = i420.to_ndarray()  # (H * 3 / 2, W): Y, then U and V as (H/4, W) rows each
+    luma = planar[:240]
+    chroma_u = planar[240:300].reshape(120, 160)
+    chroma_v = planar[300:360].reshape(120, 160)
+    draw_stamp_yuv420p((luma, chroma_u, chroma_v), stamp, LAYOUT)
+    assert read_stamp(luma, LAYOUT) == stamp
+    back = av.VideoFrame.from_ndarray(planar, format="yuv420p").to_ndarray(format="rgb24")
+    assert read_stamp(back, LAYOUT) == stamp
+    with pytest.raises(ConfigError, match="even numbers"):
+        draw_stamp_yuv420p((luma, chroma_u, chroma_v), stamp, StampLayout(cell_px=7))
 
 
 def test_unstamped_or_too_small_pictures_read_as_none() -> None:

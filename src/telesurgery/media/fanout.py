@@ -45,7 +45,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import av
 import numpy as np
@@ -56,7 +56,7 @@ from telesurgery.exceptions import ConfigError, TelesurgeryError
 from telesurgery.media.bitrate import RateController, RateTarget
 from telesurgery.media.encoder import VIDEO_CLOCK_HZ, EncoderConfig, VideoEncoder, create_encoder
 from telesurgery.media.feedback import ReceiverReport
-from telesurgery.media.stamp import FrameStamp, StampLayout, draw_stamp
+from telesurgery.media.stamp import FrameStamp, StampLayout, draw_stamp_yuv420p
 
 logger = logging.getLogger(__name__)
 
@@ -346,8 +346,6 @@ class SharedVideoEncoder:
                     self._keyframe_pending = False
                     self._last_keyframe_s = now
                     self.stats.keyframes += 1
-                elif self._keyframe_pending:
-                    self._wake.set()  # deferred request: retry with the next frame
                 self.stats.bytes_encoded += encoded.size_bytes
                 self.last_frame = encoded
                 for track in list(self._tracks):
@@ -374,17 +372,12 @@ class SharedVideoEncoder:
         start_ns = time.monotonic_ns()
         width = max(16, round(self.config.width_px * target.scale) // 2 * 2)
         height = max(16, round(self.config.height_px * target.scale) // 2 * 2)
-        picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame.pixels), format="rgb24")
+        rgb = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame.pixels), format="rgb24")
+        picture = rgb.reformat(width=width, height=height, format="yuv420p")  # a new picture
         layout = self.fanout.stamp_layout
         if layout is not None:
-            if (picture.width, picture.height) != (width, height):
-                picture = picture.reformat(width=width, height=height)
-            rgb = np.asarray(picture.to_ndarray(), dtype=np.uint8)  # a copy, not the camera's
-            draw_stamp(
-                rgb, FrameStamp.from_capture(frame.frame_number, frame.capture_wall_ns), layout
-            )
-            picture = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-        picture = picture.reformat(width=width, height=height, format="yuv420p")
+            stamp = FrameStamp.from_capture(frame.frame_number, frame.capture_wall_ns)
+            draw_stamp_yuv420p(_planes(picture), stamp, layout)
         picture.pts = frame.capture_monotonic_ns * VIDEO_CLOCK_HZ // 1_000_000_000
         packets = self._encoder.encode(picture, keyframe=keyframe, bitrate_bps=target.bitrate_bps)
         self.stats.frames_encoded += 1
@@ -412,3 +405,15 @@ class SharedVideoEncoder:
             )
         logger.debug("shared encoder %s -> %s", self._state.value, new.value)
         self._state = new
+
+
+def _planes(
+    picture: av.VideoFrame,
+) -> tuple[NDArray[np.uint8], NDArray[np.uint8], NDArray[np.uint8]]:
+    """Writable numpy views of a yuv420p picture's three planes, cropped to their widths."""
+    views = []
+    for plane in picture.planes:
+        rows = np.frombuffer(cast(Any, plane), dtype=np.uint8)  # writable: PyAV buffer
+        rows = rows.reshape(plane.height, plane.line_size)
+        views.append(rows[:, : plane.width])
+    return views[0], views[1], views[2]

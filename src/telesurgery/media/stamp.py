@@ -146,6 +146,29 @@ def draw_stamp(pixels: PixelArray, stamp: FrameStamp, layout: StampLayout) -> No
         pixels[y : y + c, x : x + c] = 0
 
 
+def draw_stamp_yuv420p(
+    planes: tuple[PixelArray, PixelArray, PixelArray], stamp: FrameStamp, layout: StampLayout
+) -> None:
+    """Draw into I420 planes in place: full-contrast luma cells on (H, W) ``planes[0]``, neutral
+    chroma under the barcode on the (H/2, W/2) ``planes[1]`` and ``planes[2]``.
+
+    Drawing after the RGB -> YUV conversion avoids two picture copies in the encoder; the luma
+    values 0 and 255 read back as black and white in RGB too.
+    """
+    if layout.cell_px % 2 or layout.x_px % 2 or layout.y_px % 2:
+        raise ConfigError(
+            "cell_px/x_px/y_px",
+            (layout.cell_px, layout.x_px, layout.y_px),
+            "even numbers for a 4:2:0 picture",
+        )
+    luma, chroma_u, chroma_v = planes
+    draw_stamp(luma, stamp, layout)
+    x, y = layout.x_px // 2, layout.y_px // 2
+    w, h = layout.width_px // 2, layout.height_px // 2
+    chroma_u[y : y + h, x : x + w] = 128
+    chroma_v[y : y + h, x : x + w] = 128
+
+
 def read_stamp(pixels: PixelArray, layout: StampLayout) -> FrameStamp | None:
     """Read the barcode from decoded pixels; ``None`` if absent, damaged or too small.
 
