@@ -6,8 +6,11 @@ import asyncio
 import time
 from dataclasses import dataclass
 
+import av
 import numpy as np
+import pytest
 from aiortc import RTCPeerConnection
+from aiortc.mediastreams import MediaStreamError
 from numpy.typing import NDArray
 
 from telesurgery.console.video import (
@@ -17,8 +20,15 @@ from telesurgery.console.video import (
     enable_marker_release,
     receiver_for_track,
 )
+from telesurgery.exceptions import TelesurgeryError
+from telesurgery.media.bitrate import RateTarget
 from telesurgery.media.encoder import EncoderConfig, H264Encoder
-from telesurgery.media.fanout import FanoutConfig, SharedVideoEncoder
+from telesurgery.media.fanout import (
+    EncodedVideoTrack,
+    EncoderState,
+    FanoutConfig,
+    SharedVideoEncoder,
+)
 from telesurgery.media.feedback import ReceiverReport, SenderFeedbackTap
 from telesurgery.media.stamp import StampLayout
 from telesurgery.media.webrtc import negotiated_codecs, prefer_codec, rtc_configuration
@@ -297,3 +307,94 @@ async def test_surgeon_receiver_reports_reach_the_rate_controller() -> None:
     assert all(0.0 <= r.loss_fraction <= 1.0 for r in reports)
     assert reports[-1].loss_fraction == 0.0
     assert shared.rate.state.value in ("HOLD", "INCREASE")
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def next_frame_packets(track: EncodedVideoTrack, shared: SharedVideoEncoder, n: int):  # type: ignore[no-untyped-def]
+    shared.submit(make_frame(n))
+    return await asyncio.wait_for(track.recv(), 2.0)
+
+
+def frame_at(n: int, capture_ns: int) -> Frame:
+    frame = make_frame(n)
+    return Frame(frame.pixels, n, capture_ns, frame.capture_wall_ns)
+
+
+async def test_congestion_reports_shrink_the_picture_then_the_frame_rate() -> None:
+    clock = FakeClock()
+    config = EncoderConfig(width_px=WIDTH, height_px=HEIGHT)
+    shared = SharedVideoEncoder(config, fanout=FanoutConfig(stamp_layout=LAYOUT), clock=clock)
+    await shared.start()
+    track = shared.add_track("surgeon")
+    t0_ns = time.monotonic_ns()
+    try:
+        shared.submit(frame_at(0, t0_ns))
+        await asyncio.wait_for(track.recv(), 2.0)
+        assert (shared.target.scale, shared.target.fps) == (1.0, 30)
+        for _ in range(40):  # 40 s of heavy loss reported by the surgeon
+            clock.now += 1.0
+            shared.on_receiver_report(ReceiverReport(0.3, rtt_ms=135.0, remb_bps=None))
+        assert shared.target == RateTarget(bitrate_bps=100_000, fps=15, scale=0.5)
+        # The scale change reopens the encoder: the next frame is a smaller keyframe.
+        shared.submit(frame_at(1, t0_ns + 100_000_000))
+        packet = await asyncio.wait_for(track.recv(), 2.0)
+        decoder = av.CodecContext.create("h264", "r")
+        (picture,) = decoder.decode(packet)
+        assert (picture.width, picture.height) == (WIDTH // 2, HEIGHT // 2)
+        # 15 fps: a frame captured 1/30 s after the last encoded one is skipped ...
+        shared.submit(frame_at(2, t0_ns + 133_333_333))
+        await asyncio.sleep(0.1)
+        assert shared.stats.frames_skipped_fps == 1
+        # ... and the one after it, 1/15 s after the last encoded one, is encoded.
+        shared.submit(frame_at(3, t0_ns + 166_666_666))
+        await asyncio.wait_for(track.recv(), 2.0)
+        assert shared.last_frame is not None and shared.last_frame.frame_number == 3
+    finally:
+        await shared.stop()
+
+
+async def test_a_stalled_peer_drops_to_the_next_keyframe_without_affecting_others() -> None:
+    config = EncoderConfig(width_px=WIDTH, height_px=HEIGHT)
+    shared = SharedVideoEncoder(
+        config,
+        fanout=FanoutConfig(stamp_layout=LAYOUT, track_queue_frames=3, keyframe_min_interval_s=0),
+    )
+    await shared.start()
+    stalled = shared.add_track("stalled observer")
+    healthy = shared.add_track("surgeon")
+    try:
+        for n in range(6):  # the stalled track never reads
+            await next_frame_packets(healthy, shared, n)
+        assert stalled.frames_dropped >= 4
+        requests = shared.stats.keyframe_requests
+        assert requests >= 3  # two joins + at least one overflow
+        packet = await asyncio.wait_for(stalled.recv(), 2.0)  # resumes on a keyframe
+        assert packet.is_keyframe
+        assert healthy.frames_dropped == 0
+    finally:
+        await shared.stop()
+    assert stalled.readyState == "ended" and healthy.readyState == "ended"
+    with pytest.raises(MediaStreamError):
+        await healthy.recv()
+
+
+async def test_lifecycle_transitions_are_guarded() -> None:
+    shared = SharedVideoEncoder(
+        EncoderConfig(width_px=WIDTH, height_px=HEIGHT), fanout=FanoutConfig(stamp_layout=LAYOUT)
+    )
+    assert shared.state is EncoderState.NEW
+    await shared.start()
+    with pytest.raises(TelesurgeryError, match="RUNNING -> RUNNING"):
+        await shared.start()
+    await shared.stop()
+    assert shared.state is EncoderState.STOPPED
+    await shared.stop()  # idempotent
+    shared.submit_threadsafe(make_frame(0))  # ignored once stopped
+    assert shared.stats.frames_submitted == 0
