@@ -134,3 +134,17 @@ ECM_LINKS: tuple[DHLink, ...] = (
     DHLink("roll", 0.0, 0.0, 0.0, 0.3829, JointType.REVOLUTE, 0.0, -1.552, 1.552),
 )
 """Classic ECM: yaw and pitch about the RCM, insertion, endoscope roll."""
+
+
+def forward_frames(links: Sequence[DHLink], q: Sequence[float] | FloatArray) -> list[FloatArray]:
+    """(4, 4) poses ``T_0_i`` of every link frame i = 1..n in the base frame, in chain order.
+
+    Joint i moves about (or along) the z axis of frame i through its origin. The last element
+    equals :func:`forward_chain` bit for bit (same products in the same order).
+    """
+    frames: list[FloatArray] = []
+    T = np.eye(4)
+    for link, qi in zip(links, q, strict=True):
+        T = T @ link.transform(float(qi))
+        frames.append(T)
+    return frames

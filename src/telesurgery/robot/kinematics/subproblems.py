@@ -1,0 +1,110 @@
+"""Closed-form angle subproblems on modified-DH chains (exact for any twist angles).
+
+The remote-centre mechanism (yaw, pitch -> shaft direction) and the instrument wrist (roll, wrist
+pitch -> yaw axis) share one structure: a unit direction produced by two revolute joints with
+twists in between,
+
+    z = RotX(alpha_a) RotZ(q_a + offset_a) RotX(alpha_b) RotZ(q_b + offset_b) RotX(alpha_c) e_z
+
+:class:`TwoJointDirection` inverts it in closed form. The formulas hold for any twist (the dVRK
+tables use 1.5708 rather than pi/2, and these solvers are exact for that value too).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from telesurgery.robot.kinematics.dh import FloatArray
+
+_TWO_PI = 2.0 * math.pi
+
+
+def wrap_angle_rad(angle_rad: float) -> float:
+    """``angle_rad`` wrapped into (-pi, pi]."""
+    wrapped = math.remainder(angle_rad, _TWO_PI)
+    return math.pi if wrapped == -math.pi else wrapped
+
+
+@dataclass(frozen=True, slots=True)
+class TwoJointDirection:
+    """Joint angles (q_a, q_b) that point ``RotX(alpha_c) e_z`` of the last frame along ``z``."""
+
+    alpha_a_rad: float
+    """Twist before joint a [rad]."""
+    offset_a_rad: float
+    """Constant added to q_a (DH theta + joint offset) [rad]."""
+    alpha_b_rad: float
+    """Twist between joints a and b [rad]; must not be a multiple of pi."""
+    offset_b_rad: float
+    """Constant added to q_b [rad]."""
+    alpha_c_rad: float
+    """Twist after joint b [rad]; must not be a multiple of pi."""
+    _ca: float = field(init=False, repr=False)
+    _sa: float = field(init=False, repr=False)
+    _cb: float = field(init=False, repr=False)
+    _sb: float = field(init=False, repr=False)
+    _cc: float = field(init=False, repr=False)
+    _sc: float = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for name, alpha in (("alpha_b_rad", self.alpha_b_rad), ("alpha_c_rad", self.alpha_c_rad)):
+            if abs(math.sin(alpha)) < 1e-6:
+                from telesurgery.exceptions import ConfigError
+
+                raise ConfigError(name, alpha, "a twist whose sine is not zero (axes not parallel)")
+        object.__setattr__(self, "_ca", math.cos(self.alpha_a_rad))
+        object.__setattr__(self, "_sa", math.sin(self.alpha_a_rad))
+        object.__setattr__(self, "_cb", math.cos(self.alpha_b_rad))
+        object.__setattr__(self, "_sb", math.sin(self.alpha_b_rad))
+        object.__setattr__(self, "_cc", math.cos(self.alpha_c_rad))
+        object.__setattr__(self, "_sc", math.sin(self.alpha_c_rad))
+
+    def solve(
+        self, zx: float, zy: float, zz: float, axis_tolerance: float = 1e-12
+    ) -> tuple[tuple[float, float], tuple[float, float]] | None:
+        """Both solutions ``((q_a, q_b), (q_a', q_b'))`` for the unit direction (zx, zy, zz).
+
+        Angles are wrapped into (-pi, pi]. The first solution has ``q_b + offset_b`` in [0, pi],
+        the second in [-pi, 0]. Returns None when ``z`` is (within ``axis_tolerance``) along
+        joint a's axis, where q_a is undetermined, or when no q_b can reach ``z``'s angle to it.
+        """
+        # Undo the leading twist: z1 = RotX(-alpha_a) z, in the frame where joint a is RotZ.
+        x1 = zx
+        y1 = self._ca * zy + self._sa * zz
+        z1 = -self._sa * zy + self._ca * zz
+        # The component along joint a's axis depends on q_b only.
+        cos_tb = (self._cc * self._cb - z1) / (self._sc * self._sb)
+        if abs(cos_tb) > 1.0:
+            if abs(cos_tb) > 1.0 + 1e-12:
+                return None
+            cos_tb = math.copysign(1.0, cos_tb)
+        angle_b = math.acos(cos_tb)
+        phi = math.atan2(y1, x1)
+        solutions: list[tuple[float, float]] = []
+        for tb in (angle_b, -angle_b):
+            m1 = self._sc * math.sin(tb)
+            m2 = -self._sc * math.cos(tb) * self._cb - self._cc * self._sb
+            if m1 * m1 + m2 * m2 < axis_tolerance * axis_tolerance:
+                return None
+            ta = phi - math.atan2(m2, m1)
+            solutions.append(
+                (wrap_angle_rad(ta - self.offset_a_rad), wrap_angle_rad(tb - self.offset_b_rad))
+            )
+        return solutions[0], solutions[1]
+
+    def rotation(self, q_a: float, q_b: float) -> FloatArray:
+        """(3, 3) ``RotX(alpha_a) RotZ(q_a + offset_a) RotX(alpha_b) RotZ(q_b + offset_b)``.
+
+        The frame after joint b; its ``RotX(alpha_c) e_z`` is the solved direction.
+        """
+        c1, s1 = math.cos(q_a + self.offset_a_rad), math.sin(q_a + self.offset_a_rad)
+        c2, s2 = math.cos(q_b + self.offset_b_rad), math.sin(q_b + self.offset_b_rad)
+        ca, sa, cb, sb = self._ca, self._sa, self._cb, self._sb
+        # A = RotX(alpha_a) RotZ(t_a), B = RotX(alpha_b) RotZ(t_b), product A @ B expanded.
+        a = ((c1, -s1, 0.0), (s1 * ca, c1 * ca, -sa), (s1 * sa, c1 * sa, ca))
+        b = ((c2, -s2, 0.0), (s2 * cb, c2 * cb, -sb), (s2 * sb, c2 * sb, cb))
+        result: FloatArray = np.array(a) @ np.array(b)
+        return result

@@ -1,0 +1,90 @@
+"""Checks for untrusted kinematic inputs: poses and joint vectors.
+
+Every failure raises :class:`~telesurgery.exceptions.InvalidCommand` saying what was received and
+what is expected. Accepted values are returned as fresh float64 arrays the caller may keep.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from telesurgery.exceptions import InvalidCommand
+from telesurgery.robot.kinematics.dh import FloatArray
+
+ROTATION_TOLERANCE = 1e-6
+"""Default largest accepted deviation of a rotation block from SO(3): max |R^T R - I| and
+|det R - 1| (a float32 rotation sent over the wire is orthonormal to ~1e-7)."""
+
+_IDENTITY_3 = np.eye(3)
+_IDENTITY_3.flags.writeable = False
+
+
+def as_pose(T: object, name: str, rotation_tolerance: float = ROTATION_TOLERANCE) -> FloatArray:
+    """``T`` as a (4, 4) float64 rigid transform whose rotation is exactly orthonormal.
+
+    Rotations within ``rotation_tolerance`` of SO(3) are projected onto it (nearest rotation,
+    via SVD) so that solvers can verify their answers to 1e-9; anything further away, a
+    reflection, a bottom row other than (0, 0, 0, 1), a wrong shape or a non-finite value raises
+    ``InvalidCommand``.
+    """
+    try:
+        array = np.array(T, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise InvalidCommand(f"{name} must be a (4, 4) array of floats: {error}") from None
+    if array.shape != (4, 4):
+        raise InvalidCommand(f"{name} must have shape (4, 4), got {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise InvalidCommand(f"{name} must contain only finite values, got {array.tolist()}")
+    if not (array[3, 0] == array[3, 1] == array[3, 2] == 0.0 and array[3, 3] == 1.0):
+        raise InvalidCommand(f"{name} bottom row must be [0, 0, 0, 1], got {array[3].tolist()}")
+    array[:3, :3] = as_rotation(array[:3, :3], f"{name} rotation", rotation_tolerance)
+    return array
+
+
+def as_rotation(R: object, name: str, rotation_tolerance: float = ROTATION_TOLERANCE) -> FloatArray:
+    """``R`` as a (3, 3) float64 rotation, projected onto SO(3) if within tolerance."""
+    try:
+        array = np.array(R, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise InvalidCommand(f"{name} must be a (3, 3) array of floats: {error}") from None
+    if array.shape != (3, 3):
+        raise InvalidCommand(f"{name} must have shape (3, 3), got {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise InvalidCommand(f"{name} must contain only finite values, got {array.tolist()}")
+    orthogonality_error = float(np.max(np.abs(array.T @ array - _IDENTITY_3)))
+    x, y, z = array[:, 0], array[:, 1], array[:, 2]
+    determinant = float(
+        x[0] * (y[1] * z[2] - y[2] * z[1])
+        - y[0] * (x[1] * z[2] - x[2] * z[1])
+        + z[0] * (x[1] * y[2] - x[2] * y[1])
+    )
+    if orthogonality_error > rotation_tolerance or abs(determinant - 1.0) > rotation_tolerance:
+        raise InvalidCommand(
+            f"{name} is not a rotation matrix: max |R^T R - I| = {orthogonality_error:.3g}, "
+            f"det R = {determinant:.6g}; expected an orthonormal matrix with det +1 "
+            f"(tolerance {rotation_tolerance:g})"
+        )
+    if orthogonality_error > 4.0 * np.finfo(np.float64).eps:
+        U, _, Vt = np.linalg.svd(array)
+        array = U @ Vt
+    return array
+
+
+def as_joint_vector(q: object, joint_names: tuple[str, ...], name: str = "q") -> FloatArray:
+    """``q`` as a fresh (n,) float64 vector, n = len(joint_names); raises ``InvalidCommand``."""
+    n = len(joint_names)
+    try:
+        array = np.array(q, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise InvalidCommand(f"{name} must be a ({n},) array of floats: {error}") from None
+    if array.shape != (n,):
+        raise InvalidCommand(
+            f"{name} must have shape ({n},) for joints {', '.join(joint_names)}; "
+            f"got shape {array.shape}"
+        )
+    if not np.all(np.isfinite(array)):
+        bad = [joint_names[i] for i in range(n) if not math.isfinite(array[i])]
+        raise InvalidCommand(f"{name} must be finite; non-finite values for {', '.join(bad)}")
+    return array
