@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from pathlib import Path
 
@@ -273,3 +274,61 @@ def test_empty_latency_report_and_event_without_arm_round_trip() -> None:
     assert decode(encode(LatencyReport(5, ()))) == LatencyReport(5, ())
     event = EventMessage(1, -3, EventKind.STATE_CHANGE, Severity.INFO, None, 0, "")
     assert decode(encode(event)) == event
+
+
+def test_more_decode_errors() -> None:
+    pong = bytearray(golden("pong"))
+    pong[26:34] = (-6_000_000).to_bytes(8, "big", signed=True)
+    assert error_of(bytes(pong)) == (
+        "Pong sent before the ping arrived (t2 -6000000 < t1 -5000000)"
+    )
+    report = bytearray(golden("latency_report"))
+    report[33] = 1  # second component NETWORK_RTT again
+    assert error_of(bytes(report)) == (
+        "LatencyReport repeats a component: each may appear at most once"
+    )
+    assert error_of(with_byte(golden("latency_report"), 14, 5)) == (
+        "invalid LatencyReport sample count 5: valid is 0..4"
+    )
+    event = golden("event_alarm")
+    assert error_of(with_byte(event, 21, 9)) == "reserved EventMessage byte is 9: valid is 0"
+    assert error_of(with_byte(event, 20, 7)) == (
+        "unknown arm (0 = none) code 7: valid codes are 1 (PSM1), 2 (PSM2), 3 (ECM)"
+    )
+    assert error_of(with_byte(with_byte(event, 24, 0x02), 25, 0x01)) == (
+        "event text is 513 bytes: valid is at most 512"
+    )
+    state = golden("robot_state_psm2")
+    assert error_of(with_byte(state, 22, 9)) == (
+        "unknown supervisor state code 9: valid codes are 0 (DISENGAGED), 1 (FOLLOWING), "
+        "2 (HOLDING), 3 (ESTOPPED)"
+    )
+    assert error_of(with_byte(state, 23, 0x09)) == (
+        "PSM2 state has no HAS_JAW flag but jaw values: valid is 0"
+    )
+    assert error_of(state[:20]) == "length mismatch: header says 96 bytes, got 20 (truncated)"
+
+
+def test_more_encode_errors() -> None:
+    (arm,) = STATE.arms
+    one_jaw = dataclasses.replace(arm, setpoint_jaw_rad=None)
+    with pytest.raises(ProtocolError, match="only one of measured/setpoint jaw: give both"):
+        encode(dataclasses.replace(STATE, arms=(one_jaw,)))
+    no_age = dataclasses.replace(arm, last_command_age_us=None)
+    with pytest.raises(ProtocolError, match="only one of command seq/age: give both"):
+        encode(dataclasses.replace(STATE, arms=(no_age,)))
+    with pytest.raises(ProtocolError, match="repeats an arm"):
+        encode(dataclasses.replace(STATE, arms=(arm, arm)))
+    tilted = dataclasses.replace(arm, setpoint_quat_xyzw=(1.0, 1.0, 0.0, 0.0))
+    with pytest.raises(ProtocolError, match="PSM2 setpoint_quat_xyzw is not a unit quaternion"):
+        encode(dataclasses.replace(STATE, arms=(tilted,)))
+    sample = LATENCY.samples[0]
+    with pytest.raises(ProtocolError, match="repeats a component"):
+        encode(LatencyReport(0, (sample, sample)))
+    with pytest.raises(ProtocolError, match="cannot encode Ping"):
+        encode(Ping(ping_id=-1, t0_ns=0))
+    bad_arm = ArmTarget(7, (0.0, 0.0, 0.0), (0.0, 0.0, 0.0, 1.0))  # type: ignore[arg-type]
+    with pytest.raises(ProtocolError, match="cannot encode ControlMessage"):
+        encode(ControlMessage(1, 1, 0, ControlFlag.NONE, (bad_arm,)))
+    with pytest.raises(ProtocolError, match=r"unknown control flag bits 0x0020"):
+        encode(ControlMessage(1, 1, 0, 0x20, (CONTROL.targets[0],)))  # type: ignore[arg-type]

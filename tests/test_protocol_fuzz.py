@@ -13,16 +13,23 @@ from telesurgery.protocol.codec import MAGIC, decode, encode
 from telesurgery.protocol.messages import (
     PROTOCOL_VERSION,
     ArmId,
+    ArmState,
     ArmTarget,
     ControlFlag,
     ControlMessage,
     EventKind,
     EventMessage,
+    LatencyComponent,
+    LatencyReport,
+    LatencySample,
     Message,
     MessageType,
+    OperatingStateCode,
     Ping,
     Pong,
+    RobotStateMessage,
     Severity,
+    SupervisorState,
 )
 
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -140,3 +147,59 @@ def test_ping_pong_round_trip(ping_id: int, t0_ns: int, t1_ns: int, hold_ns: int
 def test_event_text_round_trips(text: str, code: int) -> None:
     event = EventMessage(1, 2, EventKind.INFO, Severity.WARNING, None, code, text)
     assert decode(encode(event)) == event
+
+
+def f32_unit_quat(draw: st.DrawFn) -> tuple[float, float, float, float]:
+    quat = draw(unit_quats)
+    norm = sum(c * c for c in quat) ** 0.5
+    return tuple(struct.unpack("!4f", struct.pack("!4f", *(c / norm for c in quat))))  # type: ignore[return-value]
+
+
+@st.composite
+def state_messages(draw: st.DrawFn) -> RobotStateMessage:
+    arms = draw(st.lists(st.sampled_from(list(ArmId)), min_size=1, max_size=3, unique=True))
+    states = []
+    for arm in arms:
+        jaw = draw(st.none() | st.tuples(f32, f32))
+        command = draw(st.none() | st.tuples(st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1)))
+        states.append(
+            ArmState(
+                arm=arm,
+                operating_state=draw(st.sampled_from(list(OperatingStateCode))),
+                supervisor_state=draw(st.sampled_from(list(SupervisorState))),
+                is_homed=draw(st.booleans()),
+                is_busy=draw(st.booleans()),
+                measured_position_m=(draw(f32), draw(f32), draw(f32)),
+                measured_quat_xyzw=f32_unit_quat(draw),
+                setpoint_position_m=(draw(f32), draw(f32), draw(f32)),
+                setpoint_quat_xyzw=f32_unit_quat(draw),
+                measured_jaw_rad=None if jaw is None else jaw[0],
+                setpoint_jaw_rad=None if jaw is None else jaw[1],
+                last_command_seq=None if command is None else command[0],
+                last_command_age_us=None if command is None else command[1],
+            )
+        )
+    return RobotStateMessage(
+        seq=draw(st.integers(0, 2**32 - 1)),
+        gateway_time_ns=draw(st.integers(-(2**63), 2**63 - 1)),
+        arms=tuple(states),
+    )
+
+
+@FUZZ
+@given(state_messages())
+def test_float32_exact_state_messages_round_trip(message: RobotStateMessage) -> None:
+    assert decode(encode(message)) == message
+
+
+@FUZZ
+@given(
+    st.lists(st.sampled_from(list(LatencyComponent)), max_size=4, unique=True),
+    st.integers(0, 2**32 - 1),
+)
+def test_latency_reports_round_trip(components: list[LatencyComponent], value: int) -> None:
+    report = LatencyReport(
+        time_ns=value,
+        samples=tuple(LatencySample(c, value, value, value, value) for c in components),
+    )
+    assert decode(encode(report)) == report

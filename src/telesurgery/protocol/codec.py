@@ -613,7 +613,7 @@ def encode(message: Message) -> bytes:
         )
     try:
         return encoder(message)
-    except (TypeError, ValueError) as error:
+    except (AttributeError, TypeError, ValueError) as error:
         if isinstance(error, ProtocolError):
             raise
         raise ProtocolError(f"cannot encode {type(message).__name__}: {error}") from None
