@@ -8,7 +8,9 @@
 
 The two end hosts share one private subnet and know nothing about the middle namespace: it has no
 addresses and does not route, so every frame crosses it only through whatever forwards it there
-(``telesurgery.link.wan_bridge``). Traffic never leaves the namespaces created here.
+(``telesurgery.link.wan_bridge``). Traffic never leaves the namespaces created here. The end
+hosts get permanent neighbour (ARP) entries for each other, so address resolution never crosses
+the emulated link (on a real WAN each router resolves only its own segment).
 
 Devices are created directly inside their namespaces, so their short fixed names never collide with
 devices of other runs. TX checksum offload, TSO, GSO and GRO are switched off on every veth end:
@@ -270,7 +272,25 @@ class WanTopology:
             self.run(role, ["ip", "link", "set", dev, "up"])
         for dev in (WAN_GW_DEV, WAN_CON_DEV):
             self.run("wan", ["ip", "link", "set", dev, "promisc", "on"])
+        # Permanent neighbour entries: ARP never crosses the emulated link, as on a routed WAN
+        # where each router resolves its own segment; a cut does not expire them either.
+        gw_mac = self.mac("gw", GW_DEV)
+        con_mac = self.mac("con", CON_DEV)
+        for role, dev, ip, mac in (
+            ("gw", GW_DEV, cfg.con_ip, con_mac),
+            ("con", CON_DEV, cfg.gw_ip, gw_mac),
+        ):
+            self.run(
+                role, ["ip", "neigh", "replace", ip, "lladdr", mac, "dev", dev, "nud", "permanent"]
+            )
         logger.info("created namespaces %s, %s, %s", self.gw, self.wan, self.con)
+
+    def mac(self, role: str, dev: str) -> str:
+        """The MAC address of device ``dev`` in namespace ``role``."""
+        out = self.run(role, ["cat", f"/sys/class/net/{dev}/address"]).stdout.strip()
+        if not re.fullmatch(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", out):
+            raise NetnsError(["cat", f"/sys/class/net/{dev}/address"], 0, f"not a MAC: {out!r}")
+        return out
 
     def destroy(self) -> None:
         """Kill started processes and delete every namespace created so far. Idempotent."""
@@ -279,6 +299,9 @@ class WanTopology:
                 proc.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=_COMMAND_TIMEOUT_S)
+            for pipe in (proc.stdin, proc.stdout, proc.stderr):
+                if pipe is not None:
+                    pipe.close()
         self._processes.clear()
         errors: list[str] = []
         for name in reversed(self._created):

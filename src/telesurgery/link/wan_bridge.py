@@ -1,0 +1,752 @@
+"""A userspace WAN between two veth devices: frame by frame, with delay, jitter, loss and rate.
+
+Run inside the middle namespace of :mod:`telesurgery.link.netns`::
+
+    python -m telesurgery.link.wan_bridge --dev-a wan-gw --dev-b wan-con \\
+        --control /tmp/bridge.sock --link rome-beijing-dedicated
+
+Two ``AF_PACKET`` sockets (``ETH_P_ALL``) are bound to the two devices. Every frame read on one is
+offered to that direction's :class:`~telesurgery.link.emulator.LinkEmulator` (sans-I/O, seeded:
+delay, jitter, loss, reordering, duplication, rate cap; configured by a
+:func:`~telesurgery.link.profiles.parse_link` spec) and written to the other device when the
+emulator releases it. The kernel's ``netem`` qdisc is not needed (and absent on some kernels).
+
+Layers, as in aioquic:
+
+- :class:`WanBridgeCore` is pure: ``on_frame(direction, frame, now)``, ``frames_due(now)``,
+  ``deadline()``, ``cut(now)``/``restore(now)``, ``replace_link(...)``, ``stats()``.
+- :class:`WanBridge` is the only I/O: one thread, one ``select()`` loop (microsecond timeouts;
+  ``epoll`` would round every timer up to a whole millisecond) over the two packet sockets, a
+  Unix control socket and a signal wake-up pipe, re-armed at the core's deadline.
+- :class:`WanBridgeClient` speaks the control protocol: one JSON object per line, one reply.
+
+Runtime control: ``SIGUSR1`` cuts the link (100 % loss, both directions), ``SIGUSR2`` restores it,
+``SIGTERM``/``SIGINT`` stop the bridge; the control socket does the same plus parameter changes and
+counters: ``{"op": "stats"}``, ``{"op": "cut"}``, ``{"op": "restore"}``, ``{"op": "stop"}``,
+``{"op": "set", "direction": "both" | "a_to_b" | "b_to_a", "link": "delay=20ms,loss=1%"}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import enum
+import json
+import logging
+import os
+import selectors
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from telesurgery.exceptions import ConfigError, TelesurgeryError
+from telesurgery.link.emulator import LinkEmulator
+from telesurgery.link.profiles import SPEC_HELP, LinkProfile, parse_link
+
+logger = logging.getLogger(__name__)
+
+ETH_P_ALL = 0x0003
+"""Linux ``ETH_P_ALL``: every protocol."""
+
+SOL_PACKET = 263
+"""Linux ``SOL_PACKET`` socket option level."""
+
+PACKET_IGNORE_OUTGOING = 23
+"""Linux ``PACKET_IGNORE_OUTGOING`` (since 4.20): do not deliver frames leaving the device."""
+
+PACKET_OUTGOING = 4
+"""``sll_pkttype`` of a frame that leaves the device (sent by this host)."""
+
+MAX_FRAME_BYTES = 65_535
+"""Receive buffer per frame [bytes]; larger frames (impossible with GRO/GSO off) are dropped."""
+
+_RECV_BATCH = 256
+_CONTROL_LINE_MAX_BYTES = 65_536
+
+
+class Direction(enum.Enum):
+    """Which way a frame travels: device A to device B, or back."""
+
+    A_TO_B = "a_to_b"
+    B_TO_A = "b_to_a"
+
+    @property
+    def reverse(self) -> Direction:
+        """The opposite direction."""
+        return Direction.B_TO_A if self is Direction.A_TO_B else Direction.A_TO_B
+
+
+class LinkState(enum.Enum):
+    """Whether frames may cross the bridge."""
+
+    UP = "up"
+    CUT = "cut"
+
+
+_TRANSITIONS: Mapping[LinkState, frozenset[LinkState]] = {
+    LinkState.UP: frozenset({LinkState.CUT}),
+    LinkState.CUT: frozenset({LinkState.UP}),
+}
+
+
+class BridgeStateError(TelesurgeryError):
+    """A state transition that is not allowed from the current state."""
+
+    def __init__(self, current: LinkState, requested: LinkState) -> None:
+        self.current = current
+        self.requested = requested
+        valid = ", ".join(s.value for s in _TRANSITIONS[current]) or "none"
+        super().__init__(
+            f"cannot go from {current.value} to {requested.value}: valid next states are {valid}"
+        )
+
+
+class ControlError(TelesurgeryError):
+    """A control request the bridge refused, or a bridge that does not answer."""
+
+
+@dataclass(frozen=True)
+class DirectionStats:
+    """Counters of one direction since the bridge started [frames]."""
+
+    received: int = 0
+    """Frames read from the ingress device (outgoing ones excluded)."""
+
+    ignored_outgoing: int = 0
+    """Frames seen leaving the ingress device (``PACKET_OUTGOING``); never forwarded."""
+
+    offered: int = 0
+    """Frames handed to the link emulator (received while the link was up)."""
+
+    lost: int = 0
+    """Frames dropped by the emulator's loss model."""
+
+    tail_dropped: int = 0
+    """Frames dropped because the emulator's bottleneck queue (rate cap) was full."""
+
+    duplicated: int = 0
+    """Extra copies the emulator made."""
+
+    reordered: int = 0
+    """Frames the emulator held back so that later ones overtook them."""
+
+    in_flight: int = 0
+    """Frames inside the emulator, not yet due."""
+
+    forwarded: int = 0
+    """Frames written to the egress device."""
+
+    dropped_cut: int = 0
+    """Frames dropped because the link was cut (at ingress, or due while cut)."""
+
+    dropped_oversize: int = 0
+    """Frames dropped because they did not fit the receive buffer."""
+
+    dropped_send_error: int = 0
+    """Frames the egress socket refused (queue full, device down)."""
+
+
+@dataclass(frozen=True)
+class BridgeStats:
+    """A snapshot of the bridge's state and counters."""
+
+    state: LinkState
+    """Whether the link is up or cut."""
+
+    a_to_b: DirectionStats
+    """Counters of frames from device A to device B."""
+
+    b_to_a: DirectionStats
+    """Counters of frames from device B to device A."""
+
+    def direction(self, direction: Direction) -> DirectionStats:
+        """The counters of ``direction``."""
+        return self.a_to_b if direction is Direction.A_TO_B else self.b_to_a
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (the control protocol's ``stats`` reply)."""
+        return {
+            "state": self.state.value,
+            "a_to_b": dataclasses.asdict(self.a_to_b),
+            "b_to_a": dataclasses.asdict(self.b_to_a),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> BridgeStats:
+        """Inverse of :meth:`to_json`."""
+        return cls(
+            state=LinkState(data["state"]),
+            a_to_b=DirectionStats(**data["a_to_b"]),
+            b_to_a=DirectionStats(**data["b_to_a"]),
+        )
+
+
+_EMULATOR_COUNTERS = ("lost", "tail_dropped", "duplicated", "reordered", "in_flight")
+
+
+class _Lane:
+    """One direction: its current emulator, emulators still draining after a replace, counters."""
+
+    def __init__(self, link: LinkEmulator) -> None:
+        self.link = link
+        self.draining: list[LinkEmulator] = []
+        self.counts = dict.fromkeys(
+            (f.name for f in dataclasses.fields(DirectionStats) if f.name != "in_flight"), 0
+        )
+
+    def links(self) -> list[LinkEmulator]:
+        return [*self.draining, self.link]
+
+    def deadline(self) -> float | None:
+        due = [d for d in (link.deadline() for link in self.links()) if d is not None]
+        return min(due) if due else None
+
+    def retire_drained(self) -> None:
+        for link in self.draining:
+            if link.deadline() is None:
+                self._fold(link)
+        self.draining = [link for link in self.draining if link.deadline() is not None]
+
+    def _fold(self, link: LinkEmulator) -> None:
+        stats = link.stats()
+        for name in _EMULATOR_COUNTERS[:-1]:
+            self.counts[name] += getattr(stats, name)
+
+    def snapshot(self) -> DirectionStats:
+        totals = dict(self.counts)
+        totals["in_flight"] = 0
+        for link in self.links():
+            stats = link.stats()
+            for name in _EMULATOR_COUNTERS:
+                totals[name] += getattr(stats, name)
+        return DirectionStats(**totals)
+
+
+class WanBridgeCore:
+    """The bridge's decisions, without sockets or clocks: time is always a parameter [s].
+
+    Each direction has its own :class:`~telesurgery.link.emulator.LinkEmulator`. Frames received
+    while the link is cut are dropped; frames that fall due while it is cut are dropped too (they
+    were in the cable when it was cut). After :meth:`replace_link`, frames already inside the old
+    emulator are still delivered on its schedule; new frames take the new one.
+    """
+
+    def __init__(self, a_to_b: LinkEmulator, b_to_a: LinkEmulator) -> None:
+        self._lanes = {Direction.A_TO_B: _Lane(a_to_b), Direction.B_TO_A: _Lane(b_to_a)}
+        self._state = LinkState.UP
+
+    @property
+    def state(self) -> LinkState:
+        """Whether the link is up or cut."""
+        return self._state
+
+    def link(self, direction: Direction) -> LinkEmulator:
+        """The emulator that new frames of ``direction`` enter."""
+        return self._lanes[direction].link
+
+    def _set_state(self, new: LinkState, now: float) -> None:
+        if new not in _TRANSITIONS[self._state]:
+            raise BridgeStateError(self._state, new)
+        logger.info("link %s -> %s at t=%.6f", self._state.value, new.value, now)
+        self._state = new
+
+    def cut(self, now: float) -> bool:
+        """Cut the link (100 % loss both ways). Returns False if it was already cut."""
+        if self._state is LinkState.CUT:
+            return False
+        self._set_state(LinkState.CUT, now)
+        return True
+
+    def restore(self, now: float) -> bool:
+        """Restore a cut link. Returns False if it was already up."""
+        if self._state is LinkState.UP:
+            return False
+        self._set_state(LinkState.UP, now)
+        return True
+
+    def replace_link(self, direction: Direction, link: LinkEmulator, now: float) -> None:
+        """Send new frames of ``direction`` through ``link``; the old one drains what it holds."""
+        lane = self._lanes[direction]
+        lane.draining.append(lane.link)
+        lane.link = link
+        lane.retire_drained()
+        logger.info("link %s -> profile %s at t=%.6f", direction.value, link.profile.name, now)
+
+    def on_frame(self, direction: Direction, frame: bytes, now: float) -> None:
+        """A frame arrived at the ingress device of ``direction`` at ``now``."""
+        lane = self._lanes[direction]
+        lane.counts["received"] += 1
+        if self._state is LinkState.CUT:
+            lane.counts["dropped_cut"] += 1
+            return
+        lane.counts["offered"] += 1
+        lane.link.send(frame, now)
+
+    def on_outgoing(self, direction: Direction) -> None:
+        """The ingress socket of ``direction`` saw a frame leave its device; it is not forwarded."""
+        self._lanes[direction].counts["ignored_outgoing"] += 1
+
+    def on_oversize(self, direction: Direction) -> None:
+        """A frame on the ingress device of ``direction`` did not fit the receive buffer."""
+        lane = self._lanes[direction]
+        lane.counts["received"] += 1
+        lane.counts["dropped_oversize"] += 1
+
+    def on_send_result(self, direction: Direction, ok: bool) -> None:
+        """The egress device of ``direction`` accepted (``ok``) or refused a due frame."""
+        self._lanes[direction].counts["forwarded" if ok else "dropped_send_error"] += 1
+
+    def frames_due(self, now: float) -> list[tuple[Direction, bytes]]:
+        """Frames to write at ``now``, each with its direction, in due order per direction.
+
+        The caller reports each write with :meth:`on_send_result`.
+        """
+        out: list[tuple[Direction, bytes]] = []
+        for direction, lane in self._lanes.items():
+            for link in lane.links():
+                for frame in link.receive(now):
+                    if self._state is LinkState.CUT:
+                        lane.counts["dropped_cut"] += 1
+                    else:
+                        out.append((direction, frame))
+            if lane.draining:
+                lane.retire_drained()
+        return out
+
+    def deadline(self) -> float | None:
+        """When :meth:`frames_due` next has something to release [s], or None."""
+        due = [d for d in (lane.deadline() for lane in self._lanes.values()) if d is not None]
+        return min(due) if due else None
+
+    def stats(self) -> BridgeStats:
+        """A snapshot of state and counters."""
+        return BridgeStats(
+            state=self._state,
+            a_to_b=self._lanes[Direction.A_TO_B].snapshot(),
+            b_to_a=self._lanes[Direction.B_TO_A].snapshot(),
+        )
+
+
+LinkFactory = Callable[[LinkProfile, int], LinkEmulator]
+"""Builds one direction's emulator from a profile and a seed (:class:`LinkEmulator` itself)."""
+
+PASS_THROUGH = LinkProfile(name="pass-through", delay_ms=0.0)
+"""No delay, no loss, no rate cap: the bridge adds only its own processing time."""
+
+
+@dataclass(frozen=True)
+class WanBridgeConfig:
+    """Where the bridge runs, what it emulates, and how it is controlled."""
+
+    dev_a: str
+    """Device of side A (in the test topology: ``wan-gw``, facing the gateway host)."""
+
+    dev_b: str
+    """Device of side B (in the test topology: ``wan-con``, facing the console host)."""
+
+    a_to_b: LinkProfile = PASS_THROUGH
+    """Emulated path from A to B (see :func:`telesurgery.link.profiles.parse_link`)."""
+
+    b_to_a: LinkProfile = PASS_THROUGH
+    """Emulated path from B to A."""
+
+    seed: int = 0
+    """Seed of the emulators' random streams; the n-th emulator built (n = 0, 1, ...; the first
+    two are A->B and B->A) gets seed ``1000 * seed + n``."""
+
+    control_path: str | None = None
+    """Path of the Unix control socket, or None for signals only."""
+
+    rcvbuf_bytes: int = 4 * 1024 * 1024
+    """Kernel receive and send buffer of each packet socket [bytes]."""
+
+    def __post_init__(self) -> None:
+        for name in ("dev_a", "dev_b"):
+            value = getattr(self, name)
+            if not value or len(value) > 15 or "/" in value:
+                raise ConfigError(name, value, "a network device name of 1-15 characters")
+        if self.dev_a == self.dev_b:
+            raise ConfigError("dev_b", self.dev_b, f"a device other than dev_a={self.dev_a!r}")
+        if self.control_path is not None and len(self.control_path.encode()) > 107:
+            raise ConfigError("control_path", self.control_path, "a path of at most 107 bytes")
+        if self.rcvbuf_bytes < 65_536:
+            raise ConfigError("rcvbuf_bytes", self.rcvbuf_bytes, ">= 65536")
+
+    def profile(self, direction: Direction) -> LinkProfile:
+        """The emulated path of ``direction``."""
+        return self.a_to_b if direction is Direction.A_TO_B else self.b_to_a
+
+
+def open_packet_socket(dev: str, rcvbuf_bytes: int) -> socket.socket:
+    """A non-blocking ``AF_PACKET``/``SOCK_RAW`` socket receiving every frame of ``dev`` only.
+
+    The socket is created with protocol 0 (receives nothing) and bound to ``(dev, ETH_P_ALL)``,
+    so no frame of another device is ever queued on it. Outgoing frames are suppressed with
+    ``PACKET_IGNORE_OUTGOING`` where the kernel has it; the reader also checks ``sll_pkttype``.
+    """
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+    try:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf_bytes)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, rcvbuf_bytes)
+        sock.bind((dev, ETH_P_ALL))
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class _ControlConnection:
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buffer = b""
+
+
+class WanBridge:
+    """The I/O adapter: packet sockets, control socket and signals around a :class:`WanBridgeCore`.
+
+    Single-threaded. :meth:`run` returns after :meth:`request_stop`, ``SIGTERM``/``SIGINT`` or a
+    ``stop`` request, and always closes its sockets and removes the control socket file.
+    """
+
+    def __init__(
+        self,
+        config: WanBridgeConfig,
+        link_factory: LinkFactory = LinkEmulator,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self._factory = link_factory
+        self._links_built = 0
+        self._clock = clock
+        self.core = WanBridgeCore(self._build(config.a_to_b), self._build(config.b_to_a))
+        self._stop = False
+        self._sel = selectors.SelectSelector()
+        self._packet: dict[Direction, socket.socket] = {}
+        self._control: socket.socket | None = None
+        self._connections: list[_ControlConnection] = []
+        self._wake_r: socket.socket | None = None
+        self._wake_w: socket.socket | None = None
+
+    def _build(self, profile: LinkProfile) -> LinkEmulator:
+        seed = 1000 * self.config.seed + self._links_built
+        self._links_built += 1
+        return self._factory(profile, seed)
+
+    def request_stop(self) -> None:
+        """Make :meth:`run` return at its next wake-up."""
+        self._stop = True
+
+    def open(self) -> None:
+        """Bind the packet sockets and the control socket (the bridge is ready afterwards)."""
+        cfg = self.config
+        self._packet[Direction.A_TO_B] = open_packet_socket(cfg.dev_a, cfg.rcvbuf_bytes)
+        self._packet[Direction.B_TO_A] = open_packet_socket(cfg.dev_b, cfg.rcvbuf_bytes)
+        for direction, sock in self._packet.items():
+            self._sel.register(sock, selectors.EVENT_READ, self._reader(direction))
+        if cfg.control_path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(cfg.control_path)
+            ctl = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            ctl.bind(cfg.control_path)
+            ctl.listen(8)
+            ctl.setblocking(False)
+            self._control = ctl
+            self._sel.register(ctl, selectors.EVENT_READ, self._accept)
+
+    def close(self) -> None:
+        """Close every socket and remove the control socket file. Idempotent."""
+        for conn in self._connections:
+            conn.sock.close()
+        self._connections.clear()
+        for sock in (*self._packet.values(), self._control, self._wake_r, self._wake_w):
+            if sock is not None:
+                sock.close()
+        self._packet.clear()
+        if self._control is not None and self.config.control_path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.config.control_path)
+        self._control = self._wake_r = self._wake_w = None
+        self._sel.close()
+
+    @contextlib.contextmanager
+    def _signals(self) -> Iterator[None]:
+        """Route SIGUSR1/SIGUSR2/SIGTERM/SIGINT through a wake-up socket into the loop."""
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._sel.register(self._wake_r, selectors.EVENT_READ, self._read_signals)
+        handled = (signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM, signal.SIGINT)
+        previous = {sig: signal.signal(sig, lambda *_: None) for sig in handled}
+        old_fd = signal.set_wakeup_fd(self._wake_w.fileno(), warn_on_full_buffer=False)
+        try:
+            yield
+        finally:
+            signal.set_wakeup_fd(old_fd)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def run(self, *, handle_signals: bool = True) -> BridgeStats:
+        """Open (if needed), forward until stopped, close. Returns the final counters.
+
+        ``handle_signals`` installs the signal handlers (main thread only).
+        """
+        try:
+            if not self._packet:
+                self.open()
+            with self._signals() if handle_signals else contextlib.nullcontext():
+                self._loop()
+        finally:
+            self.close()
+        return self.core.stats()
+
+    def _loop(self) -> None:
+        while not self._stop:
+            deadline = self.core.deadline()
+            timeout = None if deadline is None else max(0.0, deadline - self._clock())
+            for key, _ in self._sel.select(timeout):
+                key.data()
+            self._flush()
+
+    def _reader(self, direction: Direction) -> Callable[[], None]:
+        return lambda: self._read_frames(direction)
+
+    def _read_frames(self, direction: Direction) -> None:
+        sock = self._packet[direction]
+        core = self.core
+        for _ in range(_RECV_BATCH):
+            try:
+                frame, addr = sock.recvfrom(MAX_FRAME_BYTES + 1)
+            except (BlockingIOError, InterruptedError):
+                return
+            if addr[2] == PACKET_OUTGOING:
+                core.on_outgoing(direction)
+            elif len(frame) > MAX_FRAME_BYTES:
+                core.on_oversize(direction)
+            else:
+                core.on_frame(direction, frame, self._clock())
+                self._flush()
+
+    def _flush(self) -> None:
+        for direction, frame in self.core.frames_due(self._clock()):
+            egress = self._packet[direction.reverse]
+            try:
+                egress.send(frame)
+            except OSError as exc:
+                logger.debug("send on %s failed: %s", direction.value, exc)
+                self.core.on_send_result(direction, ok=False)
+            else:
+                self.core.on_send_result(direction, ok=True)
+
+    def _read_signals(self) -> None:
+        assert self._wake_r is not None
+        try:
+            data = self._wake_r.recv(512)
+        except (BlockingIOError, InterruptedError):
+            return
+        now = self._clock()
+        for signum in data:
+            if signum == signal.SIGUSR1:
+                self.core.cut(now)
+            elif signum == signal.SIGUSR2:
+                self.core.restore(now)
+            elif signum in (signal.SIGTERM, signal.SIGINT):
+                self._stop = True
+
+    def _accept(self) -> None:
+        assert self._control is not None
+        try:
+            sock, _ = self._control.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        sock.setblocking(False)
+        conn = _ControlConnection(sock)
+        self._connections.append(conn)
+        self._sel.register(sock, selectors.EVENT_READ, lambda: self._read_control(conn))
+
+    def _drop_connection(self, conn: _ControlConnection) -> None:
+        self._sel.unregister(conn.sock)
+        conn.sock.close()
+        self._connections.remove(conn)
+
+    def _read_control(self, conn: _ControlConnection) -> None:
+        try:
+            chunk = conn.sock.recv(4096)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._drop_connection(conn)
+            return
+        conn.buffer += chunk
+        if b"\n" not in conn.buffer:
+            if not chunk or len(conn.buffer) > _CONTROL_LINE_MAX_BYTES:
+                self._drop_connection(conn)
+            return
+        line = conn.buffer.split(b"\n", 1)[0]
+        reply = self.handle_request(line)
+        with contextlib.suppress(OSError):
+            conn.sock.setblocking(True)
+            conn.sock.settimeout(1.0)
+            conn.sock.sendall(json.dumps(reply).encode() + b"\n")
+        self._drop_connection(conn)
+
+    def handle_request(self, line: bytes) -> dict[str, Any]:
+        """Apply one control request (a JSON object) and return the JSON reply."""
+        try:
+            request = json.loads(line)
+            if not isinstance(request, dict):
+                raise ControlError(f"request must be a JSON object, got {type(request).__name__}")
+            self._apply(request)
+        except (ValueError, TelesurgeryError, KeyError, TypeError) as exc:
+            return {"ok": False, "error": str(exc)}
+        return {"ok": True, "stats": self.core.stats().to_json()}
+
+    def _apply(self, request: Mapping[str, Any]) -> None:
+        op = request.get("op")
+        now = self._clock()
+        if op == "stats":
+            return
+        if op == "cut":
+            self.core.cut(now)
+        elif op == "restore":
+            self.core.restore(now)
+        elif op == "stop":
+            self._stop = True
+        elif op == "set":
+            self._apply_set(request, now)
+        else:
+            raise ControlError(f"unknown op {op!r}: valid ops are {', '.join(CONTROL_OPS)}")
+
+    def _apply_set(self, request: Mapping[str, Any], now: float) -> None:
+        which = request.get("direction", "both")
+        valid = ("both", *(d.value for d in Direction))
+        if which not in valid:
+            raise ControlError(f"unknown direction {which!r}: valid are {', '.join(valid)}")
+        spec = request.get("link")
+        if not isinstance(spec, str):
+            raise ControlError(f"'link' must be a link spec string ({SPEC_HELP}), got {spec!r}")
+        profile = parse_link(spec)
+        for direction in list(Direction) if which == "both" else [Direction(which)]:
+            self.core.replace_link(direction, self._build(profile), now)
+
+
+CONTROL_OPS = ("stats", "cut", "restore", "set", "stop")
+"""Operations of the control protocol."""
+
+
+class WanBridgeClient:
+    """Talks to a running bridge over its Unix control socket (one request per connection)."""
+
+    def __init__(self, control_path: str, timeout_s: float = 2.0) -> None:
+        self.control_path = control_path
+        self.timeout_s = timeout_s
+
+    def request(self, op: str, **fields: Any) -> BridgeStats:
+        """Send ``{"op": op, **fields}``; return the counters after it was applied.
+
+        Raises :class:`ControlError` if the bridge refused the request or did not answer.
+        """
+        payload = json.dumps({"op": op, **fields}).encode() + b"\n"
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(self.timeout_s)
+                sock.connect(self.control_path)
+                sock.sendall(payload)
+                data = b""
+                while not data.endswith(b"\n"):
+                    chunk = sock.recv(65_536)
+                    if not chunk:
+                        break
+                    data += chunk
+        except OSError as exc:
+            raise ControlError(f"bridge at {self.control_path!r} did not answer: {exc}") from exc
+        try:
+            reply = json.loads(data)
+        except ValueError as exc:
+            raise ControlError(f"bridge sent a malformed reply: {data[:200]!r}") from exc
+        if not reply.get("ok"):
+            raise ControlError(f"bridge refused {op!r}: {reply.get('error')}")
+        return BridgeStats.from_json(reply["stats"])
+
+    def stats(self) -> BridgeStats:
+        """The current state and counters."""
+        return self.request("stats")
+
+    def cut(self) -> BridgeStats:
+        """Cut the link now (100 % loss both ways, frames in flight lost)."""
+        return self.request("cut")
+
+    def restore(self) -> BridgeStats:
+        """Restore a cut link."""
+        return self.request("restore")
+
+    def set_link(self, spec: str, direction: Direction | None = None) -> BridgeStats:
+        """Send new frames of ``direction`` (both if None) through a fresh emulator of ``spec``
+        (a :func:`~telesurgery.link.profiles.parse_link` spec); frames in flight keep their
+        schedule."""
+        which = "both" if direction is None else direction.value
+        return self.request("set", direction=which, link=spec)
+
+    def stop(self) -> BridgeStats:
+        """Ask the bridge to exit; returns the final counters."""
+        return self.request("stop")
+
+    def wait_ready(self, timeout_s: float = 5.0, poll_s: float = 0.01) -> BridgeStats:
+        """Poll until the bridge answers, or raise :class:`ControlError` after ``timeout_s``."""
+        give_up = time.monotonic() + timeout_s
+        while True:
+            try:
+                return self.stats()
+            except ControlError:
+                if time.monotonic() >= give_up:
+                    raise
+                time.sleep(poll_s)
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m telesurgery.link.wan_bridge",
+        description="Bridge two network devices frame by frame through an emulated WAN link. "
+        "SIGUSR1 cuts the link, SIGUSR2 restores it, SIGTERM stops the bridge.",
+    )
+    parser.add_argument("--dev-a", required=True, help="device of side A (e.g. wan-gw)")
+    parser.add_argument("--dev-b", required=True, help="device of side B (e.g. wan-con)")
+    parser.add_argument("--control", default=None, help="path of the Unix control socket")
+    parser.add_argument("--link", default=None, help=f"both directions: {SPEC_HELP}")
+    parser.add_argument("--a-to-b", default=None, help="A->B only (overrides --link)")
+    parser.add_argument("--b-to-a", default=None, help="B->A only (overrides --link)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the emulators (default 0)")
+    parser.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry: run the bridge until SIGTERM/SIGINT or a ``stop`` request.
+
+    Prints the final counters as one JSON line on stdout.
+    """
+    args = _parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="wan_bridge %(levelname)s %(message)s")
+    both = parse_link(args.link) if args.link else PASS_THROUGH
+    config = WanBridgeConfig(
+        dev_a=args.dev_a,
+        dev_b=args.dev_b,
+        a_to_b=parse_link(args.a_to_b) if args.a_to_b else both,
+        b_to_a=parse_link(args.b_to_a) if args.b_to_a else both,
+        seed=args.seed,
+        control_path=args.control,
+    )
+    stats = WanBridge(config).run()
+    print(json.dumps(stats.to_json()), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

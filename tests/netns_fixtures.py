@@ -1,0 +1,251 @@
+"""Fixtures and probe programs for tests that run across the namespace WAN.
+
+Import the fixtures explicitly (``from netns_fixtures import wan_topology``). The probes run as
+separate processes inside a namespace (``python tests/netns_fixtures.py MODE ...``):
+
+- ``udp-echo PORT``: echo every datagram back;
+- ``udp-rtt HOST PORT COUNT INTERVAL_S TIMEOUT_S``: one probe per interval, prints one JSON line
+  ``{"sent": n, "rtts_ms": [...]}``;
+- ``udp-sink PORT IDLE_S``: count datagrams until idle, prints ``{"datagrams", "bytes", "span_s"}``;
+- ``udp-blast HOST PORT COUNT SIZE INTERVAL_S``: send paced datagrams.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from telesurgery.link.netns import (
+    WAN_CON_DEV,
+    WAN_GW_DEV,
+    WanTopology,
+    remove_stale,
+    skip_reason,
+)
+from telesurgery.link.wan_bridge import BridgeStats, WanBridgeClient
+
+PROBE = str(Path(__file__).resolve())
+ECHO_PORT = 9_000
+
+
+@pytest.fixture(scope="module")
+def wan_topology() -> Iterator[WanTopology]:
+    """Fresh gw/wan/con namespaces for one test module, always deleted afterwards."""
+    reason = skip_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    remove_stale()
+    with WanTopology() as topology:
+        yield topology
+
+
+@dataclass
+class RunningBridge:
+    """A bridge process in the wan namespace and its control client."""
+
+    process: subprocess.Popen[str]
+    client: WanBridgeClient
+
+    def stop(self) -> BridgeStats:
+        """Stop the bridge and return its final counters (printed on its stdout)."""
+        if self.process.poll() is None:
+            self.process.terminate()
+        out, err = self.process.communicate(timeout=5)
+        assert self.process.returncode == 0, err
+        return BridgeStats.from_json(json.loads(out.strip().splitlines()[-1]))
+
+
+def start_bridge(topology: WanTopology, control_path: Path, link: str) -> RunningBridge:
+    """Start ``python -m telesurgery.link.wan_bridge`` in the wan namespace and wait until ready."""
+    process = topology.python(
+        "wan",
+        [
+            "-m", "telesurgery.link.wan_bridge",
+            "--dev-a", WAN_GW_DEV, "--dev-b", WAN_CON_DEV,
+            "--control", str(control_path),
+            "--link", link,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    client = WanBridgeClient(str(control_path))
+    client.wait_ready(timeout_s=10.0)
+    return RunningBridge(process, client)
+
+
+@pytest.fixture
+def bridge_factory(wan_topology: WanTopology) -> Iterator[Callable[..., RunningBridge]]:
+    """Starts bridges in the wan namespace (``bridge_factory("delay=10ms")``); kills them after.
+
+    The control socket lives in a short private directory (Unix socket paths are limited to 108
+    bytes, which pytest's ``tmp_path`` can exceed).
+    """
+    directory = Path(tempfile.mkdtemp(prefix="tswan-ctl-"))
+    started: list[RunningBridge] = []
+
+    def start(link: str) -> RunningBridge:
+        bridge = start_bridge(wan_topology, directory / f"bridge{len(started)}.sock", link)
+        started.append(bridge)
+        return bridge
+
+    yield start
+    for bridge in started:
+        if bridge.process.poll() is None:
+            bridge.process.kill()
+        bridge.process.communicate(timeout=5)
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def udp_echo(wan_topology: WanTopology) -> Iterator[int]:
+    """A UDP echo server on the gateway host; yields its port once it is bound."""
+    proc = wan_topology.python(
+        "gw", [PROBE, "udp-echo", str(ECHO_PORT)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    yield ECHO_PORT
+    proc.kill()
+    proc.communicate(timeout=5)
+
+
+@dataclass(frozen=True)
+class RttResult:
+    """Outcome of one ``udp-rtt`` probe run."""
+
+    sent: int
+    """Probes sent."""
+
+    rtts_ms: list[float]
+    """Round-trip times of the answered probes [ms]."""
+
+    @property
+    def received(self) -> int:
+        """Probes answered."""
+        return len(self.rtts_ms)
+
+    @property
+    def median_ms(self) -> float:
+        """Median RTT [ms]."""
+        return statistics.median(self.rtts_ms)
+
+
+def measure_rtt(
+    topology: WanTopology,
+    host: str,
+    port: int,
+    count: int,
+    interval_s: float,
+    timeout_s: float = 1.0,
+) -> RttResult:
+    """Send ``count`` UDP probes from the console host, one per ``interval_s``; collect RTTs."""
+    args = [PROBE, "udp-rtt", host, str(port), str(count), str(interval_s), str(timeout_s)]
+    result = topology.run_python("con", args, timeout_s=count * interval_s + timeout_s + 10)
+    data = json.loads(result.stdout.strip().splitlines()[-1])
+    return RttResult(sent=data["sent"], rtts_ms=data["rtts_ms"])
+
+
+def _udp_echo(port: int) -> None:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("0.0.0.0", port))
+    print("ready", flush=True)
+    while True:
+        data, addr = sock.recvfrom(65_536)
+        sock.sendto(data, addr)
+
+
+def _udp_rtt(host: str, port: int, count: int, interval_s: float, timeout_s: float) -> None:
+    """Send probes at a fixed rate while collecting answers; print one JSON line."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.connect((host, port))
+    sent_at: dict[int, float] = {}
+    rtts_ms: list[float] = []
+    start = time.monotonic()
+    seq = 0
+    end = start + count * interval_s + timeout_s
+    while True:
+        now = time.monotonic()
+        if seq < count and now >= start + seq * interval_s:
+            sent_at[seq] = now
+            sock.send(seq.to_bytes(4, "big") + b"x" * 60)
+            seq += 1
+            continue
+        if now >= end:
+            break
+        next_send = start + seq * interval_s if seq < count else end
+        sock.settimeout(max(1e-4, min(next_send, end) - now))
+        try:
+            data = sock.recv(65_536)
+        except (TimeoutError, ConnectionRefusedError):
+            continue
+        t_recv = time.monotonic()
+        n = int.from_bytes(data[:4], "big")
+        if n in sent_at:
+            rtts_ms.append((t_recv - sent_at.pop(n)) * 1e3)
+        if seq >= count and not sent_at:
+            break
+    print(json.dumps({"sent": seq, "rtts_ms": rtts_ms}), flush=True)
+
+
+def _udp_sink(port: int, idle_s: float) -> None:
+    """Count datagrams until ``idle_s`` passes without one (after the first); print JSON."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("0.0.0.0", port))
+    print("ready", flush=True)
+    sizes: list[int] = []
+    first = last = 0.0
+    sock.settimeout(10.0)
+    while True:
+        try:
+            data = sock.recv(65_536)
+        except TimeoutError:
+            break
+        last = time.monotonic()
+        if not sizes:
+            first = last
+            sock.settimeout(idle_s)
+        sizes.append(len(data))
+    print(json.dumps({"datagrams": len(sizes), "bytes": sum(sizes), "span_s": last - first}))
+
+
+def _udp_blast(host: str, port: int, count: int, size: int, interval_s: float) -> None:
+    """Send ``count`` datagrams of ``size`` bytes, one per ``interval_s`` (paced, no drift)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.connect((host, port))
+    payload = b"z" * size
+    start = time.monotonic()
+    for n in range(count):
+        delay_s = start + n * interval_s - time.monotonic()
+        if delay_s > 0:
+            time.sleep(delay_s)
+        sock.send(payload)
+
+
+if __name__ == "__main__":
+    mode = sys.argv[1]
+    if mode == "udp-echo":
+        _udp_echo(int(sys.argv[2]))
+    elif mode == "udp-rtt":
+        _udp_rtt(
+            sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])
+        )
+    elif mode == "udp-sink":
+        _udp_sink(int(sys.argv[2]), float(sys.argv[3]))
+    elif mode == "udp-blast":
+        _udp_blast(
+            sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])
+        )
+    else:
+        raise SystemExit(f"unknown mode {mode!r}: valid are udp-echo, udp-rtt, udp-sink, udp-blast")

@@ -1,0 +1,440 @@
+"""Tests of the userspace WAN bridge: the pure core with a hand-driven clock, the control protocol
+in-process, and the real bridge between network namespaces (``netns`` marker, root only)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from netns_fixtures import (
+    ECHO_PORT,
+    PROBE,
+    RunningBridge,
+    bridge_factory,
+    measure_rtt,
+    udp_echo,
+    wan_topology,
+)
+from telesurgery.link.emulator import LinkEmulator
+from telesurgery.link.netns import (
+    WanTopology,
+    WanTopologyConfig,
+    list_namespaces,
+    remove_stale,
+    skip_reason,
+)
+from telesurgery.link.profiles import parse_link
+from telesurgery.link.wan_bridge import (
+    BridgeStateError,
+    BridgeStats,
+    ControlError,
+    Direction,
+    DirectionStats,
+    LinkState,
+    WanBridge,
+    WanBridgeClient,
+    WanBridgeConfig,
+    WanBridgeCore,
+)
+
+__all__ = ["bridge_factory", "udp_echo", "wan_topology"]  # fixtures, used by name
+
+
+def emulator(spec: str, seed: int = 0) -> LinkEmulator:
+    return LinkEmulator(parse_link(spec), seed=seed)
+
+
+def make_core(spec: str = "delay=50ms") -> WanBridgeCore:
+    return WanBridgeCore(emulator(spec, 0), emulator(spec, 1))
+
+
+# --- core: pure, hand-driven clock -------------------------------------------------------------
+
+
+def test_core_delivers_each_direction_at_its_deadline() -> None:
+    core = make_core("delay=50ms")
+    core.on_frame(Direction.A_TO_B, b"ab", now=1.0)
+    core.on_frame(Direction.B_TO_A, b"ba", now=1.01)
+    assert core.deadline() == pytest.approx(1.05)
+    assert core.frames_due(1.049) == []
+    assert core.frames_due(1.05) == [(Direction.A_TO_B, b"ab")]
+    assert core.deadline() == pytest.approx(1.06)
+    assert core.frames_due(1.06) == [(Direction.B_TO_A, b"ba")]
+    assert core.deadline() is None
+    stats = core.stats().a_to_b
+    assert (stats.received, stats.offered, stats.in_flight, stats.lost) == (1, 1, 0, 0)
+
+
+def test_core_cut_drops_new_and_in_flight_frames_and_restore_resumes() -> None:
+    core = make_core("delay=50ms")
+    core.on_frame(Direction.A_TO_B, b"in-flight", now=0.0)
+    assert core.cut(now=0.01) is True
+    assert core.state is LinkState.CUT
+    core.on_frame(Direction.A_TO_B, b"while-cut", now=0.02)
+    assert core.frames_due(1.0) == []
+    assert core.restore(now=1.0) is True
+    core.on_frame(Direction.A_TO_B, b"after", now=1.0)
+    assert core.frames_due(1.05) == [(Direction.A_TO_B, b"after")]
+    stats = core.stats().a_to_b
+    assert stats.dropped_cut == 2
+    assert stats.received == 3
+    assert stats.offered == 2
+
+
+def test_core_cut_and_restore_are_idempotent() -> None:
+    core = make_core()
+    assert core.restore(now=0.0) is False
+    assert core.cut(now=0.0) is True
+    assert core.cut(now=0.0) is False
+    assert core.stats().state is LinkState.CUT
+
+
+def test_core_state_error_lists_valid_next_states() -> None:
+    error = BridgeStateError(LinkState.UP, LinkState.UP)
+    assert str(error) == "cannot go from up to up: valid next states are cut"
+
+
+def test_core_replace_link_drains_old_link_on_its_schedule() -> None:
+    core = make_core("delay=100ms")
+    core.on_frame(Direction.A_TO_B, b"slow", now=0.0)
+    core.replace_link(Direction.A_TO_B, emulator("delay=0ms"), now=0.01)
+    core.on_frame(Direction.A_TO_B, b"fast", now=0.01)
+    assert core.frames_due(0.01) == [(Direction.A_TO_B, b"fast")]
+    assert core.deadline() == pytest.approx(0.1)
+    assert core.frames_due(0.1) == [(Direction.A_TO_B, b"slow")]
+    assert core.deadline() is None
+    assert core.stats().a_to_b.offered == 2
+    assert core.link(Direction.A_TO_B).profile.delay_ms == 0.0
+
+
+def test_core_counts_outgoing_oversize_and_send_results() -> None:
+    core = make_core("delay=0ms")
+    core.on_outgoing(Direction.B_TO_A)
+    core.on_oversize(Direction.B_TO_A)
+    core.on_frame(Direction.B_TO_A, b"x", now=0.0)
+    ((direction, _),) = core.frames_due(0.0)
+    core.on_send_result(direction, ok=False)
+    stats = core.stats().b_to_a
+    assert stats == DirectionStats(
+        received=2,
+        ignored_outgoing=1,
+        offered=1,
+        forwarded=0,
+        dropped_cut=0,
+        dropped_oversize=1,
+        dropped_send_error=1,
+    )
+
+
+def test_core_counts_what_the_emulator_lost() -> None:
+    core = make_core("loss=50%")
+    for i in range(1000):
+        core.on_frame(Direction.A_TO_B, b"x", now=i * 1e-3)
+        for direction, _ in core.frames_due(i * 1e-3):
+            core.on_send_result(direction, ok=True)
+    stats = core.stats().a_to_b
+    assert stats.lost + stats.forwarded == 1000
+    assert 400 < stats.lost < 600
+
+
+def test_core_rate_cap_spaces_frames_and_tail_drops_a_burst() -> None:
+    core = make_core("rate=80kbps,queue=3000b")  # 1000-byte frame: 100 ms on the wire
+    for _ in range(5):
+        core.on_frame(Direction.A_TO_B, bytes(1000), now=0.0)
+    assert core.deadline() == pytest.approx(0.1)
+    assert len(core.frames_due(0.1)) == 1
+    assert core.frames_due(0.19) == []
+    assert len(core.frames_due(0.21)) == 1
+    assert len(core.frames_due(0.31)) == 1
+    assert core.deadline() is None
+    assert core.stats().a_to_b.tail_dropped == 2
+
+
+def test_stats_round_trip_through_json() -> None:
+    core = make_core("delay=0ms")
+    core.on_frame(Direction.A_TO_B, b"x", now=0.0)
+    core.cut(now=0.0)
+    stats = core.stats()
+    assert BridgeStats.from_json(json.loads(json.dumps(stats.to_json()))) == stats
+    assert stats.direction(Direction.A_TO_B) is stats.a_to_b
+    assert Direction.A_TO_B.reverse is Direction.B_TO_A
+
+
+# --- control protocol, in-process (no sockets opened) ----------------------------------------
+
+
+def make_bridge() -> WanBridge:
+    config = WanBridgeConfig(dev_a="a0", dev_b="b0", a_to_b=parse_link("delay=10ms"))
+    return WanBridge(config)
+
+
+def test_control_cut_restore_and_stats() -> None:
+    bridge = make_bridge()
+    reply = bridge.handle_request(b'{"op": "cut"}')
+    assert reply["ok"] is True
+    assert reply["stats"]["state"] == "cut"
+    reply = bridge.handle_request(b'{"op": "restore"}')
+    assert reply["stats"]["state"] == "up"
+    assert bridge.handle_request(b'{"op": "stats"}')["ok"] is True
+
+
+def test_control_set_replaces_only_the_named_direction() -> None:
+    bridge = make_bridge()
+    request = {"op": "set", "direction": "b_to_a", "link": "delay=30ms"}
+    assert bridge.handle_request(json.dumps(request).encode())["ok"] is True
+    bridge.core.on_frame(Direction.A_TO_B, b"a", now=0.0)
+    bridge.core.on_frame(Direction.B_TO_A, b"b", now=0.0)
+    assert bridge.core.frames_due(0.01) == [(Direction.A_TO_B, b"a")]
+    assert bridge.core.frames_due(0.03) == [(Direction.B_TO_A, b"b")]
+
+
+@pytest.mark.parametrize(
+    ("line", "error"),
+    [
+        (b'{"op": "jump"}', "unknown op 'jump': valid ops are stats, cut, restore, set, stop"),
+        (b"[1]", "request must be a JSON object, got list"),
+        (
+            b'{"op": "set", "direction": "up", "link": "lan"}',
+            "unknown direction 'up': valid are both, a_to_b, b_to_a",
+        ),
+        (b'{"op": "set", "link": "moon"}', "invalid link profile='moon': valid is one of lan,"),
+        (b'{"op": "set"}', "'link' must be a link spec string (a profile name (lan,"),
+    ],
+)
+def test_control_rejects_bad_requests_with_valid_options(line: bytes, error: str) -> None:
+    reply = make_bridge().handle_request(line)
+    assert reply["ok"] is False
+    assert reply["error"].startswith(error)
+
+
+def test_control_stop_ends_the_loop_flag() -> None:
+    bridge = make_bridge()
+    bridge.handle_request(b'{"op": "stop"}')
+    assert bridge._stop is True
+
+
+def test_config_rejects_same_device_twice() -> None:
+    with pytest.raises(ValueError, match="invalid dev_b='a0': valid is a device other than"):
+        WanBridgeConfig(dev_a="a0", dev_b="a0")
+
+
+def test_client_reports_a_bridge_that_does_not_answer(tmp_path: Path) -> None:
+    client = WanBridgeClient(str(tmp_path / "absent.sock"), timeout_s=0.1)
+    with pytest.raises(ControlError, match="did not answer"):
+        client.wait_ready(timeout_s=0.05)
+
+
+# --- the real bridge between namespaces --------------------------------------------------------
+
+
+@pytest.mark.netns
+def test_rtt_is_twice_the_one_way_delay(
+    wan_topology: WanTopology, udp_echo: int, bridge_factory: Callable[..., RunningBridge]
+) -> None:
+    bridge = bridge_factory("delay=67.5ms")
+    rtt = measure_rtt(wan_topology, wan_topology.config.gw_ip, udp_echo, count=40, interval_s=0.025)
+    assert rtt.received == rtt.sent == 40
+    assert rtt.median_ms == pytest.approx(135.0, rel=0.05)
+    stats = bridge.stop()
+    assert stats.b_to_a.forwarded >= 40  # probes (+ ARP) from the console host
+    assert stats.a_to_b.forwarded >= 40  # echoes
+    assert stats.a_to_b.dropped_send_error == stats.b_to_a.dropped_send_error == 0
+
+
+@pytest.mark.netns
+def test_zero_delay_rtt_is_under_a_millisecond(
+    wan_topology: WanTopology, udp_echo: int, bridge_factory: Callable[..., RunningBridge]
+) -> None:
+    bridge_factory("delay=0ms")
+    rtt = measure_rtt(
+        wan_topology, wan_topology.config.gw_ip, udp_echo, count=100, interval_s=0.005
+    )
+    assert rtt.received == 100
+    assert rtt.median_ms < 1.0
+
+
+@pytest.mark.netns
+def test_cut_stops_all_traffic_and_restore_resumes_it(
+    wan_topology: WanTopology, udp_echo: int, bridge_factory: Callable[..., RunningBridge]
+) -> None:
+    bridge = bridge_factory("delay=5ms")
+    gw_ip = wan_topology.config.gw_ip
+    assert measure_rtt(wan_topology, gw_ip, udp_echo, 10, 0.01).received == 10
+    assert bridge.client.cut().state is LinkState.CUT
+    cut = measure_rtt(wan_topology, gw_ip, udp_echo, 10, 0.01, timeout_s=0.3)
+    assert (cut.sent, cut.received) == (10, 0)
+    assert bridge.client.stats().b_to_a.dropped_cut >= 10
+    assert bridge.client.restore().state is LinkState.UP
+    assert measure_rtt(wan_topology, gw_ip, udp_echo, 10, 0.01).received == 10
+
+
+@pytest.mark.netns
+def test_signals_cut_and_restore_the_link(
+    wan_topology: WanTopology, udp_echo: int, bridge_factory: Callable[..., RunningBridge]
+) -> None:
+    bridge = bridge_factory("delay=0ms")
+    gw_ip = wan_topology.config.gw_ip
+    bridge.process.send_signal(signal.SIGUSR1)
+    wait_for_state(bridge, LinkState.CUT)
+    assert measure_rtt(wan_topology, gw_ip, udp_echo, 5, 0.01, timeout_s=0.3).received == 0
+    bridge.process.send_signal(signal.SIGUSR2)
+    wait_for_state(bridge, LinkState.UP)
+    assert measure_rtt(wan_topology, gw_ip, udp_echo, 5, 0.01).received == 5
+
+
+def wait_for_state(bridge: RunningBridge, state: LinkState, timeout_s: float = 2.0) -> None:
+    give_up = time.monotonic() + timeout_s
+    while bridge.client.stats().state is not state:
+        assert time.monotonic() < give_up, f"bridge did not reach {state}"
+        time.sleep(0.01)
+
+
+@pytest.mark.netns
+def test_set_changes_the_delay_while_running(
+    wan_topology: WanTopology, udp_echo: int, bridge_factory: Callable[..., RunningBridge]
+) -> None:
+    bridge = bridge_factory("delay=0ms")
+    gw_ip = wan_topology.config.gw_ip
+    assert measure_rtt(wan_topology, gw_ip, udp_echo, 10, 0.01).median_ms < 1.0
+    bridge.client.set_link("delay=20ms", direction=Direction.A_TO_B)
+    rtt = measure_rtt(wan_topology, gw_ip, udp_echo, 10, 0.01)
+    assert rtt.median_ms == pytest.approx(20.0, abs=1.0), rtt.rtts_ms
+
+
+@pytest.mark.netns
+def test_loss_setting_loses_about_that_share(
+    wan_topology: WanTopology, udp_echo: int, bridge_factory: Callable[..., RunningBridge]
+) -> None:
+    bridge_factory("loss=20%")
+    rtt = measure_rtt(wan_topology, wan_topology.config.gw_ip, udp_echo, 300, 0.003, timeout_s=0.3)
+    answered = rtt.received / rtt.sent
+    assert answered == pytest.approx(0.8 * 0.8, abs=0.1)  # lost on the way there or back
+
+
+@pytest.mark.netns
+def test_rate_cap_limits_throughput(
+    wan_topology: WanTopology, bridge_factory: Callable[..., RunningBridge]
+) -> None:
+    rate_kbps = 4_000.0
+    bridge = bridge_factory(f"rate={rate_kbps}kbps")
+    port = ECHO_PORT + 1
+    sink = wan_topology.python(
+        "gw", [PROBE, "udp-sink", str(port), "0.3"], stdout=subprocess.PIPE, text=True
+    )
+    assert sink.stdout is not None
+    assert sink.stdout.readline().strip() == "ready"
+    # Offer 1.5 times the rate for 0.6 s: the bottleneck queue fills and stays full.
+    size, wire_overhead = 1000, 8 + 20 + 14  # UDP + IPv4 + Ethernet headers [bytes]
+    interval_s = (size + wire_overhead) * 8 / (1.5 * rate_kbps * 1e3)
+    count = round(0.6 / interval_s)
+    gw_ip = wan_topology.config.gw_ip
+    blast = [PROBE, "udp-blast", gw_ip, str(port), str(count), str(size), str(interval_s)]
+    wan_topology.run_python("con", blast)
+    out, _ = sink.communicate(timeout=20)
+    result = json.loads(out.strip().splitlines()[-1])
+    # n datagrams span n - 1 serialisation times on the bottleneck.
+    wire_bits = (result["datagrams"] - 1) * (size + wire_overhead) * 8
+    measured_kbps = wire_bits / result["span_s"] / 1e3
+    assert measured_kbps == pytest.approx(rate_kbps, rel=0.05)
+    stats = bridge.client.stats().b_to_a
+    assert stats.tail_dropped > 0
+    assert stats.forwarded == result["datagrams"]
+
+
+@pytest.mark.netns
+def test_tcp_download_through_the_bridge_is_intact(
+    wan_topology: WanTopology, bridge_factory: Callable[..., RunningBridge]
+) -> None:
+    bridge = bridge_factory("delay=10ms")
+    payload = random.Random(7).randbytes(300_000)
+    with tempfile.TemporaryDirectory(prefix="tswan-http-") as directory:
+        (Path(directory) / "blob.bin").write_bytes(payload)
+        server = wan_topology.python(
+            "gw",
+            ["-m", "http.server", "8080", "--bind", "0.0.0.0", "--directory", directory],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            url = f"http://{wan_topology.config.gw_ip}:8080/blob.bin"
+            fetch = (
+                "import sys, time, urllib.request\n"
+                "for attempt in range(50):\n"
+                "    try:\n"
+                f"        data = urllib.request.urlopen({url!r}, timeout=5).read(); break\n"
+                "    except OSError:\n"
+                "        time.sleep(0.1)\n"
+                "sys.stdout.write(__import__('hashlib').sha256(data).hexdigest())\n"
+            )
+            result = wan_topology.run_python("con", ["-c", fetch], timeout_s=30)
+        finally:
+            server.kill()
+            server.wait(timeout=5)
+    assert result.stdout == hashlib.sha256(payload).hexdigest()
+    stats = bridge.stop()
+    assert stats.a_to_b.forwarded > len(payload) // 1500
+    assert stats.a_to_b.dropped_oversize == stats.b_to_a.dropped_oversize == 0
+
+
+# --- namespace helper ----------------------------------------------------------------------------
+
+
+@pytest.mark.netns
+def test_topology_is_removed_on_exit_even_after_an_error() -> None:
+    reason = skip_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    config = WanTopologyConfig(prefix=f"tswan-{os.getpid()}-t")
+    with pytest.raises(RuntimeError), WanTopology(config) as topology:
+        assert topology.gw in list_namespaces()
+        topology.popen("wan", ["sleep", "30"])
+        raise RuntimeError("test failure inside the topology")
+    assert not [n for n in list_namespaces() if n.startswith(config.prefix)]
+
+
+@pytest.mark.netns
+def test_remove_stale_deletes_only_namespaces_of_dead_processes() -> None:
+    reason = skip_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = f"tswan-{dead.pid}-gw"
+    live = f"tswan-{os.getpid()}-live"
+    for name in (stale, live):
+        subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        removed = remove_stale()
+        assert stale in removed
+        assert live in list_namespaces()
+    finally:
+        for name in (stale, live):
+            subprocess.run(["ip", "netns", "delete", name], check=False, capture_output=True)
+
+
+def test_topology_config_rejects_public_addresses() -> None:
+    with pytest.raises(
+        ValueError, match=r"invalid gw_cidr='8\.8\.8\.8/24': valid is a private IPv4"
+    ):
+        WanTopologyConfig(gw_cidr="8.8.8.8/24")
+
+
+def test_topology_config_names_namespaces_by_role() -> None:
+    config = WanTopologyConfig(prefix="tswan-1-x")
+    assert [config.namespace(r) for r in ("gw", "wan", "con")] == [
+        "tswan-1-x-gw",
+        "tswan-1-x-wan",
+        "tswan-1-x-con",
+    ]
+    with pytest.raises(ValueError, match="invalid role='dmz': valid is one of gw, wan, con"):
+        config.namespace("dmz")
