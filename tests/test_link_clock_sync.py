@@ -8,7 +8,10 @@ import pytest
 
 from telesurgery.exceptions import ConfigError
 from telesurgery.link.clock_sync import ClockSample, ClockSync, ClockSyncConfig, answer
-from telesurgery.protocol.messages import Pong
+from telesurgery.link.emulator import duplex
+from telesurgery.link.profiles import get_profile
+from telesurgery.protocol.codec import decode, encode
+from telesurgery.protocol.messages import Ping, Pong
 
 MS = 1_000_000
 S = 1_000_000_000
@@ -155,3 +158,38 @@ def test_config_errors_name_field_and_valid_range() -> None:
         ClockSyncConfig(window_samples=0)
     with pytest.raises(ConfigError, match=r"invalid min_drift_samples=1: valid is >= 2"):
         ClockSyncConfig(min_drift_samples=1)
+
+
+@pytest.mark.parametrize(
+    ("profile_name", "max_error_ms"),
+    [("rome-beijing-dedicated", 1.5), ("rome-beijing-internet", 5.0)],
+)
+def test_sync_over_the_emulated_link_with_encoded_messages(
+    profile_name: str, max_error_ms: float
+) -> None:
+    """Console pings the gateway at 10 Hz for 60 s through the emulated path, as bytes."""
+    forward, backward = duplex(get_profile(profile_name), seed=21)
+    gateway_clock = SyntheticClocks(offset_ns=-7 * 3600 * S, drift_ppm=20.0)
+    sync = ClockSync(ClockSyncConfig(window_samples=600))
+    next_ping_s = 0.0
+    now_s = 0.0
+    while now_s < 60.0:
+        deadlines = [d for d in (forward.deadline(), backward.deadline()) if d is not None]
+        now_s = min([next_ping_s, *deadlines])
+        for data in forward.receive(now_s):  # at the gateway: answer at once
+            ping = decode(data)
+            assert isinstance(ping, Ping)
+            stamp = gateway_clock.remote(now_s * S)
+            backward.send(encode(answer(ping, stamp, stamp)), now_s)
+        for data in backward.receive(now_s):  # back at the console
+            pong = decode(data)
+            assert isinstance(pong, Pong)
+            sync.on_pong(pong, round(now_s * S))
+        if now_s == next_ping_s:
+            forward.send(encode(sync.ping(round(now_s * S))), now_s)
+            next_ping_s += 0.1
+    estimate = sync.estimate()
+    assert estimate is not None
+    error_ms = (estimate.offset_at(60 * S) - gateway_clock.true_offset(60 * S)) / MS
+    assert abs(error_ms) < max_error_ms
+    assert abs(error_ms) <= estimate.uncertainty_at(60 * S, drift_error_ppm=20.0) / MS
