@@ -14,6 +14,7 @@ timestamps int64 nanoseconds. :func:`decode` accepts exactly one well-formed mes
 
 from __future__ import annotations
 
+import enum
 import math
 import struct
 from collections.abc import Callable, Mapping
@@ -92,11 +93,11 @@ _CONTROL_BY_COUNT: Final = _structs(_CONTROL_PREFIX, _CONTROL_TARGET, MAX_ARMS)
 _STATE_BY_COUNT: Final = _structs(_STATE_PREFIX, _STATE_ARM, MAX_ARMS)
 _LATENCY_BY_COUNT: Final = _structs(_LATENCY_PREFIX, _LATENCY_SAMPLE, MAX_LATENCY_SAMPLES)
 
-E = TypeVar("E", bound=int)
+E = TypeVar("E", bound=enum.IntEnum)
 
 
 def _table(enum_type: type[E]) -> Mapping[int, E]:
-    return MappingProxyType({int(member): member for member in enum_type})  # type: ignore[attr-defined]
+    return MappingProxyType({int(member): member for member in enum_type})
 
 
 _ARMS: Final = _table(ArmId)
@@ -116,7 +117,7 @@ _CONTROL_FLAGS: Final = MappingProxyType(
 
 
 def _valid(table: Mapping[int, E]) -> str:
-    return ", ".join(f"{code} ({member.name})" for code, member in table.items())  # type: ignore[attr-defined]
+    return ", ".join(f"{code} ({member.name})" for code, member in table.items())
 
 
 def _code(table: Mapping[int, E], code: int, what: str) -> E:
@@ -223,7 +224,10 @@ def _encode_control(message: ControlMessage) -> bytes:
     _unique([target.arm for target in targets], "ControlMessage")
     flags = int(message.flags)
     if flags & ~CONTROL_FLAGS_VALID:
-        raise ProtocolError(f"unknown control flag bits {flags:#06x}: valid mask is 0x001f")
+        raise ProtocolError(
+            f"unknown control flag bits {flags & ~CONTROL_FLAGS_VALID:#06x}: "
+            f"valid mask is {CONTROL_FLAGS_VALID:#06x}"
+        )
     packer = _CONTROL_BY_COUNT[len(targets)]
     values: list[object] = [
         MAGIC,
