@@ -12,6 +12,7 @@ trajectory can overshoot its target. The step therefore clips the setpoint into
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -70,6 +71,7 @@ class JointTrajectory:
         self._braking = False
         self._envelope_min = self._position.copy()
         self._envelope_max = self._position.copy()
+        self._envelope_dirty = False
         self.output_clips = 0
         """How many steps had to clip the setpoint into the joint range."""
 
@@ -95,7 +97,21 @@ class JointTrajectory:
 
     @property
     def brake_envelope(self) -> tuple[FloatArray, FloatArray]:
-        """(n,) lowest and highest setpoint of the last :meth:`brake` path, within the limits."""
+        """(n,) lowest and highest setpoint on the last :meth:`brake` path (at every period).
+
+        Computed on first use after a brake (not in the servo tick): the braking trajectory is
+        sampled at each period, which are exactly the setpoints :meth:`step` produces.
+        """
+        if self._envelope_dirty:
+            self._envelope_dirty = False
+            trajectory = self._scratch
+            steps = math.ceil(trajectory.duration / self.period_s)
+            for k in range(1, steps + 1):
+                position, _, _ = trajectory.at_time(min(k * self.period_s, trajectory.duration))
+                np.minimum(self._envelope_min, position, out=self._envelope_min)
+                np.maximum(self._envelope_max, position, out=self._envelope_max)
+            np.clip(self._envelope_min, self._q_min, self._q_max, out=self._envelope_min)
+            np.clip(self._envelope_max, self._q_min, self._q_max, out=self._envelope_max)
         return self._envelope_min, self._envelope_max
 
     @property
@@ -122,6 +138,7 @@ class JointTrajectory:
         self._braking = True
         self._envelope_min[:] = self._position
         self._envelope_max[:] = self._position
+        self._envelope_dirty = False
         if self.at_rest:
             return np.zeros(self.dofs)
         inp.current_position = self._position.tolist()
@@ -129,9 +146,7 @@ class JointTrajectory:
         if result not in _OK:
             self.stop_here()
             return np.zeros(self.dofs)
-        for i, extrema in enumerate(self._scratch.position_extrema):
-            self._envelope_min[i] = max(extrema.min, self._q_min[i])
-            self._envelope_max[i] = min(extrema.max, self._q_max[i])
+        self._envelope_dirty = True  # Ruckig's position_extrema is wrong for this interface
         end, _, _ = self._scratch.at_time(self._scratch.duration)
         return np.asarray(end, dtype=np.float64) - self._position
 
@@ -148,6 +163,7 @@ class JointTrajectory:
         self._acceleration[:] = 0.0
         self._envelope_min[:] = self._position
         self._envelope_max[:] = self._position
+        self._envelope_dirty = False
 
     def step(self) -> FloatArray | None:
         """Advance one period. Returns None, or the unclipped setpoint if it had to be clipped.

@@ -1,0 +1,303 @@
+"""The thin adapter between the network side, the safety supervisor and a robot's servo loop.
+
+Threads: the network side (asyncio) calls :meth:`ControlLoop.submit` and the ``request_*`` /
+``report_rtt`` methods from its thread; the robot calls :meth:`ControlLoop.tick` once per servo
+period from its servo thread (``SimCart.add_tick_callback(loop.tick)``). Only the servo thread
+touches the supervisor. Hand-overs are explicit:
+
+* commands: a latest-value mailbox per (console, arm) -- an unread command overwritten by a newer
+  one is counted, never queued (a late pose target is worth nothing);
+* control inputs (engage, handover, e-stop, clear, RTT): a small FIFO, applied in arrival order at
+  the start of the next tick (so an e-stop acts within one servo period);
+* events out: a bounded FIFO the network side drains; when it is full new events are dropped and
+  counted.
+
+Per tick: control inputs -> commands -> ``supervisor.on_tick(now)`` -> ``servo_jp`` of every arm
+(and jaw) -> events out. The tick reuses its buffers; the only allocations are the supervisor's
+event values and the robot driver's own.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from telesurgery.exceptions import ConfigError, InvalidArm, TelesurgeryError
+from telesurgery.operation.roles import Role
+from telesurgery.robot.contract import Arm, Robot
+from telesurgery.safety.commands import ArmCommand
+from telesurgery.safety.config import SafetyConfig
+from telesurgery.safety.events import SafetyEvent
+from telesurgery.safety.kinematics import ArmKinematicsLike
+from telesurgery.safety.stats import SupervisorStats
+from telesurgery.safety.supervisor import SafetySupervisor
+
+FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class EngageRequest:
+    """An operator asked to engage an arm."""
+
+    arm: str
+    """Arm name."""
+    console_id: str
+    """Requesting console."""
+    after_clutch: bool = False
+    """True when engaging back from a clutch (tighter alignment tolerance)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerChange:
+    """Control arbitration handed an arm to a console (or released it)."""
+
+    arm: str
+    """Arm name."""
+    console_id: str | None
+    """New controller, or None."""
+
+
+@dataclass(frozen=True, slots=True)
+class EStopRequest:
+    """Someone pressed the emergency stop."""
+
+    by_console_id: str
+    """Who pressed it."""
+    role: Role
+    """Their role."""
+
+
+@dataclass(frozen=True, slots=True)
+class EStopClearRequest:
+    """Someone asked to clear the emergency stop."""
+
+    role: Role
+    """Their role."""
+
+
+@dataclass(frozen=True, slots=True)
+class RttSample:
+    """A round-trip-time measurement of the control link."""
+
+    rtt_ms: float
+    """Round-trip time [ms]."""
+
+
+ControlInput = EngageRequest | ControllerChange | EStopRequest | EStopClearRequest | RttSample
+"""Inputs applied in order at the start of a tick."""
+
+
+@dataclass(frozen=True, slots=True)
+class ControlLoopConfig:
+    """Sizes of the hand-over queues."""
+
+    max_pending_controls: int = 256
+    """Control inputs waiting for the next tick; more are refused (``submit_*`` returns False)."""
+    max_pending_events: int = 4096
+    """Events waiting for the network side; newer events are dropped (and counted) when full."""
+    stats_every_ticks: int = 100
+    """How often the servo thread publishes a stats snapshot for other threads."""
+
+    def __post_init__(self) -> None:
+        for name in ("max_pending_controls", "max_pending_events", "stats_every_ticks"):
+            value = getattr(self, name)
+            if not (isinstance(value, int) and value >= 1):
+                raise ConfigError(name, value, "an integer >= 1")
+
+
+@dataclass(frozen=True, slots=True)
+class ControlLoopStats:
+    """Counters of the adapter, published by the servo thread."""
+
+    supervisor: SupervisorStats
+    """The supervisor's counters at the last publication."""
+    ticks: int
+    """Servo ticks run."""
+    commands_submitted: int
+    """Commands handed over by the network side."""
+    commands_overwritten: int
+    """Commands replaced by a newer one (same console and arm) before a tick read them."""
+    controls_refused: int
+    """Control inputs refused because the control FIFO was full."""
+    events_dropped: int
+    """Events dropped because the outbound queue was full."""
+    servo_refused: int
+    """``servo_jp`` calls the robot refused (arm not enabled/homed, or a limit error)."""
+
+
+class ControlLoop:
+    """Binds a :class:`SafetySupervisor` to a :class:`Robot`; see the module docstring."""
+
+    def __init__(
+        self,
+        robot: Robot,
+        supervisor: SafetySupervisor,
+        config: ControlLoopConfig | None = None,
+    ) -> None:
+        self.config = config if config is not None else ControlLoopConfig()
+        """Queue sizes."""
+        self.supervisor = supervisor
+        """The supervisor; touch it only from the servo thread (inside :meth:`tick`)."""
+        self._arms: tuple[tuple[str, Arm], ...] = tuple(
+            (name, robot.arm(name)) for name in supervisor.arm_names
+        )
+        self._jaw_buffers = {name: np.zeros(1) for name, _ in self._arms}
+        self._lock = threading.Lock()
+        self._mailbox: dict[tuple[str, str], ArmCommand] = {}
+        self._reading: dict[tuple[str, str], ArmCommand] = {}
+        self._controls: deque[ControlInput] = deque()
+        self._applying: deque[ControlInput] = deque()
+        self._events: deque[SafetyEvent] = deque()
+        self._submitted = 0
+        self._overwritten = 0
+        self._controls_refused = 0
+        self._events_dropped = 0
+        self._servo_refused = 0
+        self._ticks = 0
+        self._stats = self._snapshot()
+
+    @classmethod
+    def for_robot(
+        cls,
+        robot: Robot,
+        safety: SafetyConfig,
+        kinematics: Mapping[str, ArmKinematicsLike],
+        config: ControlLoopConfig | None = None,
+    ) -> ControlLoop:
+        """A loop whose supervisor starts (disengaged) at the robot's current setpoints."""
+        initial_q = {name: robot.arm(name).setpoint_js().position for name in safety.arms}
+        initial_jaw: dict[str, float] = {}
+        for name in safety.arms:
+            jaw = robot.arm(name).jaw
+            if jaw is not None:
+                initial_jaw[name] = float(jaw.setpoint_js().position[0])
+        supervisor = SafetySupervisor(safety, kinematics, initial_q, initial_jaw)
+        return cls(robot, supervisor, config)
+
+    # ------------------------------------------------------------ network side (any thread)
+
+    def submit(self, command: ArmCommand) -> None:
+        """Hand over a decoded command; the newest per (console, arm) wins."""
+        key = (command.console_id, command.arm)
+        with self._lock:
+            self._submitted += 1
+            if key in self._mailbox:
+                self._overwritten += 1
+            self._mailbox[key] = command
+
+    def submit_control(self, control: ControlInput) -> bool:
+        """Queue a control input for the next tick; False if the FIFO is full (counted).
+
+        Raises ``InvalidArm`` for a handover of an arm the supervisor does not have.
+        """
+        if isinstance(control, ControllerChange) and control.arm not in self.supervisor.arm_names:
+            raise InvalidArm(control.arm, self.supervisor.arm_names)
+        with self._lock:
+            if len(self._controls) >= self.config.max_pending_controls:
+                self._controls_refused += 1
+                return False
+            self._controls.append(control)
+            return True
+
+    def request_engage(self, arm: str, console_id: str, *, after_clutch: bool = False) -> bool:
+        """Shorthand for ``submit_control(EngageRequest(...))``."""
+        return self.submit_control(EngageRequest(arm, console_id, after_clutch))
+
+    def set_controller(self, arm: str, console_id: str | None) -> bool:
+        """Shorthand for ``submit_control(ControllerChange(...))``."""
+        return self.submit_control(ControllerChange(arm, console_id))
+
+    def estop(self, by_console_id: str, role: Role) -> bool:
+        """Shorthand for ``submit_control(EStopRequest(...))``."""
+        return self.submit_control(EStopRequest(by_console_id, role))
+
+    def clear_estop(self, role: Role) -> bool:
+        """Shorthand for ``submit_control(EStopClearRequest(...))``."""
+        return self.submit_control(EStopClearRequest(role))
+
+    def report_rtt(self, rtt_ms: float) -> bool:
+        """Shorthand for ``submit_control(RttSample(...))``."""
+        return self.submit_control(RttSample(rtt_ms))
+
+    def next_event(self) -> SafetyEvent | None:
+        """The oldest undelivered supervisor event, or None."""
+        with self._lock:
+            return self._events.popleft() if self._events else None
+
+    def stats(self) -> ControlLoopStats:
+        """The counters as last published by the servo thread."""
+        return self._stats
+
+    # ------------------------------------------------------------ servo thread
+
+    def tick(self, now: float) -> None:
+        """One servo period at gateway time ``now`` [s]: feed, step, apply, publish."""
+        sup = self.supervisor
+        with self._lock:
+            self._controls, self._applying = self._applying, self._controls
+            self._mailbox, self._reading = self._reading, self._mailbox
+        controls = self._applying
+        while controls:
+            self._apply_control(controls.popleft(), now)
+        reading = self._reading
+        for command in reading.values():
+            sup.on_command(command, now)
+        reading.clear()
+        sup.on_tick(now)
+        for name, arm in self._arms:
+            try:
+                arm.servo_jp(sup.setpoint_jp(name))
+                jaw_rad = sup.setpoint_jaw(name)
+                jaw = arm.jaw
+                if jaw_rad is not None and jaw is not None:
+                    buffer = self._jaw_buffers[name]
+                    buffer[0] = jaw_rad
+                    jaw.servo_jp(buffer)
+            except TelesurgeryError:
+                self._servo_refused += 1
+        self._ticks += 1
+        event = sup.next_event()
+        if event is not None:
+            with self._lock:
+                limit = self.config.max_pending_events
+                while event is not None:
+                    if len(self._events) < limit:
+                        self._events.append(event)
+                    else:
+                        self._events_dropped += 1
+                    event = sup.next_event()
+        if self._ticks % self.config.stats_every_ticks == 0:
+            self._stats = self._snapshot()
+
+    def _apply_control(self, control: ControlInput, now: float) -> None:
+        sup = self.supervisor
+        match control:
+            case EngageRequest(arm, console_id, after_clutch):
+                sup.request_engage(arm, console_id, now, after_clutch=after_clutch)
+            case ControllerChange(arm, console_id):
+                sup.set_controller(arm, console_id, now)  # arm checked in set_controller()
+            case EStopRequest(by_console_id, role):
+                sup.estop(by_console_id, role, now)
+            case EStopClearRequest(role):
+                sup.clear_estop(role, now)
+            case RttSample(rtt_ms):
+                sup.on_rtt(rtt_ms, now)
+
+    def _snapshot(self) -> ControlLoopStats:
+        with self._lock:
+            submitted, overwritten = self._submitted, self._overwritten
+            refused, dropped = self._controls_refused, self._events_dropped
+        return ControlLoopStats(
+            supervisor=self.supervisor.stats(),
+            ticks=self._ticks,
+            commands_submitted=submitted,
+            commands_overwritten=overwritten,
+            controls_refused=refused,
+            events_dropped=dropped,
+            servo_refused=self._servo_refused,
+        )

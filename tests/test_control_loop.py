@@ -1,0 +1,227 @@
+"""The control-loop adapter on the MuJoCo cart: hand-overs, engage, watchdog stop, e-stop."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from telesurgery.exceptions import InvalidArm
+from telesurgery.gateway.control_loop import ControllerChange, ControlLoop, ControlLoopConfig
+from telesurgery.operation.roles import Role
+from telesurgery.robot.kinematics.rotations import quat_xyzw_from_matrix
+from telesurgery.robot.sim.cart import SimCart
+from telesurgery.robot.sim.config import SimCartConfig
+from telesurgery.safety import (
+    ArmCommand,
+    ArmState,
+    ArmStateChanged,
+    Cause,
+    SafetyConfig,
+    SafetyEvent,
+    WatchdogHold,
+)
+
+pytestmark = pytest.mark.sim
+
+
+def ready_cart() -> SimCart:
+    cart = SimCart(SimCartConfig(camera=None))
+    for arm in cart.arms.values():
+        arm.enable()
+        arm.home()
+    cart.step(1500)
+    assert all(a.operating_state().is_homed for a in cart.arms.values())
+    return cart
+
+
+def make_loop(cart: SimCart, config: ControlLoopConfig | None = None) -> ControlLoop:
+    kinematics = {name: arm.kinematics for name, arm in cart.arms.items()}
+    loop = ControlLoop.for_robot(cart, SafetyConfig(), kinematics, config)
+    cart.add_tick_callback(loop.tick)
+    return loop
+
+
+class Console:
+    """Streams absolute T_rcm_tip targets for one arm, stamped with the cart's clock."""
+
+    def __init__(self, cart: SimCart, loop: ControlLoop, arm: str, console_id: str = "lead"):
+        self.cart, self.loop, self.arm, self.console_id = cart, loop, arm, console_id
+        self.seq = 0
+        self.T_start = cart.arm(arm).setpoint_cp()
+
+    def send(self, offset_m: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> None:
+        self.seq += 1
+        self.loop.submit(
+            ArmCommand(
+                self.console_id,
+                self.arm,
+                self.seq,
+                self.cart.time_s,
+                self.T_start[:3, 3] + np.array(offset_m),
+                quat_xyzw_from_matrix(self.T_start[:3, :3]),
+                0.0 if self.cart.arm(self.arm).jaw is not None else None,
+            )
+        )
+
+    def engage(self) -> None:
+        self.loop.set_controller(self.arm, self.console_id)
+        self.send()
+        self.cart.step(1)
+        self.loop.request_engage(self.arm, self.console_id)
+        self.send()
+        self.cart.step(1)
+        assert self.loop.supervisor.state(self.arm) is ArmState.FOLLOWING
+
+
+def drain(loop: ControlLoop) -> list[SafetyEvent]:
+    events = []
+    while (event := loop.next_event()) is not None:
+        events.append(event)
+    return events
+
+
+def tip_world(cart: SimCart, arm: str) -> np.ndarray:
+    return cart.T_world_site(f"{arm}_tip")[:3, 3].copy()
+
+
+def test_without_commands_the_arms_keep_their_pose() -> None:
+    cart = ready_cart()
+    tips = {name: tip_world(cart, name) for name in cart.arms}
+    loop = make_loop(cart)
+    cart.step(300)
+    for name in cart.arms:
+        assert np.linalg.norm(tip_world(cart, name) - tips[name]) < 1e-5
+        assert loop.supervisor.state(name) is ArmState.DISENGAGED
+    assert loop.stats().servo_refused == 0
+
+
+def test_latest_command_wins_and_overwrites_are_counted() -> None:
+    cart = ready_cart()
+    loop = make_loop(cart, ControlLoopConfig(stats_every_ticks=1))
+    console = Console(cart, loop, "PSM1")
+    console.engage()
+    for i in range(3):
+        console.send((0.001 * i, 0.0, 0.0))
+    cart.step(1)
+    stats = loop.stats()
+    assert stats.commands_overwritten == 2
+    assert stats.commands_submitted == 5
+    assert stats.supervisor.commands_accepted == 3  # one per tick
+
+
+def test_following_then_cutting_the_stream_stops_the_tool_within_the_deadline() -> None:
+    cart = ready_cart()
+    loop = make_loop(cart)
+    console = Console(cart, loop, "PSM1")
+    console.engage()
+    start = tip_world(cart, "PSM1")
+    for ms in range(600):  # a 2 cm circle at 1 Hz, cut mid-motion
+        phase = 2.0 * math.pi * ms / 1000.0
+        console.send((0.01 * math.sin(phase), 0.01 * (1.0 - math.cos(phase)), 0.0))
+        cart.step(1)
+    last_command_s = cart.time_s - 0.001
+    assert np.linalg.norm(tip_world(cart, "PSM1") - start) > 0.01  # it followed
+    drain(loop)
+    hold_tick_s = None
+    for _ in range(400):
+        now = cart.time_s
+        cart.step(1)
+        for event in drain(loop):
+            if isinstance(event, WatchdogHold):
+                hold_tick_s = now
+                assert event.deadline_s == pytest.approx(last_command_s + 0.1)
+    assert hold_tick_s is not None
+    assert last_command_s + 0.1 <= hold_tick_s < last_command_s + 0.1 + 0.001 + 1e-9
+    # braking (Ruckig) and the servo settle; then the simulated tool does not move
+    resting = tip_world(cart, "PSM1")
+    cart.step(700)
+    assert np.linalg.norm(tip_world(cart, "PSM1") - resting) < 2e-5
+    assert loop.supervisor.state("PSM1") is ArmState.DISENGAGED  # 1 s of silence
+    assert loop.stats().servo_refused == 0
+
+
+def test_estop_acts_on_the_next_tick_and_holds_every_arm() -> None:
+    cart = ready_cart()
+    loop = make_loop(cart)
+    console = Console(cart, loop, "PSM1")
+    console.engage()
+    for ms in range(100):
+        console.send((0.0001 * ms, 0.0, 0.0))
+        cart.step(1)
+    assert loop.estop("consultant", Role.CONSULTANT)
+    console.send((0.01, 0.0, 0.0))
+    cart.step(1)
+    assert all(loop.supervisor.state(n) is ArmState.ESTOPPED for n in ("PSM1", "PSM2", "ECM"))
+    for _ in range(300):  # the stream goes on; the arm brakes to rest and stays there
+        console.send((0.01, 0.0, 0.0))
+        cart.step(1)
+    lo, hi = loop.supervisor.brake_envelope("PSM1")
+    q_rest = loop.supervisor.setpoint_jp("PSM1").copy()
+    assert np.all(q_rest >= lo - 1e-9) and np.all(q_rest <= hi + 1e-9)
+    tip = tip_world(cart, "PSM1")
+    for _ in range(300):
+        console.send((0.01, 0.0, 0.0))
+        cart.step(1)
+    assert np.array_equal(loop.supervisor.setpoint_jp("PSM1"), q_rest)
+    assert np.linalg.norm(tip_world(cart, "PSM1") - tip) < 2e-5
+    assert loop.clear_estop(Role.BEDSIDE)
+    cart.step(1)
+    assert loop.supervisor.state("PSM1") is ArmState.DISENGAGED
+
+
+def test_the_endoscope_follows_a_camera_pose_target() -> None:
+    cart = ready_cart()
+    loop = make_loop(cart)
+    console = Console(cart, loop, "ECM")
+    console.engage()
+    view_axis = console.T_start[:3, 2]  # the camera looks along its z axis, through the RCM
+    offset = tuple(0.01 * view_axis)
+    for _ in range(1500):
+        console.send(offset)  # 1 cm deeper along the scope
+        cart.step(1)
+    T = cart.arm("ECM").kinematics.forward(loop.supervisor.setpoint_jp("ECM"))
+    assert T[:3, 3] == pytest.approx(console.T_start[:3, 3] + np.array(offset), abs=1e-6)
+    assert loop.stats().supervisor.rejected == {}
+
+
+def test_event_queue_is_bounded_and_drops_are_counted() -> None:
+    cart = ready_cart()
+    loop = make_loop(cart, ControlLoopConfig(max_pending_events=3, stats_every_ticks=1))
+    for i in range(10):
+        loop.set_controller("PSM1", f"console-{i}")
+        cart.step(1)
+    events = drain(loop)
+    assert len(events) == 3
+    assert loop.stats().events_dropped == 7
+
+
+def test_unknown_arm_handover_is_refused_on_the_caller_thread() -> None:
+    cart = ready_cart()
+    loop = make_loop(cart)
+    with pytest.raises(InvalidArm, match="valid arms are PSM1, PSM2, ECM"):
+        loop.set_controller("PSM3", "lead")
+    with pytest.raises(InvalidArm):
+        loop.submit_control(ControllerChange("PSM3", "lead"))
+
+
+def test_full_control_fifo_refuses_and_counts() -> None:
+    cart = ready_cart()
+    loop = make_loop(cart, ControlLoopConfig(max_pending_controls=2, stats_every_ticks=1))
+    assert loop.report_rtt(100.0) and loop.report_rtt(100.0)
+    assert not loop.report_rtt(100.0)
+    cart.step(1)
+    assert loop.stats().controls_refused == 1
+    assert loop.report_rtt(100.0)
+
+
+def test_handover_in_the_servo_thread_disengages() -> None:
+    cart = ready_cart()
+    loop = make_loop(cart)
+    Console(cart, loop, "PSM2").engage()
+    drain(loop)
+    loop.set_controller("PSM2", "consultant")
+    cart.step(1)
+    changes = [e for e in drain(loop) if isinstance(e, ArmStateChanged)]
+    assert changes[-1].cause is Cause.CONTROLLER_CHANGED
