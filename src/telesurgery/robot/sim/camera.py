@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 from telesurgery.exceptions import ConfigError, TelesurgeryError
 from telesurgery.robot.contract import FloatArray
 from telesurgery.robot.sim.mjcf import CAMERA_NAME
+from telesurgery.robot.sim.priority import set_realtime_priority
 from telesurgery.robot.sim.stats import PeriodRecorder, PeriodStats
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,14 @@ class CameraConfig:
     environment). 0 renders in the camera thread only, which leaves the other core to the servo
     loop; None leaves Mesa's default (one thread per core)."""
 
+    realtime_priority: int | None = 5
+    """SCHED_FIFO priority of the camera thread, below the servo loop's: while this thread holds
+    the GIL, other processes cannot preempt it and so delay the servo tick waiting for the GIL
+    (a priority inversion). None keeps the default scheduler; a refusal is logged."""
+
     def __post_init__(self) -> None:
+        if self.realtime_priority is not None and not 1 <= self.realtime_priority <= 99:
+            raise ConfigError("realtime_priority", self.realtime_priority, "None or 1..99")
         if not 16 <= self.width <= MAX_SIZE[0]:
             raise ConfigError("width", self.width, f"16..{MAX_SIZE[0]} px")
         if not 16 <= self.height <= MAX_SIZE[1]:
@@ -94,6 +102,7 @@ class EndoscopeRenderer:
         self._data = mujoco.MjData(model)
         self._camera_id = int(model.camera(CAMERA_NAME).id)
         self._gl = GLContext(width, height)
+        self._closed = False
         self._gl.make_current()
         self._context = mujoco.MjrContext(model, mujoco.mjtFontScale.mjFONTSCALE_100)
         mujoco.mjr_setBuffer(mujoco.mjtFramebuffer.mjFB_OFFSCREEN, self._context)
@@ -110,6 +119,7 @@ class EndoscopeRenderer:
 
     def render(self) -> tuple[NDArray[np.uint8], FloatArray]:
         """(pixels (H, W, 3) uint8 in a new array, ``T_world_camera``) for :attr:`qpos`."""
+        self._gl.make_current()
         self._data.qpos[:] = self.qpos
         mujoco.mj_kinematics(self._model, self._data)
         mujoco.mj_camlight(self._model, self._data)
@@ -132,10 +142,11 @@ class EndoscopeRenderer:
 
     def close(self) -> None:
         """Free the GL resources (in the thread that created them). Idempotent."""
-        if self._gl is not None:
+        if not self._closed:
+            self._closed = True
+            self._gl.make_current()
             self._context.free()
             self._gl.free()
-            self._gl = None
 
 
 class CameraState(enum.Enum):
@@ -190,6 +201,7 @@ class EndoscopeCamera:
         self._subscribers_lock = threading.Lock()
         self._recorder = PeriodRecorder(max(2, int(config.fps * 10)), 2.0 / config.fps)
         self._error: str | None = None
+        self._frames = 0
 
     @property
     def config(self) -> CameraConfig:
@@ -240,9 +252,12 @@ class EndoscopeCamera:
             and not self._thread.is_alive()
         ):
             state = CameraState.STOPPED
-        return CameraStats(state, p.count, p.rate_hz, p.work_p50_ms, p.work_p99_ms, self._error)
+        return CameraStats(
+            state, self._frames, p.rate_hz, p.work_p50_ms, p.work_p99_ms, self._error
+        )
 
     def _run(self) -> None:
+        set_realtime_priority(self._config.realtime_priority, self._name)
         renderer: EndoscopeRenderer | None = None
         try:
             renderer = EndoscopeRenderer(self._model, self._config.width, self._config.height)
@@ -280,6 +295,7 @@ class EndoscopeCamera:
                 except Exception:
                     log.exception("camera %s: subscriber %r failed", self._name, subscriber)
             number += 1
+            self._frames = number
             now = time.monotonic()
             if last_start >= 0.0:
                 self._recorder.record(start - last_start, now - start)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import enum
 import logging
-import os
 import sys
 import threading
 import time
@@ -19,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from telesurgery.exceptions import ConfigError, TelesurgeryError
+from telesurgery.robot.sim.priority import set_realtime_priority
 from telesurgery.robot.sim.stats import PeriodRecorder, PeriodStats
 
 log = logging.getLogger(__name__)
@@ -39,9 +39,10 @@ class ServoLoopConfig:
     switch_interval_s: float | None = 0.0005
     """``sys.setswitchinterval`` while the loop runs (Python's default is 5 ms: another thread
     holding the GIL could delay a tick that long); None leaves it alone."""
-    realtime_priority: int | None = None
-    """SCHED_FIFO priority for the loop thread (needs CAP_SYS_NICE; failure is logged and
-    ignored); None keeps the default scheduler."""
+    realtime_priority: int | None = 10
+    """SCHED_FIFO priority for the loop thread, so that other processes on a busy machine do not
+    delay its ticks (needs CAP_SYS_NICE; if refused, a warning is logged and the loop runs with
+    the default scheduler); None keeps the default scheduler."""
 
     def __post_init__(self) -> None:
         if not 1e-4 <= self.period_s <= 0.1:
@@ -138,17 +139,8 @@ class ServoLoop:
             state = LoopState.STOPPED
         return ServoStats(state, self._recorder.snapshot(), self._dropped, self._error)
 
-    def _set_priority(self) -> None:
-        priority = self._config.realtime_priority
-        if priority is None:
-            return
-        try:
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
-        except OSError as exc:
-            log.warning("servo loop: SCHED_FIFO %d refused (%s); using the default", priority, exc)
-
     def _run(self) -> None:
-        self._set_priority()
+        set_realtime_priority(self._config.realtime_priority, self._name)
         period = self._config.period_s
         margin = self._config.spin_margin_s
         clock = time.monotonic
