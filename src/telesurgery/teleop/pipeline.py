@@ -2,7 +2,7 @@
 
 Pure and sans-I/O: :meth:`TeleopPipeline.step` takes a master sample and the tool state and returns
 an absolute tool target (or None) with a status; time comes only from the sample's timestamp.
-The normative description, step by step, is ``docs/teleop-spec.md`` section "Pipeline step".
+The normative description, step by step, is ``docs/teleop-spec.md`` section 9.
 """
 
 from __future__ import annotations
