@@ -3,16 +3,45 @@
 from __future__ import annotations
 
 import argparse
+import logging
 
 from telesurgery.cli import Command
 
 
 class GatewayCommand(Command):
     name = "gateway"
-    help = "run the patient-side gateway"
+    help = (
+        "run the patient-side gateway: simulated cart, safety supervisor, WebRTC signalling, "
+        "/status and /metrics"
+    )
 
     def configure(self, parser: argparse.ArgumentParser) -> None:
-        pass
+        parser.add_argument("--host", default="127.0.0.1", help="listen address (default %(default)s)")
+        parser.add_argument("--port", type=int, default=8080, help="HTTP port (default %(default)s)")
+        parser.add_argument(
+            "--link",
+            default="none",
+            help="link emulation applied to every console: none, a profile name (lan, 5g-regional, "
+            "rome-beijing-dedicated, rome-beijing-internet, geo-satellite) or a custom spec "
+            "such as 'delay=67.5ms,jitter=2ms,loss=0.01%%' (default %(default)s)",
+        )
+        parser.add_argument(
+            "--codec", default="h264", choices=("h264", "vp8"), help="video codec (default h264)"
+        )
+        parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
 
     def run(self, args: argparse.Namespace) -> int:
-        raise NotImplementedError("gateway is being built")
+        from aiohttp import web
+
+        from telesurgery.gateway.app import Gateway, create_app
+        from telesurgery.gateway.config import GatewayConfig
+        from telesurgery.media.encoder import EncoderConfig
+
+        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO)
+        config = GatewayConfig(
+            host=args.host, port=args.port, link=args.link, video=EncoderConfig(codec=args.codec)
+        )
+        gateway = Gateway(config)
+        print(f"telesurgery gateway on http://{args.host}:{args.port}  link={args.link}")
+        web.run_app(create_app(gateway), host=args.host, port=args.port, print=None)
+        return 0

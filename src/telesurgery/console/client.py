@@ -1,0 +1,325 @@
+"""The Python console SDK: connect to a gateway, see the endoscope, stream absolute tool targets.
+
+::
+
+    async with ConsoleClient("http://127.0.0.1:8080", console_id="rome-lead") as console:
+        frame = await console.next_frame()              # decoded, with its stamp
+        state = console.latest_state                    # RobotStateMessage (>= 100 Hz)
+        console.send_targets([ArmTarget(ArmId.PSM1, p, q, jaw)], engage=True)
+        print(console.latency_snapshot().as_dict())
+
+The client offers (it chooses the video codec with ``setCodecPreferences`` on its receive
+transceiver), creates the two data channels, pings the gateway for clock synchronisation, and
+releases video frames on the RTP marker bit (:mod:`telesurgery.console.video`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
+
+from telesurgery.console.video import (
+    ReceivedFrame,
+    VideoReceiver,
+    enable_marker_release,
+    receiver_for_track,
+)
+from telesurgery.exceptions import ProtocolError, TelesurgeryError
+from telesurgery.link.clock_sync import ClockSync
+from telesurgery.link.latency import LatencySnapshot, LatencyTracker
+from telesurgery.media.webrtc import prefer_codec, rtc_configuration
+from telesurgery.protocol.codec import decode, encode
+from telesurgery.protocol.messages import (
+    ArmTarget,
+    ControlFlag,
+    ControlMessage,
+    LatencyComponent,
+    Ping,
+    Pong,
+    RobotStateMessage,
+)
+
+logger = logging.getLogger(__name__)
+
+_U32 = 1 << 32
+
+
+class ConnectError(TelesurgeryError):
+    """The gateway refused or did not answer the connection."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleClientConfig:
+    """How a console connects."""
+
+    console_id: str = "console"
+    """Name of this console, shown to the other participants."""
+    role: str = "lead"
+    """Requested role (bedside, lead, consultant, observer)."""
+    codec: str = "h264"
+    """Preferred video codec: "h264" or "vp8"."""
+    ping_interval_s: float = 0.1
+    """Clock-sync ping period [s]."""
+    connect_timeout_s: float = 15.0
+    """How long to wait for the channels to open [s]."""
+    token: str | None = None
+    """Access token (operations with authentication)."""
+
+
+class ConsoleClient:
+    """One console connection to a gateway (asyncio)."""
+
+    def __init__(
+        self, url: str, config: ConsoleClientConfig | None = None, **overrides: Any
+    ) -> None:
+        base = config or ConsoleClientConfig()
+        if overrides:
+            fields = {f: getattr(base, f) for f in base.__dataclass_fields__}
+            unknown = set(overrides) - set(fields)
+            if unknown:
+                raise TypeError(f"unknown option(s) {sorted(unknown)}; valid are {sorted(fields)}")
+            fields.update(overrides)
+            base = ConsoleClientConfig(**fields)
+        self.url = url.rstrip("/")
+        self.config = base
+        self.session_id: int | None = None
+        self.clock = ClockSync()
+        self.latency = LatencyTracker()
+        self.latest_state: RobotStateMessage | None = None
+        self.states_received = 0
+        self.events: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=10_000)
+        self.events_dropped = 0
+        self.protocol_errors = 0
+        self.gateway_wall_minus_mono_ns = 0
+        self._pc: RTCPeerConnection | None = None
+        self._control: Any = None
+        self._events_channel: Any = None
+        self._video: VideoReceiver | None = None
+        self._video_ready = asyncio.Event()
+        self._seq = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._frames: asyncio.Queue[ReceivedFrame] = asyncio.Queue(maxsize=2)
+        self.frames_dropped = 0
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> ConsoleClient:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def connect(self) -> None:
+        """Offer, exchange SDP with the gateway, and wait until the channels are open."""
+        pc = RTCPeerConnection(rtc_configuration())
+        self._pc = pc
+        self._control = pc.createDataChannel("control", ordered=False, maxRetransmits=0)
+        self._events_channel = pc.createDataChannel("events", ordered=True)
+        self._control.on("message", self._on_control)
+        self._events_channel.on("message", self._on_event)
+        transceiver = pc.addTransceiver("video", direction="recvonly")
+        prefer_codec(transceiver, self.config.codec)
+
+        @pc.on("track")  # type: ignore[untyped-decorator]
+        def on_track(track: Any) -> None:
+            if track.kind == "video":
+                enable_marker_release(receiver_for_track(pc, track))
+                self._video = VideoReceiver(track)
+                self._tasks.append(asyncio.create_task(self._video_loop(), name="video-recv"))
+
+        await pc.setLocalDescription(await pc.createOffer())
+        body = {
+            "sdp": pc.localDescription.sdp,
+            "type": pc.localDescription.type,
+            "console_id": self.config.console_id,
+            "role": self.config.role,
+        }
+        headers = {}
+        if self.config.token:
+            headers["Authorization"] = f"Bearer {self.config.token}"
+        try:
+            async with (
+                aiohttp.ClientSession() as http,
+                http.post(f"{self.url}/api/offer", json=body, headers=headers) as response,
+            ):
+                answer = await response.json(content_type=None)
+                if response.status != 200:
+                    raise ConnectError(
+                        f"gateway refused the connection ({response.status}): "
+                        f"{answer.get('error', answer)}"
+                    )
+        except aiohttp.ClientError as error:
+            await pc.close()
+            raise ConnectError(f"cannot reach gateway at {self.url}: {error}") from None
+        self.session_id = int(answer["session_id"])
+        self.gateway_wall_minus_mono_ns = int(answer.get("gateway_wall_minus_mono_ns", 0))
+        await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], answer["type"]))
+        deadline = time.monotonic() + self.config.connect_timeout_s
+        while self._control.readyState != "open" or self._events_channel.readyState != "open":
+            if time.monotonic() > deadline:
+                await self.close()
+                raise ConnectError(f"channels did not open within {self.config.connect_timeout_s}s")
+            await asyncio.sleep(0.01)
+        self._tasks.append(asyncio.create_task(self._ping_loop(), name="clock-sync"))
+        # wait for a first clock estimate so that commands carry meaningful timestamps
+        while self.clock.estimate() is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+
+    async def close(self) -> None:
+        """Stop the background tasks and close the peer connection."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        if self._pc is not None:
+            await self._pc.close()
+            self._pc = None
+
+    # -- sending --------------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._control is not None and self._control.readyState == "open"
+
+    def send_targets(
+        self,
+        targets: Sequence[ArmTarget],
+        *,
+        engage: bool = False,
+        clutch: bool = False,
+        disengage: bool = False,
+    ) -> int:
+        """Send absolute targets now; returns the sequence number used."""
+        if self.session_id is None or not self.connected:
+            raise TelesurgeryError("not connected: call connect() first")
+        flags = ControlFlag.OPERATOR_PRESENT
+        if engage:
+            flags |= ControlFlag.ENGAGE_REQUEST
+        if clutch:
+            flags |= ControlFlag.CLUTCH
+        if disengage:
+            flags |= ControlFlag.DISENGAGE_REQUEST
+        self._seq = (self._seq + 1) % _U32
+        message = ControlMessage(
+            session_id=self.session_id,
+            seq=self._seq,
+            sent_time_ns=time.monotonic_ns(),
+            flags=flags,
+            targets=tuple(targets),
+        )
+        self._control.send(encode(message))
+        return self._seq
+
+    def send_raw(self, data: bytes) -> None:
+        """Send arbitrary bytes on the control channel (for fault-injection tests)."""
+        self._control.send(data)
+
+    def request(self, kind: str, **fields: Any) -> None:
+        """A request on the reliable events channel, e.g. ``request("estop")``."""
+        self._events_channel.send(json.dumps({"type": kind, **fields}))
+
+    def estop(self) -> None:
+        self.request("estop")
+
+    def clear_estop(self) -> None:
+        self.request("clear_estop")
+
+    # -- receiving ------------------------------------------------------------------------------
+
+    def _on_control(self, data: bytes | str) -> None:
+        now_ns = time.monotonic_ns()
+        if isinstance(data, str):
+            self.protocol_errors += 1
+            return
+        try:
+            message = decode(data)
+        except ProtocolError:
+            self.protocol_errors += 1
+            return
+        if isinstance(message, RobotStateMessage):
+            self.latest_state = message
+            self.states_received += 1
+            for arm in message.arms:
+                if arm.last_command_age_us is not None:
+                    self.latency.add(
+                        LatencyComponent.COMMAND_AGE, arm.last_command_age_us / 1000.0, now_ns / 1e9
+                    )
+                    break
+        elif isinstance(message, Ping):
+            t2 = time.monotonic_ns()
+            self._control.send(encode(Pong(message.ping_id, message.t0_ns, now_ns, t2)))
+        elif isinstance(message, Pong):
+            sample = self.clock.on_pong(message, now_ns)
+            if sample is not None:
+                self.latency.add(LatencyComponent.NETWORK_RTT, sample.rtt_ns / 1e6, now_ns / 1e9)
+
+    def _on_event(self, data: bytes | str) -> None:
+        try:
+            event = json.loads(data)
+        except ValueError:
+            self.protocol_errors += 1
+            return
+        try:
+            self.events.put_nowait(event)
+        except asyncio.QueueFull:
+            self.events_dropped += 1
+
+    async def _ping_loop(self) -> None:
+        while True:
+            if self.connected:
+                self._control.send(encode(self.clock.ping(time.monotonic_ns())))
+            await asyncio.sleep(self.config.ping_interval_s)
+
+    def wall_offset_ns(self) -> int:
+        """Local wall clock minus the gateway's wall clock, from the clock-sync estimate."""
+        estimate = self.clock.estimate()
+        if estimate is None:
+            return 0
+        now_mono = time.monotonic_ns()
+        gateway_mono = estimate.local_to_remote(now_mono)
+        gateway_wall = gateway_mono + self.gateway_wall_minus_mono_ns
+        return time.time_ns() - gateway_wall + (time.monotonic_ns() - now_mono)
+
+    async def _video_loop(self) -> None:
+        assert self._video is not None
+        try:
+            while True:
+                frame = await self._video.recv()
+                latency = frame.latency_ms(self.wall_offset_ns())
+                if latency is not None:
+                    self.latency.add(
+                        LatencyComponent.GLASS_TO_GLASS, latency, frame.decoded_monotonic_ns / 1e9
+                    )
+                if self._frames.full():
+                    self._frames.get_nowait()
+                    self.frames_dropped += 1
+                self._frames.put_nowait(frame)
+                self._video_ready.set()
+        except MediaStreamError:
+            return
+
+    async def next_frame(self, timeout_s: float = 5.0) -> ReceivedFrame:
+        """The next decoded endoscope frame (the latest wins if the caller is slow)."""
+        return await asyncio.wait_for(self._frames.get(), timeout_s)
+
+    def latency_snapshot(self) -> LatencySnapshot:
+        return self.latency.snapshot(time.monotonic())

@@ -1,0 +1,170 @@
+"""Apply an in-process link emulator to one WebRTC peer, at the packet level.
+
+aiortc sends every DTLS, SRTP and SCTP datagram of a peer connection through its ICE transport's
+``_send`` and reads them through ``_recv`` (both bound to the aioice ``Connection``). Wrapping these
+two calls of one :class:`aiortc.RTCIceTransport` delays, drops, reorders and rate-limits *all*
+channels of that peer — control, events, video and RTCP — symmetrically and at packet level, which
+is what a WAN does. ICE connectivity checks themselves are not delayed.
+
+The emulators are sans-I/O (:class:`PacketLink`); this module is the thin asyncio adapter: it
+re-arms one ``loop.call_at`` per direction at the emulator's ``deadline()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+logger = logging.getLogger(__name__)
+
+
+class PacketLink(Protocol):
+    """One direction of an emulated link (sans-I/O)."""
+
+    def send(self, packet: bytes, now: float) -> None:
+        """Offer a packet to the link at time ``now`` [s]."""
+
+    def receive(self, now: float) -> list[bytes]:
+        """Packets whose delivery time is <= ``now``, in delivery order."""
+
+    def deadline(self) -> float | None:
+        """When the next packet is due [s], or None when the link is empty."""
+
+
+class _Direction:
+    """Drives one :class:`PacketLink` with a single re-armed loop timer."""
+
+    def __init__(
+        self,
+        link: PacketLink,
+        deliver: Callable[[bytes], None],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self._link = link
+        self._deliver = deliver
+        self._loop = loop
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self.delivered = 0
+
+    def push(self, packet: bytes) -> None:
+        self._link.send(packet, self._loop.time())
+        self._rearm()
+
+    def _rearm(self) -> None:
+        due = self._link.deadline()
+        if due is None:
+            return
+        if self._timer is not None and self._timer_at is not None and self._timer_at <= due:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = due
+        self._timer = self._loop.call_at(due, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        for packet in self._link.receive(self._loop.time()):
+            self.delivered += 1
+            self._deliver(packet)
+        self._rearm()
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+class EmulatedIceLink:
+    """Routes one ICE transport's datagrams through two emulated directions.
+
+    ``to_remote`` delays what this side sends, ``from_remote`` what it receives. Install it after
+    the peer connection created its transports and before DTLS starts (i.e. right after
+    ``setRemoteDescription`` / ``setLocalDescription``), then await :meth:`aclose` on teardown.
+    """
+
+    def __init__(
+        self,
+        ice_transport: Any,
+        to_remote: PacketLink,
+        from_remote: PacketLink,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        self._ice = ice_transport
+        self._loop = loop or asyncio.get_running_loop()
+        self._raw_send: Callable[[bytes], Awaitable[None]] = ice_transport._send
+        self._raw_recv: Callable[[], Awaitable[bytes]] = ice_transport._recv
+        self._inbox: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._out = _Direction(to_remote, self._outbox.put_nowait, self._loop)
+        self._in = _Direction(from_remote, self._inbox.put_nowait, self._loop)
+        self._reader: asyncio.Task[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._closed = False
+        self.cut = False
+        """While True every packet, both ways, is dropped (a cut cable)."""
+        self.dropped_by_cut = 0
+
+    def install(self) -> None:
+        """Replace the transport's ``_send`` / ``_recv`` with the emulated ones."""
+        self._ice._send = self._send
+        self._ice._recv = self._recv
+        self._reader = self._loop.create_task(self._read_loop(), name="emulated-ice-reader")
+        self._writer = self._loop.create_task(self._write_loop(), name="emulated-ice-writer")
+
+    async def _send(self, data: bytes) -> None:
+        if self._closed:
+            raise ConnectionError("emulated link closed")
+        if self.cut:
+            self.dropped_by_cut += 1
+            return
+        self._out.push(bytes(data))
+
+    async def _recv(self) -> bytes:
+        packet = await self._inbox.get()
+        if packet is None:
+            self._inbox.put_nowait(None)  # keep waking later readers
+            raise ConnectionError("Connection lost while receiving data")
+        return packet
+
+    async def _read_loop(self) -> None:
+        try:
+            while True:
+                data = await self._raw_recv()
+                if self.cut:
+                    self.dropped_by_cut += 1
+                    continue
+                self._in.push(data)
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        except Exception:  # pragma: no cover - unexpected: log, then end the link
+            logger.exception("emulated link reader failed")
+        finally:
+            self._inbox.put_nowait(None)
+
+    async def _write_loop(self) -> None:
+        try:
+            while True:
+                packet = await self._outbox.get()
+                if packet is None:
+                    return
+                with contextlib.suppress(ConnectionError):
+                    await self._raw_send(packet)
+        except asyncio.CancelledError:
+            pass
+
+    async def aclose(self) -> None:
+        """Stop both directions and wait for the helper tasks to exit."""
+        self._closed = True
+        self._out.cancel()
+        self._in.cancel()
+        self._outbox.put_nowait(None)
+        for task in (self._reader, self._writer):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task

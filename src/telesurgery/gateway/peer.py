@@ -1,0 +1,276 @@
+"""One connected console: its WebRTC peer connection, its channels, and what it may say.
+
+The peer only translates: bytes from the control channel are decoded (:mod:`telesurgery.protocol`),
+checked against this console's session, rate-limited, time-mapped with this side's own clock-sync
+estimate, and handed to the :class:`ControlPort` (the supervisor's thread-safe front door). It
+never decides whether the robot moves; the safety supervisor does.
+
+Channels (created by the console, which makes the offer):
+
+* ``control`` — unreliable, unordered: :class:`ControlMessage` in, :class:`RobotStateMessage`
+  out, :class:`Ping`/:class:`Pong` both ways.
+* ``events`` — reliable, ordered: JSON requests in (engage, e-stop), JSON events out
+  (see ``docs/protocol.md``, "Events channel").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from telesurgery.exceptions import ProtocolError
+from telesurgery.gateway.rate_limit import TokenBucket
+from telesurgery.link.clock_sync import ClockSync
+from telesurgery.operation.roles import Role
+from telesurgery.protocol.codec import decode, encode
+from telesurgery.protocol.messages import (
+    ControlFlag,
+    ControlMessage,
+    Ping,
+    Pong,
+)
+from telesurgery.safety.commands import ArmCommand
+
+logger = logging.getLogger(__name__)
+
+_NS = 1_000_000_000
+
+
+class ControlPort(Protocol):
+    """What a peer may ask of the patient side; every call is thread-safe and non-blocking."""
+
+    def submit(self, command: ArmCommand) -> None: ...
+
+    def request_engage(self, arm: str, console_id: str, *, after_clutch: bool) -> None: ...
+
+    def request_disengage(self, arm: str, console_id: str) -> None: ...
+
+    def estop(self, console_id: str, role: Role) -> None: ...
+
+    def clear_estop(self, console_id: str, role: Role) -> None: ...
+
+    def on_rtt(self, console_id: str, rtt_ms: float) -> None: ...
+
+
+@dataclass(slots=True)
+class PeerCounters:
+    """What happened on this peer's channels."""
+
+    control_received: int = 0
+    commands_submitted: int = 0
+    pings_answered: int = 0
+    pongs_received: int = 0
+    state_sent: int = 0
+    rejected_oversized: int = 0
+    rejected_rate: int = 0
+    rejected_malformed: int = 0
+    rejected_session: int = 0
+    rejected_unexpected: int = 0
+    rejected_role: int = 0
+    rejected_unsynchronised: int = 0
+    events_sent: int = 0
+    events_dropped: int = 0
+
+
+class ConsolePeer:
+    """The gateway side of one console connection."""
+
+    def __init__(
+        self,
+        *,
+        session_id: int,
+        console_id: str,
+        role: Role,
+        pc: Any,
+        control: ControlPort,
+        max_message_bytes: int,
+        max_control_rate_hz: float,
+        on_reject: Callable[[str, str], None] | None = None,
+        clock_ns: Callable[[], int] = time.monotonic_ns,
+    ) -> None:
+        self.session_id = session_id
+        self.console_id = console_id
+        self.role = role
+        self.pc = pc
+        self.counters = PeerCounters()
+        self.clock = ClockSync()
+        self.last_rtt_ms: float | None = None
+        self._control = control
+        self._max_bytes = max_message_bytes
+        self._clock_ns = clock_ns
+        self._bucket = TokenBucket(
+            max_control_rate_hz, max(10.0, max_control_rate_hz * 0.1), clock_ns() / _NS
+        )
+        self._on_reject = on_reject
+        self._control_channel: Any = None
+        self._events_channel: Any = None
+        self._pending_events: list[str] = []
+        self._clutched: dict[str, bool] = {}
+        pc.on("datachannel", self._on_datachannel)
+
+    # -- channels ---------------------------------------------------------------------------
+
+    def _on_datachannel(self, channel: Any) -> None:
+        if channel.label == "control":
+            self._control_channel = channel
+            channel.on("message", self.on_control_bytes)
+        elif channel.label == "events":
+            self._events_channel = channel
+            channel.on("message", self.on_event_text)
+            channel.on("open", self._flush_events)
+            if channel.readyState == "open":
+                self._flush_events()
+        else:
+            logger.warning("console %s opened unknown channel %r", self.console_id, channel.label)
+
+    @property
+    def control_open(self) -> bool:
+        return self._control_channel is not None and self._control_channel.readyState == "open"
+
+    def send_control(self, data: bytes) -> None:
+        """Send bytes on the unreliable control channel (dropped if it is not open)."""
+        if self.control_open:
+            self._control_channel.send(data)
+
+    def send_event(self, event: dict[str, Any]) -> None:
+        """Send a JSON event on the reliable events channel (queued until it opens)."""
+        text = json.dumps(event, separators=(",", ":"))
+        ch = self._events_channel
+        if ch is not None and ch.readyState == "open":
+            ch.send(text)
+            self.counters.events_sent += 1
+        elif len(self._pending_events) < 1000:
+            self._pending_events.append(text)
+        else:
+            self.counters.events_dropped += 1
+
+    def _flush_events(self) -> None:
+        ch = self._events_channel
+        while self._pending_events and ch is not None and ch.readyState == "open":
+            ch.send(self._pending_events.pop(0))
+            self.counters.events_sent += 1
+
+    def ping(self) -> None:
+        """Send one clock-sync ping (the gateway keeps its own estimate of the console clock)."""
+        if self.control_open:
+            self.send_control(encode(self.clock.ping(self._clock_ns())))
+
+    # -- inbound ----------------------------------------------------------------------------
+
+    def _reject(self, reason: str, detail: str) -> None:
+        setattr(
+            self.counters, f"rejected_{reason}", getattr(self.counters, f"rejected_{reason}") + 1
+        )
+        if self._on_reject is not None:
+            self._on_reject(reason, detail)
+
+    def on_control_bytes(self, data: bytes | str) -> None:
+        """One message from the control channel: anything wrong is counted and dropped."""
+        now_ns = self._clock_ns()
+        self.counters.control_received += 1
+        if isinstance(data, str):
+            self._reject("malformed", "control channel carries binary messages, got text")
+            return
+        if len(data) > self._max_bytes:
+            self._reject("oversized", f"{len(data)} bytes; at most {self._max_bytes}")
+            return
+        if not self._bucket.admit(now_ns / _NS):
+            self._reject("rate", f"over {self._bucket.rate_hz:.0f} messages/s")
+            return
+        try:
+            message = decode(data)
+        except ProtocolError as error:
+            self._reject("malformed", str(error))
+            return
+        if isinstance(message, Ping):
+            t = self._clock_ns()
+            self.send_control(encode(Pong(message.ping_id, message.t0_ns, now_ns, t)))
+            self.counters.pings_answered += 1
+        elif isinstance(message, Pong):
+            self.counters.pongs_received += 1
+            sample = self.clock.on_pong(message, now_ns)
+            if sample is not None:
+                self.last_rtt_ms = sample.rtt_ns / 1e6
+                self._control.on_rtt(self.console_id, self.last_rtt_ms)
+        elif isinstance(message, ControlMessage):
+            self._on_control_message(message, now_ns)
+        else:
+            self._reject("unexpected", f"{type(message).__name__} is not sent by consoles")
+
+    def _on_control_message(self, message: ControlMessage, now_ns: int) -> None:
+        if message.session_id != self.session_id:
+            self._reject(
+                "session", f"session id {message.session_id}; this console is {self.session_id}"
+            )
+            return
+        if self.role is Role.OBSERVER:
+            self._reject("role", "observers cannot send control")
+            return
+        estimate = self.clock.estimate()
+        if estimate is None:
+            # No clock model yet: the age check cannot be trusted, so nothing is submitted.
+            self._reject("unsynchronised", "no clock synchronisation with this console yet")
+            return
+        sent_s = estimate.remote_to_local(message.sent_time_ns) / _NS
+        clutch = bool(message.flags & ControlFlag.CLUTCH)
+        for target in message.targets:
+            arm = target.arm.name
+            was_clutched = self._clutched.get(arm, False)
+            self._clutched[arm] = clutch
+            if clutch:
+                continue  # the surgeon repositions the hands: the robot holds
+            self._control.submit(
+                ArmCommand(
+                    console_id=self.console_id,
+                    arm=arm,
+                    seq=message.seq,
+                    sent_time_s=sent_s,
+                    position_m=np.array(target.position_m, dtype=np.float64),
+                    quat_xyzw=np.array(target.quat_xyzw, dtype=np.float64),
+                    jaw_rad=target.jaw_rad,
+                )
+            )
+            self.counters.commands_submitted += 1
+            if message.flags & ControlFlag.ENGAGE_REQUEST:
+                self._control.request_engage(arm, self.console_id, after_clutch=was_clutched)
+            if message.flags & ControlFlag.DISENGAGE_REQUEST:
+                self._control.request_disengage(arm, self.console_id)
+
+    def on_event_text(self, data: bytes | str) -> None:
+        """A JSON request on the events channel: ``{"type": "estop" | "clear_estop"}``."""
+        if isinstance(data, bytes) or len(data) > self._max_bytes:
+            self._reject("malformed", "events channel carries JSON text up to max_message_bytes")
+            return
+        try:
+            request = json.loads(data)
+            kind = request["type"]
+        except (ValueError, KeyError, TypeError):
+            self._reject("malformed", 'events channel expects JSON {"type": ...}')
+            return
+        if kind == "estop":
+            self._control.estop(self.console_id, self.role)
+        elif kind == "clear_estop":
+            self._control.clear_estop(self.console_id, self.role)
+        else:
+            self._reject("unexpected", f"request type {kind!r}; valid are estop, clear_estop")
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.pc.close()
+
+
+async def wait_channels_open(peer: ConsolePeer, timeout_s: float = 10.0) -> None:
+    """Wait until the console's control channel is open (used by tests and the demo)."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not peer.control_open:
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError("control channel did not open")
+        await asyncio.sleep(0.01)

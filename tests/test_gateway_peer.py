@@ -1,0 +1,200 @@
+"""The peer translates bytes into supervisor calls; fakes stand in for aiortc at the seam."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from telesurgery.gateway.peer import ConsolePeer
+from telesurgery.link.clock_sync import ClockSample
+from telesurgery.operation.roles import Role
+from telesurgery.protocol.codec import decode, encode
+from telesurgery.protocol.messages import (
+    ArmId,
+    ArmTarget,
+    ControlFlag,
+    ControlMessage,
+    Ping,
+    Pong,
+)
+from telesurgery.safety.commands import ArmCommand
+
+MS = 1_000_000
+
+
+class FakeChannel:
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.readyState = "open"
+        self.sent: list[Any] = []
+        self.handlers: dict[str, Any] = {}
+
+    def on(self, name: str, handler: Any) -> None:
+        self.handlers[name] = handler
+
+    def send(self, data: Any) -> None:
+        self.sent.append(data)
+
+
+class FakePc:
+    def __init__(self) -> None:
+        self.handlers: dict[str, Any] = {}
+
+    def on(self, name: str, handler: Any) -> None:
+        self.handlers[name] = handler
+
+
+class RecordingPort:
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+
+    def submit(self, command: ArmCommand) -> None:
+        self.calls.append(("submit", command))
+
+    def request_engage(self, arm: str, console_id: str, *, after_clutch: bool) -> None:
+        self.calls.append(("engage", arm, console_id, after_clutch))
+
+    def request_disengage(self, arm: str, console_id: str) -> None:
+        self.calls.append(("disengage", arm, console_id))
+
+    def estop(self, console_id: str, role: Role) -> None:
+        self.calls.append(("estop", console_id, role))
+
+    def clear_estop(self, console_id: str, role: Role) -> None:
+        self.calls.append(("clear_estop", console_id, role))
+
+    def on_rtt(self, console_id: str, rtt_ms: float) -> None:
+        self.calls.append(("rtt", console_id, rtt_ms))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now_ns = 1_000 * MS
+
+    def __call__(self) -> int:
+        return self.now_ns
+
+
+def make_peer(
+    role: Role = Role.LEAD, synced: bool = True
+) -> tuple[ConsolePeer, RecordingPort, FakeChannel, FakeChannel, Clock]:
+    clock = Clock()
+    port = RecordingPort()
+    pc = FakePc()
+    peer = ConsolePeer(
+        session_id=7,
+        console_id="rome",
+        role=role,
+        pc=pc,
+        control=port,
+        max_message_bytes=512,
+        max_control_rate_hz=1000.0,
+        clock_ns=clock,
+    )
+    control, events = FakeChannel("control"), FakeChannel("events")
+    pc.handlers["datachannel"](control)
+    pc.handlers["datachannel"](events)
+    if synced:
+        # console clock = gateway clock + 5 s, symmetric 10 ms one-way delay
+        t0 = clock.now_ns
+        peer.clock.add_sample(
+            ClockSample(t0, t0 + 5_000 * MS + 10 * MS, t0 + 5_000 * MS + 10 * MS, t0 + 20 * MS)
+        )
+        clock.now_ns += 20 * MS
+    return peer, port, control, events, clock
+
+
+def control_message(
+    seq: int, sent_ns: int, flags: ControlFlag = ControlFlag.NONE, session: int = 7
+) -> bytes:
+    target = ArmTarget(ArmId.PSM1, (0.01, 0.0, -0.1), (0.0, 0.0, 0.0, 1.0), 0.3)
+    return encode(ControlMessage(session, seq, sent_ns, flags, (target,)))
+
+
+def test_control_message_becomes_command_on_gateway_clock() -> None:
+    peer, port, _, _, clock = make_peer()
+    console_now = clock.now_ns + 5_000 * MS
+    peer.on_control_bytes(control_message(1, console_now - 10 * MS))
+    ((kind, cmd),) = port.calls
+    assert kind == "submit"
+    assert cmd.arm == "PSM1" and cmd.seq == 1 and cmd.console_id == "rome"
+    # mapped onto the gateway clock: 10 ms before now
+    assert abs(cmd.sent_time_s - (clock.now_ns - 10 * MS) / 1e9) < 1e-6
+    assert cmd.jaw_rad is not None and abs(cmd.jaw_rad - 0.3) < 1e-6
+
+
+def test_engage_flag_requests_engage_after_the_command() -> None:
+    peer, port, _, _, clock = make_peer()
+    peer.on_control_bytes(control_message(1, clock.now_ns + 5_000 * MS, ControlFlag.ENGAGE_REQUEST))
+    assert [c[0] for c in port.calls] == ["submit", "engage"]
+    assert port.calls[1][1:] == ("PSM1", "rome", False)
+
+
+def test_clutch_submits_nothing_and_next_engage_is_after_clutch() -> None:
+    peer, port, _, _, clock = make_peer()
+    peer.on_control_bytes(control_message(1, clock.now_ns + 5_000 * MS, ControlFlag.CLUTCH))
+    assert port.calls == []
+    peer.on_control_bytes(control_message(2, clock.now_ns + 5_000 * MS, ControlFlag.ENGAGE_REQUEST))
+    assert port.calls[-1] == ("engage", "PSM1", "rome", True)
+
+
+def test_garbage_oversized_text_and_wrong_session_are_counted_not_submitted() -> None:
+    peer, port, _, _, clock = make_peer()
+    peer.on_control_bytes(b"\x00garbage")
+    peer.on_control_bytes(b"x" * 600)
+    peer.on_control_bytes("text")
+    peer.on_control_bytes(control_message(1, clock.now_ns, session=8))
+    assert port.calls == []
+    c = peer.counters
+    assert (c.rejected_malformed, c.rejected_oversized, c.rejected_session) == (2, 1, 1)
+
+
+def test_observer_cannot_send_control() -> None:
+    peer, port, _, _, clock = make_peer(role=Role.OBSERVER)
+    peer.on_control_bytes(control_message(1, clock.now_ns))
+    assert port.calls == [] and peer.counters.rejected_role == 1
+
+
+def test_no_command_before_clock_sync() -> None:
+    peer, port, _, _, clock = make_peer(synced=False)
+    peer.on_control_bytes(control_message(1, clock.now_ns))
+    assert port.calls == [] and peer.counters.rejected_unsynchronised == 1
+
+
+def test_flood_is_rate_limited() -> None:
+    peer, port, _, _, clock = make_peer()
+    for seq in range(1, 1001):  # 1000 messages within 1 ms
+        peer.on_control_bytes(control_message(seq, clock.now_ns + 5_000 * MS))
+    assert peer.counters.rejected_rate > 800
+    assert len(port.calls) == 1000 - peer.counters.rejected_rate
+
+
+def test_ping_is_answered_with_gateway_times() -> None:
+    peer, _, control, _, clock = make_peer()
+    peer.on_control_bytes(encode(Ping(42, 123)))
+    pong = decode(control.sent[-1])
+    assert isinstance(pong, Pong) and pong.ping_id == 42 and pong.t0_ns == 123
+    assert pong.t1_ns == clock.now_ns
+
+
+def test_gateway_ping_pong_updates_rtt() -> None:
+    peer, port, control, _, clock = make_peer(synced=False)
+    peer.ping()
+    ping = decode(control.sent[-1])
+    assert isinstance(ping, Ping)
+    clock.now_ns += 135 * MS
+    peer.on_control_bytes(encode(Pong(ping.ping_id, ping.t0_ns, 1, 1)))
+    assert peer.last_rtt_ms is not None and abs(peer.last_rtt_ms - 135.0) < 1e-6
+    assert port.calls[-1] == ("rtt", "rome", peer.last_rtt_ms)
+
+
+def test_event_requests() -> None:
+    peer, port, _, events, _ = make_peer()
+    peer.on_event_text(json.dumps({"type": "estop"}))
+    peer.on_event_text(json.dumps({"type": "clear_estop"}))
+    peer.on_event_text(json.dumps({"type": "teleport"}))
+    peer.on_event_text("{not json")
+    assert port.calls == [("estop", "rome", Role.LEAD), ("clear_estop", "rome", Role.LEAD)]
+    assert peer.counters.rejected_unexpected == 1 and peer.counters.rejected_malformed == 1
+    peer.send_event({"event": "WatchdogHold"})
+    assert json.loads(events.sent[-1]) == {"event": "WatchdogHold"}
