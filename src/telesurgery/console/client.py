@@ -137,7 +137,7 @@ class ConsoleClient:
         transceiver = pc.addTransceiver("video", direction="recvonly")
         prefer_codec(transceiver, self.config.codec)
 
-        @pc.on("track")  # type: ignore[untyped-decorator]
+        @pc.on("track")
         def on_track(track: Any) -> None:
             if track.kind == "video":
                 enable_marker_release(receiver_for_track(pc, track))
