@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from telesurgery.exceptions import ConfigError
+from telesurgery.robot.kinematics.rotations import rot_x, rot_y, rot_z
 from telesurgery.teleop.alignment import (
     AlignmentConfig,
     JawCatchUp,
@@ -15,7 +16,6 @@ from telesurgery.teleop.alignment import (
     alignment_error_rad,
     is_aligned,
 )
-from telesurgery.teleop.so3 import rot_x, rot_y, rot_z
 
 
 def test_alignment_error_is_angle_between_hand_seen_through_camera_and_tool() -> None:

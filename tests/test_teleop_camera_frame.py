@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from telesurgery.robot.kinematics.dh import ECM_LINKS, forward_chain
+from telesurgery.robot.kinematics.rotations import rot_x, rot_y, rot_z
 from telesurgery.teleop.camera_frame import R_CAMERA_CONSOLE, R_rcm_console
 from telesurgery.teleop.clutch import anchor_at, map_position, map_rotation
-from telesurgery.teleop.so3 import rot_x, rot_y, rot_z, rotation_angle_rad
+from telesurgery.teleop.so3 import rotation_angle_rad
 
 FOCAL_PX = 800.0
 

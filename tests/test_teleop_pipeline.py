@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from telesurgery.exceptions import InvalidCommand
+from telesurgery.robot.kinematics.rotations import matrix_from_quat_xyzw, rot_x, rot_y, rot_z
 from telesurgery.teleop.camera_frame import R_rcm_console
 from telesurgery.teleop.pipeline import TeleopConfig, TeleopPipeline
 from telesurgery.teleop.scaling import DelayAdaptiveConfig, ScalingConfig
-from telesurgery.teleop.so3 import matrix_from_quat_xyzw, rot_x, rot_y, rot_z
 from telesurgery.teleop.tremor import TremorFilterConfig
 from telesurgery.teleop.types import FollowState, MasterSample, ToolState
 

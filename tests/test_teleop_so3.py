@@ -8,16 +8,8 @@ import numpy as np
 import pytest
 
 from telesurgery.exceptions import InvalidCommand
-from telesurgery.teleop.so3 import (
-    check_pose,
-    matmul3,
-    matrix_from_quat_xyzw,
-    quat_xyzw_from_matrix,
-    rot_x,
-    rot_y,
-    rot_z,
-    rotation_angle_rad,
-)
+from telesurgery.robot.kinematics.rotations import matrix_from_quat_xyzw, rot_x, rot_y, rot_z
+from telesurgery.teleop.so3 import check_pose, matmul3, quat_xyzw_from_matrix, rotation_angle_rad
 
 
 def _random_rotations(n: int) -> list[np.ndarray]:

@@ -29,7 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from telesurgery.exceptions import ConfigError, InvalidCommand
-from telesurgery.teleop.so3 import matrix_from_quat_xyzw
+from telesurgery.robot.kinematics.rotations import matrix_from_quat_xyzw
 from telesurgery.teleop.types import MasterSample
 
 FloatArray = NDArray[np.float64]

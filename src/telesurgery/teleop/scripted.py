@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from telesurgery.exceptions import ConfigError, TelesurgeryError
+from telesurgery.robot.kinematics.rotations import matrix_from_quat_xyzw
 from telesurgery.teleop.contract import (
     DeviceNotConnected,
     Teleoperator,
@@ -20,7 +21,6 @@ from telesurgery.teleop.recording import (
     MasterRecording,
     read_recording,
 )
-from telesurgery.teleop.so3 import matrix_from_quat_xyzw
 from telesurgery.teleop.types import MasterSample, TeleopFeedback
 
 

@@ -1,8 +1,10 @@
-"""Small pure rotation helpers used by the teleoperation pipeline.
+"""Rotation arithmetic of the teleoperation pipeline, in the order the spec prescribes.
 
-Every helper is written out element by element (no SVD, no library calls beyond ``math``) so that
-the browser console can reproduce it operation for operation; ``docs/teleop-spec.md`` section
-"Rotations" is the normative text.
+:mod:`telesurgery.robot.kinematics.rotations` holds the general helpers (``rot_x``,
+``matrix_from_quat_xyzw``, ...). The few operations whose results the browser console must
+reproduce (quaternion of a matrix, rotation angle, 3x3 products) are written out here element by
+element, in the order ``docs/teleop-spec.md`` sections 1 and 3 prescribe (BLAS may fuse or
+reorder, and the branch conditions of Shepperd's method are part of the spec).
 """
 
 from __future__ import annotations
@@ -84,22 +86,6 @@ def quat_xyzw_from_matrix(R: FloatArray) -> FloatArray:
     )
 
 
-def matrix_from_quat_xyzw(quat_xyzw: FloatArray) -> FloatArray:
-    """(3, 3) rotation of a quaternion ``(x, y, z, w)`` (normalised first)."""
-    x, y, z, w = (float(v) for v in quat_xyzw)
-    n = math.sqrt(x * x + y * y + z * z + w * w)
-    if not math.isfinite(n) or n == 0.0:
-        raise InvalidCommand(f"quat_xyzw must be finite and non-zero, got {[x, y, z, w]}")
-    x, y, z, w = x / n, y / n, z / n, w / n
-    return np.array(
-        [
-            [1.0 - 2.0 * (y * y + z * z), 2.0 * (x * y - z * w), 2.0 * (x * z + y * w)],
-            [2.0 * (x * y + z * w), 1.0 - 2.0 * (x * x + z * z), 2.0 * (y * z - x * w)],
-            [2.0 * (x * z - y * w), 2.0 * (y * z + x * w), 1.0 - 2.0 * (x * x + y * y)],
-        ]
-    )
-
-
 def rotation_angle_rad(R: FloatArray) -> float:
     """Angle [rad] in [0, pi] of rotation ``R`` (3, 3): ``2 atan2(|v|, w)`` of its quaternion.
 
@@ -107,24 +93,6 @@ def rotation_angle_rad(R: FloatArray) -> float:
     """
     x, y, z, w = (float(v) for v in quat_xyzw_from_matrix(R))
     return 2.0 * math.atan2(math.sqrt(x * x + y * y + z * z), w)
-
-
-def rot_x(angle_rad: float) -> FloatArray:
-    """(3, 3) rotation about x by ``angle_rad``."""
-    c, s = math.cos(angle_rad), math.sin(angle_rad)
-    return np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
-
-
-def rot_y(angle_rad: float) -> FloatArray:
-    """(3, 3) rotation about y by ``angle_rad``."""
-    c, s = math.cos(angle_rad), math.sin(angle_rad)
-    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
-
-
-def rot_z(angle_rad: float) -> FloatArray:
-    """(3, 3) rotation about z by ``angle_rad``."""
-    c, s = math.cos(angle_rad), math.sin(angle_rad)
-    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
 def matmul3(A: FloatArray, B: FloatArray) -> FloatArray:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from telesurgery.teleop.so3 import matrix_from_quat_xyzw
+from telesurgery.robot.kinematics.rotations import matrix_from_quat_xyzw
 
 FloatArray = NDArray[np.float64]
 

@@ -23,14 +23,15 @@ from typing import Any
 
 import numpy as np
 
+from telesurgery.robot.kinematics.rotations import rot_x, rot_y, rot_z
 from telesurgery.teleop.alignment import JawConfig
 from telesurgery.teleop.camera_frame import R_rcm_console
 from telesurgery.teleop.config_json import config_to_json
 from telesurgery.teleop.pipeline import TeleopConfig, TeleopPipeline
 from telesurgery.teleop.scaling import DelayAdaptiveConfig, ScalingConfig, delay_gain
-from telesurgery.teleop.so3 import matmul3, rot_x, rot_y, rot_z
+from telesurgery.teleop.so3 import matmul3
 from telesurgery.teleop.tremor import TremorFilter, TremorFilterConfig
-from telesurgery.teleop.types import MasterSample, TeleopOutput, ToolState
+from telesurgery.teleop.types import MasterSample, TeleopOutput, ToolState, ToolTarget
 
 FORMAT = "telesurgery-teleop-vectors/1"
 HERE = Path(__file__).resolve().parent
@@ -78,7 +79,7 @@ def run_pipeline(config: TeleopConfig, steps: list[Step]) -> list[dict[str, Any]
     for step in steps:
         if previous is not None and previous.target is not None:
             if step.T_rcm_tip is None:
-                step.T_rcm_tip = previous.target.T_rcm_tip()
+                step.T_rcm_tip = pose_of_target(previous.target)
             if step.tool_jaw_rad is None:
                 step.tool_jaw_rad = previous.target.jaw_rad
         given: dict[str, Any] = {
@@ -112,6 +113,21 @@ def run_pipeline(config: TeleopConfig, steps: list[Step]) -> list[dict[str, Any]
         out_steps.append({"input": given, "expected": expected_json(output)})
         previous = output
     return out_steps
+
+
+def pose_of_target(target: ToolTarget) -> np.ndarray:
+    """(4, 4) pose of a target, in plain float arithmetic (no BLAS: files must regenerate
+    bit-identically on any machine)."""
+    x, y, z, w = (float(v) for v in target.quat_xyzw)
+    R = np.array(
+        [
+            [1.0 - 2.0 * (y * y + z * z), 2.0 * (x * y - z * w), 2.0 * (x * z + y * w)],
+            [2.0 * (x * y + z * w), 1.0 - 2.0 * (x * x + z * z), 2.0 * (y * z - x * w)],
+            [2.0 * (x * z - y * w), 2.0 * (y * z + x * w), 1.0 - 2.0 * (x * x + y * y)],
+        ]
+    )
+    p = target.position_m
+    return pose(R, (float(p[0]), float(p[1]), float(p[2])))
 
 
 def expected_json(output: TeleopOutput) -> dict[str, Any]:
