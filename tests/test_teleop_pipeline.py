@@ -10,7 +10,7 @@ import pytest
 from telesurgery.exceptions import InvalidCommand
 from telesurgery.robot.kinematics.rotations import matrix_from_quat_xyzw, rot_x, rot_y, rot_z
 from telesurgery.teleop.camera_frame import R_rcm_console
-from telesurgery.teleop.pipeline import TeleopConfig, TeleopPipeline
+from telesurgery.teleop.pipeline import FOLLOW_TRANSITIONS, TeleopConfig, TeleopPipeline
 from telesurgery.teleop.scaling import DelayAdaptiveConfig, ScalingConfig
 from telesurgery.teleop.tremor import TremorFilterConfig
 from telesurgery.teleop.types import FollowState, MasterSample, ToolState
@@ -231,3 +231,11 @@ def test_reset_returns_to_waiting_with_start_tolerance() -> None:
     assert pipeline.state is FollowState.WAITING
     out = pipeline.step(_sample(0.0, _hand(0.0), R=R_HAND @ rot_x(math.radians(4.0))), _tool())
     assert out.status.state is FollowState.FOLLOWING
+
+
+def test_transition_table_matches_the_spec() -> None:
+    assert FOLLOW_TRANSITIONS[FollowState.FOLLOWING] == {FollowState.WAITING, FollowState.CLUTCHED}
+    for state in FollowState:
+        assert state not in FOLLOW_TRANSITIONS[state]
+        if state is not FollowState.WAITING:
+            assert FollowState.WAITING in FOLLOW_TRANSITIONS[state]  # reset always works

@@ -38,7 +38,7 @@ from telesurgery.teleop.types import (
 
 logger = logging.getLogger(__name__)
 
-_TRANSITIONS: MappingProxyType[FollowState, frozenset[FollowState]] = MappingProxyType(
+FOLLOW_TRANSITIONS: MappingProxyType[FollowState, frozenset[FollowState]] = MappingProxyType(
     {
         FollowState.WAITING: frozenset(
             {FollowState.CLUTCHED, FollowState.ALIGNING, FollowState.FOLLOWING}
@@ -176,10 +176,10 @@ class TeleopPipeline:
         old = self._state
         if new is old:
             return
-        if new not in _TRANSITIONS[old]:
+        if new not in FOLLOW_TRANSITIONS[old]:
             raise TelesurgeryError(
                 f"teleop state {old.value} -> {new.value} is not allowed; valid from {old.value}: "
-                + ", ".join(sorted(s.value for s in _TRANSITIONS[old]))
+                + ", ".join(sorted(s.value for s in FOLLOW_TRANSITIONS[old]))
             )
         logger.debug("teleop %s -> %s", old.value, new.value)
         self._state = new

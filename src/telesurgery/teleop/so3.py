@@ -26,16 +26,18 @@ def check_pose(T: FloatArray, name: str) -> FloatArray:
     """Return ``T`` as a float (4, 4) array; raise ``InvalidCommand`` unless it is a rigid pose.
 
     A rigid pose is finite, has last row ``[0, 0, 0, 1]`` and a rotation block within
-    :data:`ROTATION_TOLERANCE` of orthonormal with determinant +1.
+    :data:`ROTATION_TOLERANCE` of orthonormal with determinant +1. (Plain float arithmetic: this
+    runs for four poses per pipeline step, where numpy's per-call overhead dominates.)
     """
     A = np.asarray(T, dtype=np.float64)
     if A.shape != (4, 4):
         raise InvalidCommand(f"{name} must have shape (4, 4), got {A.shape}")
-    if not np.all(np.isfinite(A)):
-        raise InvalidCommand(f"{name} must be finite, got {A.tolist()}")
-    if not np.array_equal(A[3], np.array([0.0, 0.0, 0.0, 1.0])):
-        raise InvalidCommand(f"{name} last row must be [0, 0, 0, 1], got {A[3].tolist()}")
-    check_rotation(A[:3, :3], f"{name}[:3, :3]")
+    rows = A.tolist()
+    if not all(math.isfinite(v) for row in rows for v in row):
+        raise InvalidCommand(f"{name} must be finite, got {rows}")
+    if rows[3] != [0.0, 0.0, 0.0, 1.0]:
+        raise InvalidCommand(f"{name} last row must be [0, 0, 0, 1], got {rows[3]}")
+    _check_rotation_rows(rows, f"{name}[:3, :3]")
     return A
 
 
@@ -43,8 +45,23 @@ def check_rotation(R: FloatArray, name: str) -> None:
     """Raise ``InvalidCommand`` unless ``R`` is a (3, 3) proper rotation within tolerance."""
     if R.shape != (3, 3):
         raise InvalidCommand(f"{name} must have shape (3, 3), got {R.shape}")
-    orthonormality = float(np.max(np.abs(R.T @ R - np.eye(3))))
-    det = float(np.linalg.det(R))
+    _check_rotation_rows(R.tolist(), name)
+
+
+def _check_rotation_rows(rows: list[list[float]], name: str) -> None:
+    (r00, r01, r02), (r10, r11, r12), (r20, r21, r22) = rows[0][:3], rows[1][:3], rows[2][:3]
+    columns = ((r00, r10, r20), (r01, r11, r21), (r02, r12, r22))
+    orthonormality = 0.0
+    for i in range(3):
+        for j in range(i, 3):
+            a, b = columns[i], columns[j]
+            dot = a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+            orthonormality = max(orthonormality, abs(dot - (1.0 if i == j else 0.0)))
+    det = (
+        r00 * (r11 * r22 - r12 * r21)
+        - r01 * (r10 * r22 - r12 * r20)
+        + r02 * (r10 * r21 - r11 * r20)
+    )
     if orthonormality > ROTATION_TOLERANCE or abs(det - 1.0) > ROTATION_TOLERANCE:
         raise InvalidCommand(
             f"{name} is not a rotation: max|R^T R - I| = {orthonormality:.3g}, det = {det:.6g};"
@@ -58,9 +75,8 @@ def quat_xyzw_from_matrix(R: FloatArray) -> FloatArray:
     Shepperd's method: pick the largest of ``trace``, ``R00``, ``R11``, ``R22`` (first one wins a
     tie, in that order) to avoid dividing by a small number, then normalise.
     """
-    r00, r01, r02 = float(R[0, 0]), float(R[0, 1]), float(R[0, 2])
-    r10, r11, r12 = float(R[1, 0]), float(R[1, 1]), float(R[1, 2])
-    r20, r21, r22 = float(R[2, 0]), float(R[2, 1]), float(R[2, 2])
+    rows = np.asarray(R, dtype=np.float64).tolist()
+    (r00, r01, r02), (r10, r11, r12), (r20, r21, r22) = rows[0][:3], rows[1][:3], rows[2][:3]
     trace = r00 + r11 + r22
     if trace >= r00 and trace >= r11 and trace >= r22:
         s = 2.0 * math.sqrt(1.0 + trace)
@@ -101,17 +117,18 @@ def matmul3(A: FloatArray, B: FloatArray) -> FloatArray:
     Written out so that the order of floating-point operations is the one the spec prescribes
     (BLAS may fuse or reorder).
     """
-    out = np.empty((3, 3))
-    for i in range(3):
-        a0, a1, a2 = float(A[i, 0]), float(A[i, 1]), float(A[i, 2])
-        for j in range(3):
-            out[i, j] = a0 * float(B[0, j]) + a1 * float(B[1, j]) + a2 * float(B[2, j])
-    return out
+    a = np.asarray(A, dtype=np.float64).tolist()
+    b = np.asarray(B, dtype=np.float64).tolist()
+    return np.array(
+        [
+            [a[i][0] * b[0][j] + a[i][1] * b[1][j] + a[i][2] * b[2][j] for j in range(3)]
+            for i in range(3)
+        ]
+    )
 
 
 def matvec3(A: FloatArray, v: FloatArray) -> FloatArray:
     """(3,) product ``A @ v`` summed left to right (see :func:`matmul3`)."""
+    a = np.asarray(A, dtype=np.float64).tolist()
     v0, v1, v2 = float(v[0]), float(v[1]), float(v[2])
-    return np.array(
-        [float(A[i, 0]) * v0 + float(A[i, 1]) * v1 + float(A[i, 2]) * v2 for i in range(3)]
-    )
+    return np.array([a[i][0] * v0 + a[i][1] * v1 + a[i][2] * v2 for i in range(3)])
