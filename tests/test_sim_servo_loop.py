@@ -86,13 +86,20 @@ def test_cart_runs_in_real_time_and_tick_callbacks_run_in_the_servo_thread() -> 
     assert cart.servo_stats().state is LoopState.STOPPED
 
 
-def test_an_error_in_a_tick_faults_every_arm_and_ends_the_loop() -> None:
+@pytest.mark.parametrize(
+    ("error", "text"),
+    [
+        (RuntimeError("supervisor bug"), "RuntimeError: supervisor bug"),
+        (TelesurgeryError("refused"), "TelesurgeryError: refused"),
+    ],
+)
+def test_an_error_in_a_tick_faults_every_arm_and_ends_the_loop(error: Exception, text: str) -> None:
     cart = SimCart(SimCartConfig(camera=None))
     for arm in cart.arms.values():
         arm.enable()
 
     def broken(now_s: float) -> None:
-        raise RuntimeError("supervisor bug")
+        raise error
 
     cart.add_tick_callback(broken)
     cart.connect()
@@ -104,5 +111,5 @@ def test_an_error_in_a_tick_faults_every_arm_and_ends_the_loop() -> None:
     finally:
         cart.disconnect()
     assert stats.state is LoopState.STOPPED
-    assert stats.error == "RuntimeError: supervisor bug"
+    assert stats.error == text
     assert all(a.operating_state().state is OperatingState.FAULT for a in cart.arms.values())

@@ -82,7 +82,9 @@ class ServoLoop:
     ``time.monotonic()``).
 
     ``on_error`` is called (in the loop thread) with any exception a tick raises; the loop then
-    ends. ``start()`` and ``stop()`` are called from the owner's thread; ``stop()`` joins.
+    ends. A :class:`~telesurgery.exceptions.TelesurgeryError` is logged as a warning, anything
+    else with its traceback. ``start()`` and ``stop()`` are called from the owner's thread;
+    ``stop()`` joins.
     """
 
     def __init__(
@@ -168,10 +170,16 @@ class ServoLoop:
                 if now - deadline > period:
                     self._dropped += int((now - deadline) / period)
                     deadline = now + period
+        except TelesurgeryError as exc:  # a typed, expected refusal: no traceback needed
+            log.warning("servo loop %s: %s: %s; the loop ends", self._name, type(exc).__name__, exc)
+            self._fail(exc)
         except Exception as exc:
-            self._error = f"{type(exc).__name__}: {exc}"
             log.exception("servo loop %s: tick failed; the loop ends", self._name)
-            try:
-                self._on_error(exc)
-            except Exception:
-                log.exception("servo loop %s: error handler failed", self._name)
+            self._fail(exc)
+
+    def _fail(self, exc: Exception) -> None:
+        self._error = f"{type(exc).__name__}: {exc}"
+        try:
+            self._on_error(exc)
+        except Exception:
+            log.exception("servo loop %s: error handler failed", self._name)
