@@ -82,6 +82,21 @@ _MAX_JAW_RAD = 2.0 * math.pi
 _ENGAGED_STATES = frozenset({ArmState.FOLLOWING, ArmState.HOLDING})
 
 
+def _write_rotation(T: FloatArray, quat_xyzw: FloatArray) -> None:
+    """Write the rotation of a (validated, near-unit) quaternion into ``T[:3, :3]``."""
+    x, y, z, w = quat_xyzw.tolist()
+    s = 2.0 / (x * x + y * y + z * z + w * w)
+    T[0, 0] = 1.0 - s * (y * y + z * z)
+    T[0, 1] = s * (x * y - z * w)
+    T[0, 2] = s * (x * z + y * w)
+    T[1, 0] = s * (x * y + z * w)
+    T[1, 1] = 1.0 - s * (x * x + z * z)
+    T[1, 2] = s * (y * z - x * w)
+    T[2, 0] = s * (x * z - y * w)
+    T[2, 1] = s * (y * z + x * w)
+    T[2, 2] = 1.0 - s * (x * x + y * y)
+
+
 class _Arm:
     """Everything the supervisor tracks for one arm (private, mutable, owned by the supervisor)."""
 
@@ -593,8 +608,7 @@ class SafetySupervisor:
                 self._report_clamp(arm, result, now)
             position = result.after
         T = arm.T_target
-        quat = cmd.quat_xyzw
-        T[:3, :3] = matrix_from_quat_xyzw(quat)
+        _write_rotation(T, cmd.quat_xyzw)
         T[:3, 3] = position
         q = np.asarray(arm.kinematics.inverse(T, q_hint), dtype=np.float64)
         if q.shape != (arm.kind.dofs,) or not bool(np.isfinite(q).all()):
@@ -607,9 +621,13 @@ class SafetySupervisor:
         return q
 
     def _take_jaw(self, arm: _Arm, cmd: ArmCommand, now: float) -> None:
-        if cmd.jaw_rad is None or arm.jaw_range is None:
+        jaw_range = arm.jaw_range
+        if cmd.jaw_rad is None or jaw_range is None:
             return
-        result = arm.jaw_range.apply(np.array([float(cmd.jaw_rad)]))
+        if jaw_range.min_rad <= cmd.jaw_rad <= jaw_range.max_rad:
+            arm.jaw_target = float(cmd.jaw_rad)
+            return
+        result = jaw_range.apply(np.array([float(cmd.jaw_rad)]))
         if result.clamped:
             self._report_clamp(arm, result, now)
         arm.jaw_target = float(result.after[0])

@@ -187,7 +187,7 @@ class JointTrajectory:
         elif not (self._braking and result is Result.Finished):
             self._velocity[:] = out.new_velocity
             self._acceleration[:] = out.new_acceleration
-        if bool(np.all(position >= self._q_min)) and bool(np.all(position <= self._q_max)):
+        if not (bool((position < self._q_min).any()) or bool((position > self._q_max).any())):
             return None
         unclipped = position.copy()
         np.clip(position, self._q_min, self._q_max, out=position)

@@ -24,6 +24,6 @@ class JointPositionLimit:
 
     def apply(self, q: FloatArray) -> ClampResult:
         """Clip ``q`` (n,) into the ranges."""
-        if bool(np.all(q >= self.q_min)) and bool(np.all(q <= self.q_max)):
+        if not (bool((q < self.q_min).any()) or bool((q > self.q_max).any())):
             return ClampResult(self.name, q, q, False)
         return ClampResult(self.name, q, np.minimum(np.maximum(q, self.q_min), self.q_max), True)

@@ -24,7 +24,7 @@ class WorkspaceLimit:
 
     def apply(self, position_m: FloatArray) -> ClampResult:
         """Project ``position_m`` (3,) onto the box."""
-        if bool(np.all(position_m >= self.lower_m)) and bool(np.all(position_m <= self.upper_m)):
+        if not (bool((position_m < self.lower_m).any()) or bool((position_m > self.upper_m).any())):
             return ClampResult(self.name, position_m, position_m, False)
         after = np.minimum(np.maximum(position_m, self.lower_m), self.upper_m)
         return ClampResult(self.name, position_m, after, True)
