@@ -6,8 +6,9 @@ separate processes inside a namespace (``python tests/netns_fixtures.py MODE ...
 - ``udp-echo PORT``: echo every datagram back;
 - ``udp-rtt HOST PORT COUNT INTERVAL_S TIMEOUT_S``: one probe per interval, prints one JSON line
   ``{"sent": n, "rtts_ms": [...]}``;
-- ``udp-sink PORT IDLE_S``: count datagrams until idle, prints ``{"datagrams", "bytes", "span_s"}``;
-- ``udp-blast HOST PORT COUNT SIZE INTERVAL_S``: send paced datagrams.
+- ``udp-sink PORT IDLE_S``: count datagrams until idle, prints
+  ``{"datagrams", "bytes", "span_s", "late"}``;
+- ``udp-blast HOST PORT COUNT SIZE INTERVAL_S``: send paced, numbered datagrams.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -157,6 +159,23 @@ def measure_rtt(
     return RttResult(sent=data["sent"], rtts_ms=data["rtts_ms"])
 
 
+def udp_stream(
+    topology: WanTopology, count: int, size: int, interval_s: float, port: int = ECHO_PORT + 1
+) -> dict[str, Any]:
+    """Send a paced, numbered UDP stream from the console host to a sink on the gateway host;
+    return the sink's JSON result (``datagrams``, ``bytes``, ``span_s``, ``late``)."""
+    sink = topology.python(
+        "gw", [PROBE, "udp-sink", str(port), "0.3"], stdout=subprocess.PIPE, text=True
+    )
+    assert sink.stdout is not None
+    assert sink.stdout.readline().strip() == "ready"
+    blast = [PROBE, "udp-blast", topology.config.gw_ip, str(port), str(count), str(size)]
+    topology.run_python("con", [*blast, str(interval_s)], timeout_s=count * interval_s + 10)
+    out, _ = sink.communicate(timeout=20)
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
 def _udp_echo(port: int) -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("0.0.0.0", port))
@@ -200,11 +219,14 @@ def _udp_rtt(host: str, port: int, count: int, interval_s: float, timeout_s: flo
 
 
 def _udp_sink(port: int, idle_s: float) -> None:
-    """Count datagrams until ``idle_s`` passes without one (after the first); print JSON."""
+    """Count datagrams until ``idle_s`` passes without one (after the first); print JSON with
+    ``datagrams``, ``bytes``, ``span_s`` (first to last arrival) and ``late`` (datagrams whose
+    sequence number is below one already received: overtaken on the way)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("0.0.0.0", port))
     print("ready", flush=True)
-    sizes: list[int] = []
+    count = total_bytes = late = 0
+    highest = -1
     first = last = 0.0
     sock.settimeout(10.0)
     while True:
@@ -213,24 +235,31 @@ def _udp_sink(port: int, idle_s: float) -> None:
         except TimeoutError:
             break
         last = time.monotonic()
-        if not sizes:
+        if not count:
             first = last
             sock.settimeout(idle_s)
-        sizes.append(len(data))
-    print(json.dumps({"datagrams": len(sizes), "bytes": sum(sizes), "span_s": last - first}))
+        count += 1
+        total_bytes += len(data)
+        seq = int.from_bytes(data[:4], "big")
+        if seq < highest:
+            late += 1
+        highest = max(highest, seq)
+    result = {"datagrams": count, "bytes": total_bytes, "span_s": last - first, "late": late}
+    print(json.dumps(result), flush=True)
 
 
 def _udp_blast(host: str, port: int, count: int, size: int, interval_s: float) -> None:
-    """Send ``count`` datagrams of ``size`` bytes, one per ``interval_s`` (paced, no drift)."""
+    """Send ``count`` datagrams of ``size`` >= 4 bytes (a 4-byte sequence number first), one per
+    ``interval_s`` (paced without drift)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.connect((host, port))
-    payload = b"z" * size
+    padding = b"z" * (size - 4)
     start = time.monotonic()
-    for n in range(count):
-        delay_s = start + n * interval_s - time.monotonic()
+    for seq in range(count):
+        delay_s = start + seq * interval_s - time.monotonic()
         if delay_s > 0:
             time.sleep(delay_s)
-        sock.send(payload)
+        sock.send(seq.to_bytes(4, "big") + padding)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import json
 import os
 import random
 import signal
+import statistics
 import subprocess
 import tempfile
 import time
@@ -17,12 +18,11 @@ from pathlib import Path
 import pytest
 
 from netns_fixtures import (
-    ECHO_PORT,
-    PROBE,
     RunningBridge,
     bridge_factory,
     measure_rtt,
     udp_echo,
+    udp_stream,
     wan_topology,
 )
 from telesurgery.link.emulator import LinkEmulator
@@ -331,21 +331,10 @@ def test_rate_cap_limits_throughput(
 ) -> None:
     rate_kbps = 4_000.0
     bridge = bridge_factory(f"rate={rate_kbps}kbps")
-    port = ECHO_PORT + 1
-    sink = wan_topology.python(
-        "gw", [PROBE, "udp-sink", str(port), "0.3"], stdout=subprocess.PIPE, text=True
-    )
-    assert sink.stdout is not None
-    assert sink.stdout.readline().strip() == "ready"
     # Offer 1.5 times the rate for 0.6 s: the bottleneck queue fills and stays full.
     size, wire_overhead = 1000, 8 + 20 + 14  # UDP + IPv4 + Ethernet headers [bytes]
     interval_s = (size + wire_overhead) * 8 / (1.5 * rate_kbps * 1e3)
-    count = round(0.6 / interval_s)
-    gw_ip = wan_topology.config.gw_ip
-    blast = [PROBE, "udp-blast", gw_ip, str(port), str(count), str(size), str(interval_s)]
-    wan_topology.run_python("con", blast)
-    out, _ = sink.communicate(timeout=20)
-    result = json.loads(out.strip().splitlines()[-1])
+    result = udp_stream(wan_topology, round(0.6 / interval_s), size, interval_s)
     # n datagrams span n - 1 serialisation times on the bottleneck.
     wire_bits = (result["datagrams"] - 1) * (size + wire_overhead) * 8
     measured_kbps = wire_bits / result["span_s"] / 1e3
@@ -353,6 +342,31 @@ def test_rate_cap_limits_throughput(
     stats = bridge.client.stats().b_to_a
     assert stats.tail_dropped > 0
     assert stats.forwarded == result["datagrams"]
+
+
+@pytest.mark.netns
+def test_reorder_setting_lets_later_datagrams_overtake(
+    wan_topology: WanTopology, bridge_factory: Callable[..., RunningBridge]
+) -> None:
+    bridge = bridge_factory("delay=2ms,reorder=20%,reorder_gap=8ms")
+    result = udp_stream(wan_topology, count=300, size=64, interval_s=0.001)
+    stats = bridge.client.stats().b_to_a
+    assert result["datagrams"] == 300
+    assert stats.reordered == pytest.approx(60, abs=20)
+    # A held-back datagram is overtaken unless every one sent in the next 8 ms is held too.
+    assert stats.reordered * 0.8 <= result["late"] <= stats.reordered
+
+
+@pytest.mark.netns
+def test_jitter_setting_spreads_the_rtt(
+    wan_topology: WanTopology, udp_echo: int, bridge_factory: Callable[..., RunningBridge]
+) -> None:
+    bridge_factory("delay=20ms,jitter=3ms")
+    rtt = measure_rtt(wan_topology, wan_topology.config.gw_ip, udp_echo, 100, 0.015)
+    assert rtt.received == 100
+    # Two independent one-way delays of std 3 ms: RTT std 3 * sqrt(2) = 4.2 ms.
+    assert statistics.stdev(rtt.rtts_ms) == pytest.approx(3.0 * 2**0.5, rel=0.35)
+    assert rtt.median_ms == pytest.approx(40.0, abs=2.0)
 
 
 @pytest.mark.netns
