@@ -21,6 +21,9 @@ from aiortc import RTCPeerConnection
 from numpy.typing import NDArray
 
 from telesurgery.console.video import VideoReceiver, enable_marker_release, receiver_for_track
+from telesurgery.link.emulator import LinkEmulator
+from telesurgery.link.profiles import LinkProfile
+from telesurgery.media.bitrate import RateController, RateTarget
 from telesurgery.media.encoder import VIDEO_TIME_BASE, EncoderConfig, create_encoder
 from telesurgery.media.fanout import SharedVideoEncoder
 from telesurgery.media.stamp import FrameStamp, StampLayout, draw_stamp
@@ -152,9 +155,108 @@ async def bench_latency(marker: bool, frames: int) -> dict:
     return result
 
 
+def bench_bottleneck(adaptive: bool, seconds: float, rate_bps: int = 1_000_000) -> dict:
+    """Real H.264 encodes through the sans-I/O link emulator on a simulated clock.
+
+    Path: 1 Mbit/s bottleneck with a 500 ms tail-drop queue, 135 ms base RTT. The receiver
+    reports loss (RTCP-style, from sequence numbers) and RTT once per second; with ``adaptive``
+    they drive :class:`RateController`, otherwise the encoder stays at 1.5 Mbit/s full size.
+    Latency here is capture -> last packet of the frame delivered (no encode/decode time).
+    """
+    one_way_s = 0.0675
+    profile = LinkProfile(
+        name="custom",
+        delay_ms=one_way_s * 1000,
+        rate_bps=rate_bps,
+        queue_bytes=rate_bps // 8 // 2,
+    )
+    link = LinkEmulator(profile, seed=1)
+    controller = RateController()
+    fixed = RateTarget(bitrate_bps=1_500_000, fps=30, scale=1.0)
+    encoder = create_encoder(EncoderConfig(codec="h264"))
+    texture = make_texture(640, 480)
+    sent_at: dict[int, float] = {}
+    arrivals: dict[int, float] = {}
+    frames: list[tuple[float, int, int]] = []  # (capture_s, first_seq, last_seq)
+    seq = 0
+    highest_reported = -1
+    next_report_s = 1.0
+    last_capture_s = -1.0
+    bytes_sent = 0
+    frame_count = int(seconds * 30)
+    for n in range(frame_count):
+        now = n / 30
+        for arrival_s, packet in link.receive_timed(now):
+            arrivals[int.from_bytes(packet[:4], "big")] = arrival_s
+        if now >= next_report_s and arrivals:
+            highest = max(arrivals)
+            expected = highest - highest_reported
+            got = sum(1 for s in range(highest_reported + 1, highest + 1) if s in arrivals)
+            loss = 1.0 - got / expected if expected > 0 else 0.0
+            rtt_ms = (arrivals[highest] - sent_at[highest] + one_way_s) * 1000
+            highest_reported = highest
+            next_report_s += 1.0
+            if adaptive:
+                controller.on_feedback(loss, rtt_ms, None, now)
+        target = controller.target() if adaptive else fixed
+        if now - last_capture_s < 0.9 / target.fps:
+            continue
+        last_capture_s = now
+        width = round(640 * target.scale) // 2 * 2
+        height = round(480 * target.scale) // 2 * 2
+        rgb = av.VideoFrame.from_ndarray(scene(n, 640, 480, texture), format="rgb24")
+        picture = rgb.reformat(width=width, height=height, format="yuv420p")
+        picture.pts = n * 3000
+        picture.time_base = VIDEO_TIME_BASE
+        data = b"".join(
+            bytes(p)
+            for p in encoder.encode(picture, keyframe=n == 0, bitrate_bps=target.bitrate_bps)
+        )
+        first = seq
+        for offset in range(0, len(data), 1200):
+            chunk = data[offset : offset + 1200]
+            # 4-byte sequence number + payload + 46 bytes of RTP/SRTP/UDP/IP overhead.
+            packet = seq.to_bytes(4, "big") + chunk + bytes(46)
+            sent_at[seq] = now
+            link.send(packet, now)
+            bytes_sent += len(packet)
+            seq += 1
+        frames.append((now, first, seq - 1))
+    for arrival_s, packet in link.receive_timed(seconds + 10.0):
+        arrivals[int.from_bytes(packet[:4], "big")] = arrival_s
+    steady = [f for f in frames if f[0] >= seconds / 2]
+    latencies_ms = [
+        (max(arrivals[s] for s in range(first, last + 1)) - capture_s) * 1000
+        for capture_s, first, last in steady
+        if all(s in arrivals for s in range(first, last + 1))
+    ]
+    target = controller.target() if adaptive else fixed
+    result = {
+        "adaptive": adaptive,
+        "link_bps": rate_bps,
+        "frame_latency_ms_p50": round(pct(latencies_ms, 50), 1),
+        "frame_latency_ms_p99": round(pct(latencies_ms, 99), 1),
+        "frames_complete": round(len(latencies_ms) / max(1, len(steady)), 3),
+        "sent_bps": int(bytes_sent * 8 / seconds),
+        "final_target": {
+            "bitrate_bps": target.bitrate_bps,
+            "fps": target.fps,
+            "scale": target.scale,
+        },
+    }
+    name = "adaptive rate" if adaptive else "fixed 1.5 Mbit/s"
+    print(
+        f"1 Mbit/s bottleneck, {name}: capture->delivered p50 {result['frame_latency_ms_p50']} ms "
+        f"p99 {result['frame_latency_ms_p99']} ms, {result['frames_complete']:.1%} frames complete "
+        f"(second half of {seconds:.0f} s), sent {result['sent_bps'] / 1e6:.2f} Mbit/s"
+    )
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--frames", type=int, default=150)
+    parser.add_argument("--bottleneck-s", type=float, default=60.0)
     args = parser.parse_args()
     encode = [
         bench_encode(codec, w, h, bps, args.frames)
@@ -162,7 +264,12 @@ def main() -> None:
         for (w, h, bps) in ((640, 480, 1_500_000), (1280, 720, 2_500_000))
     ]
     latency = [asyncio.run(bench_latency(marker, args.frames)) for marker in (False, True)]
-    print(json.dumps({"bench": "video", "encode": encode, "latency": latency}))
+    bottleneck = [bench_bottleneck(adaptive, args.bottleneck_s) for adaptive in (False, True)]
+    print(
+        json.dumps(
+            {"bench": "video", "encode": encode, "latency": latency, "bottleneck": bottleneck}
+        )
+    )
 
 
 if __name__ == "__main__":
