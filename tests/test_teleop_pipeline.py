@@ -157,22 +157,29 @@ def test_camera_move_while_following_re_anchors_without_jump() -> None:
 
 
 @pytest.mark.parametrize(
-    ("offset_deg", "after_clutch", "follows"),
-    [(4.999, False, True), (5.001, False, False), (1.999, True, True), (2.001, True, False)],
+    ("tolerance_deg", "margin_rad", "after_clutch", "follows"),
+    [
+        (5.0, -1e-9, False, True),
+        (5.0, 1e-9, False, False),
+        (2.0, -1e-9, True, True),
+        (2.0, 1e-9, True, False),
+        (5.0, -1e-9, True, False),  # 5 degrees is not enough after a clutch
+    ],
 )
 def test_alignment_thresholds_at_the_boundary(
-    offset_deg: float, after_clutch: bool, follows: bool
+    tolerance_deg: float, margin_rad: float, after_clutch: bool, follows: bool
 ) -> None:
     pipeline = TeleopPipeline(_config())
     t = 0.0
     if after_clutch:
         pipeline.step(_sample(t, _hand(t), clutch=True), _tool())
         t += DT_S
-    R = R_HAND @ rot_x(math.radians(offset_deg))
+    offset_rad = math.radians(tolerance_deg) + margin_rad
+    R = R_HAND @ rot_x(offset_rad)
     out = pipeline.step(_sample(t, _hand(t), R=R), _tool())
     assert (out.status.state is FollowState.FOLLOWING) is follows
     assert (out.target is not None) is follows
-    assert out.status.alignment_error_rad == pytest.approx(math.radians(offset_deg), abs=1e-12)
+    assert out.status.alignment_error_rad == pytest.approx(offset_rad, abs=1e-13)
     assert out.status.tolerance_rad == math.radians(2.0 if after_clutch else 5.0)
 
 
