@@ -100,3 +100,24 @@ def test_camera_config_rejects_sizes_the_model_cannot_render() -> None:
         CameraConfig(width=1920, height=1080)
     with pytest.raises(ConfigError, match="fps"):
         CameraConfig(fps=0.0)
+
+
+def test_a_disconnected_cart_reconnects_with_its_camera_subscriptions() -> None:
+    cart = SimCart(SimCartConfig(camera=CameraConfig(width=160, height=120, fps=60.0)))
+    camera = cart.camera
+    assert camera is not None
+    frames: list[int] = []
+    camera.subscribe(lambda frame: frames.append(frame.frame_number))
+    for _ in range(2):
+        cart.connect()
+        try:
+            assert camera.wait_first_frame(10.0)
+            deadline = time.monotonic() + 10.0
+            seen = len(frames)
+            while len(frames) < seen + 3 and time.monotonic() < deadline:
+                time.sleep(0.01)
+        finally:
+            cart.disconnect()
+    assert len(frames) >= 6
+    assert frames == list(range(len(frames)))  # numbering continues across the reconnect
+    assert cart.servo_stats().error is None and camera.stats().error is None

@@ -77,7 +77,7 @@ class Frame:
     pixels: NDArray[np.uint8]
     """(height, width, 3) RGB image, read-only."""
     frame_number: int
-    """Counts from 0 for each camera."""
+    """Counts from 0 for each camera, on across reconnects."""
     capture_monotonic_ns: int
     """``time.monotonic_ns()`` when the physics state was captured."""
     capture_wall_ns: int
@@ -208,8 +208,10 @@ class EndoscopeCamera:
         return self._config
 
     def start(self) -> None:
-        if self._state is not CameraState.NEW:
-            raise TelesurgeryError(f"camera is {self._state.value}: start() needs NEW")
+        if self._state is CameraState.RUNNING:
+            raise TelesurgeryError("camera is RUNNING: start() needs NEW or STOPPED")
+        self._stop.clear()
+        self._error = None
         if self._config.llvmpipe_threads is not None:
             os.environ.setdefault("LP_NUM_THREADS", str(self._config.llvmpipe_threads))
         self._state = CameraState.RUNNING
@@ -274,7 +276,7 @@ class EndoscopeCamera:
         period_s = 1.0 / self._config.fps
         deadline = time.monotonic()
         last_start = -1.0
-        number = 0
+        number = self._frames  # frame numbers continue across reconnects
         while not self._stop.is_set():
             remaining = deadline - time.monotonic()
             if remaining > 0.0 and self._stop.wait(remaining):

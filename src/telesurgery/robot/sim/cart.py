@@ -101,7 +101,11 @@ class SimCart(Robot):
         return arm
 
     def connect(self) -> None:
-        """Start the real-time servo loop, then the camera thread."""
+        """Start the real-time servo loop, then the camera thread.
+
+        A disconnected cart may connect again (statistics and camera subscriptions carry over);
+        connecting a connected cart raises ``TelesurgeryError``.
+        """
         self._servo.start()
         if self._camera is not None:
             self._camera.start()
@@ -142,7 +146,8 @@ class SimCart(Robot):
         """Run ``callback(now_s)`` once per tick before the physics step; returns its remover.
 
         The callback runs in the servo thread with the cart's lock held: it may command the arms
-        (the lock is re-entrant) but must stay short (well under the period).
+        (the lock is re-entrant) but must stay short (well under the period): prefer
+        ``servo_jp`` (~20 us) to ``servo_cp``, whose inverse kinematics takes ~0.7 ms in Python.
         """
         with self.lock:
             self._callbacks = (*self._callbacks, callback)

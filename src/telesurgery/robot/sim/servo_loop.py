@@ -113,10 +113,12 @@ class ServoLoop:
         return self._state
 
     def start(self) -> None:
-        if self._state is not LoopState.NEW:
+        if self._state is LoopState.RUNNING:
             raise TelesurgeryError(
-                f"servo loop {self._name} is {self._state.value}: start() needs NEW"
+                f"servo loop {self._name} is RUNNING: start() needs NEW or STOPPED"
             )
+        self._stop.clear()
+        self._error = None
         if self._config.switch_interval_s is not None:
             self._saved_switch_interval = sys.getswitchinterval()
             sys.setswitchinterval(self._config.switch_interval_s)
