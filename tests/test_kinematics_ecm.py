@@ -29,7 +29,7 @@ def test_joint_names_and_limits() -> None:
 
 def test_forward_is_the_dh_chain() -> None:
     for q in _random_q(200, seed=20):
-        np.testing.assert_array_equal(KIN.forward(q), forward_chain(ECM_LINKS, q))
+        np.testing.assert_allclose(KIN.forward(q), forward_chain(ECM_LINKS, q), rtol=0, atol=1e-15)
 
 
 def test_camera_frame_at_zero_looks_down_with_documented_axes() -> None:

@@ -58,7 +58,7 @@ def test_joint_names_and_limits_come_from_the_dh_table() -> None:
 def test_forward_is_the_dh_chain_times_the_tool_tip_offset() -> None:
     for q in _random_q(200, seed=10):
         expected = forward_chain(PSM_LINKS, q) @ LARGE_NEEDLE_DRIVER_T_yaw_tip
-        np.testing.assert_array_equal(KIN.forward(q), expected)
+        np.testing.assert_allclose(KIN.forward(q), expected, rtol=0, atol=1e-15)
 
 
 def test_forward_at_zero_matches_the_published_frame() -> None:

@@ -27,7 +27,8 @@ import numpy as np
 
 from telesurgery.exceptions import ConfigError, UnreachablePose
 from telesurgery.robot.kinematics.base import DEFAULT_IK_TOLERANCES, ArmKinematics, IkTolerances
-from telesurgery.robot.kinematics.dh import ECM_LINKS, DHLink, FloatArray, JointType, forward_frames
+from telesurgery.robot.kinematics.chain import DhChain
+from telesurgery.robot.kinematics.dh import ECM_LINKS, DHLink, FloatArray, JointType
 from telesurgery.robot.kinematics.rotations import (
     cross3,
     rot_x,
@@ -66,6 +67,7 @@ class EcmKinematics(ArmKinematics):
             raise ConfigError("direction_tolerance_rad", direction_tolerance_rad, ">= 0 [rad]")
         super().__init__(links)
         self._links = links
+        self._chain = DhChain(links)
         self.direction_tolerance_rad = direction_tolerance_rad
         """Largest accepted angle between the requested viewing direction and the scope [rad]."""
         self.tolerances = tolerances
@@ -87,7 +89,7 @@ class EcmKinematics(ArmKinematics):
     def forward(self, q: FloatArray) -> FloatArray:
         """(4, 4) ``T_rcm_camera`` at joint values ``q`` (4,)."""
         values = as_joint_vector(q, self.joint_names)
-        return forward_frames(self._links, values)[-1]
+        return self._chain.pose(values.tolist())
 
     def rcm_distance_m(self, q: FloatArray) -> float:
         """Distance [m] from the RCM to the scope axis line through the camera origin."""

@@ -44,27 +44,32 @@ import numpy as np
 
 from telesurgery.exceptions import ConfigError, UnreachablePose
 from telesurgery.robot.kinematics.base import DEFAULT_IK_TOLERANCES, ArmKinematics, IkTolerances
+from telesurgery.robot.kinematics.chain import DhChain, Frame
 from telesurgery.robot.kinematics.dh import (
     PSM_LINKS,
     DHLink,
     FloatArray,
     JointType,
     LARGE_NEEDLE_DRIVER_T_yaw_tip,
-    forward_frames,
 )
 from telesurgery.robot.kinematics.rotations import (
     cross3,
     rot_x,
     rot_z,
-    rotation_angle_rad,
     so3_exp,
 )
-from telesurgery.robot.kinematics.subproblems import TwoJointDirection, wrap_angle_rad
+from telesurgery.robot.kinematics.subproblems import (
+    Matrix3,
+    TwoJointDirection,
+    mul3,
+    transpose3,
+    wrap_angle_rad,
+)
 from telesurgery.robot.kinematics.validation import as_joint_vector, as_pose
 
 _TWO_PI = 2.0 * math.pi
 _PREFILTER_MARGIN = 1e-6  # [m | rad] slack for seeds; the exact check comes after refinement
-_CONVERGED = 1e-13  # stop Newton below this residual [m | rad]
+_CONVERGED = 1e-12  # stop Newton below this residual [m | rad], 1000x inside the tolerance
 _MAX_NEWTON_STEP = 1e-2  # [rad | m]; seeds are ~1e-5 away, larger steps mean near-singular
 _HUGE_STEP = np.full(6, np.inf)
 _DEGENERATE_M = 1e-12  # a direction from a vector shorter than this [m] is meaningless
@@ -119,6 +124,7 @@ class PsmKinematics(ArmKinematics):
             raise ConfigError("max_newton_iterations", max_newton_iterations, "an integer >= 1")
         super().__init__(links)
         self._links = links
+        self._chain = DhChain(links)
         self.tolerances = tolerances
         """Exactness and singularity thresholds of :meth:`inverse`."""
         self._max_iterations = max_newton_iterations
@@ -133,7 +139,7 @@ class PsmKinematics(ArmKinematics):
             pitch.theta_rad + pitch.offset,
             insertion.alpha_rad,
         )
-        self._R_2_3 = rot_x(insertion.alpha_rad) @ rot_z(insertion.theta_rad)
+        self._R_2_3_rows = _rows(rot_x(insertion.alpha_rad) @ rot_z(insertion.theta_rad))
         self._wrist = TwoJointDirection(
             roll.alpha_rad,
             roll.theta_rad + roll.offset,
@@ -141,7 +147,7 @@ class PsmKinematics(ArmKinematics):
             wrist_pitch.theta_rad + wrist_pitch.offset,
             wrist_yaw.alpha_rad,
         )
-        self._R_5_6_const = rot_x(wrist_yaw.alpha_rad)
+        self._wrist_yaw_twist = (math.cos(wrist_yaw.alpha_rad), math.sin(wrist_yaw.alpha_rad))
         self._wrist_yaw_offset_rad = wrist_yaw.theta_rad + wrist_yaw.offset
         self.wrist_link_m = wrist_yaw.a_m
         """Pitch-axis to yaw-axis distance along the wrist link [m] (0.0091 for the LND)."""
@@ -149,20 +155,23 @@ class PsmKinematics(ArmKinematics):
         """Signed position of the pitch axis along the shaft at zero insertion [m] (-0.0156)."""
         self._pitch_mid_rad = 0.5 * (pitch.q_min + pitch.q_max)
         self._home = np.clip(np.zeros(6), self.q_min, self.q_max)
+        self._limits = [
+            (float(lo), float(hi)) for lo, hi in zip(self.q_min, self.q_max, strict=True)
+        ]
 
     # ------------------------------------------------------------------ forward
     def forward(self, q: FloatArray) -> FloatArray:
         """(4, 4) ``T_rcm_tip`` at joint values ``q`` (6,)."""
         values = as_joint_vector(q, self.joint_names)
-        result: FloatArray = forward_frames(self._links, values)[-1] @ self._T_yaw_tip
+        result: FloatArray = self._chain.pose(values.tolist()) @ self._T_yaw_tip
         return result
 
     def rcm_distance_m(self, q: FloatArray) -> float:
         """Distance [m] from the RCM to the line through the pitch axis along the shaft."""
         values = as_joint_vector(q, self.joint_names)
-        frames = forward_frames(self._links[:4], values[:4])
-        shaft = frames[2][:3, 2]
-        wrist = frames[3][:3, 3]
+        frames = self._chain.frames(values.tolist())
+        shaft = np.array(frames[2][6:9])
+        wrist = np.array(frames[4][9:12])  # the pitch axis point
         return float(np.linalg.norm(cross3(wrist, shaft)))
 
     # ------------------------------------------------------------------ inverse
@@ -224,15 +233,15 @@ class PsmKinematics(ArmKinematics):
         z6 = R6[:, 2]
         w = p6 - float(p6 @ z6) * z6  # p6 perpendicular to the yaw axis
         n = math.sqrt(float(w @ w))
-        hint_frames: list[FloatArray] | None = None
+        hint_frames: list[Frame] | None = None
         # Directions e of the pitch-to-yaw link (up to sign), each with its `free` flag.
         link_directions: list[tuple[FloatArray, bool]] = []
         if n > _DEGENERATE_M:
             link_directions.append((w / n, False))
         if n <= near_m:
             # Yaw axis (nearly) through the RCM: turning the arm about it keeps the tip pose.
-            hint_frames = forward_frames(self._links, hint)
-            x5 = hint_frames[4][:3, 0]
+            hint_frames = self._chain.frames(hint.tolist())
+            x5 = np.array(hint_frames[4][0:3])
             e = x5 - float(x5 @ z6) * z6
             norm = math.sqrt(float(e @ e))
             e = e / norm if norm > _DEGENERATE_M else _any_perpendicular(z6)
@@ -247,10 +256,10 @@ class PsmKinematics(ArmKinematics):
                 if r <= near_m and sigma > 0.0:
                     # Pitch axis (nearly) at the RCM: the shaft may swing in the pitch plane.
                     if hint_frames is None:
-                        hint_frames = forward_frames(self._links, hint)
+                        hint_frames = self._chain.frames(hint.tolist())
                     arc_rad = float(self.q_max[4])
                     preferred = [
-                        _angle_in_plane(hint_frames[2][:3, 2], u, z6),
+                        _angle_in_plane(np.array(hint_frames[2][6:9]), u, z6),
                         _angle_in_plane(_CONE_CENTRE, u, z6),
                         *np.linspace(-arc_rad, arc_rad, 9).tolist(),
                     ]
@@ -276,123 +285,165 @@ class PsmKinematics(ArmKinematics):
     def _closed_form(
         self, u: FloatArray, z3: FloatArray, q3: float, R6: FloatArray
     ) -> FloatArray | str:
-        """Joint values from the shaft direction ``z3``, insertion and yaw-frame orientation."""
+        """Joint values from the shaft direction ``z3``, insertion and yaw-frame orientation.
+
+        Plain floats throughout (row-major 3x3 tuples): this runs on every servo cycle.
+        """
         branches = self._rcm.solve(float(z3[0]), float(z3[1]), float(z3[2]))
         if branches is None:
             return "the shaft would lie along the yaw axis (outer_pitch at +-90 deg)"
         q1, q2 = min(branches, key=lambda b: abs(wrap_angle_rad(b[1] - self._pitch_mid_rad)))
-        R3 = self._rcm.rotation(q1, q2) @ self._R_2_3
-        R36 = R3.T @ R6
-        u3 = R3.T @ u
-        wrist = self._wrist.solve(float(R36[0, 2]), float(R36[1, 2]), float(R36[2, 2]))
+        R3_t = transpose3(mul3(self._rcm.rotation_rows(q1, q2), self._R_2_3_rows))
+        R36 = mul3(R3_t, _rows(R6))
+        u0, u1, u2 = (float(v) for v in u)
+        u3 = (
+            R3_t[0] * u0 + R3_t[1] * u1 + R3_t[2] * u2,
+            R3_t[3] * u0 + R3_t[4] * u1 + R3_t[5] * u2,
+            R3_t[6] * u0 + R3_t[7] * u1 + R3_t[8] * u2,
+        )
+        wrist = self._wrist.solve(R36[2], R36[5], R36[8])
         if wrist is None:
             name = self.joint_names[4]
             return (
                 f"{name} would be +-90 deg (yaw axis along the shaft), valid "
                 f"[{self.q_min[4]:.6g}, {self.q_max[4]:.6g}] rad"
             )
-        best: tuple[float, float, FloatArray] | None = None
-        best_alignment = -math.inf
-        for q4, q5 in wrist:
-            R35 = self._wrist.rotation(q4, q5)
-            alignment = float(R35[:, 0] @ u3)
-            if alignment > best_alignment:
-                best_alignment, best = alignment, (q4, q5, R35)
-        assert best is not None
-        q4, q5, R35 = best
-        N = (R35 @ self._R_5_6_const).T @ R36
-        q6 = wrap_angle_rad(math.atan2(N[1, 0], N[0, 0]) - self._wrist_yaw_offset_rad)
+        # Of the two wrist branches, the one whose pitch-to-yaw link points along u.
+        candidates = [(q4, q5, self._wrist.rotation_rows(q4, q5)) for q4, q5 in wrist]
+        q4, q5, R35 = max(
+            candidates, key=lambda c: c[2][0] * u3[0] + c[2][3] * u3[1] + c[2][6] * u3[2]
+        )
+        # Wrist yaw: RotZ(t6) = (R35 RotX(alpha6))^T R36; only its first column is needed.
+        ca, sa = self._wrist_yaw_twist
+        n00 = R35[0] * R36[0] + R35[3] * R36[3] + R35[6] * R36[6]
+        n10 = (
+            (ca * R35[1] + sa * R35[2]) * R36[0]
+            + (ca * R35[4] + sa * R35[5]) * R36[3]
+            + (ca * R35[7] + sa * R35[8]) * R36[6]
+        )
+        q6 = wrap_angle_rad(math.atan2(n10, n00) - self._wrist_yaw_offset_rad)
         return np.array([q1, q2, q3, q4, q5, q6])
 
     def _finish(
         self, seed: FloatArray, R6: FloatArray, p6: FloatArray, hint: FloatArray
     ) -> FloatArray | str:
         """Refine a seed on the exact chain, enforce limits, choose the roll turn, verify."""
-        q, position_error_m, rotation_error_rad = self._refine(seed, R6, p6)
+        values, position_error_m, rotation_error_rad = self._refine(seed, R6, p6)
         tolerances = self.tolerances
+        margin = tolerances.joint_limit_margin
         # Roll: +-260 deg covers most angles twice; take the turn nearest the hint.
-        turns = [q[3] + k * _TWO_PI for k in (-1.0, 0.0, 1.0)]
-        in_range = [
+        roll_min, roll_max = self._limits[3]
+        hint_roll = float(hint[3])
+        turns = [
             t
-            for t in turns
-            if self.q_min[3] - tolerances.joint_limit_margin
-            <= t
-            <= self.q_max[3] + tolerances.joint_limit_margin
+            for t in (values[3] - _TWO_PI, values[3], values[3] + _TWO_PI)
+            if roll_min - margin <= t <= roll_max + margin
         ]
-        if in_range:
-            q[3] = min(in_range, key=lambda t: abs(t - hint[3]))
-        violations = self.limit_violations(q, tolerances.joint_limit_margin)
-        if violations:
-            return "; ".join(violations)
-        clipped = np.clip(q, self.q_min, self.q_max)
-        if not np.array_equal(clipped, q):
-            q = clipped
-            position_error_m, rotation_error_rad = self._residual(
-                forward_frames(self._links, q)[-1], R6, p6
+        if turns:
+            values[3] = min(turns, key=lambda t: abs(t - hint_roll))
+        if any(
+            not lo - margin <= v <= hi + margin
+            for v, (lo, hi) in zip(values, self._limits, strict=True)
+        ):
+            return "; ".join(self.limit_violations(np.array(values), margin))
+        clamped = [min(max(v, lo), hi) for v, (lo, hi) in zip(values, self._limits, strict=True)]
+        if clamped != values:  # rounding put a joint a hair outside its range: verify again
+            values = clamped
+            _, position_error_m, rotation_error_rad = _pose_error(
+                self._chain.frames(values)[-1], _as_frame(R6, p6)
             )
         if position_error_m > tolerances.position_m or rotation_error_rad > tolerances.rotation_rad:
             return (
                 f"no exact solution found near a singularity: residual {position_error_m:.3g} m, "
                 f"{rotation_error_rad:.3g} rad exceeds {tolerances.position_m:g} m, "
                 f"{tolerances.rotation_rad:g} rad (wrist point "
-                f"{abs(q[2] + self.shaft_offset_m):.3g} m from the RCM)"
+                f"{abs(values[2] + self.shaft_offset_m):.3g} m from the RCM)"
             )
-        return q
+        return np.array(values)
 
     def _refine(
         self, q: FloatArray, R6: FloatArray, p6: FloatArray
-    ) -> tuple[FloatArray, float, float]:
+    ) -> tuple[list[float], float, float]:
         """Newton steps on the exact chain from a close seed; returns q and its residual.
 
         Near a singularity a full Newton step can be huge along the (nearly) free direction;
         then the minimum-norm least-squares step (singular values below 1e-6 of the largest
         ignored) is taken instead, which stays near the seed chosen from the hint.
         """
-        links = self._links
+        target = _as_frame(R6, p6)
+        values = q.tolist()
         position_error_m = rotation_error_rad = math.inf
         for iteration in range(self._max_iterations + 1):
-            frames = forward_frames(links, q)
-            T6 = frames[-1]
-            position_error_m, rotation_error_rad = self._residual(T6, R6, p6)
+            frames = self._chain.frames(values)
+            error, position_error_m, rotation_error_rad = _pose_error(frames[-1], target)
             if (
                 position_error_m < _CONVERGED and rotation_error_rad < _CONVERGED
             ) or iteration == self._max_iterations:
                 break
-            E = R6 @ T6[:3, :3].T
-            error = np.empty(6)
-            error[:3] = p6 - T6[:3, 3]
-            error[3:] = 0.5 * np.array([E[2, 1] - E[1, 2], E[0, 2] - E[2, 0], E[1, 0] - E[0, 1]])
-            J = self._jacobian(frames)
+            J = _jacobian(frames)
+            e = np.array(error)
             try:
-                step = np.linalg.solve(J, error)
+                step = np.linalg.solve(J, e)
             except np.linalg.LinAlgError:
                 step = _HUGE_STEP
             if not float(np.max(np.abs(step))) <= _MAX_NEWTON_STEP:
-                step = np.linalg.lstsq(J, error, rcond=1e-6)[0]
-            q = q + step
-        return q, position_error_m, rotation_error_rad
+                step = np.linalg.lstsq(J, e, rcond=1e-6)[0]
+            values = [v + d for v, d in zip(values, step.tolist(), strict=True)]
+        return values, position_error_m, rotation_error_rad
 
-    def _jacobian(self, frames: list[FloatArray]) -> FloatArray:
-        """(6, 6) geometric Jacobian of the yaw-frame origin and orientation, base frame.
 
-        Joint i turns about (slides along) the z axis of DH frame i through its origin.
-        """
-        F = np.array(frames)
-        Z = F[:, :3, 2]
-        D = F[-1, :3, 3] - F[:, :3, 3]
-        J = np.empty((6, 6))
-        J[0] = Z[:, 1] * D[:, 2] - Z[:, 2] * D[:, 1]
-        J[1] = Z[:, 2] * D[:, 0] - Z[:, 0] * D[:, 2]
-        J[2] = Z[:, 0] * D[:, 1] - Z[:, 1] * D[:, 0]
-        J[3:] = Z.T
-        J[:3, 2] = Z[2]  # the insertion slides along the shaft and does not rotate
-        J[3:, 2] = 0.0
-        return J
+def _rows(R: FloatArray) -> Matrix3:
+    """A (3, 3) array as 9 floats, row-major."""
+    r = R.ravel().tolist()
+    return (r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8])
 
-    @staticmethod
-    def _residual(T6: FloatArray, R6: FloatArray, p6: FloatArray) -> tuple[float, float]:
-        d = p6 - T6[:3, 3]
-        return math.sqrt(float(d @ d)), rotation_angle_rad(T6[:3, :3], R6)
+
+def _as_frame(R: FloatArray, p: FloatArray) -> Frame:
+    """A (3, 3) rotation and (3,) position as a :data:`Frame` (axes, then origin)."""
+    c = R.T.ravel().tolist()
+    x, y, z = (float(v) for v in p)
+    return (c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], x, y, z)
+
+
+def _pose_error(current: Frame, target: Frame) -> tuple[list[float], float, float]:
+    """Newton error (position [m], rotation vector ~ sin(angle) axis), |position|, angle [rad].
+
+    The rotation part is ``vee(E - E^T) / 2`` of ``E = R_target R_current^T`` (base frame),
+    summed column by column as ``sum_k current_k x target_k / 2``; the angle uses atan2 so it
+    stays exact for tiny residuals.
+    """
+    ex = ey = ez = 0.0
+    trace = 0.0
+    for k in (0, 3, 6):
+        c0, c1, c2 = current[k], current[k + 1], current[k + 2]
+        t0, t1, t2 = target[k], target[k + 1], target[k + 2]
+        ex += c1 * t2 - c2 * t1
+        ey += c2 * t0 - c0 * t2
+        ez += c0 * t1 - c1 * t0
+        trace += c0 * t0 + c1 * t1 + c2 * t2
+    ex, ey, ez = 0.5 * ex, 0.5 * ey, 0.5 * ez
+    dx, dy, dz = target[9] - current[9], target[10] - current[10], target[11] - current[11]
+    position_error_m = math.sqrt(dx * dx + dy * dy + dz * dz)
+    rotation_error_rad = math.atan2(math.sqrt(ex * ex + ey * ey + ez * ez), 0.5 * (trace - 1.0))
+    return [dx, dy, dz, ex, ey, ez], position_error_m, rotation_error_rad
+
+
+def _jacobian(frames: list[Frame]) -> FloatArray:
+    """(6, 6) geometric Jacobian of the last frame's origin and orientation, base frame.
+
+    Joint i turns about the z axis of DH frame i through its origin; joint 3 (insertion) slides
+    along it and does not rotate.
+    """
+    tip = frames[-1]
+    columns = []
+    for i, f in enumerate(frames):
+        z0, z1, z2 = f[6], f[7], f[8]
+        if i == 2:
+            columns.append((z0, z1, z2, 0.0, 0.0, 0.0))
+            continue
+        d0, d1, d2 = tip[9] - f[9], tip[10] - f[10], tip[11] - f[11]
+        columns.append((z1 * d2 - z2 * d1, z2 * d0 - z0 * d2, z0 * d1 - z1 * d0, z0, z1, z2))
+    return np.array(columns).T
 
 
 def _any_perpendicular(axis: FloatArray) -> FloatArray:

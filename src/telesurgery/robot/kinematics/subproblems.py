@@ -100,11 +100,47 @@ class TwoJointDirection:
 
         The frame after joint b; its ``RotX(alpha_c) e_z`` is the solved direction.
         """
+        return np.array(self.rotation_rows(q_a, q_b)).reshape(3, 3)
+
+    def rotation_rows(self, q_a: float, q_b: float) -> Matrix3:
+        """:meth:`rotation` as 9 floats, row-major (no array allocation, for the servo path)."""
         c1, s1 = math.cos(q_a + self.offset_a_rad), math.sin(q_a + self.offset_a_rad)
         c2, s2 = math.cos(q_b + self.offset_b_rad), math.sin(q_b + self.offset_b_rad)
         ca, sa, cb, sb = self._ca, self._sa, self._cb, self._sb
-        # A = RotX(alpha_a) RotZ(t_a), B = RotX(alpha_b) RotZ(t_b), product A @ B expanded.
-        a = ((c1, -s1, 0.0), (s1 * ca, c1 * ca, -sa), (s1 * sa, c1 * sa, ca))
-        b = ((c2, -s2, 0.0), (s2 * cb, c2 * cb, -sb), (s2 * sb, c2 * sb, cb))
-        result: FloatArray = np.array(a) @ np.array(b)
-        return result
+        # Rows of RotX(alpha_a) RotZ(t_a) times RotX(alpha_b) RotZ(t_b), expanded.
+        s2cb, s2sb, c2cb, c2sb = s2 * cb, s2 * sb, c2 * cb, c2 * sb
+        rows = ((c1, -s1, 0.0), (s1 * ca, c1 * ca, -sa), (s1 * sa, c1 * sa, ca))
+        out: list[float] = []
+        for a0, a1, a2 in rows:
+            out += (
+                a0 * c2 + a1 * s2cb + a2 * s2sb,
+                -a0 * s2 + a1 * c2cb + a2 * c2sb,
+                -a1 * sb + a2 * cb,
+            )
+        return (out[0], out[1], out[2], out[3], out[4], out[5], out[6], out[7], out[8])
+
+
+Matrix3 = tuple[float, float, float, float, float, float, float, float, float]
+"""A 3x3 matrix as 9 floats, row-major."""
+
+
+def mul3(A: Matrix3, B: Matrix3) -> Matrix3:
+    """``A @ B`` for row-major 3x3 float tuples."""
+    a0, a1, a2, a3, a4, a5, a6, a7, a8 = A
+    b0, b1, b2, b3, b4, b5, b6, b7, b8 = B
+    return (
+        a0 * b0 + a1 * b3 + a2 * b6,
+        a0 * b1 + a1 * b4 + a2 * b7,
+        a0 * b2 + a1 * b5 + a2 * b8,
+        a3 * b0 + a4 * b3 + a5 * b6,
+        a3 * b1 + a4 * b4 + a5 * b7,
+        a3 * b2 + a4 * b5 + a5 * b8,
+        a6 * b0 + a7 * b3 + a8 * b6,
+        a6 * b1 + a7 * b4 + a8 * b7,
+        a6 * b2 + a7 * b5 + a8 * b8,
+    )
+
+
+def transpose3(A: Matrix3) -> Matrix3:
+    """``A^T`` for a row-major 3x3 float tuple."""
+    return (A[0], A[3], A[6], A[1], A[4], A[7], A[2], A[5], A[8])

@@ -19,13 +19,15 @@ ROTATION_TOLERANCE = 1e-6
 
 _IDENTITY_3 = np.eye(3)
 _IDENTITY_3.flags.writeable = False
+_EXACT = 1e-12  # rotations this close to SO(3) are used as they are (solvers verify to 1e-9)
 
 
 def as_pose(T: object, name: str, rotation_tolerance: float = ROTATION_TOLERANCE) -> FloatArray:
     """``T`` as a (4, 4) float64 rigid transform whose rotation is exactly orthonormal.
 
-    Rotations within ``rotation_tolerance`` of SO(3) are projected onto it (nearest rotation,
-    via SVD) so that solvers can verify their answers to 1e-9; anything further away, a
+    Rotations within ``rotation_tolerance`` of SO(3) (but further than 1e-12) are projected onto
+    it (nearest rotation, via SVD) so that solvers can verify their answers to 1e-9; anything
+    further away, a
     reflection, a bottom row other than (0, 0, 0, 1), a wrong shape or a non-finite value raises
     ``InvalidCommand``.
     """
@@ -35,11 +37,16 @@ def as_pose(T: object, name: str, rotation_tolerance: float = ROTATION_TOLERANCE
         raise InvalidCommand(f"{name} must be a (4, 4) array of floats: {error}") from None
     if array.shape != (4, 4):
         raise InvalidCommand(f"{name} must have shape (4, 4), got {array.shape}")
-    if not np.all(np.isfinite(array)):
+    if not np.isfinite(array).all():
         raise InvalidCommand(f"{name} must contain only finite values, got {array.tolist()}")
-    if not (array[3, 0] == array[3, 1] == array[3, 2] == 0.0 and array[3, 3] == 1.0):
-        raise InvalidCommand(f"{name} bottom row must be [0, 0, 0, 1], got {array[3].tolist()}")
-    array[:3, :3] = as_rotation(array[:3, :3], f"{name} rotation", rotation_tolerance)
+    rows = array.tolist()
+    if rows[3] != [0.0, 0.0, 0.0, 1.0]:
+        raise InvalidCommand(f"{name} bottom row must be [0, 0, 0, 1], got {rows[3]}")
+    deviation = _rotation_error(rows)
+    if deviation > rotation_tolerance:
+        array[:3, :3] = as_rotation(array[:3, :3], f"{name} rotation", rotation_tolerance)
+    elif deviation > _EXACT:
+        array[:3, :3] = _nearest_rotation(array[:3, :3])
     return array
 
 
@@ -54,22 +61,36 @@ def as_rotation(R: object, name: str, rotation_tolerance: float = ROTATION_TOLER
     if not np.all(np.isfinite(array)):
         raise InvalidCommand(f"{name} must contain only finite values, got {array.tolist()}")
     orthogonality_error = float(np.max(np.abs(array.T @ array - _IDENTITY_3)))
-    x, y, z = array[:, 0], array[:, 1], array[:, 2]
-    determinant = float(
-        x[0] * (y[1] * z[2] - y[2] * z[1])
-        - y[0] * (x[1] * z[2] - x[2] * z[1])
-        + z[0] * (x[1] * y[2] - x[2] * y[1])
-    )
+    determinant = float(np.linalg.det(array))
     if orthogonality_error > rotation_tolerance or abs(determinant - 1.0) > rotation_tolerance:
         raise InvalidCommand(
             f"{name} is not a rotation matrix: max |R^T R - I| = {orthogonality_error:.3g}, "
             f"det R = {determinant:.6g}; expected an orthonormal matrix with det +1 "
             f"(tolerance {rotation_tolerance:g})"
         )
-    if orthogonality_error > 4.0 * np.finfo(np.float64).eps:
-        U, _, Vt = np.linalg.svd(array)
-        array = U @ Vt
-    return array
+    return _nearest_rotation(array) if orthogonality_error > _EXACT else array
+
+
+def _nearest_rotation(R: FloatArray) -> FloatArray:
+    """The rotation nearest ``R`` in the Frobenius norm (polar factor, via SVD)."""
+    U, _, Vt = np.linalg.svd(R)
+    result: FloatArray = U @ Vt
+    return result
+
+
+def _rotation_error(rows: list[list[float]]) -> float:
+    """max(|R^T R - I|, |det R - 1|) of the top-left 3x3 block of ``rows``, on floats."""
+    (a, b, c), (d, e, f), (g, h, i) = rows[0][:3], rows[1][:3], rows[2][:3]
+    gram = (
+        a * a + d * d + g * g - 1.0,
+        b * b + e * e + h * h - 1.0,
+        c * c + f * f + i * i - 1.0,
+        a * b + d * e + g * h,
+        a * c + d * f + g * i,
+        b * c + e * f + h * i,
+    )
+    determinant = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g)
+    return max(max(abs(v) for v in gram), abs(determinant - 1.0))
 
 
 def as_joint_vector(q: object, joint_names: tuple[str, ...], name: str = "q") -> FloatArray:
