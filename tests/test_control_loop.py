@@ -111,6 +111,26 @@ def test_latest_command_wins_and_overwrites_are_counted() -> None:
     assert stats.supervisor.commands_accepted == 3  # one per tick
 
 
+def test_one_console_driving_two_arms_loses_no_command() -> None:
+    cart = ready_cart()
+    loop = make_loop(cart, ControlLoopConfig(stats_every_ticks=1))
+    left, right = Console(cart, loop, "PSM2"), Console(cart, loop, "PSM1")
+    left.engage()
+    right.engage()
+    n = 1000  # one sequence counter for both arms of the console
+    for _ in range(50):
+        # PSM1 n, PSM2 n+1, PSM1 n+2: the mailbox keeps PSM1's n+2 first, then PSM2's n+1
+        for console, seq in ((right, n), (left, n + 1), (right, n + 2)):
+            console.seq = seq - 1
+            console.send((0.001, 0.0, 0.0))
+        n += 3
+        cart.step(1)
+    stats = loop.stats()
+    assert stats.supervisor.dropped == 0
+    assert stats.commands_overwritten == 50
+    assert all(loop.supervisor.state(n) is ArmState.FOLLOWING for n in ("PSM1", "PSM2"))
+
+
 def test_following_then_cutting_the_stream_stops_the_tool_within_the_deadline() -> None:
     cart = ready_cart()
     loop = make_loop(cart)

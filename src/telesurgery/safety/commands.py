@@ -25,7 +25,7 @@ class ArmCommand:
     arm: str
     """Target arm name, e.g. ``"PSM1"`` or ``"ECM"``."""
     seq: int
-    """Sequence number, strictly increasing per console over all its arms."""
+    """Sequence number, strictly increasing per console (checked per console and arm)."""
     sent_time_s: float
     """Send time mapped onto the gateway's monotonic clock with the synchronised offset [s]."""
     position_m: FloatArray

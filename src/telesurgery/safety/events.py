@@ -144,7 +144,7 @@ class OutOfOrderCommandDropped:
     seq: int
     """Sequence number of the late command."""
     last_seq: int
-    """Highest sequence number already seen from this console."""
+    """Highest sequence number already seen from this console for this arm."""
     suppressed: int = 0
     """Reordering drops coalesced into this event since the previous one."""
 

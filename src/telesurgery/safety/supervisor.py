@@ -331,7 +331,7 @@ class SafetySupervisor:
         problem = self._check_values(cmd, arm)
         if problem is not None:
             return self._reject(cmd, arm.name, problem[0], problem[1], now)
-        verdict = self._sequence.check(cmd.console_id, cmd.seq)
+        verdict = self._sequence.check(cmd.console_id, arm.name, cmd.seq)
         if verdict is not SeqVerdict.NEW:
             return self._drop_sequence(cmd, arm.name, verdict, now)
         age_s = now - cmd.sent_time_s
@@ -674,7 +674,7 @@ class SafetySupervisor:
         else:
             self._out_of_order += 1
             if suppressed is not None:
-                last = self._sequence.last_seq(cmd.console_id)
+                last = self._sequence.last_seq(cmd.console_id, arm)
                 self._events.append(
                     OutOfOrderCommandDropped(
                         now, arm, cmd.console_id, cmd.seq, -1 if last is None else last, suppressed
