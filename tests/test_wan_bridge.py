@@ -79,7 +79,7 @@ def test_core_cut_drops_new_and_in_flight_frames_and_restore_resumes() -> None:
     core = make_core("delay=50ms")
     core.on_frame(Direction.A_TO_B, b"in-flight", now=0.0)
     assert core.cut(now=0.01) is True
-    assert core.state is LinkState.CUT
+    assert core.state(Direction.A_TO_B) is core.state(Direction.B_TO_A) is LinkState.CUT
     core.on_frame(Direction.A_TO_B, b"while-cut", now=0.02)
     assert core.frames_due(1.0) == []
     assert core.restore(now=1.0) is True
@@ -96,7 +96,20 @@ def test_core_cut_and_restore_are_idempotent() -> None:
     assert core.restore(now=0.0) is False
     assert core.cut(now=0.0) is True
     assert core.cut(now=0.0) is False
-    assert core.stats().state is LinkState.CUT
+    assert core.stats().states == (LinkState.CUT, LinkState.CUT)
+
+
+def test_core_cuts_one_direction_only() -> None:
+    core = make_core("delay=0ms")
+    assert core.cut(now=0.0, direction=Direction.B_TO_A) is True
+    core.on_frame(Direction.A_TO_B, b"telemetry", now=0.0)
+    core.on_frame(Direction.B_TO_A, b"command", now=0.0)
+    assert core.frames_due(0.0) == [(Direction.A_TO_B, b"telemetry")]
+    assert core.stats().states == (LinkState.UP, LinkState.CUT)
+    assert core.stats().b_to_a.dropped_cut == 1
+    assert core.cut(now=0.0) is True  # the other direction changed
+    assert core.restore(now=0.0, direction=Direction.A_TO_B) is True
+    assert core.stats().states == (LinkState.UP, LinkState.CUT)
 
 
 def test_core_state_error_lists_valid_next_states() -> None:
@@ -182,9 +195,10 @@ def test_control_cut_restore_and_stats() -> None:
     bridge = make_bridge()
     reply = bridge.handle_request(b'{"op": "cut"}')
     assert reply["ok"] is True
-    assert reply["stats"]["state"] == "cut"
-    reply = bridge.handle_request(b'{"op": "restore"}')
-    assert reply["stats"]["state"] == "up"
+    assert reply["stats"]["a_to_b"]["state"] == reply["stats"]["b_to_a"]["state"] == "cut"
+    reply = bridge.handle_request(b'{"op": "restore", "direction": "a_to_b"}')
+    assert (reply["stats"]["a_to_b"]["state"], reply["stats"]["b_to_a"]["state"]) == ("up", "cut")
+    assert BridgeStats.from_json(reply["stats"]) == bridge.core.stats()
     assert bridge.handle_request(b'{"op": "stats"}')["ok"] is True
 
 
@@ -274,12 +288,25 @@ def test_cut_stops_all_traffic_and_restore_resumes_it(
     bridge = bridge_factory("delay=5ms")
     gw_ip = wan_topology.config.gw_ip
     assert measure_rtt(wan_topology, gw_ip, udp_echo, 10, 0.01).received == 10
-    assert bridge.client.cut().state is LinkState.CUT
+    assert bridge.client.cut().states == (LinkState.CUT, LinkState.CUT)
     cut = measure_rtt(wan_topology, gw_ip, udp_echo, 10, 0.01, timeout_s=0.3)
     assert (cut.sent, cut.received) == (10, 0)
     assert bridge.client.stats().b_to_a.dropped_cut >= 10
-    assert bridge.client.restore().state is LinkState.UP
+    assert bridge.client.restore().states == (LinkState.UP, LinkState.UP)
     assert measure_rtt(wan_topology, gw_ip, udp_echo, 10, 0.01).received == 10
+
+
+@pytest.mark.netns
+def test_one_way_cut_lets_probes_arrive_but_no_echo_return(
+    wan_topology: WanTopology, udp_echo: int, bridge_factory: Callable[..., RunningBridge]
+) -> None:
+    bridge = bridge_factory("delay=0ms")
+    bridge.client.cut(Direction.A_TO_B)  # gateway -> console fails, console -> gateway works
+    rtt = measure_rtt(wan_topology, wan_topology.config.gw_ip, udp_echo, 10, 0.01, timeout_s=0.3)
+    assert rtt.received == 0
+    stats = bridge.client.restore(Direction.A_TO_B)
+    assert (stats.b_to_a.forwarded, stats.b_to_a.dropped_cut) == (10, 0)
+    assert (stats.a_to_b.forwarded, stats.a_to_b.dropped_cut) == (0, 10)
 
 
 @pytest.mark.netns
@@ -289,17 +316,19 @@ def test_signals_cut_and_restore_the_link(
     bridge = bridge_factory("delay=0ms")
     gw_ip = wan_topology.config.gw_ip
     bridge.process.send_signal(signal.SIGUSR1)
-    wait_for_state(bridge, LinkState.CUT)
+    wait_for_states(bridge, (LinkState.CUT, LinkState.CUT))
     assert measure_rtt(wan_topology, gw_ip, udp_echo, 5, 0.01, timeout_s=0.3).received == 0
     bridge.process.send_signal(signal.SIGUSR2)
-    wait_for_state(bridge, LinkState.UP)
+    wait_for_states(bridge, (LinkState.UP, LinkState.UP))
     assert measure_rtt(wan_topology, gw_ip, udp_echo, 5, 0.01).received == 5
 
 
-def wait_for_state(bridge: RunningBridge, state: LinkState, timeout_s: float = 2.0) -> None:
+def wait_for_states(
+    bridge: RunningBridge, states: tuple[LinkState, LinkState], timeout_s: float = 2.0
+) -> None:
     give_up = time.monotonic() + timeout_s
-    while bridge.client.stats().state is not state:
-        assert time.monotonic() < give_up, f"bridge did not reach {state}"
+    while bridge.client.stats().states != states:
+        assert time.monotonic() < give_up, f"bridge did not reach {states}"
         time.sleep(0.01)
 
 

@@ -21,9 +21,16 @@ Layers, as in aioquic:
 - :class:`WanBridgeClient` speaks the control protocol: one JSON object per line, one reply.
 
 Runtime control: ``SIGUSR1`` cuts the link (100 % loss, both directions), ``SIGUSR2`` restores it,
-``SIGTERM``/``SIGINT`` stop the bridge; the control socket does the same plus parameter changes and
-counters: ``{"op": "stats"}``, ``{"op": "cut"}``, ``{"op": "restore"}``, ``{"op": "stop"}``,
-``{"op": "set", "direction": "both" | "a_to_b" | "b_to_a", "link": "delay=20ms,loss=1%"}``.
+``SIGTERM``/``SIGINT`` stop the bridge. The control socket does the same per direction, changes
+the emulated path and reads the counters; requests (``direction`` is optional, default "both")::
+
+    {"op": "stats"}
+    {"op": "cut", "direction": "both" | "a_to_b" | "b_to_a"}
+    {"op": "restore", "direction": ...}
+    {"op": "set", "direction": ..., "link": "delay=20ms,loss=1%"}
+    {"op": "stop"}
+
+and every reply is ``{"ok": true, "stats": {...}}`` or ``{"ok": false, "error": "..."}``.
 """
 
 from __future__ import annotations
@@ -112,7 +119,10 @@ class ControlError(TelesurgeryError):
 
 @dataclass(frozen=True)
 class DirectionStats:
-    """Counters of one direction since the bridge started [frames]."""
+    """State of one direction and its counters since the bridge started [frames]."""
+
+    state: LinkState = LinkState.UP
+    """Whether this direction is up or cut."""
 
     received: int = 0
     """Frames read from the ingress device (outgoing ones excluded)."""
@@ -142,7 +152,7 @@ class DirectionStats:
     """Frames written to the egress device."""
 
     dropped_cut: int = 0
-    """Frames dropped because the link was cut (at ingress, or due while cut)."""
+    """Frames dropped because this direction was cut (at ingress, or due while cut)."""
 
     dropped_oversize: int = 0
     """Frames dropped because they did not fit the receive buffer."""
@@ -153,40 +163,43 @@ class DirectionStats:
 
 @dataclass(frozen=True)
 class BridgeStats:
-    """A snapshot of the bridge's state and counters."""
-
-    state: LinkState
-    """Whether the link is up or cut."""
+    """A snapshot of both directions' state and counters."""
 
     a_to_b: DirectionStats
-    """Counters of frames from device A to device B."""
+    """Frames from device A to device B."""
 
     b_to_a: DirectionStats
-    """Counters of frames from device B to device A."""
+    """Frames from device B to device A."""
 
     def direction(self, direction: Direction) -> DirectionStats:
-        """The counters of ``direction``."""
+        """The state and counters of ``direction``."""
         return self.a_to_b if direction is Direction.A_TO_B else self.b_to_a
+
+    @property
+    def states(self) -> tuple[LinkState, LinkState]:
+        """``(a_to_b.state, b_to_a.state)``."""
+        return self.a_to_b.state, self.b_to_a.state
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-serialisable dict (the control protocol's ``stats`` reply)."""
-        return {
-            "state": self.state.value,
-            "a_to_b": dataclasses.asdict(self.a_to_b),
-            "b_to_a": dataclasses.asdict(self.b_to_a),
-        }
+        return {d.value: _direction_json(self.direction(d)) for d in Direction}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> BridgeStats:
         """Inverse of :meth:`to_json`."""
-        return cls(
-            state=LinkState(data["state"]),
-            a_to_b=DirectionStats(**data["a_to_b"]),
-            b_to_a=DirectionStats(**data["b_to_a"]),
+        a_to_b, b_to_a = (
+            DirectionStats(**{**data[d.value], "state": LinkState(data[d.value]["state"])})
+            for d in Direction
         )
+        return cls(a_to_b=a_to_b, b_to_a=b_to_a)
+
+
+def _direction_json(stats: DirectionStats) -> dict[str, Any]:
+    return {**dataclasses.asdict(stats), "state": stats.state.value}
 
 
 _EMULATOR_COUNTERS = ("lost", "tail_dropped", "duplicated", "reordered", "in_flight")
+_NOT_COUNTED = ("state", "in_flight")
 
 
 class _Lane:
@@ -194,9 +207,10 @@ class _Lane:
 
     def __init__(self, link: LinkEmulator) -> None:
         self.link = link
+        self.state = LinkState.UP
         self.draining: list[LinkEmulator] = []
         self.counts = dict.fromkeys(
-            (f.name for f in dataclasses.fields(DirectionStats) if f.name != "in_flight"), 0
+            (f.name for f in dataclasses.fields(DirectionStats) if f.name not in _NOT_COUNTED), 0
         )
 
     def links(self) -> list[LinkEmulator]:
@@ -224,50 +238,51 @@ class _Lane:
             stats = link.stats()
             for name in _EMULATOR_COUNTERS:
                 totals[name] += getattr(stats, name)
-        return DirectionStats(**totals)
+        return DirectionStats(state=self.state, **totals)
 
 
 class WanBridgeCore:
     """The bridge's decisions, without sockets or clocks: time is always a parameter [s].
 
-    Each direction has its own :class:`~telesurgery.link.emulator.LinkEmulator`. Frames received
-    while the link is cut are dropped; frames that fall due while it is cut are dropped too (they
-    were in the cable when it was cut). After :meth:`replace_link`, frames already inside the old
-    emulator are still delivered on its schedule; new frames take the new one.
+    Each direction has its own :class:`~telesurgery.link.emulator.LinkEmulator` and its own
+    :class:`LinkState`, so a link can fail one way only. Frames received by a cut direction are
+    dropped; frames that fall due while it is cut are dropped too (they were in the cable when it
+    was cut). After :meth:`replace_link`, frames already inside the old emulator are still
+    delivered on its schedule; new frames take the new one.
     """
 
     def __init__(self, a_to_b: LinkEmulator, b_to_a: LinkEmulator) -> None:
         self._lanes = {Direction.A_TO_B: _Lane(a_to_b), Direction.B_TO_A: _Lane(b_to_a)}
-        self._state = LinkState.UP
 
-    @property
-    def state(self) -> LinkState:
-        """Whether the link is up or cut."""
-        return self._state
+    def state(self, direction: Direction) -> LinkState:
+        """Whether ``direction`` is up or cut."""
+        return self._lanes[direction].state
 
     def link(self, direction: Direction) -> LinkEmulator:
         """The emulator that new frames of ``direction`` enter."""
         return self._lanes[direction].link
 
-    def _set_state(self, new: LinkState, now: float) -> None:
-        if new not in _TRANSITIONS[self._state]:
-            raise BridgeStateError(self._state, new)
-        logger.info("link %s -> %s at t=%.6f", self._state.value, new.value, now)
-        self._state = new
+    def _set_state(self, direction: Direction, new: LinkState, now: float) -> None:
+        lane = self._lanes[direction]
+        if new not in _TRANSITIONS[lane.state]:
+            raise BridgeStateError(lane.state, new)
+        logger.info("%s %s -> %s at t=%.6f", direction.value, lane.state.value, new.value, now)
+        lane.state = new
 
-    def cut(self, now: float) -> bool:
-        """Cut the link (100 % loss both ways). Returns False if it was already cut."""
-        if self._state is LinkState.CUT:
-            return False
-        self._set_state(LinkState.CUT, now)
-        return True
+    def _change(self, new: LinkState, now: float, direction: Direction | None) -> bool:
+        targets = list(Direction) if direction is None else [direction]
+        changed = [d for d in targets if self._lanes[d].state is not new]
+        for d in changed:
+            self._set_state(d, new, now)
+        return bool(changed)
 
-    def restore(self, now: float) -> bool:
-        """Restore a cut link. Returns False if it was already up."""
-        if self._state is LinkState.UP:
-            return False
-        self._set_state(LinkState.UP, now)
-        return True
+    def cut(self, now: float, direction: Direction | None = None) -> bool:
+        """Cut ``direction`` (both if None): 100 % loss. Returns False if nothing changed."""
+        return self._change(LinkState.CUT, now, direction)
+
+    def restore(self, now: float, direction: Direction | None = None) -> bool:
+        """Restore ``direction`` (both if None). Returns False if nothing changed."""
+        return self._change(LinkState.UP, now, direction)
 
     def replace_link(self, direction: Direction, link: LinkEmulator, now: float) -> None:
         """Send new frames of ``direction`` through ``link``; the old one drains what it holds."""
@@ -281,7 +296,7 @@ class WanBridgeCore:
         """A frame arrived at the ingress device of ``direction`` at ``now``."""
         lane = self._lanes[direction]
         lane.counts["received"] += 1
-        if self._state is LinkState.CUT:
+        if lane.state is LinkState.CUT:
             lane.counts["dropped_cut"] += 1
             return
         lane.counts["offered"] += 1
@@ -310,7 +325,7 @@ class WanBridgeCore:
         for direction, lane in self._lanes.items():
             for link in lane.links():
                 for frame in link.receive(now):
-                    if self._state is LinkState.CUT:
+                    if lane.state is LinkState.CUT:
                         lane.counts["dropped_cut"] += 1
                     else:
                         out.append((direction, frame))
@@ -326,7 +341,6 @@ class WanBridgeCore:
     def stats(self) -> BridgeStats:
         """A snapshot of state and counters."""
         return BridgeStats(
-            state=self._state,
             a_to_b=self._lanes[Direction.A_TO_B].snapshot(),
             b_to_a=self._lanes[Direction.B_TO_A].snapshot(),
         )
@@ -610,31 +624,47 @@ class WanBridge:
 
     def _apply(self, request: Mapping[str, Any]) -> None:
         op = request.get("op")
-        now = self._clock()
-        if op == "stats":
-            return
-        if op == "cut":
-            self.core.cut(now)
-        elif op == "restore":
-            self.core.restore(now)
-        elif op == "stop":
-            self._stop = True
-        elif op == "set":
-            self._apply_set(request, now)
-        else:
+        handler = self._handlers().get(op) if isinstance(op, str) else None
+        if handler is None:
             raise ControlError(f"unknown op {op!r}: valid ops are {', '.join(CONTROL_OPS)}")
+        handler(request, self._clock())
 
-    def _apply_set(self, request: Mapping[str, Any], now: float) -> None:
-        which = request.get("direction", "both")
-        valid = ("both", *(d.value for d in Direction))
-        if which not in valid:
-            raise ControlError(f"unknown direction {which!r}: valid are {', '.join(valid)}")
+    def _handlers(self) -> Mapping[str, Callable[[Mapping[str, Any], float], None]]:
+        return {
+            "stats": lambda request, now: None,
+            "cut": lambda request, now: self._on_cut(request, now, LinkState.CUT),
+            "restore": lambda request, now: self._on_cut(request, now, LinkState.UP),
+            "set": self._on_set,
+            "stop": lambda request, now: self.request_stop(),
+        }
+
+    def _on_cut(self, request: Mapping[str, Any], now: float, new: LinkState) -> None:
+        direction = _direction(request)
+        if new is LinkState.CUT:
+            self.core.cut(now, direction)
+        else:
+            self.core.restore(now, direction)
+
+    def _on_set(self, request: Mapping[str, Any], now: float) -> None:
+        direction = _direction(request)
         spec = request.get("link")
         if not isinstance(spec, str):
             raise ControlError(f"'link' must be a link spec string ({SPEC_HELP}), got {spec!r}")
         profile = parse_link(spec)
-        for direction in list(Direction) if which == "both" else [Direction(which)]:
-            self.core.replace_link(direction, self._build(profile), now)
+        for target in list(Direction) if direction is None else [direction]:
+            self.core.replace_link(target, self._build(profile), now)
+
+
+def _direction(request: Mapping[str, Any]) -> Direction | None:
+    """The request's ``direction`` ("both", the default, is None)."""
+    which = request.get("direction", "both")
+    if which == "both":
+        return None
+    try:
+        return Direction(which)
+    except ValueError:
+        valid = ", ".join(("both", *(d.value for d in Direction)))
+        raise ControlError(f"unknown direction {which!r}: valid are {valid}") from None
 
 
 CONTROL_OPS = ("stats", "cut", "restore", "set", "stop")
@@ -679,20 +709,19 @@ class WanBridgeClient:
         """The current state and counters."""
         return self.request("stats")
 
-    def cut(self) -> BridgeStats:
-        """Cut the link now (100 % loss both ways, frames in flight lost)."""
-        return self.request("cut")
+    def cut(self, direction: Direction | None = None) -> BridgeStats:
+        """Cut ``direction`` (both if None) now: 100 % loss, frames in flight lost."""
+        return self.request("cut", direction=_direction_name(direction))
 
-    def restore(self) -> BridgeStats:
-        """Restore a cut link."""
-        return self.request("restore")
+    def restore(self, direction: Direction | None = None) -> BridgeStats:
+        """Restore ``direction`` (both if None)."""
+        return self.request("restore", direction=_direction_name(direction))
 
     def set_link(self, spec: str, direction: Direction | None = None) -> BridgeStats:
         """Send new frames of ``direction`` (both if None) through a fresh emulator of ``spec``
         (a :func:`~telesurgery.link.profiles.parse_link` spec); frames in flight keep their
         schedule."""
-        which = "both" if direction is None else direction.value
-        return self.request("set", direction=which, link=spec)
+        return self.request("set", direction=_direction_name(direction), link=spec)
 
     def stop(self) -> BridgeStats:
         """Ask the bridge to exit; returns the final counters."""
@@ -708,6 +737,10 @@ class WanBridgeClient:
                 if time.monotonic() >= give_up:
                     raise
                 time.sleep(poll_s)
+
+
+def _direction_name(direction: Direction | None) -> str:
+    return "both" if direction is None else direction.value
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
