@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import binascii
 import fractions
 
 import av
@@ -140,3 +141,12 @@ def test_stamps_survive_a_real_low_bitrate_encode(codec: str) -> None:
     assert all(got in (sent, None) for got, sent in read)
     assert sum(got == sent for got, sent in read) >= 0.9 * frames
     assert fractions.Fraction(1, 90000) == VIDEO_TIME_BASE
+
+
+def test_crc_is_ccitt_false_as_documented_for_browser_readers() -> None:
+    assert binascii.crc_hqx(b"123456789", 0xFFFF) == 0x29B1  # CRC-16/CCITT-FALSE check value
+    stamp = FrameStamp(frame_number=0x01020304, capture_wall_us=0x0506070809)
+    bits = stamp_bits(stamp)
+    word = int("".join(map(str, bits)), 2).to_bytes(11, "big")
+    assert word[:9] == bytes([1, 2, 3, 4, 5, 6, 7, 8, 9])
+    assert int.from_bytes(word[9:], "big") == binascii.crc_hqx(word[:9], 0xFFFF)

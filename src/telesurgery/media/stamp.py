@@ -12,8 +12,13 @@ Bit layout (88 bits, most significant first, row by row):
   days); :func:`unwrap_capture_wall_ns` restores the full value from the reader's own clock.
 * CRC-16/CCITT (``binascii.crc_hqx``) of the 9 payload bytes.
 
-Readers: the Python SDK uses :func:`read_stamp` on decoded frames; the browser console samples
-the same cells from a canvas in its ``requestVideoFrameCallback`` handler (same layout).
+Readers: the Python SDK uses :func:`read_stamp` on decoded frames. A browser reads the same
+cells in its ``requestVideoFrameCallback`` handler: draw the video's top-left
+``width_px x height_px`` region to a canvas, and for bit ``i`` (row ``i // columns``, column
+``i % columns``) average R, G and B over the inner half of the cell (a ``cell_px // 4`` margin
+on each side); bit = mean >= 128. Assemble the 88 bits most significant first, check
+CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF) of the first 9 bytes against the last 2, then
+frame number = bytes 0-3 and capture time [us] = bytes 4-8 (big-endian).
 
 The module is pure: no I/O, no clock; pixels are numpy arrays, (H, W, 3) RGB or (H, W) luma.
 """
