@@ -11,7 +11,9 @@
    arm is first held (its braking setpoint has just been sent with ``servo_jp``). Reaction =
    that time minus the watchdog deadline (last command + ``hold_after_ms``). Repeated with a
    re-engage between cuts.
-3. ``tremor_*``: the teleop tremor filter fed a 1 mm sine at 10 Hz and at 1 Hz, sampled at 1 kHz;
+3. ``trajectory_lag_ms_1hz``: delay of the tip setpoint behind a 1 cm, 1 Hz sine target
+   (Ruckig plans to reach each 1 kHz target at rest; the jerk limits set this lag).
+4. ``tremor_*``: the teleop tremor filter fed a 1 mm sine at 10 Hz and at 1 Hz, sampled at 1 kHz;
    attenuation and lag from a least-squares sine fit of the last 2 s.
 
 Prints one line per part and a final JSON line.
@@ -119,6 +121,35 @@ def bench_supervisor(commands: int) -> dict[str, float]:
         "supervisor_excl_ik_us_per_command_p50": r50,
         "supervisor_excl_ik_us_per_command_p99": r99,
     }
+
+
+def bench_tracking_lag() -> dict[str, float]:
+    """Lag of the joint trajectory behind a 1 cm, 1 Hz sine of the tip target (default PSM)."""
+    kinematics = PsmKinematics()
+    q0 = np.array([0.0, 0.0, 0.12, 0.0, 0.0, 0.0])
+    config = SafetyConfig(arms={"PSM1": ArmSafetyConfig.psm()})
+    sup = SafetySupervisor(config, {"PSM1": kinematics}, {"PSM1": q0}, {"PSM1": 0.0})
+    T0 = kinematics.forward(q0)
+    quat = quat_xyzw_from_matrix(T0[:3, :3])
+    sup.set_controller("PSM1", "lead", 0.0)
+    sup.on_command(ArmCommand("lead", "PSM1", 0, 0.0, T0[:3, 3].copy(), quat), 0.0)
+    assert sup.request_engage("PSM1", "lead", 0.0)
+    amplitude_m, frequency_hz = 0.01, 1.0
+    t = np.arange(1, 4001) / 1000
+    x = np.empty(t.size)
+    for i, now in enumerate(t):
+        target = T0[:3, 3] + [amplitude_m * math.sin(2 * math.pi * frequency_hz * now), 0.0, 0.0]
+        sup.on_command(ArmCommand("lead", "PSM1", i + 1, now, target, quat), now)
+        sup.on_tick(now)
+        x[i] = kinematics.forward(sup.setpoint_jp("PSM1"))[0, 3] - T0[0, 3]
+    tail = t >= 2.0
+    w = 2 * math.pi * frequency_hz
+    basis = np.column_stack([np.sin(w * t[tail]), np.cos(w * t[tail])])
+    (a, b), *_ = np.linalg.lstsq(basis, x[tail], rcond=None)
+    lag_ms = -math.atan2(b, a) / w * 1e3
+    gain = math.hypot(a, b) / amplitude_m
+    print(f"trajectory tracking of a 1 Hz, 1 cm sine: lag {lag_ms:.1f} ms, gain {gain:.3f}")
+    return {"trajectory_lag_ms_1hz": lag_ms, "trajectory_gain_1hz": gain}
 
 
 def bench_hold_reaction(cycles: int) -> dict[str, float]:
@@ -247,6 +278,7 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     summary: dict[str, float] = {}
     summary.update(bench_supervisor(args.commands))
+    summary.update(bench_tracking_lag())
     summary.update(bench_hold_reaction(args.cycles))
     summary.update(bench_tremor())
     rounded = {key: round(value, 3) for key, value in summary.items()}

@@ -244,12 +244,17 @@ class ArmSafetyConfig:
 
     @classmethod
     def psm(cls, **overrides: Any) -> ArmSafetyConfig:
-        """Defaults for a classic PSM with a Large Needle Driver."""
+        """Defaults for a classic PSM with a Large Needle Driver.
+
+        The acceleration and jerk limits are what a 1-3 Hz surgical motion needs with about
+        10 ms of tracking lag (``bench/safety.py``: ``trajectory_lag_ms_1hz``); halving the jerk
+        limit roughly doubles the lag.
+        """
         base = cls(
             kind="psm",
             max_velocity=(2.0, 2.0, 0.4, 6.0, 6.0, 6.0),
-            max_acceleration=(20.0, 20.0, 4.0, 60.0, 60.0, 60.0),
-            max_jerk=(400.0, 400.0, 80.0, 1200.0, 1200.0, 1200.0),
+            max_acceleration=(40.0, 40.0, 8.0, 120.0, 120.0, 120.0),
+            max_jerk=(4000.0, 4000.0, 800.0, 12000.0, 12000.0, 12000.0),
             workspace_min_m=(-0.15, -0.15, -0.24),
             workspace_max_m=(0.15, 0.15, 0.0),
             min_insertion_m=0.03,
