@@ -72,6 +72,7 @@ class ArmKinematics(ABC):
         self.q_max = np.array([link.q_max for link in links], dtype=np.float64)
         self.q_min.flags.writeable = False
         self.q_max.flags.writeable = False
+        self._limits = tuple((link.q_min, link.q_max) for link in links)
 
     @property
     def n_joints(self) -> int:
@@ -110,6 +111,17 @@ class ArmKinematics(ABC):
                     "joint outside its range: "
                     + describe_joint(name, value, lower, upper, self.joint_units[i])
                 )
+
+    def _within_limits(self, values: Sequence[float], margin: float) -> bool:
+        """True if every joint value lies in its range widened by ``margin`` (floats, fast)."""
+        return all(
+            lo - margin <= v <= hi + margin
+            for v, (lo, hi) in zip(values, self._limits, strict=True)
+        )
+
+    def _clamped(self, values: Sequence[float]) -> list[float]:
+        """``values`` with each joint clamped into its range."""
+        return [min(max(v, lo), hi) for v, (lo, hi) in zip(values, self._limits, strict=True)]
 
     def limit_violations(self, q: FloatArray, tolerance: float = 0.0) -> list[str]:
         """Descriptions of every joint of ``q`` outside its range widened by ``tolerance``."""

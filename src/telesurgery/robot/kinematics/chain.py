@@ -102,3 +102,36 @@ def frame_to_T(f: Frame) -> FloatArray:
             [0.0, 0.0, 0.0, 1.0],
         ]
     )
+
+
+def frame_from(R: FloatArray, p: FloatArray) -> Frame:
+    """A (3, 3) rotation and (3,) position as a :data:`Frame` (axes, then origin)."""
+    c = R.T.ravel().tolist()
+    x, y, z = (float(v) for v in p)
+    return (c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], x, y, z)
+
+
+def frame_error(current: Frame, target: Frame) -> tuple[list[float], float, float]:
+    """Error from ``current`` to ``target``: 6-vector, distance [m] and angle [rad].
+
+    The 6-vector is the position difference [m] then the rotation vector scaled to
+    ``sin(angle) * axis`` (base frame), the right-hand side of a Newton step.
+
+    The rotation part is ``vee(E - E^T) / 2`` of ``E = R_target R_current^T`` (base frame),
+    summed column by column as ``sum_k current_k x target_k / 2``; the angle uses atan2 so it
+    stays exact for tiny residuals.
+    """
+    ex = ey = ez = 0.0
+    trace = 0.0
+    for k in (0, 3, 6):
+        c0, c1, c2 = current[k], current[k + 1], current[k + 2]
+        t0, t1, t2 = target[k], target[k + 1], target[k + 2]
+        ex += c1 * t2 - c2 * t1
+        ey += c2 * t0 - c0 * t2
+        ez += c0 * t1 - c1 * t0
+        trace += c0 * t0 + c1 * t1 + c2 * t2
+    ex, ey, ez = 0.5 * ex, 0.5 * ey, 0.5 * ez
+    dx, dy, dz = target[9] - current[9], target[10] - current[10], target[11] - current[11]
+    position_error_m = math.sqrt(dx * dx + dy * dy + dz * dz)
+    rotation_error_rad = math.atan2(math.sqrt(ex * ex + ey * ey + ez * ez), 0.5 * (trace - 1.0))
+    return [dx, dy, dz, ex, ey, ez], position_error_m, rotation_error_rad

@@ -27,18 +27,23 @@ import numpy as np
 
 from telesurgery.exceptions import ConfigError, UnreachablePose
 from telesurgery.robot.kinematics.base import DEFAULT_IK_TOLERANCES, ArmKinematics, IkTolerances
-from telesurgery.robot.kinematics.chain import DhChain
+from telesurgery.robot.kinematics.chain import DhChain, frame_error, frame_from
 from telesurgery.robot.kinematics.dh import ECM_LINKS, DHLink, FloatArray, JointType
 from telesurgery.robot.kinematics.rotations import (
     cross3,
     rot_x,
     rot_z,
-    rotation_angle_rad,
     so3_exp,
 )
-from telesurgery.robot.kinematics.subproblems import TwoJointDirection, wrap_angle_rad
+from telesurgery.robot.kinematics.subproblems import (
+    Matrix3,
+    TwoJointDirection,
+    mul3,
+    wrap_angle_rad,
+)
 from telesurgery.robot.kinematics.validation import as_joint_vector, as_pose
 
+_NEGLIGIBLE_RAD = 1e-13  # a tilt this small changes nothing at the 1e-9 verification
 _JOINT_TYPES = (JointType.REVOLUTE, JointType.REVOLUTE, JointType.PRISMATIC, JointType.REVOLUTE)
 
 
@@ -80,7 +85,7 @@ class EcmKinematics(ArmKinematics):
             pitch.theta_rad + pitch.offset,
             insertion.alpha_rad,
         )
-        self._R_2_3 = rot_x(insertion.alpha_rad) @ rot_z(insertion.theta_rad)
+        self._R_2_3_rows = _rows(rot_x(insertion.alpha_rad) @ rot_z(insertion.theta_rad))
         self._roll_offset_rad = roll.theta_rad + roll.offset
         self.scope_offset_m = insertion.d_m + insertion.offset + roll.d_m
         """Signed distance from the RCM to the camera along the scope at zero insertion [m]."""
@@ -101,59 +106,67 @@ class EcmKinematics(ArmKinematics):
         T = as_pose(T_rcm_tip, "T_rcm_camera")
         if q_hint is not None:
             as_joint_vector(q_hint, self.joint_names, "q_hint")
-        p = T[:3, 3]
-        view = T[:3, 2]
-        distance_m = math.sqrt(float(p @ p))
+        rows = T.tolist()
+        p0, p1, p2 = rows[0][3], rows[1][3], rows[2][3]
+        v0, v1, v2 = rows[0][2], rows[1][2], rows[2][2]  # requested viewing direction
+        distance_m = math.sqrt(p0 * p0 + p1 * p1 + p2 * p2)
         if distance_m <= self.tolerances.position_m:
             raise UnreachablePose(
-                f"ECM T_rcm_camera unreachable {_where(p)}: the camera cannot be at the RCM; "
+                f"ECM T_rcm_camera unreachable {_where(T)}: the camera cannot be at the RCM; "
                 f"{self._describe(2, -self.scope_offset_m)}"
             )
-        scope = p / distance_m
+        s0, s1, s2 = p0 / distance_m, p1 / distance_m, p2 / distance_m  # the scope direction
         q3 = distance_m - self.scope_offset_m
-        axis = cross3(view, scope)
-        misalignment_rad = math.atan2(math.sqrt(float(axis @ axis)), float(scope @ view))
+        # Swing axis from the requested view to the scope, |axis| = sin(misalignment).
+        a0, a1, a2 = v1 * s2 - v2 * s1, v2 * s0 - v0 * s2, v0 * s1 - v1 * s0
+        sin_mis = math.sqrt(a0 * a0 + a1 * a1 + a2 * a2)
+        misalignment_rad = math.atan2(sin_mis, v0 * s0 + v1 * s1 + v2 * s2)
         if misalignment_rad > self.direction_tolerance_rad:
             raise UnreachablePose(
-                f"ECM T_rcm_camera unreachable {_where(p)}: the viewing direction is "
+                f"ECM T_rcm_camera unreachable {_where(T)}: the viewing direction is "
                 f"{misalignment_rad:.3g} rad from the scope axis through the RCM (allowed "
                 f"{self.direction_tolerance_rad:g} rad); a 4-joint ECM looks along the line "
                 "from the RCM to the camera"
             )
-        branches = self._rcm.solve(float(scope[0]), float(scope[1]), float(scope[2]))
+        branches = self._rcm.solve(s0, s1, s2)
         if branches is None:
             raise UnreachablePose(
-                f"ECM T_rcm_camera unreachable {_where(p)}: the scope would lie along the yaw axis"
+                f"ECM T_rcm_camera unreachable {_where(T)}: the scope would lie along the yaw axis"
             )
         q1, q2 = min(branches, key=lambda b: abs(wrap_angle_rad(b[1] - self._pitch_mid_rad)))
-        R3 = self._rcm.rotation(q1, q2) @ self._R_2_3
-        # Remove the tilt between the requested view and the scope (the swing), keep the twist.
+        R3 = mul3(self._rcm.rotation_rows(q1, q2), self._R_2_3_rows)
+        # Remove the tilt between the requested view and the scope (the swing), keep the twist:
+        # the nearest orientation whose z axis is the scope.
         R_target = T[:3, :3]
-        if misalignment_rad > 0.0:
-            norm = math.sqrt(float(axis @ axis))
-            if norm > 0.0:
-                R_target = so3_exp(axis * (misalignment_rad / norm)) @ R_target
-        M = R3.T @ R_target
-        q4 = wrap_angle_rad(math.atan2(M[1, 0], M[0, 0]) - self._roll_offset_rad)
-        q = np.array([q1, q2, q3, q4])
-        violations = self.limit_violations(q, self.tolerances.joint_limit_margin)
-        if violations:
+        if misalignment_rad > _NEGLIGIBLE_RAD:
+            scale = misalignment_rad / sin_mis
+            R_target = so3_exp(np.array([a0 * scale, a1 * scale, a2 * scale])) @ R_target
+        target = frame_from(R_target, T[:3, 3])
+        # Roll: RotZ(t4) = R3^T R_target; its first column gives the angle.
+        m00 = R3[0] * target[0] + R3[3] * target[1] + R3[6] * target[2]
+        m10 = R3[1] * target[0] + R3[4] * target[1] + R3[7] * target[2]
+        q4 = wrap_angle_rad(math.atan2(m10, m00) - self._roll_offset_rad)
+        values = [q1, q2, q3, q4]
+        margin = self.tolerances.joint_limit_margin
+        if not self._within_limits(values, margin):
+            violations = self.limit_violations(np.array(values), margin)
             raise UnreachablePose(
-                f"ECM T_rcm_camera unreachable {_where(p)}: " + "; ".join(violations)
+                f"ECM T_rcm_camera unreachable {_where(T)}: " + "; ".join(violations)
             )
-        q = np.clip(q, self.q_min, self.q_max)
-        reached = self.forward(q)
-        position_error_m = float(np.linalg.norm(reached[:3, 3] - p))
-        rotation_error_rad = rotation_angle_rad(reached[:3, :3], R_target)
+        values = self._clamped(values)
+        _, position_error_m, rotation_error_rad = frame_error(
+            self._chain.frames(values)[-1], target
+        )
         if (
             position_error_m > self.tolerances.position_m
             or rotation_error_rad > self.tolerances.rotation_rad
         ):
             raise UnreachablePose(
-                f"ECM T_rcm_camera unreachable {_where(p)}: residual {position_error_m:.3g} m, "
+                f"ECM T_rcm_camera unreachable {_where(T)}: residual {position_error_m:.3g} m, "
                 f"{rotation_error_rad:.3g} rad exceeds {self.tolerances.position_m:g} m, "
                 f"{self.tolerances.rotation_rad:g} rad"
             )
+        q = np.array(values)
         solution: FloatArray = q
         return solution
 
@@ -165,5 +178,11 @@ class EcmKinematics(ArmKinematics):
         )
 
 
-def _where(p: FloatArray) -> str:
-    return f"(camera at {np.array2string(p, precision=4)} m)"
+def _where(T: FloatArray) -> str:
+    return f"(camera at {np.array2string(T[:3, 3], precision=4)} m)"
+
+
+def _rows(R: FloatArray) -> Matrix3:
+    """A (3, 3) array as 9 floats, row-major."""
+    r = R.ravel().tolist()
+    return (r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8])

@@ -44,7 +44,7 @@ import numpy as np
 
 from telesurgery.exceptions import ConfigError, UnreachablePose
 from telesurgery.robot.kinematics.base import DEFAULT_IK_TOLERANCES, ArmKinematics, IkTolerances
-from telesurgery.robot.kinematics.chain import DhChain, Frame
+from telesurgery.robot.kinematics.chain import DhChain, Frame, frame_error, frame_from
 from telesurgery.robot.kinematics.dh import (
     PSM_LINKS,
     DHLink,
@@ -155,9 +155,6 @@ class PsmKinematics(ArmKinematics):
         """Signed position of the pitch axis along the shaft at zero insertion [m] (-0.0156)."""
         self._pitch_mid_rad = 0.5 * (pitch.q_min + pitch.q_max)
         self._home = np.clip(np.zeros(6), self.q_min, self.q_max)
-        self._limits = [
-            (float(lo), float(hi)) for lo, hi in zip(self.q_min, self.q_max, strict=True)
-        ]
 
     # ------------------------------------------------------------------ forward
     def forward(self, q: FloatArray) -> FloatArray:
@@ -341,16 +338,13 @@ class PsmKinematics(ArmKinematics):
         ]
         if turns:
             values[3] = min(turns, key=lambda t: abs(t - hint_roll))
-        if any(
-            not lo - margin <= v <= hi + margin
-            for v, (lo, hi) in zip(values, self._limits, strict=True)
-        ):
+        if not self._within_limits(values, margin):
             return "; ".join(self.limit_violations(np.array(values), margin))
-        clamped = [min(max(v, lo), hi) for v, (lo, hi) in zip(values, self._limits, strict=True)]
+        clamped = self._clamped(values)
         if clamped != values:  # rounding put a joint a hair outside its range: verify again
             values = clamped
-            _, position_error_m, rotation_error_rad = _pose_error(
-                self._chain.frames(values)[-1], _as_frame(R6, p6)
+            _, position_error_m, rotation_error_rad = frame_error(
+                self._chain.frames(values)[-1], frame_from(R6, p6)
             )
         if position_error_m > tolerances.position_m or rotation_error_rad > tolerances.rotation_rad:
             return (
@@ -370,12 +364,12 @@ class PsmKinematics(ArmKinematics):
         then the minimum-norm least-squares step (singular values below 1e-6 of the largest
         ignored) is taken instead, which stays near the seed chosen from the hint.
         """
-        target = _as_frame(R6, p6)
+        target = frame_from(R6, p6)
         values = q.tolist()
         position_error_m = rotation_error_rad = math.inf
         for iteration in range(self._max_iterations + 1):
             frames = self._chain.frames(values)
-            error, position_error_m, rotation_error_rad = _pose_error(frames[-1], target)
+            error, position_error_m, rotation_error_rad = frame_error(frames[-1], target)
             if (
                 position_error_m < _CONVERGED and rotation_error_rad < _CONVERGED
             ) or iteration == self._max_iterations:
@@ -396,36 +390,6 @@ def _rows(R: FloatArray) -> Matrix3:
     """A (3, 3) array as 9 floats, row-major."""
     r = R.ravel().tolist()
     return (r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8])
-
-
-def _as_frame(R: FloatArray, p: FloatArray) -> Frame:
-    """A (3, 3) rotation and (3,) position as a :data:`Frame` (axes, then origin)."""
-    c = R.T.ravel().tolist()
-    x, y, z = (float(v) for v in p)
-    return (c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], x, y, z)
-
-
-def _pose_error(current: Frame, target: Frame) -> tuple[list[float], float, float]:
-    """Newton error (position [m], rotation vector ~ sin(angle) axis), |position|, angle [rad].
-
-    The rotation part is ``vee(E - E^T) / 2`` of ``E = R_target R_current^T`` (base frame),
-    summed column by column as ``sum_k current_k x target_k / 2``; the angle uses atan2 so it
-    stays exact for tiny residuals.
-    """
-    ex = ey = ez = 0.0
-    trace = 0.0
-    for k in (0, 3, 6):
-        c0, c1, c2 = current[k], current[k + 1], current[k + 2]
-        t0, t1, t2 = target[k], target[k + 1], target[k + 2]
-        ex += c1 * t2 - c2 * t1
-        ey += c2 * t0 - c0 * t2
-        ez += c0 * t1 - c1 * t0
-        trace += c0 * t0 + c1 * t1 + c2 * t2
-    ex, ey, ez = 0.5 * ex, 0.5 * ey, 0.5 * ez
-    dx, dy, dz = target[9] - current[9], target[10] - current[10], target[11] - current[11]
-    position_error_m = math.sqrt(dx * dx + dy * dy + dz * dz)
-    rotation_error_rad = math.atan2(math.sqrt(ex * ex + ey * ey + ez * ez), 0.5 * (trace - 1.0))
-    return [dx, dy, dz, ex, ey, ez], position_error_m, rotation_error_rad
 
 
 def _jacobian(frames: list[Frame]) -> FloatArray:
