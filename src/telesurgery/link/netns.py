@@ -123,7 +123,7 @@ def remove_stale(base_prefix: str = BASE_PREFIX) -> list[str]:
 
     Returns the deleted names. Namespaces of live processes (parallel runs) are left alone.
     """
-    pattern = re.compile(rf"^{re.escape(base_prefix)}-(\d+)-[a-z]+$")
+    pattern = re.compile(rf"^{re.escape(base_prefix)}-(\d+)-[A-Za-z0-9_.-]+$")
     removed: list[str] = []
     for name in list_namespaces():
         match = pattern.match(name)
