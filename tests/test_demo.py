@@ -17,7 +17,7 @@ def test_demo_runs_headless_and_moves_the_ring(
 ) -> None:
     snapshots = tmp_path / "shots"
     code = main(
-        ["demo", "--headless", "--duration", "9", "--snapshots", str(snapshots),
+        ["demo", "--headless", "--duration", "11", "--snapshots", str(snapshots),
          "--snapshot-every", "3"]
     )  # fmt: skip
     out = capsys.readouterr().out

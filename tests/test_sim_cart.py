@@ -14,7 +14,7 @@ from telesurgery.exceptions import (
     UnreachablePose,
 )
 from telesurgery.robot.contract import OperatingState
-from telesurgery.robot.sim.cart import SimCart
+from telesurgery.robot.sim.cart import PhysicsDiverged, SimCart
 from telesurgery.robot.sim.config import SimCartConfig
 
 pytestmark = pytest.mark.sim
@@ -238,3 +238,10 @@ def test_tick_callback_runs_once_per_step_with_sim_time() -> None:
     remove()
     cart.step(5)
     assert seen == pytest.approx([0.0, 0.001, 0.002, 0.003, 0.004])
+
+
+def test_physics_divergence_is_reported() -> None:
+    cart = SimCart(SimCartConfig(camera=None, settle_s=0.0))
+    cart.data.qvel[0] = np.inf  # a ring flung to infinity
+    with pytest.raises(PhysicsDiverged, match="NaN, Inf or huge values"):
+        cart.step(1)

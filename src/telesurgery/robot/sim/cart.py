@@ -42,7 +42,8 @@ TickCallback = Callable[[float], None]
 
 
 class PhysicsDiverged(TelesurgeryError):
-    """MuJoCo reported unstable accelerations; the simulation state is no longer trustworthy."""
+    """MuJoCo found non-finite or huge positions, velocities or accelerations (and reset its
+    state); the simulation is no longer trustworthy."""
 
 
 class SimCart(Robot):
@@ -82,7 +83,14 @@ class SimCart(Robot):
         }
         self._arm_list = tuple(self._arms.values())
         self._callbacks: tuple[TickCallback, ...] = ()
-        self._badqacc = self.data.warning[int(mujoco.mjtWarning.mjWARN_BADQACC)]
+        self._divergence_warnings = tuple(
+            self.data.warning[int(w)]
+            for w in (
+                mujoco.mjtWarning.mjWARN_BADQPOS,
+                mujoco.mjtWarning.mjWARN_BADQVEL,
+                mujoco.mjtWarning.mjWARN_BADQACC,
+            )
+        )
         self._servo = ServoLoop(self._tick, self.config.servo, self._on_servo_error)
         self._camera: EndoscopeCamera | None = None
         if camera is not None:
@@ -206,11 +214,14 @@ class SimCart(Robot):
             for arm in self._arm_list:
                 arm.advance(self._dt_s)
             mujoco.mj_step(self.model, self.data)
-            if self._badqacc.number:
-                self._badqacc.number = 0
-                raise PhysicsDiverged(
-                    f"MuJoCo reported unstable accelerations at t={self.data.time:.3f} s"
-                )
+            for warning in self._divergence_warnings:
+                if warning.number:
+                    warning.number = 0
+                    # MuJoCo has already reset the state; the arms must not trust it.
+                    raise PhysicsDiverged(
+                        "MuJoCo found NaN, Inf or huge values in the state and reset it "
+                        f"(t={self.data.time:.3f} s)"
+                    )
 
     def _on_servo_error(self, error: BaseException) -> None:
         for arm in self._arm_list:
