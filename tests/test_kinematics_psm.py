@@ -345,3 +345,15 @@ def test_joint_limit_errors_name_the_joint_value_and_range() -> None:
 def test_malformed_inputs_raise_invalid_command(call: object, message: str) -> None:
     with pytest.raises(InvalidCommand, match=message):
         call()  # type: ignore[operator]
+
+
+def test_servo_steps_from_the_current_joints_track_continuously() -> None:
+    # The servo loop: target 1 ms of motion away, hint = the current joints.
+    rng = np.random.default_rng(17)
+    q = np.array([0.1, -0.2, 0.1, 4.0, 0.3, -0.2])  # roll near the top of its range
+    for _ in range(500):
+        target_q = np.clip(q + rng.normal(scale=2e-3, size=6), KIN.q_min, KIN.q_max)
+        solved = KIN.inverse(KIN.forward(target_q), q_hint=q)
+        np.testing.assert_allclose(solved, target_q, atol=1e-9)
+        q = solved
+
