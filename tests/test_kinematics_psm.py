@@ -356,4 +356,3 @@ def test_servo_steps_from_the_current_joints_track_continuously() -> None:
         solved = KIN.inverse(KIN.forward(target_q), q_hint=q)
         np.testing.assert_allclose(solved, target_q, atol=1e-9)
         q = solved
-
