@@ -245,3 +245,18 @@ def test_physics_divergence_is_reported() -> None:
     cart.data.qvel[0] = np.inf  # a ring flung to infinity
     with pytest.raises(PhysicsDiverged, match="NaN, Inf or huge values"):
         cart.step(1)
+
+
+def test_jaw_moves_to_its_target_and_reports_the_sum_of_its_fingers() -> None:
+    cart = ready_cart()
+    jaw = cart.arm("PSM2").jaw
+    assert jaw is not None
+    jaw.move_jp(np.array([0.9]))
+    assert cart.arm("PSM2").operating_state().is_busy
+    cart.step(1500)
+    assert not cart.arm("PSM2").operating_state().is_busy
+    assert jaw.measured_js().position == pytest.approx([0.9], abs=2e-3)
+    assert jaw.setpoint_js().position == pytest.approx([0.9])
+    jaw.servo_jp(np.array([0.0]))
+    cart.step(500)
+    assert jaw.measured_js().position == pytest.approx([0.0], abs=2e-3)
