@@ -90,7 +90,7 @@ def test_control_rejects_bad_requests_with_valid_options(line: bytes, error: str
 def test_control_stop_ends_the_loop_flag() -> None:
     bridge = make_bridge()
     bridge.handle_request(b'{"op": "stop"}')
-    assert bridge._stop is True
+    assert bridge.stop_requested is True
 
 
 def test_config_rejects_same_device_twice() -> None:

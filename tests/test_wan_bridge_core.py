@@ -146,3 +146,15 @@ def test_stats_round_trip_through_json() -> None:
     assert BridgeStats.from_json(json.loads(json.dumps(stats.to_json()))) == stats
     assert stats.direction(Direction.A_TO_B) is stats.a_to_b
     assert Direction.A_TO_B.reverse is Direction.B_TO_A
+
+
+def test_core_keeps_emulator_counters_across_a_replace() -> None:
+    core = make_core("delay=10ms,loss=50%")
+    for i in range(100):
+        core.on_frame(Direction.A_TO_B, b"x", now=i * 1e-3)
+    lost = core.stats().a_to_b.lost
+    assert core.stats().a_to_b.in_flight == 100 - lost
+    core.replace_link(Direction.A_TO_B, emulator("delay=0ms"), now=0.1)
+    assert len(core.frames_due(1.0)) == 100 - lost  # the old emulator drained, then retired
+    stats = core.stats().a_to_b
+    assert (stats.lost, stats.in_flight, stats.offered) == (lost, 0, 100)

@@ -95,6 +95,12 @@ PACKET_IGNORE_OUTGOING = 23
 PACKET_OUTGOING = 4
 """``sll_pkttype`` of a frame that leaves the device (sent by this host)."""
 
+SO_SNDBUFFORCE = 32
+"""Linux ``SO_SNDBUFFORCE``: set the send buffer beyond ``wmem_max`` (needs CAP_NET_ADMIN)."""
+
+SO_RCVBUFFORCE = 33
+"""Linux ``SO_RCVBUFFORCE``: set the receive buffer beyond ``rmem_max`` (needs CAP_NET_ADMIN)."""
+
 MAX_FRAME_BYTES = 65_535
 """Receive buffer per frame [bytes]; larger frames (impossible with GRO/GSO off) are dropped."""
 
@@ -162,13 +168,21 @@ def open_packet_socket(dev: str, rcvbuf_bytes: int) -> socket.socket:
     The socket is created with protocol 0 (receives nothing) and bound to ``(dev, ETH_P_ALL)``,
     so no frame of another device is ever queued on it. Outgoing frames are suppressed with
     ``PACKET_IGNORE_OUTGOING`` where the kernel has it; the reader also checks ``sll_pkttype``.
+    The buffers are forced to ``rcvbuf_bytes`` when the process may (root), else capped by the
+    ``net.core.rmem_max``/``wmem_max`` sysctls.
     """
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
     try:
         with contextlib.suppress(OSError):
             sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf_bytes)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, rcvbuf_bytes)
+        for forced, plain in (
+            (SO_RCVBUFFORCE, socket.SO_RCVBUF),
+            (SO_SNDBUFFORCE, socket.SO_SNDBUF),
+        ):
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, forced, rcvbuf_bytes)
+            except PermissionError:
+                sock.setsockopt(socket.SOL_SOCKET, plain, rcvbuf_bytes)
         sock.bind((dev, ETH_P_ALL))
         sock.setblocking(False)
     except BaseException:
@@ -215,12 +229,24 @@ class WanBridge:
         return self._factory(profile, seed)
 
     def request_stop(self) -> None:
-        """Make :meth:`run` return at its next wake-up."""
+        """Make :meth:`run` return soon; safe to call from another thread."""
         self._stop = True
+        if self._wake_w is not None:
+            with contextlib.suppress(OSError):
+                self._wake_w.send(b"\0")
+
+    @property
+    def stop_requested(self) -> bool:
+        """Whether :meth:`run` has been asked to return."""
+        return self._stop
 
     def open(self) -> None:
         """Bind the packet sockets and the control socket (the bridge is ready afterwards)."""
         cfg = self.config
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._sel.register(self._wake_r, selectors.EVENT_READ, self._read_wake)
         self._packet[Direction.A_TO_B] = open_packet_socket(cfg.dev_a, cfg.rcvbuf_bytes)
         self._packet[Direction.B_TO_A] = open_packet_socket(cfg.dev_b, cfg.rcvbuf_bytes)
         for direction, sock in self._packet.items():
@@ -252,11 +278,8 @@ class WanBridge:
 
     @contextlib.contextmanager
     def _signals(self) -> Iterator[None]:
-        """Route SIGUSR1/SIGUSR2/SIGTERM/SIGINT through a wake-up socket into the loop."""
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
-        self._sel.register(self._wake_r, selectors.EVENT_READ, self._read_signals)
+        """Route SIGUSR1/SIGUSR2/SIGTERM/SIGINT through the wake-up socket into the loop."""
+        assert self._wake_w is not None, "open() first"
         handled = (signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM, signal.SIGINT)
         previous = {sig: signal.signal(sig, lambda *_: None) for sig in handled}
         old_fd = signal.set_wakeup_fd(self._wake_w.fileno(), warn_on_full_buffer=False)
@@ -319,7 +342,8 @@ class WanBridge:
             else:
                 self.core.on_send_result(direction, ok=True)
 
-    def _read_signals(self) -> None:
+    def _read_wake(self) -> None:
+        """Drain wake-up bytes: signal numbers (``set_wakeup_fd``) or 0 (:meth:`request_stop`)."""
         assert self._wake_r is not None
         try:
             data = self._wake_r.recv(512)

@@ -15,6 +15,7 @@ import enum
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from telesurgery.exceptions import TelesurgeryError
@@ -42,10 +43,12 @@ class LinkState(enum.Enum):
     CUT = "cut"
 
 
-_TRANSITIONS: Mapping[LinkState, frozenset[LinkState]] = {
-    LinkState.UP: frozenset({LinkState.CUT}),
-    LinkState.CUT: frozenset({LinkState.UP}),
-}
+_TRANSITIONS: Mapping[LinkState, frozenset[LinkState]] = MappingProxyType(
+    {
+        LinkState.UP: frozenset({LinkState.CUT}),
+        LinkState.CUT: frozenset({LinkState.UP}),
+    }
+)
 
 
 class BridgeStateError(TelesurgeryError):
@@ -141,8 +144,10 @@ def _direction_json(stats: DirectionStats) -> dict[str, Any]:
     return {**dataclasses.asdict(stats), "state": stats.state.value}
 
 
-_EMULATOR_COUNTERS = ("lost", "tail_dropped", "duplicated", "reordered", "in_flight")
-_NOT_COUNTED = ("state", "in_flight")
+_EMULATOR_TOTALS = ("lost", "tail_dropped", "duplicated", "reordered")
+"""Counters the emulators keep; summed over the current, draining and retired emulators."""
+
+_NOT_COUNTED_HERE = ("state", "in_flight", *_EMULATOR_TOTALS)
 
 
 class _Lane:
@@ -153,8 +158,10 @@ class _Lane:
         self.state = LinkState.UP
         self.draining: list[LinkEmulator] = []
         self.counts = dict.fromkeys(
-            (f.name for f in dataclasses.fields(DirectionStats) if f.name not in _NOT_COUNTED), 0
+            (f.name for f in dataclasses.fields(DirectionStats) if f.name not in _NOT_COUNTED_HERE),
+            0,
         )
+        self.retired = dict.fromkeys(_EMULATOR_TOTALS, 0)
 
     def links(self) -> list[LinkEmulator]:
         return [*self.draining, self.link]
@@ -171,17 +178,18 @@ class _Lane:
 
     def _fold(self, link: LinkEmulator) -> None:
         stats = link.stats()
-        for name in _EMULATOR_COUNTERS[:-1]:
-            self.counts[name] += getattr(stats, name)
+        for name in _EMULATOR_TOTALS:
+            self.retired[name] += getattr(stats, name)
 
     def snapshot(self) -> DirectionStats:
-        totals = dict(self.counts)
-        totals["in_flight"] = 0
+        totals = dict(self.retired)
+        in_flight = 0
         for link in self.links():
             stats = link.stats()
-            for name in _EMULATOR_COUNTERS:
+            in_flight += stats.in_flight
+            for name in _EMULATOR_TOTALS:
                 totals[name] += getattr(stats, name)
-        return DirectionStats(state=self.state, **totals)
+        return DirectionStats(state=self.state, in_flight=in_flight, **self.counts, **totals)
 
 
 class WanBridgeCore:
@@ -260,9 +268,11 @@ class WanBridgeCore:
         self._lanes[direction].counts["forwarded" if ok else "dropped_send_error"] += 1
 
     def frames_due(self, now: float) -> list[tuple[Direction, bytes]]:
-        """Frames to write at ``now``, each with its direction, in due order per direction.
+        """Frames to write at ``now``, each with its direction, in due order per emulator.
 
-        The caller reports each write with :meth:`on_send_result`.
+        Right after :meth:`replace_link`, frames of the draining emulator come before those of
+        the new one within one call (a route change may reorder, as on a real path). The caller
+        reports each write with :meth:`on_send_result`.
         """
         out: list[tuple[Direction, bytes]] = []
         for direction, lane in self._lanes.items():
