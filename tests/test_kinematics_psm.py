@@ -356,3 +356,29 @@ def test_servo_steps_from_the_current_joints_track_continuously() -> None:
         solved = KIN.inverse(KIN.forward(target_q), q_hint=q)
         np.testing.assert_allclose(solved, target_q, atol=1e-9)
         q = solved
+
+
+@pytest.mark.parametrize(
+    "start",
+    [
+        [0.2, -0.3, WRIST_AT_ZERO_M - LINK_M / math.cos(0.3), 0.4, 0.3, 0.3],  # yaw axis via RCM
+        [0.2, -0.3, WRIST_AT_ZERO_M - LINK_M / math.cos(0.7), 0.4, -0.7, 0.3],  # yaw axis via RCM
+        [0.3, 0.2, WRIST_AT_ZERO_M, 1.0, 0.5, -0.2],  # pitch axis at the RCM
+        [0.2, -0.3, WRIST_AT_ZERO_M - LINK_M, 0.4, 0.0, 0.3],  # tip at the RCM
+    ],
+)
+@pytest.mark.parametrize("step", [1e-3, 1e-5, 1e-7])
+def test_servo_through_singular_neighbourhoods_never_fails_or_jumps(
+    start: list[float], step: float
+) -> None:
+    rng = np.random.default_rng(19)
+    q = np.array(start)
+    for _ in range(100):
+        target_q = np.clip(q + rng.normal(scale=step, size=6), KIN.q_min, KIN.q_max)
+        T = KIN.forward(target_q)
+        solved = KIN.inverse(T, q_hint=q)
+        _assert_same_pose(KIN.forward(solved), T)
+        # Bounded joint motion: a singular family must not make the arm jump to another member
+        # (near the singularity tiny pose changes legitimately need ~10x larger joint motion).
+        assert np.max(np.abs(solved - q)) < 10 * step + 1e-5
+        q = solved

@@ -214,6 +214,12 @@ class PsmKinematics(ArmKinematics):
             else:
                 solutions.append(outcome)
                 free_solved = free_solved or free
+        if not solutions and not near_singular:
+            # Close to (but outside) a singular neighbourhood the closed-form seed can be too
+            # far off for Newton; the hint (the current joints when servoing) may still reach.
+            outcome = self._finish(hint.copy(), R6, p6, hint)
+            if not isinstance(outcome, str):
+                return outcome
         if not solutions:
             if not reasons:
                 reasons.append(self._diagnose(hypotheses, R6))
