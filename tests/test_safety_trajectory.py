@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from telesurgery.safety.trajectory import JointTrajectory
+from telesurgery.safety.trajectory import JointTrajectory, TrajectoryError
 
 LIMITS = {
     "max_velocity": (1.0, 0.5),
@@ -71,3 +71,21 @@ def test_output_is_clipped_into_the_joint_range_when_ruckig_would_overshoot() ->
     assert clipped and max(clipped) > 0.2
     assert traj.output_clips == len(clipped)
     assert traj.position[1] == pytest.approx(0.2)
+
+
+def test_rejected_input_stops_the_setpoint_where_it_is() -> None:
+    traj = JointTrajectory(np.array([0.0, 0.05]), **LIMITS)  # type: ignore[arg-type]
+    traj.set_target(np.array([0.5, 0.1]))
+    for _ in range(50):
+        traj.step()
+    before = traj.position.copy()
+    traj.set_target(np.array([float("nan"), 0.1]))
+    with pytest.raises(TrajectoryError, match="ruckig returned"):
+        traj.step()
+    assert np.array_equal(traj.position, before)
+    assert traj.at_rest and traj.braking
+    lo, hi = traj.brake_envelope
+    assert np.array_equal(lo, before) and np.array_equal(hi, before)
+    for _ in range(10):  # the bad input is gone: it stays stopped, without new errors
+        assert traj.step() is None
+    assert np.array_equal(traj.position, before)

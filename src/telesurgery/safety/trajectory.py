@@ -17,7 +17,15 @@ from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import NDArray
-from ruckig import ControlInterface, InputParameter, OutputParameter, Result, Ruckig, Trajectory
+from ruckig import (
+    ControlInterface,
+    InputParameter,
+    OutputParameter,
+    Result,
+    Ruckig,
+    RuckigError,
+    Trajectory,
+)
 
 FloatArray = NDArray[np.float64]
 
@@ -142,7 +150,10 @@ class JointTrajectory:
         if self.at_rest:
             return np.zeros(self.dofs)
         inp.current_position = self._position.tolist()
-        result = self._otg.calculate(inp, self._scratch)
+        try:
+            result = self._otg.calculate(inp, self._scratch)
+        except RuckigError:
+            result = Result.ErrorInvalidInput
         if result not in _OK:
             self.stop_here()
             return np.zeros(self.dofs)
@@ -153,6 +164,8 @@ class JointTrajectory:
     def stop_here(self) -> None:
         """Hard stop: zero velocity and acceleration at the current setpoint (fault path only)."""
         inp = self._inp
+        inp.current_position = self._position.tolist()
+        inp.target_position = self._position.tolist()  # drop whatever input was rejected
         inp.current_velocity = self._zeros
         inp.current_acceleration = self._zeros
         inp.control_interface = ControlInterface.Velocity
@@ -170,7 +183,11 @@ class JointTrajectory:
 
         Raises :class:`TrajectoryError` (after a hard stop) if Ruckig rejects its input.
         """
-        result = self._otg.update(self._inp, self._out)
+        try:
+            result = self._otg.update(self._inp, self._out)
+        except RuckigError as error:  # invalid input is raised, not returned
+            self.stop_here()
+            raise TrajectoryError(f"ruckig returned {error}; setpoint stopped") from None
         if result not in _OK:
             self.stop_here()
             raise TrajectoryError(f"ruckig returned {result.name}; setpoint stopped")
