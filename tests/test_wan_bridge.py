@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import signal
 import statistics
@@ -34,6 +35,7 @@ from telesurgery.link.wan_bridge import (
     WanBridge,
     WanBridgeClient,
     WanBridgeConfig,
+    main,
 )
 
 __all__ = ["bridge_factory", "udp_echo", "wan_topology"]  # fixtures, used by name
@@ -287,3 +289,36 @@ def test_tcp_download_through_the_bridge_is_intact(
     stats = bridge.stop()
     assert stats.a_to_b.forwarded > len(payload) // 1500
     assert stats.a_to_b.dropped_oversize == stats.b_to_a.dropped_oversize == 0
+
+
+# --- command line --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        (["--dev-a", "a0", "--dev-b", "a0"], "invalid dev_b='a0': valid is a device other than"),
+        (
+            ["--dev-a", "a0", "--dev-b", "b0", "--link", "moon"],
+            "invalid link profile='moon': valid is one of lan, 5g-regional,",
+        ),
+        (
+            ["--dev-a", "a0", "--dev-b", "b0", "--rt-priority", "120"],
+            "invalid rt_priority=120: valid is 0 (off) or 1..99",
+        ),
+    ],
+)
+def test_cli_rejects_bad_arguments_with_exit_code_2(
+    argv: list[str], error: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    assert capsys.readouterr().err.startswith(f"wan_bridge: error: {error}")
+
+
+def test_cli_names_a_missing_device(capsys: pytest.CaptureFixture[str]) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("packet sockets need root")
+    assert main(["--dev-a", "tswan-nodev0", "--dev-b", "tswan-nodev1"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("wan_bridge: error: cannot open a packet socket on 'tswan-nodev0': ")
+    assert "no such device in this network namespace" in err

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -65,6 +66,7 @@ from telesurgery.link.wan_bridge_core import (
 __all__ = [
     "CONTROL_OPS",
     "PASS_THROUGH",
+    "BridgeDeviceError",
     "BridgeStateError",
     "BridgeStats",
     "ControlError",
@@ -110,6 +112,20 @@ _CONTROL_LINE_MAX_BYTES = 65_536
 
 class ControlError(TelesurgeryError):
     """A control request the bridge refused, or a bridge that does not answer."""
+
+
+class BridgeDeviceError(TelesurgeryError):
+    """A device the bridge cannot open a packet socket on. Names the device and the OS error."""
+
+    def __init__(self, dev: str, error: OSError) -> None:
+        self.dev = dev
+        self.error = error
+        hint = {
+            errno.ENODEV: "no such device in this network namespace (run the bridge in it with "
+            "'ip netns exec <ns> ...')",
+            errno.EPERM: "packet sockets need root or CAP_NET_RAW",
+        }.get(error.errno or 0, error.strerror or str(error))
+        super().__init__(f"cannot open a packet socket on {dev!r}: {hint}")
 
 
 LinkFactory = Callable[[LinkProfile, int], LinkEmulator]
@@ -171,7 +187,10 @@ def open_packet_socket(dev: str, rcvbuf_bytes: int) -> socket.socket:
     The buffers are forced to ``rcvbuf_bytes`` when the process may (root), else capped by the
     ``net.core.rmem_max``/``wmem_max`` sysctls.
     """
-    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+    try:
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+    except OSError as exc:
+        raise BridgeDeviceError(dev, exc) from exc
     try:
         with contextlib.suppress(OSError):
             sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
@@ -185,6 +204,9 @@ def open_packet_socket(dev: str, rcvbuf_bytes: int) -> socket.socket:
                 sock.setsockopt(socket.SOL_SOCKET, plain, rcvbuf_bytes)
         sock.bind((dev, ETH_P_ALL))
         sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        raise BridgeDeviceError(dev, exc) from exc
     except BaseException:
         sock.close()
         raise
@@ -561,27 +583,49 @@ def set_realtime_priority(priority: int) -> None:
         return
     if not 1 <= priority <= 99:
         raise ConfigError("rt_priority", priority, "0 (off) or 1..99")
-    os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except PermissionError as exc:
+        raise ConfigError("rt_priority", priority, f"0 without root ({exc.strerror})") from exc
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry: run the bridge until SIGTERM/SIGINT or a ``stop`` request.
 
-    Prints the final counters as one JSON line on stdout.
+    Prints the final counters as one JSON line on stdout. A bad argument exits with 2, a device
+    that cannot be opened with 1, each with a one-line error on stderr.
     """
     args = _parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="wan_bridge %(levelname)s %(message)s")
-    set_realtime_priority(args.rt_priority)
-    both = parse_link(args.link) if args.link else PASS_THROUGH
-    config = WanBridgeConfig(
-        dev_a=args.dev_a,
-        dev_b=args.dev_b,
-        a_to_b=parse_link(args.a_to_b) if args.a_to_b else both,
-        b_to_a=parse_link(args.b_to_a) if args.b_to_a else both,
-        seed=args.seed,
-        control_path=args.control,
+    try:
+        set_realtime_priority(args.rt_priority)
+        both = parse_link(args.link) if args.link else PASS_THROUGH
+        config = WanBridgeConfig(
+            dev_a=args.dev_a,
+            dev_b=args.dev_b,
+            a_to_b=parse_link(args.a_to_b) if args.a_to_b else both,
+            b_to_a=parse_link(args.b_to_a) if args.b_to_a else both,
+            seed=args.seed,
+            control_path=args.control,
+        )
+    except ConfigError as exc:
+        print(f"wan_bridge: error: {exc}", file=sys.stderr)
+        return 2
+    bridge = WanBridge(config)
+    try:
+        bridge.open()
+    except BridgeDeviceError as exc:
+        bridge.close()
+        print(f"wan_bridge: error: {exc}", file=sys.stderr)
+        return 1
+    logger.info(
+        "forwarding %s <-> %s: a_to_b %s, b_to_a %s",
+        config.dev_a,
+        config.dev_b,
+        config.a_to_b.name,
+        config.b_to_a.name,
     )
-    stats = WanBridge(config).run()
+    stats = bridge.run()
     print(json.dumps(stats.to_json()), flush=True)
     return 0
 
