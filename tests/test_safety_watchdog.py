@@ -175,3 +175,21 @@ def test_holding_brakes_a_moving_arm_to_rest_within_the_reported_distance() -> N
     for ms in range(600, 700):
         sup.on_tick(ms / 1000)
     assert np.array_equal(sup.setpoint_jp("PSM1"), q_rest)
+
+
+def test_after_a_gap_a_far_target_disengages_instead_of_catching_up() -> None:
+    sup = following(0)
+    for ms in range(1, 201):
+        sup.on_tick(ms / 1000)
+    assert sup.state("PSM1") is ArmState.HOLDING
+    drain(sup)
+    far = T0[:3, 3] + np.array([0.02, 0.0, 0.0])  # the hand moved 2 cm during the gap
+    assert sup.on_command(command(2, 0.201, far), 0.201)
+    events = drain(sup)
+    assert events[-1] == Disengaged(0.201, "PSM1", Cause.RESUME_TOO_FAR)
+    q = sup.setpoint_jp("PSM1").copy()
+    for ms in range(202, 400):
+        sup.on_command(command(ms, ms / 1000, far), ms / 1000)
+        sup.on_tick(ms / 1000)
+    assert np.array_equal(sup.setpoint_jp("PSM1"), q)
+    assert sup.state("PSM1") is ArmState.DISENGAGED

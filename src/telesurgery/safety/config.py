@@ -123,13 +123,19 @@ class EngageConfig:
     """Max orientation error when engaging back from a clutch [deg] (dVRK: 2)."""
     max_distance_m: float = 0.005
     """Max distance between the limited command and the current tool tip [m]."""
+    resume_max_distance_m: float = 0.01
+    """After a watchdog hold, a fresh command resumes following only if its target is this close
+    to the held tip [m]; otherwise the arm disengages (no catching up after a gap)."""
+    resume_alignment_deg: float = 10.0
+    """Max orientation error for resuming after a watchdog hold [deg]."""
 
     def __post_init__(self) -> None:
-        for name in ("alignment_deg", "alignment_after_clutch_deg"):
+        for name in ("alignment_deg", "alignment_after_clutch_deg", "resume_alignment_deg"):
             value = getattr(self, name)
             if not (_is_number(value) and math.isfinite(value) and 0.0 < value <= 180.0):
                 raise ConfigError(f"engage.{name}", value, "a number in (0, 180] degrees")
         _positive("engage.max_distance_m", self.max_distance_m)
+        _positive("engage.resume_max_distance_m", self.resume_max_distance_m)
 
 
 @dataclass(frozen=True, slots=True)

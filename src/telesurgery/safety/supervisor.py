@@ -362,6 +362,11 @@ class SafetySupervisor:
         self._accepted += 1
         arm.candidate = cmd
         arm.candidate_arrival_s = now
+        if arm.state is ArmState.HOLDING and not self._may_resume(arm, q):
+            # The hand moved on during the gap: catching up would be motion the surgeon did not
+            # see coming. Disengage; an aligned engage takes over from here.
+            self._disengage(arm, Cause.RESUME_TOO_FAR, now)
+            return True
         arm.target_q = q
         arm.trajectory.set_target(q)
         self._take_jaw(arm, cmd, now)
@@ -369,6 +374,16 @@ class SafetySupervisor:
         if arm.state is ArmState.HOLDING:
             self._set_state(arm, ArmState.FOLLOWING, Cause.RESUME, now)
         return True
+
+    def _may_resume(self, arm: _Arm, q: FloatArray) -> bool:
+        T_now = arm.kinematics.forward(arm.trajectory.position)
+        T_new = arm.kinematics.forward(q)
+        engage = self.config.engage
+        distance_m = float(np.linalg.norm(T_new[:3, 3] - T_now[:3, 3]))
+        angle_deg = math.degrees(rotation_angle_rad(T_now[:3, :3], T_new[:3, :3]))
+        return distance_m <= engage.resume_max_distance_m and angle_deg <= (
+            engage.resume_alignment_deg
+        )
 
     def on_rtt(self, rtt_ms: float, now: float) -> None:
         """A round-trip measurement [ms]; above ``stop_ms`` every engaged arm is disengaged."""
