@@ -6,7 +6,10 @@ link's constant transform (the joint offset included), with a hinge or slide joi
 own z axis (a rotation about z and a translation along z commute, so this is exact). Joint values in
 ``qpos`` are therefore the dVRK joint values. Arms are position servos (``kp = armature * w^2``,
 critically damped ``kv``) on gravity-compensated bodies; only the jaws, the board, the pegs and the
-rings collide.
+rings collide. Collision bits: 1 = parts (pegs, ring walls, fingers), 2 = supports (board,
+floor), 4 = ring feet. A ring rests on three hidden spheres inside its wall (3 contacts with the
+board instead of ~24 from its capsules), while its capsules collide with pegs, fingers and other
+rings; fingers collide with parts and supports.
 
 Rendering is set up for a CPU (Mesa llvmpipe): no shadows, no multisampling (``offsamples=0``:
 4x MSAA triples the per-frame cost), coarse tessellation of round geoms and of the floor plane.
@@ -219,17 +222,16 @@ def build_cart_mjcf(
   <default class="contact">
     <geom contype="1" conaffinity="1" condim="4" friction="{friction}"
           solref="0.004 1" solimp="0.95 0.99 0.001"/>
-  </default>
-  <default class="finger">
-    <geom contype="1" conaffinity="1" condim="4" friction="{friction}"
-          solref="0.004 1" solimp="0.95 0.99 0.001" rgba="0.75 0.75 0.78 1"/>
+    <default class="support"><geom contype="6" conaffinity="6"/></default>
+    <default class="foot"><geom contype="4" conaffinity="4" group="3" mass="0"/></default>
+    <default class="finger"><geom contype="3" conaffinity="3" rgba="0.75 0.75 0.78 1"/></default>
   </default>
 </default>
 <worldbody>
   <light name="overhead" pos="0 -0.1 0.6" dir="0 0.15 -1" directional="true"
          castshadow="false" diffuse="0.45 0.45 0.45" specular="0.1 0.1 0.1"/>
   <geom name="floor" type="plane" size="0.5 0.5 0.1" pos="0 0 {_num(floor_z)}"
-        rgba="0.62 0.36 0.36 1" class="contact"/>
+        rgba="0.62 0.36 0.36 1" class="support"/>
   {board.mjcf()}
   {arms_xml}
 </worldbody>

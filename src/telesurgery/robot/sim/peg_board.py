@@ -96,7 +96,7 @@ class PegBoard:
         t = self.plate_thickness_m
         parts.append(
             f'<geom name="board" type="box" size="{hx} {hy} {t / 2}" pos="0 0 {-t / 2}" '
-            f'rgba="0.12 0.12 0.14 1" class="contact"/>'
+            f'rgba="0.12 0.12 0.14 1" class="support"/>'
         )
         h = self.peg_height_m
         for i, (x, y) in enumerate(self.peg_xy_m):
@@ -132,6 +132,12 @@ class PegBoard:
                 f'<geom name="ring{index}_seg{k}" type="capsule" size="{self.ring_tube_radius_m}" '
                 f'fromto="{ax:.6f} {ay:.6f} 0 {bx:.6f} {by:.6f} 0" mass="{seg_mass:.6g}" '
                 f'rgba="{rgba}" class="contact"/>'
+            )
+        for k in range(3):  # the feet the ring rests on (see the collision bits in mjcf.py)
+            a = 2.0 * math.pi * (k + 0.5) / 3
+            geoms.append(
+                f'<geom name="ring{index}_foot{k}" type="sphere" size="{self.ring_tube_radius_m}" '
+                f'pos="{R * math.cos(a):.6f} {R * math.sin(a):.6f} 0" class="foot"/>'
             )
         body = "\n".join(geoms)
         return (
