@@ -16,8 +16,12 @@ class GatewayCommand(Command):
     )
 
     def configure(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--host", default="127.0.0.1", help="listen address (default %(default)s)")
-        parser.add_argument("--port", type=int, default=8080, help="HTTP port (default %(default)s)")
+        parser.add_argument(
+            "--host", default="127.0.0.1", help="listen address (default %(default)s)"
+        )
+        parser.add_argument(
+            "--port", type=int, default=8080, help="HTTP port (default %(default)s)"
+        )
         parser.add_argument(
             "--link",
             default="none",

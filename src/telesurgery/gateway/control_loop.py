@@ -19,10 +19,12 @@ event values and the robot driver's own.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 from numpy.typing import NDArray
@@ -32,8 +34,9 @@ from telesurgery.operation.roles import Role
 from telesurgery.robot.contract import Arm, Robot
 from telesurgery.safety.commands import ArmCommand
 from telesurgery.safety.config import SafetyConfig
-from telesurgery.safety.events import SafetyEvent
+from telesurgery.safety.events import LatencyLevel, SafetyEvent
 from telesurgery.safety.kinematics import ArmKinematicsLike
+from telesurgery.safety.state import ArmState
 from telesurgery.safety.stats import SupervisorStats
 from telesurgery.safety.supervisor import SafetySupervisor
 
@@ -88,8 +91,34 @@ class RttSample:
     """Round-trip time [ms]."""
 
 
-ControlInput = EngageRequest | ControllerChange | EStopRequest | EStopClearRequest | RttSample
+@dataclass(frozen=True, slots=True)
+class ForgetConsole:
+    """A console reconnected and restarts its sequence numbers."""
+
+    console_id: str
+    """The console."""
+
+
+ControlInput = (
+    EngageRequest | ControllerChange | EStopRequest | EStopClearRequest | RttSample | ForgetConsole
+)
 """Inputs applied in order at the start of a tick."""
+
+
+@dataclass(frozen=True, slots=True)
+class ArmSnapshot:
+    """What the network side may show about one arm (published by the servo thread)."""
+
+    state: ArmState
+    """Supervisor state."""
+    controller: str | None
+    """Controlling console."""
+    T_rcm_tip: FloatArray
+    """(4, 4) pose of the joint setpoint (the pose a console aligns to before engaging) [m]."""
+    jaw_rad: float | None
+    """Jaw setpoint [rad], or None."""
+    time_s: float
+    """Tick time of the snapshot [s]."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +157,12 @@ class ControlLoopStats:
     """Events dropped because the outbound queue was full."""
     servo_refused: int
     """``servo_jp`` calls the robot refused (arm not enabled/homed, or a limit error)."""
+    arms: Mapping[str, ArmSnapshot]
+    """Per-arm state and setpoint pose at the last publication."""
+    estop_latched: bool
+    """Emergency stop state at the last publication."""
+    latency_level: LatencyLevel
+    """Latency classification at the last publication."""
 
 
 class ControlLoop:
@@ -159,6 +194,7 @@ class ControlLoop:
         self._events_dropped = 0
         self._servo_refused = 0
         self._ticks = 0
+        self._now = math.nan
         self._stats = self._snapshot()
 
     @classmethod
@@ -204,6 +240,10 @@ class ControlLoop:
             self._controls.append(control)
             return True
 
+    def forget_console(self, console_id: str) -> bool:
+        """Shorthand for ``submit_control(ForgetConsole(...))`` (after a reconnect)."""
+        return self.submit_control(ForgetConsole(console_id))
+
     def request_engage(self, arm: str, console_id: str, *, after_clutch: bool = False) -> bool:
         """Shorthand for ``submit_control(EngageRequest(...))``."""
         return self.submit_control(EngageRequest(arm, console_id, after_clutch))
@@ -230,7 +270,7 @@ class ControlLoop:
             return self._events.popleft() if self._events else None
 
     def stats(self) -> ControlLoopStats:
-        """The counters as last published by the servo thread."""
+        """Counters, arm states and setpoint poses as last published by the servo thread."""
         return self._stats
 
     # ------------------------------------------------------------ servo thread
@@ -238,6 +278,7 @@ class ControlLoop:
     def tick(self, now: float) -> None:
         """One servo period at gateway time ``now`` [s]: feed, step, apply, publish."""
         sup = self.supervisor
+        self._now = now
         with self._lock:
             self._controls, self._applying = self._applying, self._controls
             self._mailbox, self._reading = self._reading, self._mailbox
@@ -287,17 +328,35 @@ class ControlLoop:
                 sup.clear_estop(role, now)
             case RttSample(rtt_ms):
                 sup.on_rtt(rtt_ms, now)
+            case ForgetConsole(console_id):
+                sup.forget_console(console_id)
 
     def _snapshot(self) -> ControlLoopStats:
         with self._lock:
             submitted, overwritten = self._submitted, self._overwritten
             refused, dropped = self._controls_refused, self._events_dropped
+        sup = self.supervisor
+        arms = MappingProxyType(
+            {
+                name: ArmSnapshot(
+                    sup.state(name),
+                    sup.controller(name),
+                    sup.setpoint_cp(name),
+                    sup.setpoint_jaw(name),
+                    self._now,
+                )
+                for name in sup.arm_names
+            }
+        )
         return ControlLoopStats(
-            supervisor=self.supervisor.stats(),
+            supervisor=sup.stats(),
             ticks=self._ticks,
             commands_submitted=submitted,
             commands_overwritten=overwritten,
             controls_refused=refused,
             events_dropped=dropped,
             servo_refused=self._servo_refused,
+            arms=arms,
+            estop_latched=sup.estop_latched,
+            latency_level=sup.latency_level,
         )

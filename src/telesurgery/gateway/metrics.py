@@ -4,7 +4,26 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-_LATENCY_BUCKETS_MS = (0.5, 1, 2, 5, 10, 20, 30, 50, 75, 100, 135, 150, 200, 250, 300, 400, 600, 1000)
+_LATENCY_BUCKETS_MS = (
+    0.5,
+    1,
+    2,
+    5,
+    10,
+    20,
+    30,
+    50,
+    75,
+    100,
+    135,
+    150,
+    200,
+    250,
+    300,
+    400,
+    600,
+    1000,
+)
 
 
 class GatewayMetrics:
@@ -52,7 +71,9 @@ class GatewayMetrics:
             "telesurgery_servo_overruns", "Servo loop overruns since start", registry=r
         )
         self.video_frames_encoded = Gauge(
-            "telesurgery_video_frames_encoded", "Video frames encoded (once for all peers)", registry=r
+            "telesurgery_video_frames_encoded",
+            "Video frames encoded (once for all peers)",
+            registry=r,
         )
         self.video_bitrate_bps = Gauge(
             "telesurgery_video_target_bitrate_bps", "Video encoder target bitrate", registry=r

@@ -1,0 +1,541 @@
+"""The patient-side gateway: an aiohttp app owning the robot, the control loop, video and peers.
+
+Lifespan (``Gateway.start`` / ``Gateway.stop``, wired to aiohttp's ``cleanup_ctx``) owns every
+task and thread: the robot's servo loop and camera threads, the shared video encoder, the state
+broadcaster, the clock-sync pinger and the event pump. Each has a stop path that waits for it.
+
+HTTP API:
+
+* ``POST /api/offer`` — WebRTC signalling: ``{"sdp", "type", "console_id", "role"}`` ->
+  ``{"sdp", "type", "session_id", "gateway_wall_minus_mono_ns"}``; errors are
+  ``{"error": "..."}`` with status 400 and say what is valid.
+* ``GET /status`` — JSON: arms, supervisor states, peers, latency, servo and video figures.
+* ``GET /metrics`` — Prometheus text exposition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
+
+import numpy as np
+from aiohttp import web
+from aiortc import RTCPeerConnection, RTCSessionDescription
+
+from telesurgery.exceptions import ConfigError, TelesurgeryError
+from telesurgery.gateway.config import GatewayConfig
+from telesurgery.gateway.control_loop import ControlLoop
+from telesurgery.gateway.event_filter import EventRateFilter
+from telesurgery.gateway.link_shim import EmulatedIceLink
+from telesurgery.gateway.metrics import GatewayMetrics
+from telesurgery.gateway.patient_side import (
+    SUPERVISOR_STATE_CODE,
+    ArmSample,
+    PatientSide,
+    StateSampler,
+)
+from telesurgery.gateway.peer import ConsolePeer
+from telesurgery.link.emulator import LinkEmulator
+from telesurgery.link.latency import LatencyTracker
+from telesurgery.link.profiles import LinkProfile, parse_link
+from telesurgery.media.fanout import SharedVideoEncoder
+from telesurgery.media.feedback import SenderFeedbackTap
+from telesurgery.media.webrtc import rtc_configuration
+from telesurgery.operation.roles import Role
+from telesurgery.protocol.codec import encode
+from telesurgery.protocol.messages import (
+    PROTOCOL_VERSION,
+    ArmId,
+    ArmState,
+    LatencyComponent,
+    OperatingStateCode,
+    RobotStateMessage,
+)
+from telesurgery.robot.contract import Robot
+from telesurgery.robot.kinematics.base import ArmKinematics
+from telesurgery.robot.kinematics.ecm import EcmKinematics
+from telesurgery.robot.kinematics.psm import PsmKinematics
+from telesurgery.robot.kinematics.rotations import quat_xyzw_from_matrix
+from telesurgery.robot.registry import RobotConfig
+from telesurgery.robot.sim.config import SimCartConfig
+from telesurgery.safety.config import SafetyConfig
+
+logger = logging.getLogger(__name__)
+
+_U32 = 1 << 32
+_CONTROLLING_ROLES = (Role.LEAD, Role.BEDSIDE)
+NO_EMULATION = "none"
+"""``--link none``: no in-process emulation (the real network, or the netns WAN)."""
+
+
+KINEMATICS_BY_KIND: dict[str, Callable[[], ArmKinematics]] = {
+    "psm": PsmKinematics,
+    "ecm": EcmKinematics,
+}
+"""Analytic kinematics the supervisor uses for each arm kind of the safety configuration."""
+
+
+GATEWAY_KEY: web.AppKey[Gateway] = web.AppKey("gateway")
+"""Where the app keeps its :class:`Gateway`."""
+
+
+class OfferError(TelesurgeryError):
+    """A signalling request that cannot be answered."""
+
+
+def _vec3(a: Any) -> tuple[float, float, float]:
+    return (float(a[0]), float(a[1]), float(a[2]))
+
+
+def _quat(T: Any) -> tuple[float, float, float, float]:
+    q = quat_xyzw_from_matrix(np.asarray(T)[:3, :3])
+    return (float(q[0]), float(q[1]), float(q[2]), float(q[3]))
+
+
+class Gateway:
+    """One operating room's gateway. ``await start()`` ... ``await stop()``."""
+
+    def __init__(
+        self,
+        config: GatewayConfig | None = None,
+        *,
+        robot_config: RobotConfig | None = None,
+        safety_config: SafetyConfig | None = None,
+    ) -> None:
+        self.config = config or GatewayConfig()
+        self.robot_config = robot_config or SimCartConfig()
+        self.safety_config = safety_config or SafetyConfig()
+        # fail fast on a bad link spec; 'none' means the real network only, no emulation
+        self.link: LinkProfile | None = (
+            None if self.config.link == NO_EMULATION else parse_link(self.config.link)
+        )
+        self.metrics = GatewayMetrics()
+        self.latency = LatencyTracker()
+        self.robot: Robot | None = None
+        self.loop: ControlLoop | None = None
+        self.sampler: StateSampler | None = None
+        self.control: PatientSide | None = None
+        self.kinematics: dict[str, ArmKinematics] = {
+            name: KINEMATICS_BY_KIND[arm.arm_kind.name]()
+            for name, arm in self.safety_config.arms.items()
+        }
+        self.video: SharedVideoEncoder | None = None
+        self.peers: dict[int, ConsolePeer] = {}
+        self._links: dict[int, EmulatedIceLink] = {}
+        self._taps: dict[int, SenderFeedbackTap] = {}
+        self._next_session = 1
+        self._state_seq = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._unsubscribe_camera: Any = None
+        self._remove_tick: Any = None
+        self._event_filter = EventRateFilter()
+        self.event_log: list[dict[str, Any]] = []
+        """Recent supervisor events (bounded), for /status and tests."""
+
+    # -- lifespan -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        robot = self.robot_config.make()
+        self.robot = robot
+        add_tick = getattr(robot, "add_tick_callback", None)
+        if add_tick is None:
+            raise ConfigError("robot", type(robot).__name__, "a driver with add_tick_callback")
+        await loop.run_in_executor(None, self._prepare_arms, robot)
+        self.loop = ControlLoop.for_robot(robot, self.safety_config, self.kinematics)
+        self.sampler = StateSampler(robot, self.loop)
+        self.control = PatientSide(self.loop, self.sampler)
+        remove_loop = add_tick(self.loop.tick)
+        remove_sampler = add_tick(self.sampler)
+        self._remove_tick = lambda: (remove_sampler(), remove_loop())
+        await loop.run_in_executor(None, robot.connect)
+        camera = getattr(robot, "camera", None)
+        if camera is not None:
+            self.video = SharedVideoEncoder(self.config.video)
+            await self.video.start()
+            self._unsubscribe_camera = camera.subscribe(self.video.submit_threadsafe)
+        self._tasks = [
+            asyncio.create_task(self._state_loop(), name="state-broadcast"),
+            asyncio.create_task(self._ping_loop(), name="clock-sync-pings"),
+            asyncio.create_task(self._event_loop(), name="event-pump"),
+        ]
+
+    @staticmethod
+    def _prepare_arms(robot: Robot) -> None:
+        """Enable and home every arm (deterministically, before the real-time loop starts)."""
+        for arm in robot.arms.values():
+            arm.enable()
+            arm.home()
+        step = getattr(robot, "step", None)
+        if step is not None:
+            for _ in range(100):
+                if all(a.operating_state().is_homed for a in robot.arms.values()):
+                    break
+                step(50)
+
+    def geometry(self) -> dict[str, Any]:
+        """Where the arms stand (sent to consoles at join): ``T_world_rcm`` per arm."""
+        assert self.robot is not None
+        return {
+            "T_world_rcm": {
+                name: np.asarray(arm.T_world_rcm).tolist() for name, arm in self.robot.arms.items()
+            },
+            "camera_arm": "ECM",
+        }
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        for session in list(self.peers):
+            await self._drop_peer(session)
+        if self._unsubscribe_camera is not None:
+            self._unsubscribe_camera()
+        if self.video is not None:
+            await self.video.stop()
+        if self.robot is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.robot.disconnect)
+        if self._remove_tick is not None:
+            self._remove_tick()
+
+    # -- signalling -----------------------------------------------------------------------------
+
+    async def accept_offer(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Answer a console's offer; raises :class:`OfferError` on a bad request."""
+        assert self.control is not None
+        sdp = body.get("sdp")
+        if not isinstance(sdp, str) or body.get("type") != "offer":
+            raise OfferError('expected {"sdp": "<offer SDP>", "type": "offer", ...}')
+        console_id = body.get("console_id", "console")
+        if not isinstance(console_id, str) or not 1 <= len(console_id) <= 64:
+            raise OfferError("console_id must be a string of 1..64 characters")
+        try:
+            role = Role(body.get("role", "lead"))
+        except ValueError:
+            raise OfferError(
+                f"unknown role {body.get('role')!r}; valid are {', '.join(r.value for r in Role)}"
+            ) from None
+        session_id = self._next_session
+        self._next_session += 1
+        pc = RTCPeerConnection(rtc_configuration(self.config.ice_servers))
+        peer = ConsolePeer(
+            session_id=session_id,
+            console_id=console_id,
+            role=role,
+            pc=pc,
+            control=self.control,
+            max_message_bytes=self.config.max_message_bytes,
+            max_control_rate_hz=self.config.max_control_rate_hz,
+            on_reject=self._on_reject,
+        )
+        self.peers[session_id] = peer
+        self.metrics.peers.set(len(self.peers))
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            if pc.connectionState in ("failed", "closed"):
+                await self._drop_peer(session_id)
+
+        await pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
+        if self.video is not None:
+            for transceiver in pc.getTransceivers():
+                if transceiver.kind == "video":
+                    track = self.video.add_track(f"{console_id}#{session_id}")
+                    transceiver.sender.replaceTrack(track)
+                    transceiver.direction = "sendonly"
+                    surgeon = role is not Role.OBSERVER
+                    self._taps[session_id] = SenderFeedbackTap(
+                        transceiver.sender,
+                        on_keyframe_request=self.video.request_keyframe,
+                        on_report=self.video.on_receiver_report if surgeon else None,
+                    )
+                    break
+        await pc.setLocalDescription(await pc.createAnswer())
+        self._install_link(session_id, pc)
+        if role in _CONTROLLING_ROLES:
+            self.control.assign_free_arms(console_id)
+        version = body.get("protocol_version", PROTOCOL_VERSION)
+        if version != PROTOCOL_VERSION:
+            await self._drop_peer(session_id)
+            raise OfferError(
+                f"protocol version {version!r} is not spoken here; valid is {PROTOCOL_VERSION}"
+            )
+        return {
+            "sdp": pc.localDescription.sdp,
+            "type": pc.localDescription.type,
+            "session_id": session_id,
+            "gateway_wall_minus_mono_ns": time.time_ns() - time.monotonic_ns(),
+            "protocol_version": PROTOCOL_VERSION,
+            "geometry": self.geometry(),
+            "arms_controlled": [
+                arm
+                for arm, holder in self.control.status()["controllers"].items()
+                if holder == console_id
+            ],
+        }
+
+    def _install_link(self, session_id: int, pc: Any) -> None:
+        if self.link is None or is_transparent(self.link):
+            return
+        ice = pc.sctp.transport.transport if pc.sctp is not None else None
+        if ice is None:
+            for transceiver in pc.getTransceivers():
+                ice = transceiver.sender.transport.transport
+                break
+        if ice is None:
+            return
+        seed = self.config.link_seed * 1000 + 2 * session_id
+        shim = EmulatedIceLink(
+            ice,
+            to_remote=LinkEmulator(self.link, seed=seed),
+            from_remote=LinkEmulator(self.link, seed=seed + 1),
+        )
+        shim.install()
+        self._links[session_id] = shim
+
+    def set_link_cut(self, cut: bool) -> None:
+        """Cut (drop every packet both ways) or restore every emulated peer link now."""
+        for shim in self._links.values():
+            shim.cut = cut
+
+    async def _drop_peer(self, session_id: int) -> None:
+        peer = self.peers.pop(session_id, None)
+        if peer is None:
+            return
+        self.metrics.peers.set(len(self.peers))
+        tap = self._taps.pop(session_id, None)
+        if tap is not None:
+            tap.detach()
+        link = self._links.pop(session_id, None)
+        if link is not None:
+            await link.aclose()
+        await peer.close()
+        if self.control is not None:
+            self.control.console_left(peer.console_id)
+
+    def _on_reject(self, reason: str, detail: str) -> None:
+        self.metrics.rejected_messages.labels(reason=reason).inc()
+        logger.debug("rejected message (%s): %s", reason, detail)
+
+    # -- loops ----------------------------------------------------------------------------------
+
+    def _arm_state(self, sample: ArmSample, now_s: float) -> ArmState:
+        kin = self.kinematics[sample.arm]
+        T_measured = kin.forward(sample.q_measured)
+        T_setpoint = kin.forward(sample.q_setpoint)
+        age_us = None
+        if sample.last_command_sent_s is not None:
+            age_us = max(0, min(_U32 - 1, int((now_s - sample.last_command_sent_s) * 1e6)))
+        return ArmState(
+            arm=ArmId[sample.arm],
+            operating_state=OperatingStateCode[sample.operating_state.value],
+            supervisor_state=SUPERVISOR_STATE_CODE[sample.supervisor_state],
+            is_homed=sample.is_homed,
+            is_busy=sample.is_busy,
+            measured_position_m=_vec3(T_measured[:3, 3]),
+            measured_quat_xyzw=_quat(T_measured),
+            setpoint_position_m=_vec3(T_setpoint[:3, 3]),
+            setpoint_quat_xyzw=_quat(T_setpoint),
+            measured_jaw_rad=sample.jaw_measured_rad,
+            setpoint_jaw_rad=(None if sample.jaw_measured_rad is None else sample.jaw_setpoint_rad),
+            last_command_seq=sample.last_command_seq,
+            last_command_age_us=age_us,
+        )
+
+    def _state_message(self) -> RobotStateMessage | None:
+        assert self.sampler is not None
+        samples = self.sampler.latest
+        if not samples:
+            return None
+        now_ns = time.monotonic_ns()
+        arms = tuple(self._arm_state(sample, now_ns / 1e9) for sample in samples)
+        self._state_seq = (self._state_seq + 1) % _U32
+        return RobotStateMessage(seq=self._state_seq, gateway_time_ns=now_ns, arms=arms)
+
+    async def _state_loop(self) -> None:
+        period_s = 1.0 / self.config.state_rate_hz
+        loop = asyncio.get_running_loop()
+        next_t = loop.time()
+        while True:
+            next_t += period_s
+            message = self._state_message() if self.peers else None
+            if message is not None:
+                data = encode(message)
+                for peer in list(self.peers.values()):
+                    peer.send_control(data)
+                self.metrics.state_messages_sent.inc()
+            await asyncio.sleep(max(0.0, next_t - loop.time()))
+
+    async def _ping_loop(self) -> None:
+        period_s = self.config.ping_interval_ms / 1000.0
+        while True:
+            for peer in list(self.peers.values()):
+                peer.ping()
+                if peer.last_rtt_ms is not None:
+                    self.latency.add(
+                        LatencyComponent.NETWORK_RTT, peer.last_rtt_ms, time.monotonic()
+                    )
+                    self.metrics.latency_ms.labels(component="network_rtt").observe(
+                        peer.last_rtt_ms
+                    )
+            self._update_gauges()
+            await asyncio.sleep(period_s)
+
+    def _update_gauges(self) -> None:
+        snapshot = self.latency.snapshot(time.monotonic())
+        for component, stats in snapshot.stats.items():
+            name = component.name.lower()
+            if not math.isnan(stats.p50_ms):
+                self.metrics.latency_p50_ms.labels(component=name).set(stats.p50_ms)
+                self.metrics.latency_p99_ms.labels(component=name).set(stats.p99_ms)
+        stats_fn = getattr(self.robot, "servo_stats", None)
+        if stats_fn is not None:
+            servo = stats_fn()
+            self.metrics.servo_period_p99_ms.set(servo.period.period_p99_ms)
+            self.metrics.servo_overruns.set(servo.period.overruns)
+        if self.video is not None:
+            self.metrics.video_frames_encoded.set(self.video.stats.frames_encoded)
+            self.metrics.video_bitrate_bps.set(self.video.target.bitrate_bps)
+
+    async def _event_loop(self) -> None:
+        assert self.control is not None
+        assert self.loop is not None
+        while True:
+            events = []
+            while (event := self.loop.next_event()) is not None:
+                events.append(event)
+            for event in events:
+                record = event_record(event)
+                self.metrics.supervisor_events.labels(event=record["event"]).inc()
+                self.event_log.append(record)
+                forward = self._event_filter.admit(record, time.monotonic())
+                if forward is not None:
+                    for peer in list(self.peers.values()):
+                        peer.send_event(forward)
+                command_age = record.get("command_age_ms")
+                if isinstance(command_age, float):
+                    self.latency.add(LatencyComponent.COMMAND_AGE, command_age, time.monotonic())
+            if len(self.event_log) > 2000:
+                del self.event_log[:-1000]
+            await asyncio.sleep(0.01)
+
+    # -- status ---------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        servo = getattr(self.robot, "servo_stats", None)
+        return {
+            "link": self.config.link,
+            "peers": [
+                {
+                    "session_id": p.session_id,
+                    "console_id": p.console_id,
+                    "role": p.role.value,
+                    "rtt_ms": p.last_rtt_ms,
+                    "counters": _jsonable(p.counters),
+                }
+                for p in self.peers.values()
+            ],
+            "arms": [
+                {
+                    "arm": sample.arm,
+                    "operating_state": sample.operating_state.value,
+                    "supervisor_state": sample.supervisor_state.value,
+                    "controller": sample.controller,
+                    "q_measured": sample.q_measured.tolist(),
+                    "jaw_measured_rad": sample.jaw_measured_rad,
+                }
+                for sample in (self.sampler.latest if self.sampler is not None else ())
+            ],
+            "latency": self.latency.snapshot(time.monotonic()).as_dict(),
+            "servo": None if servo is None else _jsonable(servo()),
+            "video": None if self.video is None else _jsonable(self.video.stats),
+            "control_loop": _jsonable(self.loop.stats()) if self.loop else None,
+            "events": self.event_log[-20:],
+        }
+
+
+def is_transparent(profile: LinkProfile) -> bool:
+    """True when the profile changes nothing (then no emulator is installed at all)."""
+    return (
+        profile.delay_ms == 0.0
+        and profile.jitter_ms == 0.0
+        and profile.loss == 0.0
+        and profile.reorder == 0.0
+        and profile.duplicate == 0.0
+        and profile.rate_bps is None
+    )
+
+
+def event_record(event: Any) -> dict[str, Any]:
+    """A supervisor event as a JSON-able dict: ``{"event": "WatchdogHold", ...fields}``."""
+    record: dict[str, Any] = {"event": type(event).__name__}
+    for name in getattr(event, "__dataclass_fields__", {}):
+        record[name] = _jsonable(getattr(event, name))
+    return record
+
+
+def _jsonable(value: Any) -> Any:
+    fields = getattr(value, "__dataclass_fields__", None)
+    if fields is not None and not isinstance(value, type):
+        return {name: _jsonable(getattr(value, name)) for name in fields}
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [_jsonable(v) for v in value.tolist()]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, int | str | bool) or value is None:
+        return value
+    if hasattr(value, "value") and hasattr(value, "name"):  # enums
+        return value.value if isinstance(value.value, str | int) else value.name
+    return str(value)
+
+
+def create_app(gateway: Gateway) -> web.Application:
+    """The aiohttp application; its cleanup context is the gateway's lifespan."""
+    app = web.Application(client_max_size=256 * 1024)
+
+    async def lifespan(_app: web.Application) -> AsyncIterator[None]:
+        await gateway.start()
+        try:
+            yield
+        finally:
+            await gateway.stop()
+
+    async def offer(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return web.json_response({"error": "request body must be JSON"}, status=400)
+        if not isinstance(body, dict):
+            return web.json_response({"error": "request body must be a JSON object"}, status=400)
+        try:
+            return web.json_response(await gateway.accept_offer(body))
+        except OfferError as error:
+            return web.json_response({"error": str(error)}, status=400)
+        except ValueError as error:  # aiortc: malformed SDP
+            return web.json_response({"error": f"invalid SDP: {error}"}, status=400)
+
+    async def status(_request: web.Request) -> web.Response:
+        return web.json_response(gateway.status())
+
+    async def metrics(_request: web.Request) -> web.Response:
+        gateway._update_gauges()
+        return web.Response(body=gateway.metrics.render(), content_type="text/plain")
+
+    app.cleanup_ctx.append(lifespan)
+    app.router.add_post("/api/offer", offer)
+    app.router.add_get("/status", status)
+    app.router.add_get("/metrics", metrics)
+    app[GATEWAY_KEY] = gateway
+    return app

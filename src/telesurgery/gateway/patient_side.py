@@ -1,0 +1,198 @@
+"""The gateway's view of the patient side: the control loop's front door and robot state samples.
+
+:class:`PatientSide` implements the peers' :class:`~telesurgery.gateway.peer.ControlPort` on top
+of :class:`~telesurgery.gateway.control_loop.ControlLoop` (everything thread-safe, nothing
+blocking), decides which consoles' round trips feed the supervisor's latency policy (those that
+control an arm), and samples the robot in the servo thread:
+
+:class:`StateSampler` is a tick callback. Every ``every_n_ticks`` servo periods it copies, in the
+servo thread, the arms' measured and setpoint joints and the supervisor's per-arm state into a new
+immutable :class:`ArmSample` tuple and publishes it by one reference assignment; the asyncio side
+reads the latest tuple without a lock and does the forward kinematics itself.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from telesurgery.gateway.control_loop import ControlLoop
+from telesurgery.operation.roles import Role
+from telesurgery.protocol.messages import SupervisorState
+from telesurgery.robot.contract import OperatingState, Robot
+from telesurgery.safety.commands import ArmCommand
+from telesurgery.safety.state import ArmState as SupervisorArmState
+
+FloatArray = NDArray[np.float64]
+
+SUPERVISOR_STATE_CODE: Mapping[SupervisorArmState, SupervisorState] = {
+    SupervisorArmState.DISENGAGED: SupervisorState.DISENGAGED,
+    SupervisorArmState.FOLLOWING: SupervisorState.FOLLOWING,
+    SupervisorArmState.HOLDING: SupervisorState.HOLDING,
+    SupervisorArmState.ESTOPPED: SupervisorState.ESTOPPED,
+}
+"""Supervisor arm states and their wire codes."""
+
+
+@dataclass(frozen=True, slots=True)
+class ArmSample:
+    """One arm at one servo tick, copied in the servo thread."""
+
+    arm: str
+    """Arm name."""
+    time_s: float
+    """Gateway monotonic time of the tick [s]."""
+    operating_state: OperatingState
+    """CRTK operating state."""
+    is_homed: bool
+    """CRTK is_homed."""
+    is_busy: bool
+    """CRTK is_busy."""
+    supervisor_state: SupervisorArmState
+    """What the supervisor lets the arm do."""
+    controller: str | None
+    """Console controlling the arm, if any."""
+    q_measured: FloatArray
+    """(n,) measured joints [rad | m]."""
+    q_setpoint: FloatArray
+    """(n,) supervisor setpoint joints [rad | m]."""
+    jaw_measured_rad: float | None
+    """Measured jaw angle, None without a jaw."""
+    jaw_setpoint_rad: float | None
+    """Jaw setpoint, None without a jaw."""
+    last_command_seq: int | None
+    """Sequence number of the newest command submitted for this arm (network side)."""
+    last_command_sent_s: float | None
+    """Its send time on the gateway clock [s]."""
+
+
+class StateSampler:
+    """Tick callback publishing :class:`ArmSample` tuples (see the module docstring)."""
+
+    def __init__(self, robot: Robot, loop: ControlLoop, every_n_ticks: int = 5) -> None:
+        self._robot = robot
+        self._loop = loop
+        self._every = every_n_ticks
+        self._count = 0
+        self._arms = tuple((name, robot.arm(name)) for name in loop.supervisor.arm_names)
+        self.latest: tuple[ArmSample, ...] = ()
+        self._last_command: dict[str, tuple[int, float]] = {}
+        self._command_lock = threading.Lock()
+
+    def note_command(self, command: ArmCommand) -> None:
+        """Remember the newest command per arm (network thread)."""
+        with self._command_lock:
+            self._last_command[command.arm] = (command.seq, command.sent_time_s)
+
+    def __call__(self, now: float) -> None:
+        self._count += 1
+        if self._count < self._every:
+            return
+        self._count = 0
+        sup = self._loop.supervisor
+        with self._command_lock:
+            last = dict(self._last_command)
+        samples = []
+        for name, arm in self._arms:
+            status = arm.operating_state()
+            jaw = arm.jaw
+            cmd = last.get(name)
+            samples.append(
+                ArmSample(
+                    arm=name,
+                    time_s=now,
+                    operating_state=status.state,
+                    is_homed=status.is_homed,
+                    is_busy=status.is_busy,
+                    supervisor_state=sup.state(name),
+                    controller=sup.controller(name),
+                    q_measured=arm.measured_js().position.copy(),
+                    q_setpoint=sup.setpoint_jp(name).copy(),
+                    jaw_measured_rad=(
+                        None if jaw is None else float(jaw.measured_js().position[0])
+                    ),
+                    jaw_setpoint_rad=sup.setpoint_jaw(name),
+                    last_command_seq=None if cmd is None else cmd[0],
+                    last_command_sent_s=None if cmd is None else cmd[1],
+                )
+            )
+        self.latest = tuple(samples)
+
+
+class PatientSide:
+    """The :class:`ControlPort` of every peer, on top of one :class:`ControlLoop`."""
+
+    def __init__(self, loop: ControlLoop, sampler: StateSampler) -> None:
+        self.loop = loop
+        self.sampler = sampler
+        self._controllers: dict[str, str | None] = {
+            name: None for name in loop.supervisor.arm_names
+        }
+        self.controls_refused = 0
+        self.disengage_requests = 0
+
+    # -- ControlPort ------------------------------------------------------------------------
+
+    def submit(self, command: ArmCommand) -> None:
+        self.loop.submit(command)
+        self.sampler.note_command(command)
+
+    def request_engage(self, arm: str, console_id: str, *, after_clutch: bool) -> None:
+        if arm in self._controllers and not self.loop.request_engage(
+            arm, console_id, after_clutch=after_clutch
+        ):
+            self.controls_refused += 1
+
+    def request_disengage(self, arm: str, console_id: str) -> None:
+        # A disengage is a release of following by the controller: the arm holds and waits for
+        # a new aligned engage. The supervisor expresses that as a handover to the same console.
+        if self._controllers.get(arm) == console_id:
+            self.disengage_requests += 1
+            self.loop.set_controller(arm, None)
+            self.loop.set_controller(arm, console_id)
+
+    def estop(self, console_id: str, role: Role) -> None:
+        if not self.loop.estop(console_id, role):
+            self.controls_refused += 1
+
+    def clear_estop(self, console_id: str, role: Role) -> None:
+        if not self.loop.clear_estop(role):
+            self.controls_refused += 1
+
+    def on_rtt(self, console_id: str, rtt_ms: float) -> None:
+        # The latency policy protects the arms a console drives: only controllers' links count.
+        if console_id in self._controllers.values():
+            self.loop.report_rtt(rtt_ms)
+
+    # -- control assignment (until the arbitration state machine owns it) -------------------
+
+    def controller(self, arm: str) -> str | None:
+        return self._controllers.get(arm)
+
+    def assign_free_arms(self, console_id: str) -> list[str]:
+        """Give every arm without a controller to ``console_id``; returns the arms given."""
+        given = []
+        for arm, holder in self._controllers.items():
+            if holder is None:
+                self._controllers[arm] = console_id
+                self.loop.set_controller(arm, console_id)
+                given.append(arm)
+        return given
+
+    def console_left(self, console_id: str) -> list[str]:
+        """Release the arms of a console that left (they hold, disengaged)."""
+        released = []
+        for arm, holder in self._controllers.items():
+            if holder == console_id:
+                self._controllers[arm] = None
+                self.loop.set_controller(arm, None)
+                released.append(arm)
+        return released
+
+    def status(self) -> dict[str, Any]:
+        return {"controllers": dict(self._controllers), "controls_refused": self.controls_refused}

@@ -1,0 +1,156 @@
+"""Gateway and console SDK over real WebRTC on this host, with the MuJoCo cart and its camera."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import aiohttp
+import numpy as np
+import pytest
+from aiohttp import web
+
+from telesurgery.console.client import ConsoleClient, ConnectError
+from telesurgery.gateway.app import Gateway, create_app
+from telesurgery.gateway.config import GatewayConfig
+from telesurgery.protocol.messages import ArmId, ArmTarget, RobotStateMessage, SupervisorState
+
+pytestmark = [pytest.mark.sim, pytest.mark.timeout(120)]
+
+
+@pytest.fixture
+async def gateway_url() -> AsyncIterator[tuple[str, Gateway]]:
+    gateway = Gateway(GatewayConfig(port=0, link="none"))
+    runner = web.AppRunner(create_app(gateway))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield f"http://127.0.0.1:{port}", gateway
+    finally:
+        await runner.cleanup()
+
+
+def arm_state(state: RobotStateMessage | None, arm: ArmId):  # type: ignore[no-untyped-def]
+    assert state is not None
+    return next(a for a in state.arms if a.arm is arm)
+
+
+async def wait_for(predicate, timeout_s: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not predicate():
+        assert loop.time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+async def drain(client: ConsoleClient) -> list[str]:
+    names = []
+    while not client.events.empty():
+        names.append(client.events.get_nowait()["event"])
+    return names
+
+
+async def test_console_sees_stamped_video_and_fast_state(gateway_url: tuple[str, Gateway]) -> None:
+    url, _ = gateway_url
+    async with ConsoleClient(url, console_id="rome") as console:
+        frame = await console.next_frame(timeout_s=15.0)
+        assert (frame.frame.width, frame.frame.height) == (640, 480)
+        assert frame.stamp is not None
+        first = console.states_received
+        await asyncio.sleep(1.0)
+        assert console.states_received - first >= 100  # >= 100 Hz robot state
+        state = console.latest_state
+        assert {a.arm for a in state.arms} == {ArmId.PSM1, ArmId.PSM2, ArmId.ECM}
+
+
+async def test_engage_move_then_cut_stream_holds(gateway_url: tuple[str, Gateway]) -> None:
+    url, gateway = gateway_url
+    async with ConsoleClient(url, console_id="rome") as console:
+        await wait_for(lambda: console.latest_state is not None)
+        start = arm_state(console.latest_state, ArmId.PSM1)
+        p0 = np.array(start.setpoint_position_m)
+        q0 = start.setpoint_quat_xyzw
+        for i in range(600):  # 1 cm along x over ~1 s, then hold the target
+            p = p0 + np.array([0.01 * min(1.0, i / 300), 0.0, 0.0])
+            following = (
+                arm_state(console.latest_state, ArmId.PSM1).supervisor_state
+                is SupervisorState.FOLLOWING
+            )
+            console.send_targets(
+                [ArmTarget(ArmId.PSM1, (p[0], p[1], p[2]), q0, 0.2)],
+                engage=not following and i % 50 == 5,  # ask again every 100 ms until following
+            )
+            await asyncio.sleep(0.002)
+        moved = arm_state(console.latest_state, ArmId.PSM1)
+        assert moved.supervisor_state is SupervisorState.FOLLOWING, [
+            (e["event"], e.get("refusal"), e.get("detail"), e.get("reason"))
+            for e in gateway.event_log[-8:]
+        ]
+        assert abs(moved.measured_position_m[0] - (p0[0] + 0.01)) < 0.002
+        # cut the command stream: the supervisor holds within its watchdog deadline
+        await asyncio.sleep(0.5)
+        held = arm_state(console.latest_state, ArmId.PSM1)
+        assert held.supervisor_state in (SupervisorState.HOLDING, SupervisorState.DISENGAGED)
+        await asyncio.sleep(0.2)
+        later = arm_state(console.latest_state, ArmId.PSM1)
+        assert np.allclose(later.setpoint_position_m, held.setpoint_position_m, atol=1e-6)
+        events = await drain(console)
+        assert "Engaged" in events and "WatchdogHold" in events
+        assert any(e["event"] == "WatchdogHold" for e in gateway.event_log)
+
+
+async def test_garbage_is_counted_and_service_continues(gateway_url: tuple[str, Gateway]) -> None:
+    url, gateway = gateway_url
+    async with ConsoleClient(url, console_id="fuzzer") as console:
+        await wait_for(lambda: console.latest_state is not None)
+        for payload in (b"", b"\x00" * 10, b"TS\x09\x01\x00\x06", b"x" * 5000):
+            console.send_raw(payload)
+        console.request("teleport")
+        await asyncio.sleep(0.3)
+        before = console.states_received
+        await asyncio.sleep(0.3)
+        assert console.states_received > before  # still served
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{url}/status") as response:
+                status = await response.json()
+            async with http.get(f"{url}/metrics") as response:
+                metrics = await response.text()
+        counters = status["peers"][0]["counters"]
+        assert counters["rejected_malformed"] >= 3
+        assert counters["rejected_unexpected"] == 1
+        assert 'telesurgery_rejected_messages_total{reason="malformed"}' in metrics
+        assert len(gateway.peers) == 1
+
+
+async def test_observer_cannot_move_the_robot(gateway_url: tuple[str, Gateway]) -> None:
+    url, _ = gateway_url
+    async with ConsoleClient(url, console_id="hall", role="observer") as observer:
+        await wait_for(lambda: observer.latest_state is not None)
+        start = arm_state(observer.latest_state, ArmId.PSM1)
+        p = np.array(start.setpoint_position_m) + np.array([0.005, 0, 0])
+        for _ in range(200):
+            observer.send_targets(
+                [ArmTarget(ArmId.PSM1, (p[0], p[1], p[2]), start.setpoint_quat_xyzw, 0.2)],
+                engage=True,
+            )
+            await asyncio.sleep(0.002)
+        end = arm_state(observer.latest_state, ArmId.PSM1)
+        assert end.supervisor_state is SupervisorState.DISENGAGED
+        assert np.allclose(end.setpoint_position_m, start.setpoint_position_m, atol=1e-6)
+
+
+async def test_bad_offers_get_clear_errors(gateway_url: tuple[str, Gateway]) -> None:
+    url, _ = gateway_url
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{url}/api/offer", data=b"{nope") as response:
+            assert response.status == 400
+            assert "JSON" in (await response.json())["error"]
+        async with http.post(
+            f"{url}/api/offer", json={"sdp": "v=0", "type": "offer", "role": "king"}
+        ) as response:
+            assert response.status == 400
+            assert "valid are bedside" in (await response.json())["error"]
+    with pytest.raises(ConnectError):
+        await ConsoleClient("http://127.0.0.1:9", console_id="x").connect()
