@@ -25,6 +25,7 @@ from mcap.records import Channel, Chunk, Message, Metadata
 from mcap.stream_reader import breakup_chunk
 
 from telesurgery.exceptions import TelesurgeryError
+from telesurgery.record import channels as ch
 from telesurgery.record.session import SESSION_METADATA, SessionInfo
 
 MAGIC = b"\x89MCAP0\r\n"
@@ -32,6 +33,17 @@ _HEADER = struct.Struct("<BQ")
 _KNOWN = frozenset(int(op) for op in Opcode)
 _CHUNK_MIN_BODY = 8 + 8 + 8 + 4 + 4 + 8
 _COMPRESSIONS = (b"zstd", b"lz4", b"")
+
+
+CONTENT_TOPICS = (
+    ch.COMMANDS_RECEIVED,
+    ch.SUPERVISOR_INPUTS,
+    ch.SUPERVISOR_EVENTS,
+    ch.ROBOT_STATE,
+    ch.VIDEO,
+    ch.LATENCY,
+)
+"""Topics whose log times come from the gateway's calls."""
 
 
 class RecordingError(TelesurgeryError):
@@ -117,6 +129,19 @@ class Recording:
         """First and last log time over every topic [ns], or None when empty."""
         times = [m.log_time_ns for msgs in self.messages.values() for m in msgs]
         return (min(times), max(times)) if times else None
+
+    @property
+    def content_time_range_ns(self) -> tuple[int, int] | None:
+        """First and last log time of the gateway's own calls (commands, supervisor inputs and
+        events, state, video, latency) [ns]: the operation's time axis. The writer's messages
+        (stats, start log) are left out - they carry the writer's clock, which equals the
+        gateway's only in a live gateway. Falls back to :attr:`time_range_ns`."""
+        times = [
+            m.log_time_ns
+            for topic in CONTENT_TOPICS
+            for m in (*self.topic(topic)[:1], *self.topic(topic)[-1:])
+        ]
+        return (min(times), max(times)) if times else self.time_range_ns
 
     def require_session(self) -> SessionInfo:
         """The session, or a :class:`RecordingError` naming what was lost."""

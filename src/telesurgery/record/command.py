@@ -1,0 +1,128 @@
+"""CLI subcommands: ``telesurgery audit verify``, ``telesurgery replay``, ``telesurgery report``."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import sys
+from pathlib import Path
+
+from telesurgery.cli import Command
+from telesurgery.exceptions import ConfigError
+
+
+def _time_ns(recording_start_ns: int, value: str, name: str) -> int:
+    """``value`` as seconds since the start of the recording (``12.5``) -> log time [ns]."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ConfigError(
+            name, value, "seconds since the start of the recording, e.g. 12.5"
+        ) from None
+    return recording_start_ns + round(seconds * 1e9)
+
+
+class AuditCommand(Command):
+    name = "audit"
+    help = "check the hash-chained audit trail (exit code 1 and the first broken record if not)"
+
+    def configure(self, parser: argparse.ArgumentParser) -> None:
+        sub = parser.add_subparsers(dest="audit_action", metavar="ACTION", required=True)
+        verify = sub.add_parser("verify", help="verify every record's link and hash")
+        from telesurgery.record.db import DEFAULT_URL
+
+        verify.add_argument(
+            "--db", default=DEFAULT_URL, help=f"database URL (default {DEFAULT_URL})"
+        )
+
+    def run(self, args: argparse.Namespace) -> int:
+        from telesurgery.record.audit import AuditTrail
+        from telesurgery.record.db import make_engine
+
+        engine = make_engine(args.db)
+        try:
+            result = AuditTrail(engine).verify()
+        finally:
+            engine.dispose()
+        if result.ok:
+            print(f"audit trail intact: {result.records} records, head {result.head_hash}")
+            return 0
+        print(
+            f"audit trail BROKEN at record {result.first_broken}: {result.problem} "
+            f"({result.records} records before it check out)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+class ReplayCommand(Command):
+    name = "replay"
+    help = "re-run a recording through a fresh safety supervisor, or export a time range"
+
+    def configure(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("file", type=Path, help="the MCAP recording")
+        parser.add_argument("--start", help="export from this time [s since the start]")
+        parser.add_argument("--end", help="export up to this time [s since the start]")
+        parser.add_argument("-o", "--output", type=Path, help="exported MCAP file (new)")
+
+    def run(self, args: argparse.Namespace) -> int:
+        from telesurgery.record.reader import read_recording
+        from telesurgery.record.replay import export_range, replay_supervisor
+
+        recording = read_recording(args.file)
+        for damage in recording.damages:
+            print(f"damaged: {damage}", file=sys.stderr)
+        span = recording.content_time_range_ns
+        if args.start is not None or args.end is not None or args.output is not None:
+            if args.output is None or span is None:
+                raise ConfigError("--output", args.output, "a new MCAP path (and a non-empty file)")
+            start = _time_ns(span[0], args.start or "0", "--start")
+            end = _time_ns(span[0], args.end, "--end") if args.end else span[1] + 1
+            count = export_range(recording, args.output, start, end)
+            print(f"exported {count} messages to {args.output}")
+            return 0
+        result = replay_supervisor(recording)
+        print(
+            f"replayed {result.inputs} supervisor inputs ({result.commands} commands, "
+            f"{result.ticks} ticks): {len(result.replayed_events)} events, "
+            f"{len(result.recorded_events)} recorded; {result.setpoints_compared} ticks' "
+            "setpoints compared"
+        )
+        if result.until_ns is not None and span is not None:
+            print(
+                f"stopped at {(result.until_ns - span[0]) / 1e9:.3f} s: the recording is damaged "
+                "after that point",
+                file=sys.stderr,
+            )
+        if result.deterministic:
+            print("deterministic: every event and setpoint matches the recording")
+            return 0
+        for problem in (result.event_mismatch, result.setpoint_mismatch):
+            if problem is not None:
+                print(f"MISMATCH: {problem}", file=sys.stderr)
+        return 1
+
+
+class ReportCommand(Command):
+    name = "report"
+    help = "write a self-contained HTML post-operative report of a recording"
+
+    def configure(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("file", type=Path, help="the MCAP recording")
+        parser.add_argument(
+            "-o", "--output", type=Path, help="HTML file (default: FILE with .html)"
+        )
+        parser.add_argument("--thumbnails", type=int, default=8, help="video pictures (default 8)")
+
+    def run(self, args: argparse.Namespace) -> int:
+        from telesurgery.record.reader import read_recording
+        from telesurgery.record.report import build_report
+
+        recording = read_recording(args.file)
+        for damage in recording.damages:
+            print(f"damaged: {damage}", file=sys.stderr)
+        output = args.output or args.file.with_suffix(".html")
+        output.write_text(build_report(recording, max_thumbnails=args.thumbnails))
+        stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+        print(f"report written to {output} ({stamp})")
+        return 0
