@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from aiohttp import web
 
-from telesurgery.console.client import ConsoleClient, ConnectError
+from telesurgery.console.client import ConnectError, ConsoleClient
 from telesurgery.gateway.app import Gateway, create_app
 from telesurgery.gateway.config import GatewayConfig
 from telesurgery.protocol.messages import ArmId, ArmTarget, RobotStateMessage, SupervisorState

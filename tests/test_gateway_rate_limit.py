@@ -22,7 +22,7 @@ def test_sustained_rate_is_bounded() -> None:
 
 
 def test_invalid_parameters_say_what_is_valid() -> None:
-    with pytest.raises(ConfigError, match="rate_hz=0.*> 0"):
+    with pytest.raises(ConfigError, match=r"rate_hz=0.*> 0"):
         TokenBucket(rate_hz=0.0, burst=1.0, now=0.0)
-    with pytest.raises(ConfigError, match="burst=0.5.*>= 1"):
+    with pytest.raises(ConfigError, match=r"burst=0.5.*>= 1"):
         TokenBucket(rate_hz=1.0, burst=0.5, now=0.0)
