@@ -8,11 +8,15 @@ separate processes inside a namespace (``python tests/netns_fixtures.py MODE ...
   ``{"sent": n, "rtts_ms": [...]}``;
 - ``udp-sink PORT IDLE_S``: count datagrams until idle, prints
   ``{"datagrams", "bytes", "span_s", "late"}``;
-- ``udp-blast HOST PORT COUNT SIZE INTERVAL_S``: send paced, numbered datagrams.
+- ``udp-blast HOST PORT COUNT SIZE INTERVAL_S``: send paced, numbered datagrams;
+- ``rtc-echo`` / ``rtc-ping COUNT INTERVAL_S``: a WebRTC (aiortc) answerer that echoes data-channel
+  messages, and an offerer that times round trips; SDP is exchanged as JSON lines on stdin/stdout
+  (see :func:`webrtc_rtts`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import socket
@@ -176,6 +180,32 @@ def udp_stream(
     return result
 
 
+def webrtc_rtts(topology: WanTopology, count: int, interval_s: float) -> list[float]:
+    """Data-channel round trips [ms] between an aiortc offerer on the console host and an
+    echoing answerer on the gateway host; the SDP goes through this process, the media path
+    (ICE host candidates, DTLS, SCTP) only through the namespaces."""
+    echo = topology.python(
+        "gw", [PROBE, "rtc-echo"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    ping = topology.python(
+        "con",
+        [PROBE, "rtc-ping", str(count), str(interval_s)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert echo.stdin and echo.stdout and ping.stdin and ping.stdout
+    echo.stdin.write(ping.stdout.readline())
+    echo.stdin.flush()
+    ping.stdin.write(echo.stdout.readline())
+    ping.stdin.flush()
+    result = json.loads(ping.stdout.readline())
+    ping.communicate(timeout=10)
+    echo.communicate(input="\n", timeout=10)
+    rtts: list[float] = result["rtts_ms"]
+    return rtts
+
+
 def _udp_echo(port: int) -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("0.0.0.0", port))
@@ -262,6 +292,57 @@ def _udp_blast(host: str, port: int, count: int, size: int, interval_s: float) -
         sock.send(seq.to_bytes(4, "big") + padding)
 
 
+async def _rtc_echo() -> None:
+    """WebRTC answerer: read an offer (JSON line) on stdin, print the answer, echo every
+    data-channel message until stdin closes."""
+    from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription
+
+    loop = asyncio.get_running_loop()
+    offer = json.loads(await loop.run_in_executor(None, sys.stdin.readline))
+    pc = RTCPeerConnection()
+
+    @pc.on("datachannel")
+    def on_datachannel(channel: RTCDataChannel) -> None:
+        channel.on("message", channel.send)
+
+    await pc.setRemoteDescription(RTCSessionDescription(**offer))
+    await pc.setLocalDescription(await pc.createAnswer())
+    answer = {"sdp": pc.localDescription.sdp, "type": pc.localDescription.type}
+    print(json.dumps(answer), flush=True)
+    await loop.run_in_executor(None, sys.stdin.readline)
+    await pc.close()
+
+
+async def _rtc_ping(count: int, interval_s: float) -> None:
+    """WebRTC offerer: print an offer, read the answer, then time ``count`` data-channel
+    round trips; print ``{"rtts_ms": [...]}``."""
+    from aiortc import RTCPeerConnection, RTCSessionDescription
+
+    loop = asyncio.get_running_loop()
+    pc = RTCPeerConnection()
+    channel = pc.createDataChannel("ping")
+    opened = asyncio.Event()
+    replies: asyncio.Queue[str] = asyncio.Queue()
+    channel.on("open", opened.set)
+    channel.on("message", replies.put_nowait)
+    await pc.setLocalDescription(await pc.createOffer())
+    offer = {"sdp": pc.localDescription.sdp, "type": pc.localDescription.type}
+    print(json.dumps(offer), flush=True)
+    answer = json.loads(await loop.run_in_executor(None, sys.stdin.readline))
+    await pc.setRemoteDescription(RTCSessionDescription(**answer))
+    await asyncio.wait_for(opened.wait(), timeout=20)
+    rtts_ms: list[float] = []
+    for n in range(count):
+        sent = time.monotonic()
+        channel.send(str(n))
+        while await asyncio.wait_for(replies.get(), timeout=5) != str(n):
+            pass
+        rtts_ms.append((time.monotonic() - sent) * 1e3)
+        await asyncio.sleep(interval_s)
+    print(json.dumps({"rtts_ms": rtts_ms}), flush=True)
+    await pc.close()
+
+
 if __name__ == "__main__":
     mode = sys.argv[1]
     if mode == "udp-echo":
@@ -276,5 +357,10 @@ if __name__ == "__main__":
         _udp_blast(
             sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])
         )
+    elif mode == "rtc-echo":
+        asyncio.run(_rtc_echo())
+    elif mode == "rtc-ping":
+        asyncio.run(_rtc_ping(int(sys.argv[2]), float(sys.argv[3])))
     else:
-        raise SystemExit(f"unknown mode {mode!r}: valid are udp-echo, udp-rtt, udp-sink, udp-blast")
+        valid = "udp-echo, udp-rtt, udp-sink, udp-blast, rtc-echo, rtc-ping"
+        raise SystemExit(f"unknown mode {mode!r}: valid are {valid}")

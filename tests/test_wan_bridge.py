@@ -24,6 +24,7 @@ from netns_fixtures import (
     udp_echo,
     udp_stream,
     wan_topology,
+    webrtc_rtts,
 )
 from telesurgery.link.netns import WanTopology
 from telesurgery.link.profiles import parse_link
@@ -322,3 +323,17 @@ def test_cli_names_a_missing_device(capsys: pytest.CaptureFixture[str]) -> None:
     err = capsys.readouterr().err
     assert err.startswith("wan_bridge: error: cannot open a packet socket on 'tswan-nodev0': ")
     assert "no such device in this network namespace" in err
+
+
+@pytest.mark.netns
+def test_webrtc_data_channel_crosses_the_bridge_at_the_emulated_rtt(
+    wan_topology: WanTopology, bridge_factory: Callable[..., RunningBridge]
+) -> None:
+    bridge = bridge_factory("rome-beijing-dedicated")
+    rtts_ms = webrtc_rtts(wan_topology, count=10, interval_s=0.02)
+    assert len(rtts_ms) == 10
+    # 135 ms of emulated path plus a few ms of aiortc (DTLS, SCTP) on each end.
+    assert 130.0 < statistics.median(rtts_ms) < 150.0
+    stats = bridge.client.stats()
+    assert stats.a_to_b.forwarded > 0
+    assert stats.b_to_a.forwarded > 0
