@@ -245,3 +245,35 @@ def test_handover_in_the_servo_thread_disengages() -> None:
     cart.step(1)
     changes = [e for e in drain(loop) if isinstance(e, ArmStateChanged)]
     assert changes[-1].cause is Cause.CONTROLLER_CHANGED
+
+
+def test_published_snapshot_shows_states_and_poses_to_align_to() -> None:
+    cart = ready_cart()
+    loop = make_loop(cart, ControlLoopConfig(stats_every_ticks=10))
+    console = Console(cart, loop, "PSM1")
+    console.engage()
+    cart.step(10)
+    stats = loop.stats()
+    assert stats.arms["PSM1"].state is ArmState.FOLLOWING
+    assert stats.arms["PSM1"].controller == "lead"
+    assert stats.arms["ECM"].state is ArmState.DISENGAGED and stats.arms["ECM"].jaw_rad is None
+    assert stats.arms["PSM2"].T_rcm_tip == pytest.approx(cart.arm("PSM2").setpoint_cp(), abs=1e-9)
+    assert not stats.estop_latched
+    assert cart.time_s - 0.0105 < stats.arms["PSM1"].time_s < cart.time_s  # every 10 ticks
+
+
+def test_a_reconnected_console_restarts_its_sequence_after_forget() -> None:
+    cart = ready_cart()
+    loop = make_loop(cart, ControlLoopConfig(stats_every_ticks=1))
+    console = Console(cart, loop, "PSM1")
+    console.engage()
+    console.seq = 0  # reconnected: numbering starts again
+    console.send()
+    cart.step(1)
+    assert loop.stats().supervisor.out_of_order_dropped == 1
+    assert loop.forget_console("lead")
+    console.seq = 0
+    console.send()
+    cart.step(1)
+    assert loop.stats().supervisor.out_of_order_dropped == 1
+    assert loop.stats().supervisor.commands_accepted == 3
