@@ -18,6 +18,7 @@ from telesurgery.safety import (
     ArmState,
     ArmStateChanged,
     Cause,
+    LimitClamped,
     SafetyConfig,
     SafetyEvent,
     WatchdogHold,
@@ -277,3 +278,30 @@ def test_a_reconnected_console_restarts_its_sequence_after_forget() -> None:
     cart.step(1)
     assert loop.stats().supervisor.out_of_order_dropped == 1
     assert loop.stats().supervisor.commands_accepted == 3
+
+
+def test_a_tilted_camera_target_is_projected_onto_the_scope_axis_and_reported() -> None:
+    from telesurgery.robot.kinematics.rotations import rot_x
+
+    cart = ready_cart()
+    loop = make_loop(cart, ControlLoopConfig(stats_every_ticks=1))
+    console = Console(cart, loop, "ECM")
+    console.engage()
+    drain(loop)
+    tilted = console.T_start[:3, :3] @ rot_x(np.radians(1.0))
+    console.seq += 1
+    loop.submit(
+        ArmCommand(
+            "lead",
+            "ECM",
+            console.seq,
+            cart.time_s,
+            console.T_start[:3, 3].copy(),
+            quat_xyzw_from_matrix(tilted),
+        )
+    )
+    cart.step(1)
+    (event,) = [e for e in drain(loop) if isinstance(e, LimitClamped)]
+    assert event.limit == "scope_axis" and event.arm == "ECM"
+    assert loop.supervisor.state("ECM") is ArmState.FOLLOWING
+    assert loop.stats().supervisor.rejected == {}

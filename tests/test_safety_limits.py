@@ -11,6 +11,7 @@ from telesurgery.safety.limits import (
     JawRateLimit,
     JointPositionLimit,
     MinInsertionLimit,
+    ScopeAxisLimit,
     WorkspaceLimit,
 )
 
@@ -58,3 +59,26 @@ def test_jaw_range_and_rate() -> None:
     assert rate.step(0.0, 1.0) == pytest.approx(0.002)
     assert rate.step(0.0, -1.0) == pytest.approx(-0.002)
     assert rate.step(0.0, 0.001) == 0.001
+
+
+def test_scope_axis_removes_the_tilt_and_keeps_position_and_twist() -> None:
+    from telesurgery.robot.kinematics.rotations import rot_x, rot_z
+
+    limit = ScopeAxisLimit()
+    T = np.eye(4)
+    T[:3, 3] = (0.02, 0.0, -0.08)
+    scope = T[:3, 3] / np.linalg.norm(T[:3, 3])
+    # a camera looking 5 deg off the scope line, turned 30 deg about its view axis
+    z = scope
+    x = np.cross(np.array([0.0, 1.0, 0.0]), z)
+    x /= np.linalg.norm(x)
+    R_on_axis = np.column_stack([x, np.cross(z, x), z]) @ rot_z(np.radians(30.0))
+    T[:3, :3] = R_on_axis @ rot_x(np.radians(5.0))
+    result = limit.apply(T)
+    assert result.clamped and result.limit == "scope_axis"
+    assert result.after[:3, 2] == pytest.approx(scope, abs=1e-12)
+    assert result.after[:3, 3].tolist() == T[:3, 3].tolist()
+    assert result.after[:3, :3] == pytest.approx(R_on_axis, abs=1e-9)  # swing removed only
+    assert result.before is T
+    T_ok = result.after
+    assert not limit.apply(T_ok).clamped

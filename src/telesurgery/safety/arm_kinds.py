@@ -6,6 +6,7 @@ joint range every configured limit must lie inside, which joint is the insertion
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -15,6 +16,7 @@ from telesurgery.robot.kinematics.dh import (
     PSM_LINKS,
     DHLink,
 )
+from telesurgery.safety.limits import PoseLimit, ScopeAxisLimit
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,8 @@ class ArmKind:
     """Index of the prismatic insertion joint in the joint vector."""
     jaw_range_rad: tuple[float, float] | None
     """Physical jaw range [rad], or None for arms without a jaw."""
+    pose_limits: tuple[Callable[[], PoseLimit], ...] = ()
+    """Factories of the pose limits every target of this kind goes through (before IK)."""
 
     @property
     def dofs(self) -> int:
@@ -41,7 +45,11 @@ class ArmKind:
 
 
 def _from_links(
-    name: str, links: tuple[DHLink, ...], insertion: str, jaw: tuple[float, float] | None
+    name: str,
+    links: tuple[DHLink, ...],
+    insertion: str,
+    jaw: tuple[float, float] | None,
+    pose_limits: tuple[Callable[[], PoseLimit], ...] = (),
 ) -> ArmKind:
     names = tuple(link.name for link in links)
     return ArmKind(
@@ -51,13 +59,14 @@ def _from_links(
         q_max=tuple(link.q_max for link in links),
         insertion_index=names.index(insertion),
         jaw_range_rad=jaw,
+        pose_limits=pose_limits,
     )
 
 
 ARM_KINDS: MappingProxyType[str, ArmKind] = MappingProxyType(
     {
         "psm": _from_links("psm", PSM_LINKS, "outer_insertion", LARGE_NEEDLE_DRIVER_JAW_LIMITS_RAD),
-        "ecm": _from_links("ecm", ECM_LINKS, "insertion", None),
+        "ecm": _from_links("ecm", ECM_LINKS, "insertion", None, (ScopeAxisLimit,)),
     }
 )
 """Registry of arm kinds by configuration name (read-only)."""

@@ -160,7 +160,8 @@ class LimitClamped:
     limit: str
     """Name of the limit, e.g. ``"workspace"``, ``"joint_position"``, ``"min_insertion"``."""
     before: tuple[float, ...]
-    """The values the limit received (metres for Cartesian, [rad | m] for joints)."""
+    """The values the limit received: a position [m], joints [rad | m], a jaw angle [rad], or
+    a (4, 4) pose flattened row by row."""
     after: tuple[float, ...]
     """The values it let through."""
     suppressed: int = 0

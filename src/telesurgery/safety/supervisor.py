@@ -70,6 +70,7 @@ from telesurgery.safety.limits import (
     JointLimit,
     JointPositionLimit,
     MinInsertionLimit,
+    PoseLimit,
     WorkspaceLimit,
 )
 from telesurgery.safety.sequencing import SequenceFilter, SeqVerdict
@@ -118,6 +119,7 @@ class _Arm:
         self.cartesian_limits: tuple[CartesianLimit, ...] = (
             WorkspaceLimit(config.workspace_min_m, config.workspace_max_m),
         )
+        self.pose_limits: tuple[PoseLimit, ...] = tuple(make() for make in self.kind.pose_limits)
         self.joint_limits: tuple[JointLimit, ...] = (
             MinInsertionLimit(self.kind.insertion_index, config.min_insertion_m),
             JointPositionLimit(config.joint_min, config.joint_max),
@@ -625,6 +627,11 @@ class SafetySupervisor:
         T = arm.T_target
         _write_rotation(T, cmd.quat_xyzw)
         T[:3, 3] = position
+        for plimit in arm.pose_limits:
+            result = plimit.apply(T)
+            if result.clamped:
+                self._report_clamp(arm, result, now)
+            T = result.after
         q = np.asarray(arm.kinematics.inverse(T, q_hint), dtype=np.float64)
         if q.shape != (arm.kind.dofs,) or not bool(np.isfinite(q).all()):
             raise UnreachablePose(f"inverse kinematics of {arm.name} returned {q!r}")
@@ -658,8 +665,8 @@ class SafetySupervisor:
                 now,
                 arm.name,
                 result.limit,
-                tuple(result.before.tolist()),
-                tuple(result.after.tolist()),
+                tuple(result.before.ravel().tolist()),
+                tuple(result.after.ravel().tolist()),
                 suppressed,
             )
         )

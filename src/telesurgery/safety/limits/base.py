@@ -35,6 +35,16 @@ class CartesianLimit(Protocol):
         ...
 
 
+class PoseLimit(Protocol):
+    """A limit on a whole target pose, (4, 4) ``T_rcm_tip`` [m]."""
+
+    name: str
+
+    def apply(self, T_rcm_tip: FloatArray) -> ClampResult:
+        """Clamp ``T_rcm_tip`` (never modified in place)."""
+        ...
+
+
 class JointLimit(Protocol):
     """A limit on a joint target, (n,) [rad | m]."""
 
