@@ -20,6 +20,7 @@ import contextlib
 import logging
 import math
 import time
+from pathlib import Path
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
@@ -79,6 +80,9 @@ KINEMATICS_BY_KIND: dict[str, Callable[[], ArmKinematics]] = {
 }
 """Analytic kinematics the supervisor uses for each arm kind of the safety configuration."""
 
+
+WEB_ROOT = Path(__file__).resolve().parent.parent / "console" / "web"
+"""The browser console's files, served by the gateway (no CDN, works offline)."""
 
 GATEWAY_KEY: web.AppKey[Gateway] = web.AppKey("gateway")
 """Where the app keeps its :class:`Gateway`."""
@@ -429,6 +433,19 @@ class Gateway:
 
     # -- status ---------------------------------------------------------------------------------
 
+    def console_config(self) -> dict[str, Any]:
+        """What a browser console needs before it connects: thresholds, link, protocol."""
+        latency = self.safety_config.latency
+        return {
+            "protocol_version": PROTOCOL_VERSION,
+            "link": self.config.link,
+            "codec": self.config.video.codec,
+            "latency_warn_ms": latency.warn_ms,
+            "latency_stop_ms": latency.stop_ms,
+            "hold_after_ms": self.safety_config.watchdog.hold_after_ms,
+            "disengage_after_ms": self.safety_config.watchdog.disengage_after_ms,
+        }
+
     def status(self) -> dict[str, Any]:
         servo = getattr(self.robot, "servo_stats", None)
         return {
@@ -533,7 +550,16 @@ def create_app(gateway: Gateway) -> web.Application:
         gateway._update_gauges()
         return web.Response(body=gateway.metrics.render(), content_type="text/plain")
 
+    async def index(_request: web.Request) -> web.FileResponse:
+        return web.FileResponse(WEB_ROOT / "index.html")
+
+    async def config_json(_request: web.Request) -> web.Response:
+        return web.json_response(gateway.console_config())
+
     app.cleanup_ctx.append(lifespan)
+    app.router.add_get("/", index)
+    app.router.add_get("/api/config", config_json)
+    app.router.add_static("/static/", WEB_ROOT, show_index=False)
     app.router.add_post("/api/offer", offer)
     app.router.add_get("/status", status)
     app.router.add_get("/metrics", metrics)

@@ -32,6 +32,9 @@ class GatewayCommand(Command):
         parser.add_argument(
             "--codec", default="h264", choices=("h264", "vp8"), help="video codec (default h264)"
         )
+        parser.add_argument("--width", type=int, default=640, help="endoscope image width [px]")
+        parser.add_argument("--height", type=int, default=480, help="endoscope image height [px]")
+        parser.add_argument("--fps", type=float, default=30.0, help="endoscope frame rate [1/s]")
         parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
 
     def run(self, args: argparse.Namespace) -> int:
@@ -40,12 +43,23 @@ class GatewayCommand(Command):
         from telesurgery.gateway.app import Gateway, create_app
         from telesurgery.gateway.config import GatewayConfig
         from telesurgery.media.encoder import EncoderConfig
+        from telesurgery.robot.sim.camera import CameraConfig
+        from telesurgery.robot.sim.config import SimCartConfig
 
         logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO)
         config = GatewayConfig(
-            host=args.host, port=args.port, link=args.link, video=EncoderConfig(codec=args.codec)
+            host=args.host,
+            port=args.port,
+            link=args.link,
+            camera_fps=args.fps,
+            video=EncoderConfig(
+                codec=args.codec, width_px=args.width, height_px=args.height, fps=round(args.fps)
+            ),
         )
-        gateway = Gateway(config)
+        robot = SimCartConfig(
+            camera=CameraConfig(width=args.width, height=args.height, fps=args.fps)
+        )
+        gateway = Gateway(config, robot_config=robot)
         print(f"telesurgery gateway on http://{args.host}:{args.port}  link={args.link}")
         web.run_app(create_app(gateway), host=args.host, port=args.port, print=None)
         return 0
