@@ -20,8 +20,8 @@ import contextlib
 import logging
 import math
 import time
-from pathlib import Path
 from collections.abc import AsyncIterator, Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
