@@ -17,21 +17,26 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from telesurgery.operation.roles import Role
+from telesurgery.robot.kinematics.ecm import EcmKinematics
 from telesurgery.robot.kinematics.psm import PsmKinematics
 from telesurgery.robot.kinematics.rotations import quat_xyzw_from_matrix, rot_x, rot_y
-from telesurgery.safety import ArmCommand, ArmSafetyConfig, ArmState, SafetyConfig, SafetySupervisor
+from telesurgery.safety import ArmCommand, ArmState, SafetyConfig, SafetySupervisor
 
 KIN = PsmKinematics()
+ECM_KIN = EcmKinematics()
+KINEMATICS = {"PSM1": KIN, "PSM2": KIN, "ECM": ECM_KIN}
+ARMS = ("PSM1", "PSM2", "ECM")
+ECM_Q0 = np.array([0.0, 0.0, 0.05, 0.0])
 Q0 = np.array([0.0, 0.0, 0.1, 0.0, 0.0, 0.0])
-CONFIG = SafetyConfig(arms={"PSM1": ArmSafetyConfig.psm(), "PSM2": ArmSafetyConfig.psm()})
-Q_MIN = np.array(CONFIG.arms["PSM1"].joint_min)
-Q_MAX = np.array(CONFIG.arms["PSM1"].joint_max)
+CONFIG = SafetyConfig()  # PSM1, PSM2, ECM
+Q_MIN = {arm: np.array(CONFIG.arms[arm].joint_min) for arm in ARMS}
+Q_MAX = {arm: np.array(CONFIG.arms[arm].joint_max) for arm in ARMS}
 
 offsets = st.sampled_from([0.0, 0.0, 0.0005, -0.002, 0.01, -0.04, 0.08, 0.3, math.nan, math.inf])
 angles = st.sampled_from([0.0, 0.0, 1.0, -3.0, 10.0, 90.0, 150.0])
 command_op = st.tuples(
     st.just("cmd"),
-    st.sampled_from(["PSM1", "PSM2", "ECM"]),
+    st.sampled_from(["PSM1", "PSM2", "ECM", "PSM3"]),
     st.tuples(offsets, offsets, offsets),
     st.tuples(angles, angles),
     st.sampled_from([None, 0.0, 0.5, 3.0, math.nan]),
@@ -40,7 +45,7 @@ command_op = st.tuples(
     st.sampled_from([0.0, 0.0, 10.0, 80.0, 200.0, -50.0]),  # age on arrival [ms]
     st.sampled_from([1, 1, 1, 5, 20]),  # ms until the next input
 )
-engage_op = st.tuples(st.just("engage"), st.sampled_from(["PSM1", "PSM2"]), st.booleans())
+engage_op = st.tuples(st.just("engage"), st.sampled_from(ARMS), st.booleans())
 _op_choices: list[st.SearchStrategy[tuple[Any, ...]]] = [
     *([command_op] * 14),
     engage_op,
@@ -49,9 +54,7 @@ _op_choices: list[st.SearchStrategy[tuple[Any, ...]]] = [
     st.tuples(st.just("rtt"), st.sampled_from([50.0, 135.0, 135.0, 260.0, 420.0, math.nan])),
     st.tuples(st.just("estop"), st.sampled_from(list(Role))),
     st.tuples(st.just("clear"), st.sampled_from(list(Role))),
-    st.tuples(
-        st.just("handover"), st.sampled_from(["PSM1", "PSM2"]), st.sampled_from(["lead", None])
-    ),
+    st.tuples(st.just("handover"), st.sampled_from(ARMS), st.sampled_from(["lead", None])),
 ]
 ops = st.integers(0, len(_op_choices) - 1).flatmap(lambda i: _op_choices[i])
 """Mostly commands (weighted 14:2:1:1:1:1:1), the rest the other inputs."""
@@ -62,18 +65,15 @@ class Checker:
 
     def __init__(self) -> None:
         self.sup = SafetySupervisor(
-            CONFIG, {"PSM1": KIN, "PSM2": KIN}, {"PSM1": Q0, "PSM2": Q0}, {"PSM1": 0, "PSM2": 0}
+            CONFIG, KINEMATICS, {"PSM1": Q0, "PSM2": Q0, "ECM": ECM_Q0}, {"PSM1": 0, "PSM2": 0}
         )
         self.ms = 0
         self.seq = 0
-        self.sup.set_controller("PSM1", "lead", 0.0)
-        self.sup.set_controller("PSM2", "lead", 0.0)
-        self.envelope: dict[str, tuple[np.ndarray, np.ndarray] | None] = {
-            "PSM1": None,
-            "PSM2": None,
-        }
-        self.rest: dict[str, np.ndarray | None] = {"PSM1": None, "PSM2": None}
-        for arm in ("PSM1", "PSM2"):  # both arms start engaged, as in an operation
+        for arm in ARMS:
+            self.sup.set_controller(arm, "lead", 0.0)
+        self.envelope: dict[str, tuple[np.ndarray, np.ndarray] | None] = dict.fromkeys(ARMS)
+        self.rest: dict[str, np.ndarray | None] = dict.fromkeys(ARMS)
+        for arm in ARMS:  # every arm starts engaged, as in an operation
             self.run(("engage", arm, False))
             assert self.sup.state(arm) is ArmState.FOLLOWING
 
@@ -84,9 +84,9 @@ class Checker:
     def check(self) -> None:
         while self.sup.next_event() is not None:
             pass
-        for arm in ("PSM1", "PSM2"):
+        for arm in ARMS:
             q = self.sup.setpoint_jp(arm)
-            assert np.all(q >= Q_MIN) and np.all(q <= Q_MAX), (arm, q)
+            assert np.all(q >= Q_MIN[arm]) and np.all(q <= Q_MAX[arm]), (arm, q)
             if self.sup.state(arm) is ArmState.FOLLOWING:
                 self.envelope[arm] = None
                 self.rest[arm] = None
@@ -105,7 +105,7 @@ class Checker:
             self.ms += 1
             self.sup.on_tick(self.now)
             self.check()
-            for arm in ("PSM1", "PSM2"):
+            for arm in ARMS:
                 traj_at_rest = not np.any(self.sup.setpoint_jv(arm))
                 if self.envelope[arm] is not None and self.rest[arm] is None and traj_at_rest:
                     self.rest[arm] = self.sup.setpoint_jp(arm).copy()
@@ -115,7 +115,9 @@ class Checker:
         kind = op[0]
         if kind == "cmd":
             _, arm, (dx, dy, dz), (ax, ay), jaw, console, step, age_ms, wait_ms = op
-            base = KIN.forward(sup.setpoint_jp(arm if arm != "ECM" else "PSM1"))
+            base = KINEMATICS.get(arm, KIN).forward(
+                sup.setpoint_jp(arm if arm != "PSM3" else "PSM1")
+            )
             R = base[:3, :3] @ rot_x(math.radians(ax)) @ rot_y(math.radians(ay))
             self.seq += step
             sup.on_command(
@@ -143,7 +145,7 @@ class Checker:
         elif kind == "clear":
             sup.clear_estop(op[1], now)
         elif kind == "engage":  # the console streams its aligned pose, then engages
-            base = KIN.forward(sup.setpoint_jp(op[1]))
+            base = KINEMATICS[op[1]].forward(sup.setpoint_jp(op[1]))
             self.seq += 1
             sup.on_command(
                 ArmCommand(
