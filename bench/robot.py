@@ -54,7 +54,12 @@ def run_realtime(seconds: float, camera: CameraConfig | None) -> dict[str, float
             if runner.update(time.monotonic()):
                 forward = not forward
                 a, b = (2, 5) if forward else (5, 2)
-                runner = PegTransferRunner(cart.arm("PSM1"), peg_transfer_waypoints(board, a, b))
+                ring_xy = cart.T_world_body("ring2")[:2, 3]
+                if not board.ring_around_peg(cart.T_world_body("ring2")[:3, 3], a):
+                    ring_xy = None  # dropped: keep the arm moving through the same motions
+                runner = PegTransferRunner(
+                    cart.arm("PSM1"), peg_transfer_waypoints(board, a, b, ring_xy_m=ring_xy)
+                )
             time.sleep(0.01)
         elapsed = time.monotonic() - t0
         servo = cart.servo_stats()

@@ -69,3 +69,30 @@ def test_grasp_lifts_a_ring_and_carries_it_to_another_peg() -> None:
         np.testing.assert_allclose(
             cart.T_world_body(ring)[:3, 3][:2], board.peg_position(peg)[:2], atol=5e-4
         )
+
+
+def test_ring_around_peg() -> None:
+    board = PegBoard()
+    z = board.ring_rest_height_m()
+    assert board.ring_around_peg(np.array([0.0, -0.015, z]), 2)
+    assert board.ring_around_peg(np.array([0.004, -0.015, z]), 2)  # within the hole's play
+    assert not board.ring_around_peg(np.array([0.006, -0.015, z]), 2)  # the peg would be outside
+    assert not board.ring_around_peg(np.array([0.0, -0.015, 0.04]), 2)  # lifted above the peg
+    assert not board.ring_around_peg(np.array([0.0, -0.015, z]), 5)
+
+
+def test_waypoints_grasp_the_wall_farthest_from_the_peg() -> None:
+    board = PegBoard()
+    peg = board.peg_position(2)
+    centred = peg_transfer_waypoints(board, 2, 5)
+    assert centred[1].label == "descend"
+    assert centred[1].T_world_tip[0, 3] == pytest.approx(peg[0] + board.ring_radius_m)
+    shifted = peg_transfer_waypoints(board, 2, 5, ring_xy_m=peg[:2] + np.array([-0.003, 0.001]))
+    assert shifted[1].T_world_tip[0, 3] == pytest.approx(peg[0] - 0.003 - board.ring_radius_m)
+    assert shifted[1].T_world_tip[1, 3] == pytest.approx(peg[1] + 0.001)
+    # The ring is released centred on the target peg, on the same side.
+    target = board.peg_position(5)
+    assert shifted[5].label == "lower"
+    assert shifted[5].T_world_tip[0, 3] == pytest.approx(target[0] - board.ring_radius_m)
+    with pytest.raises(ConfigError, match="ring_xy_m"):
+        peg_transfer_waypoints(board, 2, 5, ring_xy_m=peg[:2] + np.array([0.01, 0.0]))

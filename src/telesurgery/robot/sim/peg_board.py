@@ -85,6 +85,14 @@ class PegBoard:
         x, y = self.peg_xy_m[peg]
         return np.array([x, y, 0.0])
 
+    def ring_around_peg(self, ring_position_m: FloatArray, peg: int) -> bool:
+        """True if a ring centred at ``ring_position_m`` (3,) [m] lies around peg ``peg``: its
+        hole encircles the peg and it sits below the peg's top."""
+        axis = self.peg_position(peg)
+        slack = self.ring_radius_m - self.ring_tube_radius_m - self.peg_radius_m
+        offset = float(np.hypot(*(ring_position_m[:2] - axis[:2])))
+        return offset <= slack and float(ring_position_m[2]) < self.peg_height_m
+
     def ring_rest_height_m(self) -> float:
         """Height of a resting ring's centre above the board [m]."""
         return self.ring_tube_radius_m

@@ -2,7 +2,8 @@
 
 :func:`peg_transfer_waypoints` turns "move the ring on peg A to peg B" into world-frame tool-tip
 poses with jaw angles (approach, descend, grasp, lift, carry, lower, release, retract). The
-jaws point straight down and open along world x, so they straddle the ring's wall on its +x side.
+jaws point straight down and open along world x, so they straddle the ring's wall on its +x or -x
+side (whichever leaves the inner finger more room beside the peg).
 :class:`PegTransferRunner` plays them with ``move_cp`` / ``jaw.move_jp``; it is driven by
 ``update(now_s)`` (time is a parameter), so the same script runs under the real-time loop, under
 deterministic ``step()`` and, later, from a remote console.
@@ -62,14 +63,27 @@ def peg_transfer_waypoints(
     from_peg: int,
     to_peg: int,
     grasp: GraspGeometry | None = None,
+    ring_xy_m: FloatArray | None = None,
 ) -> tuple[Waypoint, ...]:
-    """Waypoints moving the ring resting on ``from_peg`` onto ``to_peg``."""
+    """Waypoints moving the ring resting on ``from_peg`` onto ``to_peg``.
+
+    ``ring_xy_m`` (2,) is where the ring's centre actually is, if known (a ring has a few
+    millimetres of play around its peg); by default it is taken to be centred on ``from_peg``.
+    """
     g = grasp if grasp is not None else GraspGeometry()
     if from_peg == to_peg:
         raise ConfigError("to_peg", to_peg, f"a peg other than from_peg={from_peg}")
     ring_z = board.ring_rest_height_m()
-    side = np.array([board.ring_radius_m, 0.0, 0.0])
-    pick = board.peg_position(from_peg) + side + np.array([0.0, 0.0, ring_z + g.pivot_above_ring_m])
+    start = board.peg_position(from_peg)
+    if ring_xy_m is not None:
+        if not board.ring_around_peg(np.array([ring_xy_m[0], ring_xy_m[1], ring_z]), from_peg):
+            raise ConfigError("ring_xy_m", np.asarray(ring_xy_m).tolist(), f"around peg {from_peg}")
+        start = np.array([ring_xy_m[0], ring_xy_m[1], 0.0])
+    # Take the wall on the side (+x or -x) where it is farthest from the peg, so that the inner
+    # finger fits between the wall and the peg.
+    sign = 1.0 if start[0] >= board.peg_position(from_peg)[0] else -1.0
+    side = np.array([sign * board.ring_radius_m, 0.0, 0.0])
+    pick = start + side + np.array([0.0, 0.0, ring_z + g.pivot_above_ring_m])
     place = board.peg_position(to_peg) + side + np.array([0.0, 0.0, ring_z + g.pivot_above_ring_m])
     up = np.array([0.0, 0.0, g.lift_m])
     clear = np.array([0.0, 0.0, g.release_clearance_m])
