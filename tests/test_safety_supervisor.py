@@ -289,7 +289,7 @@ def test_engage_needs_a_recent_command_and_the_controller() -> None:
     assert not sup.request_engage("PSM1", LEAD, 0.0)  # nothing streamed yet
     sup.on_command(command(1, 0.0), 0.0)
     assert not sup.request_engage("PSM1", LEAD, 0.1)  # 100 ms old
-    assert not sup.request_engage("PSM9", LEAD, 0.0)
+    assert not sup.request_engage("PSM9", LEAD, 0.1)
     reasons = [e.reason for e in drain(sup) if isinstance(e, EngageRefused)]
     assert reasons == [
         EngageRefusal.NOT_CONTROLLER,
@@ -297,8 +297,9 @@ def test_engage_needs_a_recent_command_and_the_controller() -> None:
         EngageRefusal.NO_RECENT_COMMAND,
         EngageRefusal.UNKNOWN_ARM,
     ]
-    assert sup.request_engage("PSM1", LEAD, 0.099)
-    assert not sup.request_engage("PSM1", LEAD, 0.099)
+    sup.on_command(command(2, 0.2), 0.2)
+    assert sup.request_engage("PSM1", LEAD, 0.299)  # 99 ms old
+    assert not sup.request_engage("PSM1", LEAD, 0.299)
     assert sup.stats().engage_refused[EngageRefusal.ALREADY_ENGAGED] == 1
 
 

@@ -193,3 +193,17 @@ def test_after_a_gap_a_far_target_disengages_instead_of_catching_up() -> None:
         sup.on_tick(ms / 1000)
     assert np.array_equal(sup.setpoint_jp("PSM1"), q)
     assert sup.state("PSM1") is ArmState.DISENGAGED
+
+
+def test_a_clock_going_backwards_cannot_postpone_the_watchdog() -> None:
+    sup = following(0)
+    sup.on_tick(0.050)
+    sup.on_tick(0.010)  # a regression: runs at 0.050
+    sup.on_tick(float("nan"))
+    assert sup.stats().clock_regressions == 2
+    assert sup.deadline() == 0.1
+    # a command stamped in the past cannot feed the watchdog at an earlier time either
+    sup.on_command(command(2, 0.020, T0[:3, 3]), 0.020)
+    assert sup.deadline() == 0.050 + 0.1
+    sup.on_tick(0.151)
+    assert sup.state("PSM1") is ArmState.HOLDING

@@ -39,6 +39,9 @@ class SupervisorStats:
     """Events coalesced away (see ``event_coalesce_ms``)."""
     ticks: int = 0
     """Servo ticks processed."""
+    clock_regressions: int = 0
+    """Inputs whose ``now`` was earlier than a previous one (or NaN); they ran at the latest
+    time seen instead, so a clock going backwards cannot postpone a watchdog."""
 
     @property
     def dropped(self) -> int:

@@ -8,6 +8,8 @@ Shaped like aioquic's ``QuicConnection``. Inputs, each with the gateway's monoto
 :meth:`~SafetySupervisor.next_event`, :meth:`~SafetySupervisor.deadline` (the next time a
 watchdog fires) and the per-arm setpoints (:meth:`~SafetySupervisor.setpoint_jp`,
 :meth:`~SafetySupervisor.setpoint_jaw`). Nothing here reads a clock, sleeps, locks or does I/O.
+``now`` must not go backwards; an input that goes back (or is NaN) runs at the latest time seen
+and is counted.
 
 Pipeline of an accepted command for a following arm::
 
@@ -216,6 +218,8 @@ class SafetySupervisor:
         self._invalid_rtt = 0
         self._suppressed = 0
         self._ticks = 0
+        self._clock_regressions = 0
+        self._now = -math.inf
 
     # ------------------------------------------------------------------ outputs
 
@@ -295,13 +299,14 @@ class SafetySupervisor:
             invalid_rtt=self._invalid_rtt,
             events_suppressed=self._suppressed,
             ticks=self._ticks,
+            clock_regressions=self._clock_regressions,
         )
 
     # ------------------------------------------------------------------ inputs
 
     def on_tick(self, now: float) -> None:
         """One servo period: fire due timers, then advance every arm's setpoint one step."""
-        self._fire_timers(now)
+        now = self._advance(now)
         self._ticks += 1
         for arm in self._arms.values():
             try:
@@ -323,7 +328,7 @@ class SafetySupervisor:
 
     def on_command(self, cmd: ArmCommand, now: float) -> bool:
         """Take one command; True if it was accepted (used or kept for engage)."""
-        self._fire_timers(now)
+        now = self._advance(now)
         arm = self._arms.get(cmd.arm)
         if arm is None:
             detail = str(InvalidArm(cmd.arm, self._names))
@@ -389,7 +394,7 @@ class SafetySupervisor:
 
     def on_rtt(self, rtt_ms: float, now: float) -> None:
         """A round-trip measurement [ms]; above ``stop_ms`` every engaged arm is disengaged."""
-        self._fire_timers(now)
+        now = self._advance(now)
         if not (isinstance(rtt_ms, int | float) and math.isfinite(rtt_ms) and rtt_ms >= 0.0):
             self._invalid_rtt += 1
             return
@@ -417,7 +422,7 @@ class SafetySupervisor:
         ``engage.max_distance_m`` of the tip, both before and after the limits, so that nothing
         jumps. Otherwise an :class:`EngageRefused` event says what was measured.
         """
-        self._fire_timers(now)
+        now = self._advance(now)
         arm = self._arms.get(arm_name)
         if arm is None:
             detail = str(InvalidArm(arm_name, self._names))
@@ -488,7 +493,7 @@ class SafetySupervisor:
 
     def set_controller(self, arm_name: str, console_id: str | None, now: float) -> None:
         """Hand ``arm_name`` to ``console_id`` (None: release). A change holds and disengages."""
-        self._fire_timers(now)
+        now = self._advance(now)
         arm = self._arm(arm_name)
         if console_id == arm.controller:
             return
@@ -505,7 +510,7 @@ class SafetySupervisor:
 
     def estop(self, by_console_id: str, role: Role, now: float) -> bool:
         """Latch the emergency stop (any role but observer); True if it is now latched."""
-        self._fire_timers(now)
+        now = self._advance(now)
         was_latched = self._estop.latched
         refusal = self._estop.latch(by_console_id, role, now)
         if refusal is not None:
@@ -520,7 +525,7 @@ class SafetySupervisor:
 
     def clear_estop(self, role: Role, now: float) -> bool:
         """Clear the emergency stop (bedside only); arms become disengaged, needing an engage."""
-        self._fire_timers(now)
+        now = self._advance(now)
         refusal = self._estop.clear(role)
         if refusal is not None:
             self._events.append(EStopClearRefused(now, role, refusal))
@@ -539,6 +544,15 @@ class SafetySupervisor:
             return self._arms[name]
         except KeyError:
             raise InvalidArm(name, self._names) from None
+
+    def _advance(self, now: float) -> float:
+        """Every input starts here: keep time monotonic, then fire the due timers."""
+        if not now >= self._now:  # also catches NaN
+            self._clock_regressions += 1
+            now = self._now
+        self._now = now
+        self._fire_timers(now)
+        return now
 
     def _fire_timers(self, now: float) -> None:
         for arm in self._arms.values():
