@@ -31,7 +31,13 @@ from types import MappingProxyType
 import numpy as np
 from numpy.typing import ArrayLike
 
-from telesurgery.exceptions import ConfigError, InvalidArm, JointLimitError, UnreachablePose
+from telesurgery.exceptions import (
+    ConfigError,
+    InvalidArm,
+    InvalidCommand,
+    JointLimitError,
+    UnreachablePose,
+)
 from telesurgery.operation.roles import Role
 from telesurgery.robot.kinematics.rotations import matrix_from_quat_xyzw, rotation_angle_rad
 from telesurgery.safety.arm_kinds import ArmKind
@@ -360,7 +366,7 @@ class SafetySupervisor:
             return True
         try:
             q = self._solve(arm, cmd, arm.target_q, now)
-        except UnreachablePose as error:
+        except (UnreachablePose, InvalidCommand) as error:
             if arm.state is ArmState.FOLLOWING:
                 # The link and the console are alive; the pose is out of reach. Keep the last
                 # reachable target (a wall) instead of holding, so the surgeon can back out.
@@ -455,7 +461,7 @@ class SafetySupervisor:
         q_now = arm.trajectory.position
         try:
             q = self._solve(arm, cmd, q_now, now)
-        except UnreachablePose as error:
+        except (UnreachablePose, InvalidCommand) as error:
             return self._refuse(arm_name, console_id, EngageRefusal.UNREACHABLE, str(error), now)
         T_now = arm.kinematics.forward(q_now)
         T_new = arm.kinematics.forward(q)
@@ -631,7 +637,10 @@ class SafetySupervisor:
         return None
 
     def _solve(self, arm: _Arm, cmd: ArmCommand, q_hint: FloatArray, now: float) -> FloatArray:
-        """Cartesian limits, IK nearest ``q_hint``, joint limits; raises ``UnreachablePose``."""
+        """Cartesian and pose limits, IK nearest ``q_hint``, joint limits.
+
+        Raises ``UnreachablePose`` (or ``InvalidCommand`` from the IK) for a target it cannot reach.
+        """
         position = cmd.position_m
         for climit in arm.cartesian_limits:
             result = climit.apply(position)
