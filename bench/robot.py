@@ -4,7 +4,9 @@
 
 Runs (1) raw ``mj_step`` throughput on the cart model, (2) the real-time servo loop with the
 endoscope camera at 640x480 @ 30 fps, (3) the same at 1280x720 @ 30 fps, with a scripted peg
-transfer moving PSM1 the whole time (trajectory sampling in the ticks, contacts in the physics).
+transfer moving PSM1 the whole time (trajectory sampling in the ticks, contacts in the physics),
+and (4) the 640x480 run again with another thread running pure Python non-stop (the worst case of
+a busy network thread sharing the GIL; informative, not a target).
 Prints p50/p99 lines, then one JSON object as the last line. The machine may be shared: the load
 average is reported with the numbers.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import threading
 import time
 
 import mujoco
@@ -36,7 +39,18 @@ def physics_steps_per_s(seconds: float) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def run_realtime(seconds: float, camera: CameraConfig | None) -> dict[str, float]:
+def _busy_python(stop: threading.Event) -> None:
+    """Pure-Python work in another thread (the worst case of a busy network thread)."""
+    x = 0
+    while not stop.is_set():
+        for i in range(1000):
+            x += i * i
+        time.sleep(0.0)
+
+
+def run_realtime(
+    seconds: float, camera: CameraConfig | None, busy_thread: bool = False
+) -> dict[str, float]:
     window = max(1000, int(seconds * 1000))  # the percentiles cover the measured run only
     cart = SimCart(SimCartConfig(camera=camera, servo=ServoLoopConfig(stats_window=window)))
     for arm in cart.arms.values():
@@ -44,7 +58,11 @@ def run_realtime(seconds: float, camera: CameraConfig | None) -> dict[str, float
         arm.home()
     cart.step(1500)
     board = cart.config.board
+    stop_busy = threading.Event()
+    busy = threading.Thread(target=_busy_python, args=(stop_busy,), daemon=True)
     with cart:
+        if busy_thread:
+            busy.start()
         time.sleep(0.5)  # warm-up: first frames compile shaders
         before = cart.servo_stats()
         t0 = time.monotonic()
@@ -64,6 +82,9 @@ def run_realtime(seconds: float, camera: CameraConfig | None) -> dict[str, float
         elapsed = time.monotonic() - t0
         servo = cart.servo_stats()
         cam = cart.camera_stats()
+        stop_busy.set()
+        if busy_thread:
+            busy.join()
     ticks = servo.period.count - before.period.count
     overruns = servo.period.overruns - before.period.overruns
     out = {
@@ -92,12 +113,13 @@ def main() -> None:
     steps = physics_steps_per_s(min(args.seconds, 3.0))
     print(f"physics: {steps:,.0f} mj_step/s ({1e6 / steps:.1f} us/step)")
     results: dict[str, dict[str, float]] = {}
-    for label, camera in (
-        ("servo_only", None),
-        ("640x480", CameraConfig(width=640, height=480, fps=30.0)),
-        ("1280x720", CameraConfig(width=1280, height=720, fps=30.0)),
+    for label, camera, busy in (
+        ("servo_only", None, False),
+        ("640x480", CameraConfig(width=640, height=480, fps=30.0), False),
+        ("1280x720", CameraConfig(width=1280, height=720, fps=30.0), False),
+        ("640+busy", CameraConfig(width=640, height=480, fps=30.0), True),
     ):
-        r = run_realtime(args.seconds, camera)
+        r = run_realtime(args.seconds, camera, busy)
         results[label] = r
         line = (
             f"{label:>10}: servo {r['servo_hz']:.1f} Hz, period p50 {r['servo_period_p50_ms']:.3f}"
@@ -127,6 +149,10 @@ def main() -> None:
         "servo_period_p99_ms_1280x720": round(results["1280x720"]["servo_period_p99_ms"], 4),
         "servo_overrun_pct_1280x720": round(results["1280x720"]["servo_overrun_pct"], 4),
         "servo_period_p99_ms_no_camera": round(results["servo_only"]["servo_period_p99_ms"], 4),
+        "servo_period_p99_ms_busy_python_thread": round(
+            results["640+busy"]["servo_period_p99_ms"], 4
+        ),
+        "servo_overrun_pct_busy_python_thread": round(results["640+busy"]["servo_overrun_pct"], 4),
         "seconds_per_run": args.seconds,
         "load_avg_1min_before": round(load_before, 2),
         "load_avg_1min_after": round(os.getloadavg()[0], 2),
