@@ -305,3 +305,32 @@ def test_a_tilted_camera_target_is_projected_onto_the_scope_axis_and_reported() 
     assert event.limit == "scope_axis" and event.arm == "ECM"
     assert loop.supervisor.state("ECM") is ArmState.FOLLOWING
     assert loop.stats().supervisor.rejected == {}
+
+
+def test_a_faulted_arm_is_disengaged_and_resynchronised_without_a_jump() -> None:
+    cart = ready_cart()
+    loop = make_loop(cart, ControlLoopConfig(stats_every_ticks=1))
+    console = Console(cart, loop, "PSM1")
+    console.engage()
+    for _ in range(50):
+        console.send((0.005, 0.0, 0.0))
+        cart.step(1)
+    arm = cart.arm("PSM1")
+    arm.disable()  # e.g. the bedside team powers the arm down
+    cart.step(1)
+    assert loop.supervisor.state("PSM1") is ArmState.DISENGAGED
+    changes = [e for e in drain(loop) if isinstance(e, ArmStateChanged)]
+    assert changes[-1].cause is Cause.ARM_UNAVAILABLE
+    refused = loop.stats().servo_refused
+    cart.step(20)
+    assert loop.stats().servo_refused == refused  # it waits, it does not keep trying
+    arm.enable()
+    arm.home()  # the robot moves the arm itself, to its home pose
+    cart.step(1500)
+    assert arm.operating_state().is_homed
+    q_home = arm.setpoint_js().position
+    assert np.allclose(loop.supervisor.setpoint_jp("PSM1"), q_home, atol=1e-12)
+    tip = tip_world(cart, "PSM1")
+    cart.step(100)
+    assert np.linalg.norm(tip_world(cart, "PSM1") - tip) < 2e-5  # held at home, no jump back
+    assert np.allclose(arm.setpoint_js().position, q_home, atol=1e-12)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from telesurgery.exceptions import ConfigError, InvalidArm, JointLimitError
+from telesurgery.exceptions import ArmNotReady, ConfigError, InvalidArm, JointLimitError
 from telesurgery.robot.kinematics.psm import PsmKinematics
 from telesurgery.robot.kinematics.rotations import quat_xyzw_from_matrix, rot_x
 from telesurgery.safety import (
@@ -352,3 +352,21 @@ def test_construction_checks_arms_and_initial_joints() -> None:
         SafetySupervisor(
             config, {"PSM1": KIN}, {"PSM1": Q0 + np.array([0, 0, 1.0, 0, 0, 0])}, {"PSM1": 0}
         )
+
+
+def test_arm_unavailable_disengages_and_resync_restarts_at_the_robot_setpoint() -> None:
+    sup = engaged()
+    with pytest.raises(ArmNotReady, match="resync needs disengaged or estopped"):
+        sup.resync("PSM1", Q0, 0.0, 0.001)
+    sup.on_arm_unavailable("PSM1", 0.001)
+    assert sup.state("PSM1") is ArmState.DISENGAGED
+    assert drain(sup)[-1] == Disengaged(0.001, "PSM1", Cause.ARM_UNAVAILABLE)
+    q_robot = np.array([0.1, -0.1, 0.12, 0.2, 0.0, 0.0])
+    sup.resync("PSM1", q_robot, 0.4, 0.002)
+    assert np.array_equal(sup.setpoint_jp("PSM1"), q_robot)
+    assert sup.setpoint_jaw("PSM1") == 0.4
+    for ms in range(3, 50):
+        sup.on_tick(ms / 1000)
+    assert np.array_equal(sup.setpoint_jp("PSM1"), q_robot)
+    with pytest.raises(JointLimitError, match="outside the limits"):
+        sup.resync("PSM1", np.array([3.0, 0.0, 0.1, 0.0, 0.0, 0.0]), None, 0.05)

@@ -13,8 +13,12 @@ touches the supervisor. Hand-overs are explicit:
   counted.
 
 Per tick: control inputs -> commands -> ``supervisor.on_tick(now)`` -> ``servo_jp`` of every arm
-(and jaw) -> events out. The tick reuses its buffers; the only allocations are the supervisor's
-event values and the robot driver's own.
+(and jaw) -> events out. Once attached, the loop streams a setpoint to every supervised arm every
+tick (holding disengaged arms where they are). If the robot refuses one (disabled, faulted,
+homing), that arm is disengaged and left to the robot until it is enabled, homed and idle again;
+then the supervisor restarts from the robot's own setpoint, so nothing jumps back. The tick
+reuses its buffers (mailboxes and FIFOs are swapped, not rebuilt); what remains allocates inside
+the supervisor (small numpy temporaries, event values) and the robot driver.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from numpy.typing import NDArray
 
 from telesurgery.exceptions import ConfigError, InvalidArm, TelesurgeryError
 from telesurgery.operation.roles import Role
-from telesurgery.robot.contract import Arm, Robot
+from telesurgery.robot.contract import Arm, OperatingState, Robot
 from telesurgery.safety.commands import ArmCommand
 from telesurgery.safety.config import SafetyConfig
 from telesurgery.safety.events import LatencyLevel, SafetyEvent
@@ -156,7 +160,8 @@ class ControlLoopStats:
     events_dropped: int
     """Events dropped because the outbound queue was full."""
     servo_refused: int
-    """``servo_jp`` calls the robot refused (arm not enabled/homed, or a limit error)."""
+    """``servo_jp`` calls the robot refused (arm not enabled/homed, or a limit error); such an
+    arm is disengaged and re-synchronised to the robot's setpoint once it is ready again."""
     arms: Mapping[str, ArmSnapshot]
     """Per-arm state and setpoint pose at the last publication."""
     estop_latched: bool
@@ -182,6 +187,7 @@ class ControlLoop:
             (name, robot.arm(name)) for name in supervisor.arm_names
         )
         self._jaw_buffers = {name: np.zeros(1) for name, _ in self._arms}
+        self._unsynced: set[str] = set()
         self._lock = threading.Lock()
         self._mailbox: dict[tuple[str, str], ArmCommand] = {}
         self._reading: dict[tuple[str, str], ArmCommand] = {}
@@ -291,6 +297,8 @@ class ControlLoop:
         reading.clear()
         sup.on_tick(now)
         for name, arm in self._arms:
+            if name in self._unsynced and not self._resync(name, arm, now):
+                continue
             try:
                 arm.servo_jp(sup.setpoint_jp(name))
                 jaw_rad = sup.setpoint_jaw(name)
@@ -300,7 +308,11 @@ class ControlLoop:
                     buffer[0] = jaw_rad
                     jaw.servo_jp(buffer)
             except TelesurgeryError:
+                # Disabled, faulted or not homed: the robot owns the arm until it is ready again,
+                # then the supervisor restarts from the robot's setpoint (no jump back).
                 self._servo_refused += 1
+                self._unsynced.add(name)
+                sup.on_arm_unavailable(name, now)
         self._ticks += 1
         event = sup.next_event()
         if event is not None:
@@ -314,6 +326,20 @@ class ControlLoop:
                     event = sup.next_event()
         if self._ticks % self.config.stats_every_ticks == 0:
             self._stats = self._snapshot()
+
+    def _resync(self, name: str, arm: Arm, now: float) -> bool:
+        status = arm.operating_state()
+        if status.state is not OperatingState.ENABLED or not status.is_homed or status.is_busy:
+            return False
+        jaw = arm.jaw
+        jaw_rad = None if jaw is None else float(jaw.setpoint_js().position[0])
+        try:
+            self.supervisor.resync(name, arm.setpoint_js().position, jaw_rad, now)
+        except TelesurgeryError:
+            self._servo_refused += 1  # e.g. the robot's setpoint is outside the safety limits
+            return False
+        self._unsynced.discard(name)
+        return True
 
     def _apply_control(self, control: ControlInput, now: float) -> None:
         sup = self.supervisor

@@ -42,6 +42,8 @@ class Cause(enum.Enum):
     """The emergency stop was latched."""
     ESTOP_CLEARED = "estop_cleared"
     """The bedside team cleared the emergency stop."""
+    ARM_UNAVAILABLE = "arm_unavailable"
+    """The robot refused the setpoint (arm disabled, faulted or not homed)."""
     TRAJECTORY_FAULT = "trajectory_fault"
     """The trajectory generator rejected its input; the arm is held where it is."""
 

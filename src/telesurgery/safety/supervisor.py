@@ -32,6 +32,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from telesurgery.exceptions import (
+    ArmNotReady,
     ConfigError,
     InvalidArm,
     InvalidCommand,
@@ -182,18 +183,7 @@ class SafetySupervisor:
                 raise ConfigError(f"kinematics[{name!r}]", None, f"one entry per arm: {names}")
             if name not in initial_q:
                 raise ConfigError(f"initial_q[{name!r}]", None, f"one entry per arm: {names}")
-            q0 = np.array(initial_q[name], dtype=np.float64)
-            kind = arm_config.arm_kind
-            if q0.shape != (kind.dofs,) or not bool(np.all(np.isfinite(q0))):
-                raise ConfigError(
-                    f"initial_q[{name!r}]", q0.tolist(), f"{kind.dofs} finite joint values"
-                )
-            lo, hi = np.array(arm_config.joint_min), np.array(arm_config.joint_max)
-            if bool(np.any(q0 < lo)) or bool(np.any(q0 > hi)):
-                raise JointLimitError(
-                    f"arm {name}: initial joints {q0.tolist()} outside the limits "
-                    f"[{lo.tolist()}, {hi.tolist()}]; move the arm into range before supervising"
-                )
+            q0 = self._initial_joints(name, arm_config, initial_q[name])
             jaw0: float | None = None
             if arm_config.jaw is not None:
                 if name not in jaws or not math.isfinite(jaws[name]):
@@ -510,6 +500,37 @@ class SafetySupervisor:
         if arm.state in _ENGAGED_STATES:
             self._disengage(arm, Cause.CONTROLLER_CHANGED, now)
 
+    def on_arm_unavailable(self, arm_name: str, now: float) -> None:
+        """The robot refused ``arm_name``'s setpoint (disabled, faulted, being homed).
+
+        An engaged arm is disengaged: the robot is not following, so neither may the console.
+        Call :meth:`resync` with the robot's own setpoint before streaming setpoints again.
+        """
+        now = self._advance(now)
+        arm = self._arm(arm_name)
+        if arm.state in _ENGAGED_STATES:
+            self._disengage(arm, Cause.ARM_UNAVAILABLE, now)
+
+    def resync(self, arm_name: str, q: ArrayLike, jaw_rad: float | None, now: float) -> None:
+        """Restart ``arm_name``'s setpoint at rest at the robot's setpoint ``q`` (and jaw).
+
+        Allowed only while the arm does not follow (raises ``ArmNotReady`` otherwise); ``q`` must
+        lie within the joint limits (``JointLimitError``). Used after the robot moved the arm on
+        its own (homing, a fault), so that the next setpoint continues from where it is.
+        """
+        now = self._advance(now)
+        arm = self._arm(arm_name)
+        if arm.state in _ENGAGED_STATES:
+            raise ArmNotReady(
+                f"arm {arm_name} is {arm.state.value}: resync needs disengaged or estopped"
+            )
+        q_new = self._initial_joints(arm_name, arm.config, q)
+        arm.trajectory.reset(q_new)
+        arm.target_q = q_new.copy()
+        arm.candidate = None
+        if arm.jaw_range is not None and jaw_rad is not None and math.isfinite(jaw_rad):
+            arm.jaw_setpoint = arm.jaw_target = float(jaw_rad)
+
     def forget_console(self, console_id: str) -> None:
         """Forget a console's sequence history (it reconnected and numbers from scratch)."""
         self._sequence.forget(console_id)
@@ -544,6 +565,22 @@ class SafetySupervisor:
         return True
 
     # ------------------------------------------------------------------ internals
+
+    @staticmethod
+    def _initial_joints(name: str, config: ArmSafetyConfig, q: ArrayLike) -> FloatArray:
+        q0 = np.array(q, dtype=np.float64)
+        kind = config.arm_kind
+        if q0.shape != (kind.dofs,) or not bool(np.all(np.isfinite(q0))):
+            raise ConfigError(
+                f"initial_q[{name!r}]", q0.tolist(), f"{kind.dofs} finite joint values"
+            )
+        lo, hi = np.array(config.joint_min), np.array(config.joint_max)
+        if bool(np.any(q0 < lo)) or bool(np.any(q0 > hi)):
+            raise JointLimitError(
+                f"arm {name}: joints {q0.tolist()} outside the limits "
+                f"[{lo.tolist()}, {hi.tolist()}]; move the arm into range before supervising"
+            )
+        return q0
 
     def _arm(self, name: str) -> _Arm:
         try:

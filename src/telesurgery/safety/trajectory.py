@@ -161,6 +161,11 @@ class JointTrajectory:
         end, _, _ = self._scratch.at_time(self._scratch.duration)
         return np.asarray(end, dtype=np.float64) - self._position
 
+    def reset(self, q: FloatArray) -> None:
+        """Jump to ``q`` (n,) at rest, braking: only for re-synchronising with the robot."""
+        self._position[:] = q
+        self.stop_here()
+
     def stop_here(self) -> None:
         """Hard stop: zero velocity and acceleration at the current setpoint (fault path only)."""
         inp = self._inp
