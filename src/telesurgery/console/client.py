@@ -16,6 +16,8 @@ releases video frames on the RTP marker bit (:mod:`telesurgery.console.video`).
 from __future__ import annotations
 
 import asyncio
+import bisect
+import collections
 import contextlib
 import json
 import logging
@@ -41,6 +43,7 @@ from telesurgery.link.latency import LatencySnapshot, LatencyTracker
 from telesurgery.media.webrtc import prefer_codec, rtc_configuration
 from telesurgery.protocol.codec import decode, encode
 from telesurgery.protocol.messages import (
+    PROTOCOL_VERSION,
     ArmTarget,
     ControlFlag,
     ControlMessage,
@@ -102,6 +105,10 @@ class ConsoleClient:
         self.events_dropped = 0
         self.protocol_errors = 0
         self.gateway_wall_minus_mono_ns = 0
+        self.geometry: dict[str, Any] = {}
+        """Cart geometry announced by the gateway at join (``T_world_rcm`` per arm)."""
+        self.arms_controlled: list[str] = []
+        """Arms this console was given control of at join."""
         self._pc: RTCPeerConnection | None = None
         self._control: Any = None
         self._events_channel: Any = None
@@ -111,6 +118,9 @@ class ConsoleClient:
         self._tasks: list[asyncio.Task[None]] = []
         self._frames: asyncio.Queue[ReceivedFrame] = asyncio.Queue(maxsize=2)
         self.frames_dropped = 0
+        # motion-to-photon bookkeeping: when each seq was sent, and which seq each state showed
+        self._sent_ns: collections.OrderedDict[int, int] = collections.OrderedDict()
+        self._state_seq: collections.deque[tuple[int, int]] = collections.deque(maxlen=512)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -150,6 +160,7 @@ class ConsoleClient:
             "type": pc.localDescription.type,
             "console_id": self.config.console_id,
             "role": self.config.role,
+            "protocol_version": PROTOCOL_VERSION,
         }
         headers = {}
         if self.config.token:
@@ -170,6 +181,8 @@ class ConsoleClient:
             raise ConnectError(f"cannot reach gateway at {self.url}: {error}") from None
         self.session_id = int(answer["session_id"])
         self.gateway_wall_minus_mono_ns = int(answer.get("gateway_wall_minus_mono_ns", 0))
+        self.geometry = dict(answer.get("geometry", {}))
+        self.arms_controlled = list(answer.get("arms_controlled", []))
         await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], answer["type"]))
         deadline = time.monotonic() + self.config.connect_timeout_s
         while self._control.readyState != "open" or self._events_channel.readyState != "open":
@@ -227,6 +240,9 @@ class ConsoleClient:
             targets=tuple(targets),
         )
         self._control.send(encode(message))
+        self._sent_ns[self._seq] = message.sent_time_ns
+        if len(self._sent_ns) > 4096:
+            self._sent_ns.popitem(last=False)
         return self._seq
 
     def send_raw(self, data: bytes) -> None:
@@ -258,6 +274,12 @@ class ConsoleClient:
         if isinstance(message, RobotStateMessage):
             self.latest_state = message
             self.states_received += 1
+            newest = max(
+                (a.last_command_seq for a in message.arms if a.last_command_seq is not None),
+                default=None,
+            )
+            if newest is not None:
+                self._state_seq.append((message.gateway_time_ns, newest))
             for arm in message.arms:
                 if arm.last_command_age_us is not None:
                     self.latency.add(
@@ -309,6 +331,11 @@ class ConsoleClient:
                     self.latency.add(
                         LatencyComponent.GLASS_TO_GLASS, latency, frame.decoded_monotonic_ns / 1e9
                     )
+                m2p = self.motion_to_photon_ms(frame)
+                if m2p is not None:
+                    self.latency.add(
+                        LatencyComponent.MOTION_TO_PHOTON, m2p, frame.decoded_monotonic_ns / 1e9
+                    )
                 if self._frames.full():
                     self._frames.get_nowait()
                     self.frames_dropped += 1
@@ -316,6 +343,28 @@ class ConsoleClient:
                 self._video_ready.set()
         except MediaStreamError:
             return
+
+    def motion_to_photon_ms(self, frame: ReceivedFrame) -> float | None:
+        """Input sent -> first decoded frame whose camera image was captured after the gateway
+        had that input (the newest command seq the robot state showed at capture time).
+
+        Both ends of the interval are on this console's monotonic clock; the capture time is put
+        on the gateway's monotonic clock with the gateway's own wall-minus-monotonic difference,
+        so no cross-host clock estimate enters. Resolution: the state period (5 ms at 200 Hz).
+        """
+        capture_wall = frame.capture_wall_ns()
+        if capture_wall is None or not self._state_seq:
+            return None
+        capture_gateway_mono = capture_wall - self.gateway_wall_minus_mono_ns
+        times = [t for t, _ in self._state_seq]
+        index = bisect.bisect_right(times, capture_gateway_mono) - 1
+        if index < 0:
+            return None
+        seq = self._state_seq[index][1]
+        sent = self._sent_ns.get(seq)
+        if sent is None:
+            return None
+        return (frame.decoded_monotonic_ns - sent) / 1e6
 
     async def next_frame(self, timeout_s: float = 5.0) -> ReceivedFrame:
         """The next decoded endoscope frame (the latest wins if the caller is slow)."""

@@ -17,6 +17,7 @@ through the real conditioning.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -118,6 +119,9 @@ class TeleopSession:
         self.pipelines = {arm: TeleopPipeline(config) for arm in arms}
         self.last_status: dict[str, TeleopStatus] = {}
         self.messages_sent = 0
+        self.engage_retry_s = 0.1
+        """Engage requests ride on at most one message per this period while not following."""
+        self._last_engage_s: dict[str, float] = {}
 
     def tool_state(self, arm: str, state: RobotStateMessage) -> ToolState | None:
         T_rcm_tip = tool_pose(state, arm)
@@ -168,8 +172,13 @@ class TeleopSession:
             clutch = clutch or sample.clutch_pressed
             if out.target is None:
                 continue
-            if self.supervisor_state(arm) is not SupervisorState.FOLLOWING:
+            if (
+                self.supervisor_state(arm) is not SupervisorState.FOLLOWING
+                and sample.timestamp_s - self._last_engage_s.get(arm, -math.inf)
+                >= self.engage_retry_s
+            ):
                 engage = True
+                self._last_engage_s[arm] = sample.timestamp_s
             targets.append(
                 ArmTarget(
                     ArmId[arm],

@@ -113,7 +113,6 @@ class EmulatedIceLink:
         """Replace the transport's ``_send`` / ``_recv`` with the emulated ones."""
         self._ice._send = self._send
         self._ice._recv = self._recv
-        self._reader = self._loop.create_task(self._read_loop(), name="emulated-ice-reader")
         self._writer = self._loop.create_task(self._write_loop(), name="emulated-ice-writer")
 
     async def _send(self, data: bytes) -> None:
@@ -125,6 +124,9 @@ class EmulatedIceLink:
         self._out.push(bytes(data))
 
     async def _recv(self) -> bytes:
+        if self._reader is None and not self._closed:
+            # DTLS reads only once ICE is connected; the raw connection refuses reads before.
+            self._reader = self._loop.create_task(self._read_loop(), name="emulated-ice-reader")
         packet = await self._inbox.get()
         if packet is None:
             self._inbox.put_nowait(None)  # keep waking later readers

@@ -1,0 +1,169 @@
+"""A scripted remote surgeon: tool-space waypoints played through the real console pipeline.
+
+The script is written where surgeons think — tool-tip poses in the cart's world (e.g. the peg
+transfer of :mod:`telesurgery.robot.sim.peg_transfer`) — and turned, at every sample, into the
+*master* pose that would produce it (:func:`~telesurgery.console.surgeon.master_pose_for_tool`).
+That master pose then goes through the same conditioning as a human hand (tremor filter,
+scaling, camera-frame mapping, clutch, alignment) and over the same wire, so the demo exercises
+every layer a real surgeon does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from telesurgery.console.surgeon import TeleopSession, camera_pose, tool_pose
+from telesurgery.exceptions import ConfigError
+from telesurgery.robot.kinematics.rotations import invert_T, so3_exp, so3_log
+from telesurgery.teleop.camera_frame import R_rcm_console
+from telesurgery.teleop.types import MasterSample
+
+FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ToolWaypoint:
+    """A tool-tip goal in the cart's world frame."""
+
+    label: str
+    """What the step does."""
+    T_world_tip: FloatArray
+    """(4, 4) goal pose [m]."""
+    jaw_rad: float
+    """Jaw angle goal [rad]."""
+    dwell_s: float = 0.0
+    """Time to stay once there [s]."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Segment:
+    start_s: float
+    duration_s: float
+    dwell_s: float
+    T_from: FloatArray
+    T_to: FloatArray
+    jaw_from: float
+    jaw_to: float
+    label: str
+
+
+class ToolPath:
+    """Smooth (smoothstep-timed) straight-line motion through waypoints, starting at a pose."""
+
+    def __init__(
+        self,
+        T_world_start: FloatArray,
+        jaw_start_rad: float,
+        waypoints: Sequence[ToolWaypoint],
+        *,
+        speed_m_s: float = 0.025,
+        angular_speed_rad_s: float = 0.8,
+        jaw_speed_rad_s: float = 2.0,
+    ) -> None:
+        if not waypoints:
+            raise ConfigError("waypoints", list(waypoints), "at least one waypoint")
+        for name, value in (
+            ("speed_m_s", speed_m_s),
+            ("angular_speed_rad_s", angular_speed_rad_s),
+            ("jaw_speed_rad_s", jaw_speed_rad_s),
+        ):
+            if not (math.isfinite(value) and value > 0):
+                raise ConfigError(name, value, "a finite value > 0")
+        segments = []
+        t = 0.0
+        T_prev, jaw_prev = T_world_start, jaw_start_rad
+        for wp in waypoints:
+            distance = float(np.linalg.norm(wp.T_world_tip[:3, 3] - T_prev[:3, 3]))
+            angle = float(np.linalg.norm(so3_log(T_prev[:3, :3].T @ wp.T_world_tip[:3, :3])))
+            duration = max(
+                distance / speed_m_s * 1.5,  # smoothstep peaks at 1.5x the mean speed
+                angle / angular_speed_rad_s * 1.5,
+                abs(wp.jaw_rad - jaw_prev) / jaw_speed_rad_s,
+                0.05,
+            )
+            segments.append(
+                _Segment(
+                    t, duration, wp.dwell_s, T_prev, wp.T_world_tip, jaw_prev, wp.jaw_rad, wp.label
+                )
+            )
+            t += duration + wp.dwell_s
+            T_prev, jaw_prev = wp.T_world_tip, wp.jaw_rad
+        self._segments = tuple(segments)
+        self.duration_s = t
+
+    def at(self, t_s: float) -> tuple[FloatArray, float, str]:
+        """(pose, jaw, label) at ``t_s`` seconds from the start (clamped to the path)."""
+        for seg in self._segments:
+            if t_s < seg.start_s + seg.duration_s + seg.dwell_s:
+                u = min(1.0, max(0.0, (t_s - seg.start_s) / seg.duration_s))
+                s = u * u * (3.0 - 2.0 * u)
+                T = np.eye(4)
+                T[:3, 3] = (1 - s) * seg.T_from[:3, 3] + s * seg.T_to[:3, 3]
+                omega = so3_log(seg.T_from[:3, :3].T @ seg.T_to[:3, :3])
+                T[:3, :3] = seg.T_from[:3, :3] @ so3_exp(s * omega)
+                return T, (1 - s) * seg.jaw_from + s * seg.jaw_to, seg.label
+        last = self._segments[-1]
+        return last.T_to, last.jaw_to, "done"
+
+
+class ScriptedSurgeon:
+    """Plays a :class:`ToolPath` for one arm through a :class:`TeleopSession`.
+
+    Call :meth:`sample` at the console rate with the console's monotonic time; it returns the
+    master sample to feed to ``session.step`` (or None until the robot state is known). The
+    master moves by the tool's desired displacement mapped back through the camera frame and
+    divided by the scale the pipeline applied at the previous sample, so re-anchoring on a scale
+    change (delay-adaptive scaling) keeps the tool on the path.
+    """
+
+    def __init__(self, session: TeleopSession, arm: str, waypoints: Sequence[ToolWaypoint]) -> None:
+        self.session = session
+        self.arm = arm
+        self._waypoints = tuple(waypoints)
+        self._path: ToolPath | None = None
+        self._t0_s = 0.0
+        self._master_m = np.zeros(3)
+        self._prev_T_rcm_tip: FloatArray | None = None
+        self.label = "waiting"
+
+    @property
+    def done(self) -> bool:
+        return self.label == "done"
+
+    def sample(self, now_s: float) -> MasterSample | None:
+        state = self.session.client.latest_state
+        if state is None:
+            return None
+        T_world_rcm = self.session.geometry.T_world_rcm[self.arm]
+        T_world_camera = camera_pose(state, self.session.geometry)
+        if T_world_camera is None:
+            return None
+        if self._path is None:
+            T_rcm_tip = tool_pose(state, self.arm)
+            if T_rcm_tip is None:
+                return None
+            jaw = next((a.setpoint_jaw_rad for a in state.arms if a.arm.name == self.arm), None)
+            self._path = ToolPath(T_world_rcm @ T_rcm_tip, jaw or 0.0, self._waypoints)
+            self._prev_T_rcm_tip = T_rcm_tip
+            self._t0_s = now_s
+        assert self._prev_T_rcm_tip is not None
+        T_world_tip, jaw_rad, self.label = self._path.at(now_s - self._t0_s)
+        T_rcm_tip = invert_T(T_world_rcm) @ T_world_tip
+        status = self.session.last_status.get(self.arm)
+        scale = status.scale if status is not None else 1.0 / 3.0
+        R = R_rcm_console(T_world_camera, T_world_rcm)
+        self._master_m = (
+            self._master_m + (R.T @ (T_rcm_tip[:3, 3] - self._prev_T_rcm_tip[:3, 3])) / scale
+        )
+        self._prev_T_rcm_tip = T_rcm_tip
+        T_master = np.eye(4)
+        T_master[:3, :3] = R.T @ T_rcm_tip[:3, :3]
+        T_master[:3, 3] = self._master_m
+        return MasterSample(
+            timestamp_s=now_s, T_console_master=T_master, jaw_rad=jaw_rad, clutch_pressed=False
+        )
