@@ -27,20 +27,21 @@ def test_every_channel_reads_back_with_its_values(tmp_path: Path) -> None:
     assert rec.complete and not rec.damages
     assert rec.session == session()
 
-    received = rec.topic(ch.COMMANDS_RECEIVED)
+    received = rec.items(ch.COMMANDS_RECEIVED)
     assert len(received) == run.commands
-    first = received[0].data
+    first = received[0]
     assert first["console_id"] == "lead" and first["arm"] == "PSM1" and first["seq"] == 1
     assert first["now_s"] == START_S and first["sent_time_s"] == START_S - 0.06
     assert first["position_m"] == T0[:3, 3].tolist() and first["quat_xyzw"] == QUAT0.tolist()
     assert first["jaw_rad"] == 0.2
-    assert received[0].log_time_ns == round(START_S * 1e9)
+    assert rec.topic(ch.COMMANDS_RECEIVED)[0].log_time_ns == round(START_S * 1e9)
+    assert [i["sequence"] for i in received] == sorted(i["sequence"] for i in received)
 
-    executed = rec.topic(ch.COMMANDS_EXECUTED)
+    executed = rec.items(ch.COMMANDS_EXECUTED)
     assert len(executed) == run.ticks
-    assert executed[0].data["arms"]["PSM1"]["q"] == Q0.tolist()
+    assert executed[0]["arms"]["PSM1"]["q"] == Q0.tolist()
 
-    inputs = [i for m in rec.topic(ch.SUPERVISOR_INPUTS) for i in m.data["inputs"]]
+    inputs = rec.items(ch.SUPERVISOR_INPUTS)
     kinds = {i[1] for i in inputs}
     assert kinds == {"tick", "controller", "engage", "rtt", "estop", "clear_estop"}
     assert sum(1 for i in inputs if i[1] == "tick") == run.ticks
@@ -51,8 +52,8 @@ def test_every_channel_reads_back_with_its_values(tmp_path: Path) -> None:
     logs = [m.data for m in rec.topic(ch.LOG)]
     assert any(log["level"] == ch.LOG_ERROR and "EStopLatched" in log["message"] for log in logs)
 
-    state = rec.topic(ch.ROBOT_STATE)
-    assert len(state) == 220 and state[0].data["q"] == Q0.tolist()
+    state = rec.items(ch.ROBOT_STATE)
+    assert len(state) == 220 and state[0]["q"] == Q0.tolist() and state[0]["arm"] == "PSM1"
     pose = rec.topic(ch.measured_cp_topic("PSM1"))[0].data
     assert pose["frame_id"] == "PSM1_rcm"
     assert pose["pose"]["position"]["z"] == pytest.approx(KIN.forward(Q0)[2, 3])
@@ -103,7 +104,7 @@ def _command(k: int, now: float) -> ArmCommand:
     return ArmCommand("lead", "PSM1", k, now, T0[:3, 3].copy(), QUAT0.copy(), None)
 
 
-def test_a_stalled_writer_drops_calls_counts_them_and_records_the_count(tmp_path: Path) -> None:
+def test_a_stalled_pipe_drops_calls_counts_them_and_records_the_count(tmp_path: Path) -> None:
     """The writer sleeps a whole second between drains: a 100-call queue overflows at once."""
     config = RecorderConfig(queue_capacity=100, writer_cycle_s=1.0, flush_period_s=1.0)
     recorder = Recorder(tmp_path / "op.mcap", session(), config)
@@ -120,7 +121,7 @@ def test_a_stalled_writer_drops_calls_counts_them_and_records_the_count(tmp_path
     final = recorder.stop()
     assert final.total_dropped == 900
     rec = read_recording(tmp_path / "op.mcap")
-    assert len(rec.topic(ch.COMMANDS_RECEIVED)) == 100
+    assert len(rec.items(ch.COMMANDS_RECEIVED)) == 100
     assert rec.topic(ch.RECORDER_STATS)[-1].data["dropped"] == {"command": 900}
     warnings = [m.data["message"] for m in rec.topic(ch.LOG) if m.data["level"] == ch.LOG_WARNING]
     assert warnings == ["recorder dropped 900 calls (queue full): {'command': 900}"]
@@ -142,7 +143,7 @@ from telesurgery.safety import ArmCommand
 recorder = Recorder({path!r}, session())
 recorder.start()
 k = 0
-print("recording", flush=True)
+print("recording", recorder.sink_pid, flush=True)
 while True:
     k += 1
     now = time.monotonic()
@@ -153,31 +154,68 @@ while True:
 """
 
 
-def test_kill_9_loses_at_most_the_last_flush_period(tmp_path: Path) -> None:
-    path = tmp_path / "killed.mcap"
+def _record_then_kill(path: Path, whole_group: bool) -> tuple[float, int]:
+    """Run a recording process for 1.7 s and SIGKILL it (with its sink if ``whole_group``);
+    returns the kill time and the sink's pid."""
     code = _CHILD.format(tests=str(Path(__file__).parent), path=str(path))
-    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
     try:
-        assert child.stdout is not None and child.stdout.readline().strip() == "recording"
+        assert child.stdout is not None
+        word, sink_pid = child.stdout.readline().split()
+        assert word == "recording"
         time.sleep(1.7)
         killed_s = time.monotonic()
-        os.kill(child.pid, signal.SIGKILL)
+        if whole_group:
+            os.killpg(child.pid, signal.SIGKILL)
+        else:
+            os.kill(child.pid, signal.SIGKILL)
     finally:
         child.wait(timeout=10)
         if child.stdout is not None:
             child.stdout.close()
     assert child.returncode == -signal.SIGKILL
+    deadline = time.monotonic() + 30.0
+    while time.monotonic() < deadline:  # the orphaned sink finishes the file, then exits
+        try:
+            os.kill(int(sink_pid), 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail(f"the sink process {sink_pid} did not exit")
+    return killed_s, int(sink_pid)
+
+
+def test_kill_9_of_the_gateway_loses_at_most_one_writer_cycle(tmp_path: Path) -> None:
+    """The sink sees the end of its input and finishes the file: summary and footer."""
+    path = tmp_path / "killed.mcap"
+    killed_s, _ = _record_then_kill(path, whole_group=False)
+    rec = read_recording(path)
+    assert rec.complete and rec.damages == []
+    received = rec.items(ch.COMMANDS_RECEIVED)
+    assert len(received) > 300
+    assert [i["seq"] for i in received] == list(range(1, len(received) + 1))  # no holes
+    loss_s = killed_s - received[-1]["now_s"]
+    assert loss_s <= RecorderConfig().writer_cycle_s + 0.3  # + scheduling on a loaded host
+    assert rec.session == session()
+
+
+def test_kill_9_of_gateway_and_sink_loses_at_most_the_open_chunk(tmp_path: Path) -> None:
+    """Both processes die: the file has no footer; every complete chunk is read back."""
+    path = tmp_path / "killed.mcap"
+    killed_s, _ = _record_then_kill(path, whole_group=True)
     rec = read_recording(path)
     assert not rec.complete
     assert rec.damages and (
         "truncated" in rec.damages[0].what or "no footer" in rec.damages[0].what
     )
-    received = rec.topic(ch.COMMANDS_RECEIVED)
+    received = rec.items(ch.COMMANDS_RECEIVED)
     assert len(received) > 300
-    seqs = [m.data["seq"] for m in received]
-    assert seqs == list(range(1, len(seqs) + 1))  # a prefix, no holes
-    loss_s = killed_s - received[-1].data["now_s"]
-    assert loss_s <= RecorderConfig().crash_loss_bound_s + 0.3  # + scheduling on a loaded host
+    assert [i["seq"] for i in received] == list(range(1, len(received) + 1))  # a prefix
+    loss_s = killed_s - received[-1]["now_s"]
+    assert loss_s <= RecorderConfig().crash_loss_bound_s + 0.3
     assert rec.session == session()
 
 

@@ -10,7 +10,7 @@ from mcap.reader import make_reader
 
 from telesurgery.exceptions import ConfigError
 from telesurgery.record import channels as ch
-from telesurgery.record.reader import RecordedMessage, read_recording
+from telesurgery.record.reader import read_recording
 from telesurgery.record.replay import (
     EXPORT_METADATA,
     export_range,
@@ -31,7 +31,7 @@ def test_replay_reproduces_every_event_and_setpoint(recorded: Path) -> None:
     result = replay_supervisor(rec)
     assert result.deterministic, (result.event_mismatch, result.setpoint_mismatch)
     assert result.ticks == 3000 and result.setpoints_compared == 3000
-    assert result.commands == len(rec.topic(ch.COMMANDS_RECEIVED))
+    assert result.commands == len(rec.items(ch.COMMANDS_RECEIVED))
     assert result.replayed_events == result.recorded_events
     types = [e["type"] for e in result.replayed_events]
     for expected in ("Engaged", "LimitClamped", "LatencyAlarm", "WatchdogHold", "EStopLatched"):
@@ -57,15 +57,12 @@ def test_replay_names_the_first_event_that_differs(recorded: Path) -> None:
 
 def test_replay_names_the_first_tick_whose_setpoint_differs(recorded: Path) -> None:
     rec = read_recording(recorded)
-    executed = rec.messages[ch.COMMANDS_EXECUTED]
-    i = 1500
-    arms = {"PSM1": dict(executed[i].data["arms"]["PSM1"], jaw=1.0)}
-    executed[i] = RecordedMessage(
-        executed[i].topic, executed[i].log_time_ns, executed[i].sequence, {"arms": arms}
-    )
+    executed = rec.items(ch.COMMANDS_EXECUTED)  # the items are the decoded dicts: edit in place
+    tick = executed[1500]
+    tick["arms"]["PSM1"]["jaw"] = 1.0
     result = replay_supervisor(rec)
     assert result.setpoint_mismatch is not None
-    assert result.setpoint_mismatch.startswith(f"tick sequence {executed[i].sequence} at")
+    assert result.setpoint_mismatch.startswith(f"tick sequence {tick['sequence']} at")
 
 
 def test_replay_of_a_truncated_file_stops_at_the_first_loss(recorded: Path, tmp_path: Path) -> None:

@@ -10,7 +10,10 @@ in Foxglove with the 3D, image, plot and log panels working as they are:
 * ``foxglove.FrameTransform`` for ``T_world_rcm`` of every arm (written once at start),
 * ``foxglove.Log`` for every event, chat line and recorder warning in human-readable form.
 
-The ``telesurgery.*`` channels carry the structured data replay and the report read back.
+The ``telesurgery.*`` channels carry the structured data replay and the report read back. The
+kilohertz streams (commands received, setpoints executed, measured joints, supervisor inputs) are
+batched: one message per writer cycle (20 ms) holding ``{"items": [...]}``, one item per call -
+50x fewer MCAP messages keeps the writer thread's GIL time small next to the servo loop.
 Times inside messages are the gateway's monotonic clock [s] (``now_s``), exactly as the safety
 supervisor saw them (JSON floats round-trip exactly); the MCAP ``log_time`` is the same instant in
 [ns], and the MCAP ``sequence`` is a recorder-wide counter giving the order of the calls.
@@ -53,6 +56,14 @@ def _obj(title: str, description: str, **properties: object) -> dict[str, Any]:
         "type": "object",
         "properties": properties,
     }
+
+
+def _batch(title: str, description: str, **properties: object) -> dict[str, Any]:
+    """A batch channel: ``{"items": [...]}``, one item per call, in call order."""
+    item = {"type": "object", "properties": properties}
+    return _obj(
+        title, description + " (batched per writer cycle)", items={"type": "array", "items": item}
+    )
 
 
 FOXGLOVE_COMPRESSED_VIDEO = _obj(
@@ -132,6 +143,10 @@ TF = "/tf"
 RECORDER_STATS = "/recorder/stats"
 
 
+BATCH_TOPICS = (COMMANDS_RECEIVED, COMMANDS_EXECUTED, ROBOT_STATE, SUPERVISOR_INPUTS)
+"""Topics whose messages are ``{"items": [...]}`` batches."""
+
+
 def measured_cp_topic(arm: str) -> str:
     """Topic of ``arm``'s measured tool pose (``foxglove.PoseInFrame`` in ``<arm>_rcm``)."""
     return f"/{arm}/measured_cp"
@@ -143,9 +158,10 @@ CHANNELS: MappingProxyType[str, ChannelSpec] = MappingProxyType(
         for spec in (
             _spec(
                 COMMANDS_RECEIVED,
-                _obj(
-                    "telesurgery.ArmCommandReceived",
-                    "An ArmCommand as the gateway fed it to the safety supervisor",
+                _batch(
+                    "telesurgery.ArmCommandsReceived",
+                    "ArmCommands as the gateway fed them to the safety supervisor",
+                    sequence={"type": "integer", "description": "recorder call order"},
                     now_s={"type": "number", "description": "gateway time of arrival [s]"},
                     console_id={"type": "string"},
                     arm={"type": "string"},
@@ -158,9 +174,10 @@ CHANNELS: MappingProxyType[str, ChannelSpec] = MappingProxyType(
             ),
             _spec(
                 COMMANDS_EXECUTED,
-                _obj(
+                _batch(
                     "telesurgery.SetpointsExecuted",
-                    "Joint setpoints the supervisor let through at one servo tick",
+                    "Joint setpoints the supervisor let through, one item per servo tick",
+                    sequence={"type": "integer", "description": "recorder call order"},
                     now_s={"type": "number"},
                     arms={
                         "type": "object",
@@ -172,8 +189,8 @@ CHANNELS: MappingProxyType[str, ChannelSpec] = MappingProxyType(
                 SUPERVISOR_INPUTS,
                 _obj(
                     "telesurgery.SupervisorInputs",
-                    "Supervisor inputs other than commands, in call order (ticks are batched)",
-                    inputs={
+                    "Supervisor inputs other than commands, in call order",
+                    items={
                         "type": "array",
                         "description": "[sequence, kind, now_s, args...] per call",
                         "items": {"type": "array"},
@@ -201,9 +218,9 @@ CHANNELS: MappingProxyType[str, ChannelSpec] = MappingProxyType(
             ),
             _spec(
                 ROBOT_STATE,
-                _obj(
-                    "telesurgery.ArmState",
-                    "Measured joints of one arm",
+                _batch(
+                    "telesurgery.ArmStates",
+                    "Measured joints of the arms",
                     now_s={"type": "number"},
                     arm={"type": "string"},
                     q=_NUMBERS,

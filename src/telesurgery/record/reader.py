@@ -124,6 +124,15 @@ class Recording:
         """Messages of ``name`` (empty if none survived)."""
         return self.messages.get(name, [])
 
+    def items(self, name: str) -> list[Any]:
+        """The items of a batched topic (:data:`~telesurgery.record.channels.BATCH_TOPICS`),
+        flattened over its messages, in call order."""
+        if name not in ch.BATCH_TOPICS:
+            raise RecordingError(
+                f"{name} is not a batched topic: valid are {', '.join(ch.BATCH_TOPICS)}"
+            )
+        return [item for message in self.topic(name) for item in message.data["items"]]
+
     @property
     def time_range_ns(self) -> tuple[int, int] | None:
         """First and last log time over every topic [ns], or None when empty."""

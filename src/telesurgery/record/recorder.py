@@ -1,28 +1,33 @@
-"""The operation recorder: a non-blocking front end and one writer thread serialising to MCAP.
+"""The operation recorder: a non-blocking front end in the gateway, a sink process writing MCAP.
 
 Wiring (the gateway owns one :class:`Recorder` per operation)::
 
     recorder = Recorder(path, session)             # session: SessionInfo (config, initial joints)
-    recorder.start()                               # opens the file, starts the writer thread
+    recorder.start()                               # starts the sink process and the pipe thread
     supervisor = RecordedSupervisor(SafetySupervisor(...), recorder)  # record.tap: inputs,
                                                    # executed setpoints and events, automatically
     recorder.record_state(arm, now_s, q, jaw, T_rcm_tip)   # servo thread, >= 100 Hz
     recorder.record_video(encoded_frame)           # SharedVideoEncoder, after each encode
     recorder.record_latency(tracker.snapshot(now)) # e.g. at 1 Hz
     recorder.record_chat(...), record_telestration(...), record_operation_event(...)
-    recorder.stop()                                # drains, writes the summary, closes
+    recorder.stop()                                # drains, lets the sink finish the file
 
-Every ``record_*`` call only appends a tuple to a bounded queue (a ``collections.deque``:
-append and popleft are atomic in CPython) - no serialisation, no lock, no I/O on the caller's
-thread. When the queue is full the item is dropped and counted per kind; counts are written to
-``/recorder/stats`` and a warning to ``/log`` at every flush, so a drop is never silent.
+Every ``record_*`` call only appends a tuple of plain values to a bounded queue (a
+``collections.deque``: append and popleft are atomic in CPython) - no serialisation, no lock, no
+I/O on the caller's thread. When the queue is full the call is dropped and counted per kind;
+counts go to ``/recorder/stats`` and a warning to ``/log`` at every flush, so a drop is never
+silent.
 
-The writer thread wakes every ``writer_cycle_s``, drains the queue, serialises each item to JSON
-and adds it to the current MCAP chunk. Every ``flush_period_s`` it closes the chunk, writes it
-and (``fsync=True``) forces it to disk. A ``kill -9`` of the process therefore loses at most the
-open chunk plus the queue: ``flush_period_s + writer_cycle_s`` of data (0.52 s by default); the
-file then lacks its summary and footer and :mod:`telesurgery.record.reader` recovers every
-complete chunk.
+A pipe thread wakes every ``writer_cycle_s``, drains the queue, pickles the batch (one C call) and
+writes it to the sink process (:mod:`telesurgery.record.sink`), which does all the Python-heavy
+work - JSON, MCAP chunks, compression, ``fsync`` - under its own GIL, so recording costs the servo
+thread only the enqueue. Every ``flush_period_s`` the sink closes the chunk and forces it to disk.
+
+Worst-case loss on a crash: if the gateway process dies (``kill -9``), the sink reads the end of
+its input and finishes the file properly; only the calls not yet piped are lost (at most
+``writer_cycle_s``). If the sink or the machine dies too, the file lacks its summary and footer
+and :mod:`telesurgery.record.reader` recovers every complete chunk: at most
+``flush_period_s + writer_cycle_s`` (0.52 s by default) is lost.
 
 Times: every call takes the gateway's monotonic time ``now_s`` [s] - the same ``now`` the safety
 supervisor is given - and the MCAP ``log_time`` is that instant in [ns]. Video frames use their
@@ -31,46 +36,40 @@ capture time (``capture_monotonic_ns``, the same clock).
 
 from __future__ import annotations
 
-import base64
+import contextlib
 import enum
+import fcntl
 import itertools
-import json
 import logging
-import os
+import pickle
+import select
+import subprocess
+import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import IO, Any
 
 import numpy as np
-from mcap.writer import CompressionType, Writer
 
-from telesurgery import __version__
 from telesurgery.exceptions import ConfigError, TelesurgeryError
 from telesurgery.link.latency import LatencySnapshot
 from telesurgery.media.fanout import EncodedFrame
-from telesurgery.record import channels as ch
-from telesurgery.record.event_codec import event_level, event_text, event_to_dict
-from telesurgery.record.session import SESSION_METADATA, SessionInfo
-from telesurgery.robot.kinematics.rotations import quat_xyzw_from_matrix
+from telesurgery.record.session import SessionInfo
+from telesurgery.record.sink import COMPRESSIONS, FRAME, Item
 from telesurgery.safety.commands import ArmCommand
 from telesurgery.safety.events import SafetyEvent
 
 log = logging.getLogger(__name__)
 
-COMPRESSIONS: MappingProxyType[str, CompressionType] = MappingProxyType(
-    {"zstd": CompressionType.ZSTD, "lz4": CompressionType.LZ4, "none": CompressionType.NONE}
-)
-"""Chunk compressions by config name."""
-
-Item = tuple[Any, ...]
-"""A queued call: ``(kind, sequence, ...)``; the rest depends on the kind."""
-Message = tuple[str, int, dict[str, Any]]
-"""A serialised message: ``(topic, log_time_ns, payload)``."""
+_F_SETPIPE_SZ = 1031
+"""Linux fcntl to enlarge a pipe (room for a burst of video frames)."""
+_PIPE_BYTES = 1 << 20
+_READY_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +90,6 @@ class RecorderConfig:
     """Chunk compression, a key of :data:`COMPRESSIONS` (``zstd``, ``lz4``, ``none``)."""
     fsync: bool = True
     """Force every flushed chunk to the disk (survives a power loss, not only a process kill)."""
-    yield_every: int = 200
-    """The writer sleeps briefly after this many items so it never holds the GIL for long."""
 
     def __post_init__(self) -> None:
         if self.queue_capacity < 1:
@@ -107,12 +104,11 @@ class RecorderConfig:
             raise ConfigError("chunk_size_bytes", self.chunk_size_bytes, ">= 1024")
         if self.compression not in COMPRESSIONS:
             raise ConfigError("compression", self.compression, f"one of {', '.join(COMPRESSIONS)}")
-        if self.yield_every < 1:
-            raise ConfigError("yield_every", self.yield_every, ">= 1")
 
     @property
     def crash_loss_bound_s(self) -> float:
-        """Most data [s] a ``kill -9`` can lose (the open chunk and the queue)."""
+        """Most data [s] a crash of the gateway and the sink together can lose (the open chunk
+        and the queue); a crash of the gateway alone loses at most ``writer_cycle_s``."""
         return self.flush_period_s + self.writer_cycle_s
 
 
@@ -126,8 +122,8 @@ class RecorderState(enum.Enum):
     STOPPED = "stopped"
     """The file is complete (summary and footer written) and closed."""
     FAILED = "failed"
-    """The writer hit an I/O error; calls are dropped and counted, the file holds what was
-    flushed before."""
+    """The sink process died or could not write; calls are dropped and counted, the file holds
+    what was flushed before."""
 
 
 _TRANSITIONS: Mapping[RecorderState, frozenset[RecorderState]] = MappingProxyType(
@@ -152,16 +148,16 @@ class RecorderStats:
     """Lifecycle state."""
     enqueued: int
     """Calls accepted into the queue."""
-    written: int
-    """Messages written to the file (one call may give several messages)."""
+    sent: int
+    """Calls handed to the sink process."""
     dropped: Mapping[str, int] = field(default_factory=dict)
     """Calls dropped because the queue was full (or the recorder not recording), per kind."""
     queue_depth: int = 0
     """Calls waiting now."""
     queue_high_water: int = 0
     """Largest queue depth the writer found."""
-    chunks_flushed: int = 0
-    """Flushes that wrote a chunk."""
+    flushes: int = 0
+    """Chunk flushes requested from the sink."""
     error: str | None = None
     """The writer's error when FAILED."""
 
@@ -190,12 +186,12 @@ class _Counter:
             return value
 
 
-def _ns(now_s: float) -> int:
-    return max(0, round(now_s * 1e9))
-
-
-def _floats(raw: bytes) -> list[float]:
-    return np.frombuffer(raw, dtype=np.float64).tolist()  # type: ignore[no-any-return]
+def _array_bytes(value: object) -> bytes | None:
+    """``value`` as float64 bytes, or None if it is not numeric (the supervisor rejects it)."""
+    try:
+        return np.asarray(value, dtype=np.float64).tobytes()
+    except (TypeError, ValueError):
+        return None
 
 
 class Recorder:
@@ -238,29 +234,11 @@ class Recorder:
         self._error: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._stream: IO[bytes] | None = None
-        self._writer: Writer | None = None
-        self._channel_ids: dict[str, int] = {}
-        self._schema_ids: dict[str, int] = {}
-        self._written = 0
+        self._sink: subprocess.Popen[bytes] | None = None
+        self._pipe: IO[bytes] | None = None
+        self._sent = 0
         self._high_water = 0
-        self._chunks = 0
-        self._last_flush = 0.0
-        self._serialisers: Mapping[str, Callable[[Item], Sequence[Message]]] = MappingProxyType(
-            {
-                "command": self._ser_command,
-                "tick": self._ser_tick,
-                "input": self._ser_input,
-                "event": self._ser_event,
-                "state": self._ser_state,
-                "video": self._ser_video,
-                "latency": self._ser_latency,
-                "chat": self._ser_chat,
-                "telestration": self._ser_telestration,
-                "operation": self._ser_operation,
-            }
-        )
-        self._pending_inputs: list[list[Any]] = []
+        self._flushes = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -269,38 +247,57 @@ class Recorder:
         """Lifecycle state."""
         return self._state
 
+    @property
+    def sink_pid(self) -> int | None:
+        """Process id of the sink writing the file while recording (for monitoring)."""
+        return None if self._sink is None else self._sink.pid
+
     def start(self) -> None:
-        """Create the file, write the session and start the writer thread (NEW -> RECORDING)."""
+        """Start the sink process (it creates the file and writes the session), then the pipe
+        thread (NEW -> RECORDING). Raises :class:`RecorderError` if the file cannot be created."""
         self._check(RecorderState.RECORDING)
-        try:
-            stream = open(self.path, "xb")  # noqa: SIM115 - owned by the writer thread
-        except OSError as exc:
-            raise RecorderError(f"cannot create recording {self.path}: {exc}") from exc
-        self._stream = stream
-        writer = Writer(
-            stream,
-            chunk_size=self.config.chunk_size_bytes,
-            compression=COMPRESSIONS[self.config.compression],
+        sink = subprocess.Popen(
+            [sys.executable, "-m", "telesurgery.record.sink", str(self.path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            close_fds=True,
         )
-        writer.start(profile="", library=f"telesurgery {__version__}")
-        self._writer = writer
-        writer.add_metadata(SESSION_METADATA, {"json": self.session.to_json()})
-        for topic in ch.CHANNELS:
-            self._channel(topic)
-        for arm in self.session.safety.arms:
-            self._channel(ch.measured_cp_topic(arm))
-        now_ns = time.monotonic_ns()
-        for arm, T in self.session.T_world_rcm.items():
-            self._add(ch.TF, now_ns, _frame_transform(now_ns, "world", f"{arm}_rcm", T))
-        self._add(ch.LOG, now_ns, _log(now_ns, ch.LOG_INFO, f"recording started: {self.path}"))
-        self._flush(time.monotonic())
+        assert sink.stdin is not None and sink.stdout is not None
+        with contextlib.suppress(OSError):  # a smaller pipe only means more frequent writes
+            fcntl.fcntl(sink.stdin.fileno(), _F_SETPIPE_SZ, _PIPE_BYTES)
+        setup = {
+            "session": self.session.to_json(),
+            "config": {
+                "chunk_size_bytes": self.config.chunk_size_bytes,
+                "compression": self.config.compression,
+                "fsync": self.config.fsync,
+            },
+        }
+        answer = ""
+        try:
+            _send(sink.stdin, setup)
+            ready, _, _ = select.select([sink.stdout], [], [], _READY_TIMEOUT_S)
+            answer = sink.stdout.readline().decode(errors="replace").strip() if ready else ""
+        except OSError as exc:
+            answer = f"error: {exc}"
+        finally:
+            sink.stdout.close()
+        if answer != "ready":
+            sink.stdin.close()
+            if sink.poll() is None:
+                sink.kill()
+            sink.wait()
+            detail = answer.removeprefix("error: ") or "the sink process did not start"
+            raise RecorderError(f"cannot start recording {self.path}: {detail}")
+        self._sink = sink
+        self._pipe = sink.stdin
         self._set_state(RecorderState.RECORDING)
         self._accepting = True
-        self._thread = threading.Thread(target=self._run, name="recorder-writer", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="recorder-pipe", daemon=True)
         self._thread.start()
 
     def stop(self) -> RecorderStats:
-        """Drain the queue, write the summary and close the file; idempotent."""
+        """Drain the queue, let the sink write the summary and close the file; idempotent."""
         self._accepting = False
         if self._state is RecorderState.NEW:
             self._set_state(RecorderState.STOPPED)
@@ -309,6 +306,17 @@ class Recorder:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        if self._sink is not None:
+            try:
+                code = self._sink.wait(timeout=60.0)
+            except subprocess.TimeoutExpired:
+                self._sink.kill()
+                code = self._sink.wait()
+            if code != 0 and self._error is None:
+                self._error = f"the sink process exited with code {code}"
+            self._sink = None
+        if self._state is RecorderState.RECORDING and self._error is not None:
+            self._set_state(RecorderState.FAILED)
         if self._state is not RecorderState.STOPPED:
             self._set_state(RecorderState.STOPPED)
         return self.stats()
@@ -318,12 +326,12 @@ class Recorder:
         dropped = self._drops_now()
         return RecorderStats(
             state=self._state,
-            enqueued=self._enqueued_peek(),
-            written=self._written,
+            enqueued=self._enqueued.value(),
+            sent=self._sent,
             dropped=MappingProxyType({k: v for k, v in dropped.items() if v}),
             queue_depth=len(self._queue),
             queue_high_water=self._high_water,
-            chunks_flushed=self._chunks,
+            flushes=self._flushes,
             error=self._error,
         )
 
@@ -337,11 +345,22 @@ class Recorder:
         self._enqueued.increment()
 
     def record_command_received(self, cmd: ArmCommand, now_s: float) -> None:
-        """A command as the gateway hands it to the supervisor (``on_command(cmd, now_s)``).
-
-        ``cmd`` is kept by reference until written: do not modify its arrays afterwards.
-        """
-        self._put("command", ("command", next(self._sequence), now_s, cmd))
+        """A command as the gateway hands it to the supervisor (``on_command(cmd, now_s)``)."""
+        self._put(
+            "command",
+            (
+                "command",
+                next(self._sequence),
+                now_s,
+                cmd.console_id,
+                cmd.arm,
+                cmd.seq,
+                cmd.sent_time_s,
+                _array_bytes(cmd.position_m),
+                _array_bytes(cmd.quat_xyzw),
+                cmd.jaw_rad,
+            ),
+        )
 
     def record_tick(
         self, now_s: float, setpoints: tuple[tuple[str, bytes, float | None], ...]
@@ -398,108 +417,76 @@ class Recorder:
         """An arbitration or operation event (control request, login, role change...)."""
         self._put("operation", ("operation", next(self._sequence), now_s, name, fields))
 
-    # ------------------------------------------------------------------ writer thread
+    # ------------------------------------------------------------------ pipe thread
 
     def _run(self) -> None:
+        pipe = self._pipe
+        assert pipe is not None
         cycle = self.config.writer_cycle_s
+        last_flush = time.monotonic()
         try:
             while not self._stop.wait(cycle):
-                self._drain()
+                items = self._drain()
                 now = time.monotonic()
-                if now - self._last_flush >= self.config.flush_period_s:
-                    self._flush(now)
-            self._drain()
-            self._flush(time.monotonic())
-            assert self._writer is not None
-            self._writer.finish()  # type: ignore[no-untyped-call]
-        except Exception as exc:  # an I/O error: keep what was flushed, count the rest
-            self._error = f"{type(exc).__name__}: {exc}"
-            log.exception("recorder writer failed; %s holds what was flushed", self.path)
+                flush = now - last_flush >= self.config.flush_period_s
+                if flush:
+                    items.append(self._stats_item(now))
+                    last_flush = now
+                if items:
+                    _send(pipe, items)
+                    self._sent += len(items)
+                if flush:
+                    _send(pipe, ("flush",))
+                    self._flushes += 1
+            self._accepting = False
+            items = self._drain()
+            items.append(self._stats_item(time.monotonic()))
+            _send(pipe, items)
+            self._sent += len(items)
+        except OSError as exc:  # the sink died: keep counting what cannot be recorded
+            self._error = f"the sink process stopped reading: {exc}"
+            log.error("recorder %s: %s; further calls are dropped", self.path, self._error)
             self._accepting = False
             self._set_state(RecorderState.FAILED)
         finally:
-            if self._stream is not None:
-                self._stream.close()
+            with contextlib.suppress(OSError):
+                pipe.close()
 
-    def _drain(self) -> None:
+    def _drain(self) -> list[Item]:
         queue = self._queue
         depth = len(queue)
         self._high_water = max(self._high_water, depth)
-        serialisers = self._serialisers
-        yield_every = self.config.yield_every
-        for i in range(depth):
-            item = queue.popleft()
-            try:
-                messages = serialisers[item[0]](item)
-            except Exception as exc:  # a malformed value must not end the recording
-                now_ns = time.monotonic_ns()
-                text = f"recorder could not serialise a {item[0]} call: {exc!r}"
-                messages = [(ch.LOG, now_ns, _log(now_ns, ch.LOG_ERROR, text))]
-            for topic, log_time, payload in messages:
-                self._add(topic, log_time, payload, item[1])
-            if i % yield_every == yield_every - 1:
-                time.sleep(0.0001)  # hand the GIL over (the servo thread may be waiting)
-        self._emit_inputs()
+        items = [queue.popleft() for _ in range(depth)]
+        for i, item in enumerate(items):
+            kind = item[0]
+            if kind == "video":
+                frame: EncodedFrame = item[2]
+                data = b"".join(bytes(packet) for packet in frame.packets)
+                items[i] = (
+                    "video",
+                    item[1],
+                    frame.capture_monotonic_ns,
+                    frame.encoded_monotonic_ns,
+                    frame.frame_number,
+                    frame.keyframe,
+                    frame.encode_ms,
+                    data,
+                )
+            elif kind == "latency":
+                snapshot: LatencySnapshot = item[2]
+                items[i] = ("latency", item[1], snapshot.time_s, snapshot.as_dict())
+        return items
 
-    def _flush(self, now: float) -> None:
-        writer, stream = self._writer, self._stream
-        assert writer is not None and stream is not None
-        now_ns = time.monotonic_ns()
+    def _stats_item(self, now: float) -> Item:
         dropped = self._drops_now()
         seen = self._dropped_seen
         new = {k: v - seen[k] for k, v in dropped.items() if v > seen[k]}
         self._dropped_seen = dropped
-        if new:
-            text = f"recorder dropped {sum(new.values())} calls (queue full): {new}"
-            self._add(ch.LOG, now_ns, _log(now_ns, ch.LOG_WARNING, text))
-        stats = {
-            "now_s": now,
-            "enqueued": self._enqueued_peek(),
-            "written": self._written,
-            "dropped": {k: v for k, v in dropped.items() if v},
-            "queue_high_water": self._high_water,
-        }
-        self._add(ch.RECORDER_STATS, now_ns, stats)
-        writer.flush()  # type: ignore[no-untyped-call]
-        if self.config.fsync:
-            os.fsync(stream.fileno())
-        self._chunks += 1
-        self._last_flush = now
-
-    def _add(self, topic: str, log_time: int, payload: dict[str, Any], sequence: int = 0) -> None:
-        writer = self._writer
-        assert writer is not None
-        data = json.dumps(payload, separators=(",", ":")).encode()
-        writer.add_message(self._channel(topic), log_time, data, log_time, sequence)
-        self._written += 1
-
-    def _channel(self, topic: str) -> int:
-        channel_id = self._channel_ids.get(topic)
-        if channel_id is not None:
-            return channel_id
-        writer = self._writer
-        assert writer is not None
-        spec = ch.channel_spec(topic)
-        schema_id = self._schema_ids.get(spec.schema_name)
-        if schema_id is None:
-            schema_id = writer.register_schema(spec.schema_name, "jsonschema", spec.schema_bytes)
-            self._schema_ids[spec.schema_name] = schema_id
-        channel_id = writer.register_channel(topic, "json", schema_id)
-        self._channel_ids[topic] = channel_id
-        return channel_id
-
-    def _emit_inputs(self) -> None:
-        if not self._pending_inputs:
-            return
-        first = self._pending_inputs[0]
-        self._add(ch.SUPERVISOR_INPUTS, _ns(first[2]), {"inputs": self._pending_inputs}, first[0])
-        self._pending_inputs = []
+        total = {k: v for k, v in dropped.items() if v}
+        return ("stats", 0, now, self._enqueued.value(), total, new, self._high_water)
 
     def _drops_now(self) -> dict[str, int]:
         return {kind: counter.value() for kind, counter in self._dropped.items()}
-
-    def _enqueued_peek(self) -> int:
-        return self._enqueued.value()
 
     def _check(self, new: RecorderState) -> None:
         if new not in _TRANSITIONS[self._state]:
@@ -514,144 +501,9 @@ class Recorder:
         log.info("recorder %s: %s -> %s", self.path, self._state.value, new.value)
         self._state = new
 
-    # ------------------------------------------------------------------ serialisers
 
-    def _ser_command(self, item: Item) -> Sequence[Message]:
-        _, _, now_s, cmd = item
-        payload = {
-            "now_s": now_s,
-            "console_id": cmd.console_id,
-            "arm": cmd.arm,
-            "seq": cmd.seq,
-            "sent_time_s": cmd.sent_time_s,
-            "position_m": np.asarray(cmd.position_m, dtype=np.float64).tolist(),
-            "quat_xyzw": np.asarray(cmd.quat_xyzw, dtype=np.float64).tolist(),
-            "jaw_rad": cmd.jaw_rad,
-        }
-        return [(ch.COMMANDS_RECEIVED, _ns(now_s), payload)]
-
-    def _ser_tick(self, item: Item) -> Sequence[Message]:
-        _, seq, now_s, setpoints = item
-        self._pending_inputs.append([seq, "tick", now_s])
-        arms = {arm: {"q": _floats(q), "jaw": jaw} for arm, q, jaw in setpoints}
-        return [(ch.COMMANDS_EXECUTED, _ns(now_s), {"now_s": now_s, "arms": arms})]
-
-    def _ser_input(self, item: Item) -> Sequence[Message]:
-        _, seq, now_s, name, args = item
-        self._pending_inputs.append([seq, name, now_s, *args])
-        if name == "rtt":
-            return []
-        now_ns = _ns(now_s)
-        text = f"supervisor input {name}{tuple(args)!r}"
-        return [(ch.LOG, now_ns, _log(now_ns, ch.LOG_INFO, text, "supervisor"))]
-
-    def _ser_event(self, item: Item) -> Sequence[Message]:
-        event: SafetyEvent = item[2]
-        now_ns = _ns(event.now_s)
-        return [
-            (ch.SUPERVISOR_EVENTS, now_ns, event_to_dict(event)),
-            (ch.LOG, now_ns, _log(now_ns, event_level(event), event_text(event), "safety")),
-        ]
-
-    def _ser_state(self, item: Item) -> Sequence[Message]:
-        _, _, now_s, arm, q, jaw, T = item
-        now_ns = _ns(now_s)
-        out: list[Message] = [
-            (ch.ROBOT_STATE, now_ns, {"now_s": now_s, "arm": arm, "q": _floats(q), "jaw": jaw})
-        ]
-        if T is not None:
-            T_rcm_tip = np.frombuffer(T, dtype=np.float64).reshape(4, 4)
-            out.append((ch.measured_cp_topic(arm), now_ns, _pose(now_ns, f"{arm}_rcm", T_rcm_tip)))
-        return out
-
-    def _ser_video(self, item: Item) -> Sequence[Message]:
-        frame: EncodedFrame = item[2]
-        t_ns = frame.capture_monotonic_ns
-        data = b"".join(bytes(packet) for packet in frame.packets)
-        video = {
-            "timestamp": ch.foxglove_time(t_ns),
-            "frame_id": "endoscope",
-            "data": base64.b64encode(data).decode("ascii"),
-            "format": self.session.video_codec,
-        }
-        info = {
-            "frame_number": frame.frame_number,
-            "keyframe": frame.keyframe,
-            "capture_monotonic_ns": t_ns,
-            "encoded_monotonic_ns": frame.encoded_monotonic_ns,
-            "encode_ms": frame.encode_ms,
-            "size_bytes": frame.size_bytes,
-        }
-        return [(ch.VIDEO, t_ns, video), (ch.VIDEO_INFO, t_ns, info)]
-
-    def _ser_latency(self, item: Item) -> Sequence[Message]:
-        snapshot: LatencySnapshot = item[2]
-        values = {k: (v if v == v else None) for k, v in snapshot.as_dict().items()}  # NaN->null
-        payload = {"now_s": snapshot.time_s, "values": values}
-        return [(ch.LATENCY, _ns(snapshot.time_s), payload)]
-
-    def _ser_chat(self, item: Item) -> Sequence[Message]:
-        _, _, now_s, console_id, text = item
-        now_ns = _ns(now_s)
-        return [
-            (ch.CHAT, now_ns, {"now_s": now_s, "console_id": console_id, "text": text}),
-            (ch.LOG, now_ns, _log(now_ns, ch.LOG_INFO, f"{console_id}: {text}", "chat")),
-        ]
-
-    def _ser_telestration(self, item: Item) -> Sequence[Message]:
-        _, _, now_s, console_id, points, color = item
-        payload = {
-            "now_s": now_s,
-            "console_id": console_id,
-            "points_uv": [[float(u), float(v)] for u, v in points],
-            "color": color,
-        }
-        return [(ch.TELESTRATION, _ns(now_s), payload)]
-
-    def _ser_operation(self, item: Item) -> Sequence[Message]:
-        _, _, now_s, name, fields = item
-        now_ns = _ns(now_s)
-        text = f"{name}: " + ", ".join(f"{k}={v}" for k, v in fields.items())
-        return [
-            (ch.OPERATION_EVENTS, now_ns, {"now_s": now_s, "name": name, "fields": fields}),
-            (ch.LOG, now_ns, _log(now_ns, ch.LOG_INFO, text, "operation")),
-        ]
-
-
-def _log(now_ns: int, level: int, message: str, name: str = "recorder") -> dict[str, Any]:
-    return {
-        "timestamp": ch.foxglove_time(now_ns),
-        "level": level,
-        "message": message,
-        "name": name,
-        "file": "",
-        "line": 0,
-    }
-
-
-def _quat(R: np.ndarray[Any, Any]) -> dict[str, float]:
-    x, y, z, w = quat_xyzw_from_matrix(R).tolist()
-    return {"x": x, "y": y, "z": z, "w": w}
-
-
-def _pose(now_ns: int, frame_id: str, T: np.ndarray[Any, Any]) -> dict[str, Any]:
-    x, y, z = T[:3, 3].tolist()
-    return {
-        "timestamp": ch.foxglove_time(now_ns),
-        "frame_id": frame_id,
-        "pose": {"position": {"x": x, "y": y, "z": z}, "orientation": _quat(T[:3, :3])},
-    }
-
-
-def _frame_transform(
-    now_ns: int, parent: str, child: str, T_rows: tuple[tuple[float, ...], ...]
-) -> dict[str, Any]:
-    T = np.array(T_rows, dtype=np.float64)
-    x, y, z = T[:3, 3].tolist()
-    return {
-        "timestamp": ch.foxglove_time(now_ns),
-        "parent_frame_id": parent,
-        "child_frame_id": child,
-        "translation": {"x": x, "y": y, "z": z},
-        "rotation": _quat(T[:3, :3]),
-    }
+def _send(pipe: IO[bytes], frame: object) -> None:
+    """One length-prefixed pickle frame to the sink (the write releases the GIL)."""
+    payload = pickle.dumps(frame, protocol=pickle.HIGHEST_PROTOCOL)
+    pipe.write(FRAME.pack(len(payload)) + payload)
+    pipe.flush()

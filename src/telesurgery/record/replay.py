@@ -115,12 +115,11 @@ def _command(payload: dict[str, Any]) -> ArmCommand:
 def recorded_inputs(recording: Recording) -> list[_Input]:
     """Every recorded supervisor call ``(sequence, kind, now_s, args)`` in call order."""
     inputs: list[_Input] = [
-        (m.sequence, "command", m.data["now_s"], (_command(m.data),))
-        for m in recording.topic(ch.COMMANDS_RECEIVED)
+        (item["sequence"], "command", item["now_s"], (_command(item),))
+        for item in recording.items(ch.COMMANDS_RECEIVED)
     ]
-    for message in recording.topic(ch.SUPERVISOR_INPUTS):
-        for seq, name, now_s, *args in message.data["inputs"]:
-            inputs.append((seq, name, now_s, tuple(args)))
+    for seq, name, now_s, *args in recording.items(ch.SUPERVISOR_INPUTS):
+        inputs.append((seq, name, now_s, tuple(args)))
     inputs.sort(key=lambda item: item[0])
     return inputs
 
@@ -152,7 +151,7 @@ def replay_supervisor(recording: Recording) -> ReplayResult:
     sup = build_supervisor(recording)
     until_ns = _first_loss_ns(recording)
     limit_s = None if until_ns is None else until_ns / 1e9
-    executed = {m.sequence: m.data["arms"] for m in recording.topic(ch.COMMANDS_EXECUTED)}
+    executed = {i["sequence"]: i["arms"] for i in recording.items(ch.COMMANDS_EXECUTED)}
     replayed: list[dict[str, Any]] = []
     ticks = commands = compared = count = 0
     setpoint_mismatch: str | None = None

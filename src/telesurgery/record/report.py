@@ -116,8 +116,7 @@ def latency_figure(recording: Recording, tb: _Timebase) -> Figure:
     ax = fig.add_subplot()
     rtt = [
         (tb.of_now(i[2]), float(i[3]))
-        for m in recording.topic(ch.SUPERVISOR_INPUTS)
-        for i in m.data["inputs"]
+        for i in recording.items(ch.SUPERVISOR_INPUTS)
         if i[1] == "rtt"
     ]
     if rtt:
@@ -154,8 +153,8 @@ def command_rate_figure(recording: Recording, tb: _Timebase) -> Figure:
     ax = fig.add_subplot()
     bins = np.arange(0.0, math.floor(tb.duration_s) + 2.0, 1.0)
     by_arm: dict[str, list[float]] = {}
-    for m in recording.topic(ch.COMMANDS_RECEIVED):
-        by_arm.setdefault(str(m.data["arm"]), []).append(tb.s(m.log_time_ns))
+    for item in recording.items(ch.COMMANDS_RECEIVED):
+        by_arm.setdefault(str(item["arm"]), []).append(tb.of_now(item["now_s"]))
     for arm, times in sorted(by_arm.items()):
         counts, _ = np.histogram(times, bins)
         ax.stairs(counts, bins, label=f"{arm} received [1/s]")
@@ -194,18 +193,18 @@ def tracking_errors(
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """(log times [ns], position error [mm], orientation error [deg]) of ``arm``: each measured
     tool pose against the latest command received for that arm before it."""
-    commands = [m for m in recording.topic(ch.COMMANDS_RECEIVED) if m.data["arm"] == arm]
+    commands = [i for i in recording.items(ch.COMMANDS_RECEIVED) if i["arm"] == arm]
     measured = recording.topic(ch.measured_cp_topic(arm))
     if not commands or not measured:
         empty = np.zeros(0)
         return empty, empty, empty
-    command_times = np.array([m.log_time_ns for m in commands])
+    command_times = np.array([round(i["now_s"] * 1e9) for i in commands])
     times, position_mm, angle_deg = [], [], []
     for m in measured:
         i = int(np.searchsorted(command_times, m.log_time_ns, side="right")) - 1
         if i < 0:
             continue
-        cmd = commands[i].data
+        cmd = commands[i]
         pose = m.data["pose"]
         p = pose["position"]
         o = pose["orientation"]
@@ -338,17 +337,9 @@ def summary_rows(recording: Recording) -> list[tuple[str, str]]:
     tb = _Timebase(recording)
     session = recording.session
     events = Counter(m.data["type"] for m in _event_messages(recording))
-    rtt = np.array(
-        [
-            float(i[3])
-            for m in recording.topic(ch.SUPERVISOR_INPUTS)
-            for i in m.data["inputs"]
-            if i[1] == "rtt"
-        ]
-    )
-    ticks = sum(
-        1 for m in recording.topic(ch.SUPERVISOR_INPUTS) for i in m.data["inputs"] if i[1] == "tick"
-    )
+    inputs = recording.items(ch.SUPERVISOR_INPUTS)
+    rtt = np.array([float(i[3]) for i in inputs if i[1] == "rtt"])
+    ticks = sum(1 for i in inputs if i[1] == "tick")
     minutes = max(tb.duration_s / 60.0, 1e-9)
     size_mb = recording.size_bytes / 1e6
     rows = [
@@ -361,7 +352,7 @@ def summary_rows(recording: Recording) -> list[tuple[str, str]]:
         ),
         ("closed cleanly", "yes" if recording.complete else "no (recorder did not stop)"),
         ("damaged parts", str(len(recording.damages))),
-        ("commands received", str(len(recording.topic(ch.COMMANDS_RECEIVED)))),
+        ("commands received", str(len(recording.items(ch.COMMANDS_RECEIVED)))),
         ("servo ticks", str(ticks)),
         ("video frames", str(len(recording.topic(ch.VIDEO)))),
         ("network RTT [ms]", _percentiles(rtt)),
