@@ -1,6 +1,8 @@
-"""``telesurgery demo``: the simulated cart performs a scripted peg transfer in real time.
+"""``telesurgery demo``: the simulated intercontinental operation (and ``--local``: the cart alone).
 
-The MuJoCo cart runs its 1 kHz servo loop and its endoscope camera; PSM1 grasps a ring, lifts it
+By default the demo runs :mod:`telesurgery.remote_demo`: the Beijing gateway and a scripted Rome
+console over WebRTC through an emulated link. With ``--local`` (this module's :func:`run_demo`)
+the MuJoCo cart runs its 1 kHz servo loop and its endoscope camera; PSM1 grasps a ring, lifts it
 off its peg, carries it to another peg and releases it (then back, while time remains). Once a
 second the servo-loop and camera figures are printed; endoscope snapshots are saved as PNG files.
 """
@@ -52,11 +54,40 @@ class DemoSummary:
 
 class DemoCommand(Command):
     name = "demo"
-    help = "run the simulated cart through a scripted peg transfer (servo loop + endoscope)"
+    help = (
+        "the simulated intercontinental operation: a Rome console operates the Beijing cart "
+        "over WebRTC through an emulated link (--local: the cart alone, no network)"
+    )
 
     def configure(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
-            "--duration", type=float, default=20.0, help="run time in seconds (default 20)"
+            "--duration", type=float, default=60.0, help="longest run in seconds (default 60)"
+        )
+        parser.add_argument(
+            "--link",
+            default="rome-beijing-dedicated",
+            help="emulated link between the sites: lan, 5g-regional, rome-beijing-dedicated, "
+            "rome-beijing-internet, geo-satellite, none, or a spec such as "
+            "'delay=67.5ms,jitter=2ms,loss=0.01%%' (default %(default)s)",
+        )
+        parser.add_argument(
+            "--headless",
+            action="store_true",
+            help="scripted surgeon only: exit with the summary instead of then serving the "
+            "browser console for a human surgeon",
+        )
+        parser.add_argument(
+            "--port", type=int, default=8080, help="gateway HTTP port (default 8080; 0: any)"
+        )
+        parser.add_argument(
+            "--no-script",
+            action="store_true",
+            help="no scripted surgeon: serve the browser console and wait for a human",
+        )
+        parser.add_argument(
+            "--local",
+            action="store_true",
+            help="run the cart alone (no gateway, no network): scripted peg transfer in process",
         )
         parser.add_argument(
             "--snapshots",
@@ -70,11 +101,6 @@ class DemoCommand(Command):
             default=2.0,
             help="seconds between snapshots (default 2)",
         )
-        parser.add_argument(
-            "--headless",
-            action="store_true",
-            help="no viewer window (the default when there is no display)",
-        )
         parser.add_argument("--width", type=int, default=640, help="camera width [px]")
         parser.add_argument("--height", type=int, default=480, help="camera height [px]")
         parser.add_argument("--fps", type=float, default=30.0, help="camera frame rate")
@@ -84,9 +110,34 @@ class DemoCommand(Command):
             raise ConfigError("--duration", args.duration, "a number of seconds > 0")
         if not args.snapshot_every > 0:
             raise ConfigError("--snapshot-every", args.snapshot_every, "a number of seconds > 0")
+        if args.local:
+            return self._run_local(args)
+        import asyncio
+
+        from telesurgery.remote_demo import RemoteDemoOptions, print_summary, run_remote_demo
+
+        options = RemoteDemoOptions(
+            duration_s=args.duration,
+            link=args.link,
+            port=args.port,
+            script=not args.no_script,
+            serve_after=not args.headless,
+            snapshot_dir=args.snapshots,
+            snapshot_every_s=args.snapshot_every,
+            width=args.width,
+            height=args.height,
+            fps=args.fps,
+        )
+        try:
+            summary = asyncio.run(run_remote_demo(options, sys.stdout))
+        except KeyboardInterrupt:
+            print("\ndemo: interrupted")
+            return 130
+        print_summary(summary, sys.stdout)
+        return 0 if summary.ok else 1
+
+    def _run_local(self, args: argparse.Namespace) -> int:
         headless = bool(args.headless) or not os.environ.get("DISPLAY")
-        if not args.headless and headless:
-            print("demo: no DISPLAY, running headless")
         summary = run_demo(
             duration_s=args.duration,
             snapshot_dir=args.snapshots,

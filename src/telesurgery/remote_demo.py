@@ -18,17 +18,19 @@ import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
-from aiohttp import web
 
 from telesurgery.console.client import ConsoleClient
 from telesurgery.console.scripted import ScriptedSurgeon, ToolWaypoint
 from telesurgery.console.surgeon import CartGeometry, TeleopSession
-from telesurgery.gateway.app import Gateway, create_app
-from telesurgery.gateway.config import GatewayConfig
+from telesurgery.console.video import ReceivedFrame
+from telesurgery.gateway.app import NO_EMULATION
+from telesurgery.gateway.process import gateway_process
 from telesurgery.link.latency import LatencySnapshot
+from telesurgery.link.profiles import parse_link
 from telesurgery.protocol.messages import ArmId, LatencyComponent
 from telesurgery.robot.sim.config import SimCartConfig
 from telesurgery.robot.sim.peg_transfer import peg_transfer_waypoints
@@ -48,12 +50,24 @@ class RemoteDemoOptions:
     """Gateway HTTP port (0: any free port)."""
     script: bool = True
     """Run the scripted surgeon; False waits for a browser surgeon."""
-    from_peg: int = 0
+    serve_after: bool = True
+    """After the script, keep serving the browser console for a human until Ctrl-C."""
+    from_peg: int = 2
     """Peg carrying the ring to move."""
-    to_peg: int = 3
+    to_peg: int = 5
     """Peg to move it to."""
     console_rate_hz: float = 500.0
     """Scripted console input and command rate [Hz]."""
+    snapshot_dir: Path | None = Path("snapshots")
+    """Where to save what the remote surgeon sees (decoded frames, PNG); None: no snapshots."""
+    snapshot_every_s: float = 2.0
+    """Seconds between snapshots."""
+    width: int = 640
+    """Endoscope image width [px]."""
+    height: int = 480
+    """Endoscope image height [px]."""
+    fps: float = 30.0
+    """Endoscope frame rate [1/s]."""
 
 
 @dataclass(slots=True)
@@ -73,6 +87,13 @@ class RemoteDemoSummary:
     servo_period_p99_ms: float = math.nan
     servo_overrun_pct: float = math.nan
     video_frames: int = 0
+    snapshots: list[Path] = field(default_factory=list)
+    printed: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """The script ran to its end (or no script ran)."""
+        return self.script_finished or not self.commands_sent
 
 
 def _fmt(snapshot: LatencySnapshot, component: LatencyComponent) -> str:
@@ -82,74 +103,75 @@ def _fmt(snapshot: LatencySnapshot, component: LatencyComponent) -> str:
     return f"{stats.p50_ms:6.1f}"
 
 
-def _ring_xy(gateway: Gateway, index: int) -> np.ndarray[Any, Any] | None:
-    robot = gateway.robot
-    data = getattr(robot, "data", None)
-    model = getattr(robot, "model", None)
-    if data is None or model is None:
-        return None
-    import mujoco
-
-    body = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, f"ring{index}")
-    if body < 0:
-        return None
-    with robot.lock:  # type: ignore[union-attr]
-        return np.array(data.xpos[body][:2])
-
-
 async def run_remote_demo(options: RemoteDemoOptions, out: TextIO) -> RemoteDemoSummary:
+    """Start the Beijing gateway (own process), connect the Rome console, operate, summarise."""
     sim = SimCartConfig()
-    gateway = Gateway(GatewayConfig(host=options.host, port=options.port, link=options.link))
-    runner = web.AppRunner(create_app(gateway))
-    await runner.setup()
-    site = web.TCPSite(runner, options.host, options.port)
-    await site.start()
-    port = runner.addresses[0][1]
-    url = f"http://{options.host}:{port}"
-    profile = gateway.link
+    profile = None if options.link == NO_EMULATION else parse_link(options.link)
     summary = RemoteDemoSummary(
         link=options.link, rtt_configured_ms=None if profile is None else profile.rtt_ms, latency={}
     )
-    print(f"gateway (Beijing) on {url}  link={options.link}", file=out)
-    print(f"browser console: {url}/?console_id=observer&role=observer", file=out)
-    ring_index = sim.board.ring_pegs.index(options.from_peg)
-    ring_start = _ring_xy(gateway, ring_index)
-    try:
+    gateway_args = [
+        "--link", options.link,
+        "--width", str(options.width), "--height", str(options.height), "--fps", str(options.fps),
+    ]  # fmt: skip
+    ring = sim.board.ring_names[sim.board.ring_pegs.index(options.from_peg)]
+    async with gateway_process(gateway_args, host=options.host, port=options.port) as gateway:
+        url = gateway.url
+        print(f"gateway (Beijing) on {url}  link={options.link}  pid={gateway.pid}", file=out)
+        status = await gateway.status()
+        ring_start = _ring(status, ring)
         if not options.script:
-            print("waiting for a browser surgeon; Ctrl-C ends the operation", file=out)
+            print(f"browser console (lead surgeon): {url}/?console_id=surgeon&role=lead", file=out)
+            print("waiting for a browser surgeon; Ctrl-C ends the operation", file=out, flush=True)
             await asyncio.sleep(options.duration_s)
             return summary
+        print(f"watch in a browser (observer): {url}/?console_id=observer&role=observer", file=out)
         async with ConsoleClient(url, console_id="rome-lead", role="lead") as console:
-            await _operate(console, gateway, sim, options, summary, out)
+            ring_xy = None if ring_start is None else np.array(ring_start[:2])
+            await _operate(console, sim, options, summary, out, ring_xy)
             summary.latency = console.latency_snapshot().as_dict()
-        ring_end = _ring_xy(gateway, ring_index)
+        status = await gateway.status()
+        ring_end = _ring(status, ring)
         if ring_start is not None and ring_end is not None:
-            summary.ring_moved_mm = float(np.linalg.norm(ring_end - ring_start) * 1000)
+            moved = np.subtract(ring_end[:2], ring_start[:2])
+            summary.ring_moved_mm = float(np.linalg.norm(moved) * 1000)
             target = sim.board.peg_position(options.to_peg)[:2]
-            summary.ring_on_target = bool(
-                np.linalg.norm(ring_end - target) < sim.board.ring_radius_m
+            off_target = float(np.linalg.norm(np.array(ring_end[:2]) - target))
+            summary.ring_on_target = off_target < sim.board.ring_radius_m
+        summary.events.update(status.get("event_counts", {}))
+        servo = status.get("servo")
+        if servo:
+            summary.servo_period_p99_ms = servo["period"]["period_p99_ms"]
+            summary.servo_overrun_pct = servo["period"]["overrun_pct"]
+        video = status.get("video")
+        if video:
+            summary.video_frames = video["frames_encoded"]
+        if options.serve_after:
+            print_summary(summary, out)
+            summary.printed = True
+            print(
+                f"\nthe scripted surgeon has left. Operate yourself in a browser:\n"
+                f"  {url}/?console_id=surgeon&role=lead\n(Ctrl-C ends the operation)",
+                file=out,
+                flush=True,
             )
-        for record in gateway.event_log:
-            summary.events[record["event"]] += 1
-        servo = getattr(gateway.robot, "servo_stats", None)
-        if servo is not None:
-            stats = servo()
-            summary.servo_period_p99_ms = stats.period.period_p99_ms
-            summary.servo_overrun_pct = stats.period.overrun_pct
-        if gateway.video is not None:
-            summary.video_frames = gateway.video.stats.frames_encoded
-    finally:
-        await runner.cleanup()
+            await asyncio.Event().wait()
     return summary
+
+
+def _ring(status: dict[str, Any], name: str) -> list[float] | None:
+    scene = status.get("scene") or {}
+    position = scene.get("rings", {}).get(name)
+    return None if position is None else [float(v) for v in position]
 
 
 async def _operate(
     console: ConsoleClient,
-    gateway: Gateway,
     sim: SimCartConfig,
     options: RemoteDemoOptions,
     summary: RemoteDemoSummary,
     out: TextIO,
+    ring_xy: np.ndarray[Any, Any] | None,
 ) -> None:
     while console.latest_state is None:
         await asyncio.sleep(0.01)
@@ -158,13 +180,18 @@ async def _operate(
     session = TeleopSession(console, geometry, arms=("PSM1",))
     waypoints = [
         ToolWaypoint(w.label, w.T_world_tip, w.jaw_rad, w.dwell_s)
-        for w in peg_transfer_waypoints(sim.board, options.from_peg, options.to_peg)
+        for w in peg_transfer_waypoints(
+            sim.board, options.from_peg, options.to_peg, ring_xy_m=ring_xy
+        )
     ]
     surgeon = ScriptedSurgeon(session, "PSM1", waypoints)
     period_s = 1.0 / options.console_rate_hz
     loop = asyncio.get_running_loop()
     t_start = loop.time()
     next_print = t_start + 1.0
+    next_snapshot = t_start + 0.5
+    if options.snapshot_dir is not None:
+        options.snapshot_dir.mkdir(parents=True, exist_ok=True)
     next_t = t_start
     errors_mm: list[float] = []
     print(
@@ -181,13 +208,18 @@ async def _operate(
             err = np.subtract(arm.setpoint_position_m, arm.measured_position_m)
             errors_mm.append(float(np.linalg.norm(err)) * 1000)
         now = loop.time()
+        if options.snapshot_dir is not None and now >= next_snapshot:
+            next_snapshot += options.snapshot_every_s
+            path = await loop.run_in_executor(
+                None, _save_snapshot, console.latest_frame, options.snapshot_dir
+            )
+            if path is not None:
+                summary.snapshots.append(path)
         if now >= next_print:
             next_print += 1.0
             snap = console.latency_snapshot()
             sup = session.supervisor_state("PSM1")
-            alarms = sum(
-                1 for e in gateway.event_log if e["event"] in ("LatencyAlarm", "WatchdogHold")
-            )
+            alarms = len(console.alarms_seen)
             figures = " ".join(
                 _fmt(snap, c)
                 for c in (
@@ -198,7 +230,7 @@ async def _operate(
                 )
             )
             print(
-                f"{now - t_start:5.1f}  {surgeon.label:9s} {sup.name if sup else '-':10s}"
+                f"{now - t_start:5.1f}  {surgeon.label:9s} {sup.name if sup is not None else '-':10s}"
                 f"{figures}          {alarms}",
                 file=out,
                 flush=True,
@@ -220,7 +252,21 @@ async def _operate(
         await asyncio.sleep(0.3)
 
 
+def _save_snapshot(frame: ReceivedFrame | None, directory: Path) -> Path | None:
+    """Save a decoded frame (what the remote surgeon sees) as a PNG (in a worker thread)."""
+    if frame is None:
+        return None
+    from PIL import Image
+
+    number = frame.stamp.frame_number if frame.stamp is not None else frame.rtp_timestamp
+    path = directory / f"remote_view_{number:06d}.png"
+    Image.fromarray(frame.rgb()).save(path)
+    return path
+
+
 def print_summary(summary: RemoteDemoSummary, out: TextIO) -> None:
+    if summary.printed:
+        return
     lat = summary.latency
     print("\n=== remote operation summary ===", file=out)
     print(
@@ -252,6 +298,12 @@ def print_summary(summary: RemoteDemoSummary, out: TextIO) -> None:
         print(
             f"peg transfer         script finished: {summary.script_finished}; ring moved "
             f"{summary.ring_moved_mm:.1f} mm; on target peg: {summary.ring_on_target}",
+            file=out,
+        )
+    if summary.snapshots:
+        print(
+            f"snapshots            {len(summary.snapshots)} PNG of the remote view in "
+            f"{summary.snapshots[0].parent}",
             file=out,
         )
     alarms = {k: v for k, v in summary.events.items() if k not in ("ArmStateChanged",)}

@@ -58,6 +58,12 @@ logger = logging.getLogger(__name__)
 _U32 = 1 << 32
 
 
+ALARM_EVENTS = frozenset(
+    {"LatencyAlarm", "WatchdogHold", "Disengaged", "EStopLatched", "EngageRefused"}
+)
+"""Supervisor events a console shows as alarms."""
+
+
 class ConnectError(TelesurgeryError):
     """The gateway refused or did not answer the connection."""
 
@@ -118,6 +124,14 @@ class ConsoleClient:
         self._tasks: list[asyncio.Task[None]] = []
         self._frames: asyncio.Queue[ReceivedFrame] = asyncio.Queue(maxsize=2)
         self.frames_dropped = 0
+        self.alarms_seen: collections.deque[dict[str, Any]] = collections.deque(maxlen=1000)
+        """Alarm events received (latency, watchdog, disengage, e-stop), newest last."""
+        self.last_rtt_ms: float | None = None
+        """Round trip of the newest ping/pong [ms]."""
+        self.rtt_ms: float | None = None
+        """Smoothed round trip (EWMA, weight 0.2 per 100 ms ping) [ms]; None before the first."""
+        self.latest_frame: ReceivedFrame | None = None
+        """The newest decoded frame (also queued for :meth:`next_frame`)."""
         # motion-to-photon bookkeeping: when each seq was sent, and which seq each state showed
         self._sent_ns: collections.OrderedDict[int, int] = collections.OrderedDict()
         self._state_seq: collections.deque[tuple[int, int]] = collections.deque(maxlen=512)
@@ -292,7 +306,10 @@ class ConsoleClient:
         elif isinstance(message, Pong):
             sample = self.clock.on_pong(message, now_ns)
             if sample is not None:
-                self.latency.add(LatencyComponent.NETWORK_RTT, sample.rtt_ns / 1e6, now_ns / 1e9)
+                rtt_ms = sample.rtt_ns / 1e6
+                self.latency.add(LatencyComponent.NETWORK_RTT, rtt_ms, now_ns / 1e9)
+                self.last_rtt_ms = rtt_ms
+                self.rtt_ms = rtt_ms if self.rtt_ms is None else 0.8 * self.rtt_ms + 0.2 * rtt_ms
 
     def _on_event(self, data: bytes | str) -> None:
         try:
@@ -300,6 +317,8 @@ class ConsoleClient:
         except ValueError:
             self.protocol_errors += 1
             return
+        if isinstance(event, dict) and event.get("event") in ALARM_EVENTS:
+            self.alarms_seen.append(event)
         try:
             self.events.put_nowait(event)
         except asyncio.QueueFull:
@@ -336,6 +355,7 @@ class ConsoleClient:
                     self.latency.add(
                         LatencyComponent.MOTION_TO_PHOTON, m2p, frame.decoded_monotonic_ns / 1e9
                     )
+                self.latest_frame = frame
                 if self._frames.full():
                     self._frames.get_nowait()
                     self.frames_dropped += 1

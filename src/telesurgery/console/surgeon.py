@@ -132,11 +132,7 @@ class TeleopSession:
         for a in state.arms:
             if a.arm.name == arm and a.setpoint_jaw_rad is not None:
                 jaw = a.setpoint_jaw_rad
-        rtt = self.client.latency_snapshot().stats
-        from telesurgery.protocol.messages import LatencyComponent
-
-        rtt_stats = rtt.get(LatencyComponent.NETWORK_RTT)
-        rtt_ms = None if rtt_stats is None or rtt_stats.count == 0 else rtt_stats.p50_ms
+        rtt_ms = self.client.rtt_ms
         return ToolState(
             T_rcm_tip=T_rcm_tip,
             jaw_rad=jaw,

@@ -16,6 +16,7 @@ HTTP API:
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import math
@@ -31,7 +32,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from telesurgery.exceptions import ConfigError, TelesurgeryError
 from telesurgery.gateway.config import GatewayConfig
 from telesurgery.gateway.control_loop import ControlLoop
-from telesurgery.gateway.event_filter import EventRateFilter
+from telesurgery.gateway.event_filter import NOISY_EVENTS, EventRateFilter
 from telesurgery.gateway.link_shim import EmulatedIceLink
 from telesurgery.gateway.metrics import GatewayMetrics
 from telesurgery.gateway.patient_side import (
@@ -138,7 +139,10 @@ class Gateway:
         self._unsubscribe_camera: Any = None
         self._remove_tick: Any = None
         self._event_filter = EventRateFilter()
-        self.event_log: list[dict[str, Any]] = []
+        self.event_log: collections.deque[dict[str, Any]] = collections.deque(maxlen=2000)
+        """Recent supervisor events other than the per-command noisy ones (for /status, tests)."""
+        self.event_counts: collections.Counter[str] = collections.Counter()
+        """Every supervisor event, counted by type."""
         """Recent supervisor events (bounded), for /status and tests."""
 
     # -- lifespan -------------------------------------------------------------------------------
@@ -419,7 +423,9 @@ class Gateway:
             for event in events:
                 record = event_record(event)
                 self.metrics.supervisor_events.labels(event=record["event"]).inc()
-                self.event_log.append(record)
+                self.event_counts[record["event"]] += 1
+                if record["event"] not in NOISY_EVENTS:
+                    self.event_log.append(record)
                 forward = self._event_filter.admit(record, time.monotonic())
                 if forward is not None:
                     for peer in list(self.peers.values()):
@@ -427,11 +433,21 @@ class Gateway:
                 command_age = record.get("command_age_ms")
                 if isinstance(command_age, float):
                     self.latency.add(LatencyComponent.COMMAND_AGE, command_age, time.monotonic())
-            if len(self.event_log) > 2000:
-                del self.event_log[:-1000]
             await asyncio.sleep(0.01)
 
     # -- status ---------------------------------------------------------------------------------
+
+    def scene(self) -> dict[str, Any] | None:
+        """Object positions of a simulated cart (ground truth for demos and tests), else None."""
+        robot = self.robot
+        board = getattr(getattr(robot, "config", None), "board", None)
+        body = getattr(robot, "T_world_body", None)
+        if board is None or body is None:
+            return None
+        return {
+            "rings": {name: body(name)[:3, 3].tolist() for name in board.ring_names},
+            "pegs": {i: board.peg_position(i).tolist() for i in range(len(board.peg_names))},
+        }
 
     def console_config(self) -> dict[str, Any]:
         """What a browser console needs before it connects: thresholds, link, protocol."""
@@ -475,7 +491,9 @@ class Gateway:
             "servo": None if servo is None else _jsonable(servo()),
             "video": None if self.video is None else _jsonable(self.video.stats),
             "control_loop": _jsonable(self.loop.stats()) if self.loop else None,
-            "events": self.event_log[-20:],
+            "scene": self.scene(),
+            "events": list(self.event_log)[-100:],
+            "event_counts": dict(self.event_counts),
         }
 
 

@@ -22,7 +22,7 @@ class GatewayConfig:
     custom spec such as ``delay=67.5ms,jitter=2ms,loss=0.01%``."""
     link_seed: int = 1
     """Seed of the link emulator's random numbers (reproducible runs)."""
-    state_rate_hz: float = 200.0
+    state_rate_hz: float = 100.0
     """Robot state messages per second sent to each console."""
     ping_interval_ms: float = 100.0
     """Gateway-initiated clock-sync pings per console [ms between pings]."""
