@@ -229,8 +229,9 @@ async def _operate(
                     LatencyComponent.MOTION_TO_PHOTON,
                 )
             )
+            state_name = sup.name if sup is not None else "-"
             print(
-                f"{now - t_start:5.1f}  {surgeon.label:9s} {sup.name if sup is not None else '-':10s}"
+                f"{now - t_start:5.1f}  {surgeon.label:9s} {state_name:10s}"
                 f"{figures}          {alarms}",
                 file=out,
                 flush=True,
