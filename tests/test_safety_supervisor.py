@@ -370,3 +370,38 @@ def test_arm_unavailable_disengages_and_resync_restarts_at_the_robot_setpoint() 
     assert np.array_equal(sup.setpoint_jp("PSM1"), q_robot)
     with pytest.raises(JointLimitError, match="outside the limits"):
         sup.resync("PSM1", np.array([3.0, 0.0, 0.1, 0.0, 0.0, 0.0]), None, 0.05)
+
+
+class CountingKinematics:
+    """Pass-through to the PSM kinematics that counts inverse calls (a seam, not a mock)."""
+
+    def __init__(self) -> None:
+        self.inverse_calls = 0
+
+    def forward(self, q: np.ndarray, /) -> np.ndarray:
+        return KIN.forward(q)
+
+    def inverse(self, T_rcm_tip: np.ndarray, q_hint: np.ndarray, /) -> np.ndarray:
+        self.inverse_calls += 1
+        return KIN.inverse(T_rcm_tip, q_hint)
+
+
+def test_a_repeated_target_reuses_its_solution_and_a_new_one_does_not() -> None:
+    kin = CountingKinematics()
+    config = SafetyConfig(arms={"PSM1": ArmSafetyConfig.psm()})
+    sup = SafetySupervisor(config, {"PSM1": kin}, {"PSM1": Q0}, {"PSM1": 0.0})
+    sup.set_controller("PSM1", LEAD, 0.0)
+    sup.on_command(command(1, 0.0), 0.0)
+    assert sup.request_engage("PSM1", LEAD, 0.0)
+    calls = kin.inverse_calls
+    target = T0[:3, 3] + np.array([0.002, 0.0, 0.0])
+    for ms in range(1, 51):  # a 60 Hz device streamed at 1 kHz: the same pose many times
+        sup.on_command(command(ms + 1, ms / 1000, target), ms / 1000)
+        sup.on_tick(ms / 1000)
+    assert kin.inverse_calls == calls + 1
+    clamped = T0[:3, 3] + np.array([0.3, 0.0, 0.0])
+    for ms in range(51, 55):  # clamped targets are solved (and reported) every time
+        sup.on_command(command(ms + 1, ms / 1000, clamped), ms / 1000)
+    assert kin.inverse_calls == calls + 5
+    assert sup.stats().clamped["workspace"] == 4
+    assert sup.stats().commands_accepted == 55

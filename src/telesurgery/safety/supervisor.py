@@ -156,6 +156,11 @@ class _Arm:
         self.candidate: ArmCommand | None = None
         self.candidate_arrival_s = -math.inf
         self.T_target = np.eye(4)
+        # Last unclamped target and its solution: consoles often repeat a pose (a 60 Hz input
+        # device streamed at 1 kHz), and the same target from the same hint has the same answer.
+        self.cache_position = np.full(3, np.nan)
+        self.cache_quat = np.full(4, np.nan)
+        self.cache_q: FloatArray | None = None
 
 
 class SafetySupervisor:
@@ -678,10 +683,20 @@ class SafetySupervisor:
 
         Raises ``UnreachablePose`` (or ``InvalidCommand`` from the IK) for a target it cannot reach.
         """
+        cached = arm.cache_q
+        if (
+            cached is not None
+            and q_hint is cached
+            and bool(np.array_equal(cmd.position_m, arm.cache_position))
+            and bool(np.array_equal(cmd.quat_xyzw, arm.cache_quat))
+        ):
+            return cached
+        clamped = False
         position = cmd.position_m
         for climit in arm.cartesian_limits:
             result = climit.apply(position)
             if result.clamped:
+                clamped = True
                 self._report_clamp(arm, result, now)
             position = result.after
         T = arm.T_target
@@ -690,6 +705,7 @@ class SafetySupervisor:
         for plimit in arm.pose_limits:
             result = plimit.apply(T)
             if result.clamped:
+                clamped = True
                 self._report_clamp(arm, result, now)
             T = result.after
         q = np.asarray(arm.kinematics.inverse(T, q_hint), dtype=np.float64)
@@ -698,8 +714,15 @@ class SafetySupervisor:
         for jlimit in arm.joint_limits:
             result = jlimit.apply(q)
             if result.clamped:
+                clamped = True
                 self._report_clamp(arm, result, now)
             q = result.after
+        if clamped:
+            arm.cache_q = None
+        else:
+            arm.cache_position[:] = cmd.position_m
+            arm.cache_quat[:] = cmd.quat_xyzw
+            arm.cache_q = q
         return q
 
     def _take_jaw(self, arm: _Arm, cmd: ArmCommand, now: float) -> None:
