@@ -36,6 +36,10 @@ def test_replay_reproduces_every_event_and_setpoint(recorded: Path) -> None:
     types = [e["type"] for e in result.replayed_events]
     for expected in ("Engaged", "LimitClamped", "LatencyAlarm", "WatchdogHold", "EStopLatched"):
         assert expected in types
+    causes = {e["fields"].get("cause") for e in result.replayed_events}
+    assert "arm_unavailable" in causes  # on_arm_unavailable and resync were replayed too
+    reasons = {e["fields"].get("reason") for e in result.replayed_events}
+    assert "bad_shape" in reasons  # a malformed command is rejected the same way
     assert result.until_ns is None
 
 

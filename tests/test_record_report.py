@@ -33,7 +33,7 @@ def test_report_has_every_section_and_is_self_contained(recorded: Path) -> None:
         assert f"<h2>{heading}</h2>" in document
     assert "Damage" not in document
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', document)
-    assert len(images) == 4 + 7  # four figures, seven key events with video
+    assert len(images) == 4 + 8  # four figures, the first eight key events (of nine)
     assert "http://" not in document and "https://" not in document
     assert "starting the suture" in document and "EStopLatched" in document
 

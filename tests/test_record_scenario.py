@@ -26,7 +26,7 @@ from telesurgery.record.session import SessionInfo
 from telesurgery.record.tap import RecordedSupervisor
 from telesurgery.robot.kinematics.psm import PsmKinematics
 from telesurgery.robot.kinematics.rotations import quat_xyzw_from_matrix
-from telesurgery.safety import ArmCommand, ArmSafetyConfig, SafetyConfig, SafetySupervisor
+from telesurgery.safety import ArmCommand, ArmSafetyConfig, SafetyConfig
 
 KIN = PsmKinematics()
 Q0 = np.array([0.0, 0.0, 0.1, 0.0, 0.0, 0.0])
@@ -45,10 +45,6 @@ def session() -> SessionInfo:
         {"PSM1": np.eye(4).tolist()},
         operation_id="op-test",
     )
-
-
-def supervisor(info: SessionInfo) -> SafetySupervisor:
-    return SafetySupervisor(info.safety, {"PSM1": KIN}, {"PSM1": Q0}, {"PSM1": 0.0})
 
 
 class _Video:
@@ -92,7 +88,9 @@ def record_operation(path: Path, seconds: float = 3.0, video: bool = True) -> Sc
     info = session()
     recorder = Recorder(path, info, RecorderConfig(fsync=False, chunk_size_bytes=64 * 1024))
     recorder.start()
-    sup = RecordedSupervisor(supervisor(info), recorder)
+    sup = RecordedSupervisor(
+        info.safety, {"PSM1": KIN}, {"PSM1": Q0}, {"PSM1": 0.0}, recorder=recorder
+    )
     tracker = LatencyTracker()
     camera = _Video() if video else None
     events = commands = ticks = 0
@@ -123,12 +121,25 @@ def record_operation(path: Path, seconds: float = 3.0, video: bool = True) -> Sc
                 sup.clear_estop(Role.BEDSIDE, now)
             if k == 2150:
                 sup.request_engage("PSM1", LEAD, now)
+            if k == 1200:  # a malformed command (a list, not an array): rejected as BAD_SHAPE
+                bad = ArmCommand(LEAD, "PSM1", seq + 1, now, [0.0, 0.0, 0.0], QUAT0.copy())  # type: ignore[arg-type]
+                seq += 1
+                sup.on_command(bad, now)
+                commands += 1
+            if k == 2300:  # the robot refuses the arm, then it is re-synchronised and engaged
+                sup.on_arm_unavailable("PSM1", now)
+            if k == 2310:
+                sup.resync("PSM1", sup.setpoint_jp("PSM1").copy(), 0.2, now)
+            if k == 2320:
+                sup.request_engage("PSM1", LEAD, now)
+            if k == 2400:
+                sup.forget_console("consultant")
             sup.on_tick(now)
             ticks += 1
             while sup.next_event() is not None:
                 events += 1
             if k % 10 == 0:
-                q = sup.supervisor.setpoint_jp("PSM1")
+                q = sup.setpoint_jp("PSM1")
                 recorder.record_state("PSM1", now, q, 0.2, KIN.forward(q))
             if camera is not None and k % 33 == 0:
                 recorder.record_video(camera.frame(now))

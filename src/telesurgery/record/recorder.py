@@ -187,11 +187,11 @@ class _Counter:
 
 
 def _array_bytes(value: object) -> bytes | None:
-    """``value`` as float64 bytes, or None if it is not numeric (the supervisor rejects it)."""
-    try:
-        return np.asarray(value, dtype=np.float64).tobytes()
-    except (TypeError, ValueError):
-        return None
+    """A 1-D float64 array's bytes; None for anything else (the supervisor rejects those as
+    BAD_SHAPE, and replay feeds an empty array that gets the same verdict)."""
+    if isinstance(value, np.ndarray) and value.ndim == 1 and value.dtype == np.float64:
+        return value.tobytes()
+    return None
 
 
 class Recorder:

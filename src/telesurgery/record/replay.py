@@ -62,6 +62,8 @@ _INPUTS: Mapping[str, Callable[[SafetySupervisor, float, tuple[Any, ...]], objec
             "engage": _engage,
             "controller": lambda sup, now, args: sup.set_controller(args[0], args[1], now),
             "forget_console": lambda sup, now, args: sup.forget_console(args[0]),
+            "arm_unavailable": lambda sup, now, args: sup.on_arm_unavailable(args[0], now),
+            "resync": lambda sup, now, args: sup.resync(args[0], args[1], args[2], now),
             "estop": lambda sup, now, args: sup.estop(args[0], Role(args[1]), now),
             "clear_estop": lambda sup, now, args: sup.clear_estop(Role(args[0]), now),
         }
@@ -100,14 +102,20 @@ class ReplayResult:
         return self.event_mismatch is None and self.setpoint_mismatch is None
 
 
+def _array(values: list[float] | None) -> np.ndarray[Any, np.dtype[np.float64]]:
+    # None: the gateway passed something that was not a 1-D float64 array; an empty array gets
+    # the same BAD_SHAPE verdict from the supervisor.
+    return np.zeros(0) if values is None else np.array(values, dtype=np.float64)
+
+
 def _command(payload: dict[str, Any]) -> ArmCommand:
     return ArmCommand(
         console_id=payload["console_id"],
         arm=payload["arm"],
         seq=payload["seq"],
         sent_time_s=payload["sent_time_s"],
-        position_m=np.array(payload["position_m"], dtype=np.float64),
-        quat_xyzw=np.array(payload["quat_xyzw"], dtype=np.float64),
+        position_m=_array(payload["position_m"]),
+        quat_xyzw=_array(payload["quat_xyzw"]),
         jaw_rad=payload["jaw_rad"],
     )
 

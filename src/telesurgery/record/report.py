@@ -193,7 +193,11 @@ def tracking_errors(
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """(log times [ns], position error [mm], orientation error [deg]) of ``arm``: each measured
     tool pose against the latest command received for that arm before it."""
-    commands = [i for i in recording.items(ch.COMMANDS_RECEIVED) if i["arm"] == arm]
+    commands = [
+        i
+        for i in recording.items(ch.COMMANDS_RECEIVED)
+        if i["arm"] == arm and i["position_m"] is not None and i["quat_xyzw"] is not None
+    ]
     measured = recording.topic(ch.measured_cp_topic(arm))
     if not commands or not measured:
         empty = np.zeros(0)
