@@ -86,9 +86,9 @@ from telesurgery.safety.sequencing import SequenceFilter, SeqVerdict
 from telesurgery.safety.state import ALLOWED_TRANSITIONS, ArmState, Cause, InvalidTransition
 from telesurgery.safety.stats import SupervisorStats
 from telesurgery.safety.trajectory import JointTrajectory, TrajectoryError
+from telesurgery.safety.validation import check_command
 from telesurgery.safety.watchdog import CommandWatchdog, WatchdogAction
 
-_MAX_JAW_RAD = 2.0 * math.pi
 _ENGAGED_STATES = frozenset({ArmState.FOLLOWING, ArmState.HOLDING})
 
 
@@ -148,6 +148,7 @@ class _Arm:
         )
         jaw = config.jaw
         self.jaw_range = None if jaw is None else JawRangeLimit(jaw.min_rad, jaw.max_rad)
+        self.jaw_range_rad = None if jaw is None else (jaw.min_rad, jaw.max_rad)
         self.jaw_rate = (
             None if jaw is None else JawRateLimit(jaw.max_rate_rad_s, safety.servo_period_s)
         )
@@ -336,9 +337,14 @@ class SafetySupervisor:
             return self._reject(cmd, "?", RejectReason.UNKNOWN_ARM, detail, now)
         if self._estop.latched:
             return self._reject(cmd, arm.name, RejectReason.ESTOP, "emergency stop latched", now)
-        problem = self._check_values(cmd, arm)
+        problem = check_command(
+            cmd,
+            jaw_range_rad=arm.jaw_range_rad,
+            max_target_distance_m=self.config.max_target_distance_m,
+            quaternion_tolerance=self.config.quaternion_tolerance,
+        )
         if problem is not None:
-            return self._reject(cmd, arm.name, problem[0], problem[1], now)
+            return self._reject(cmd, arm.name, problem.reason, problem.detail, now)
         verdict = self._sequence.check(cmd.console_id, arm.name, cmd.seq)
         if verdict is not SeqVerdict.NEW:
             return self._drop_sequence(cmd, arm.name, verdict, now)
@@ -639,44 +645,6 @@ class SafetySupervisor:
     def _disengage(self, arm: _Arm, cause: Cause, now: float) -> None:
         self._set_state(arm, ArmState.DISENGAGED, cause, now)
         self._events.append(Disengaged(now, arm.name, cause))
-
-    def _check_values(self, cmd: ArmCommand, arm: _Arm) -> tuple[RejectReason, str] | None:
-        seq = cmd.seq
-        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
-            return RejectReason.BAD_SHAPE, f"seq must be an integer >= 0, got {seq!r}"
-        t = cmd.sent_time_s
-        if not isinstance(t, int | float) or not math.isfinite(t):
-            return RejectReason.NON_FINITE, f"sent_time_s must be a finite number, got {t!r}"
-        p, quat = cmd.position_m, cmd.quat_xyzw
-        if not isinstance(p, np.ndarray) or p.shape != (3,) or p.dtype.kind != "f":
-            return RejectReason.BAD_SHAPE, "position_m must be a (3,) float array [m]"
-        if not isinstance(quat, np.ndarray) or quat.shape != (4,) or quat.dtype.kind != "f":
-            return RejectReason.BAD_SHAPE, "quat_xyzw must be a (4,) float array (x, y, z, w)"
-        if not (bool(np.isfinite(p).all()) and bool(np.isfinite(quat).all())):
-            return RejectReason.NON_FINITE, "position_m and quat_xyzw must be finite"
-        distance = math.sqrt(float(p @ p))
-        if distance > self.config.max_target_distance_m:
-            return RejectReason.OUT_OF_RANGE, (
-                f"target {distance:.3f} m from the RCM; at most "
-                f"{self.config.max_target_distance_m} m"
-            )
-        norm = math.sqrt(float(quat @ quat))
-        if abs(norm - 1.0) > self.config.quaternion_tolerance:
-            return RejectReason.NOT_UNIT_QUATERNION, (
-                f"quaternion norm {norm:.6g}; must be 1 within {self.config.quaternion_tolerance}"
-            )
-        jaw = cmd.jaw_rad
-        if jaw is not None:
-            if arm.jaw_range is None:
-                return RejectReason.NO_JAW, f"arm {arm.name} has no jaw; send jaw_rad=None"
-            if not isinstance(jaw, int | float) or not math.isfinite(jaw):
-                return RejectReason.NON_FINITE, f"jaw_rad must be a finite number, got {jaw!r}"
-            if abs(jaw) > _MAX_JAW_RAD:
-                return RejectReason.OUT_OF_RANGE, (
-                    f"jaw_rad={jaw}; must lie within [{arm.jaw_range.min_rad}, "
-                    f"{arm.jaw_range.max_rad}] (values beyond ±2π are rejected, others clamped)"
-                )
-        return None
 
     def _solve(self, arm: _Arm, cmd: ArmCommand, q_hint: FloatArray, now: float) -> FloatArray:
         """Cartesian and pose limits, IK nearest ``q_hint``, joint limits.
