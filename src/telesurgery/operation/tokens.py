@@ -107,7 +107,7 @@ class TokenHasher:
             memory_cost=self.params.memory_kib,
             parallelism=self.params.parallelism,
         )
-        self._decoy = self._hasher.hash(secrets.token_urlsafe(SECRET_BYTES))
+        self._decoy: str | None = None  # hashed on first need (costs one argon2 run)
 
     def hash(self, secret: str) -> str:
         """The encoded argon2id hash of ``secret`` (salted)."""
@@ -115,7 +115,11 @@ class TokenHasher:
 
     def verify(self, encoded_hash: str | None, secret: str) -> bool:
         """True if ``secret`` matches; with no hash, spends the same time and returns False."""
+        if not encoded_hash and self._decoy is None:
+            self._decoy = self._hasher.hash(secrets.token_urlsafe(SECRET_BYTES))
         try:
-            return self._hasher.verify(encoded_hash or self._decoy, secret) and bool(encoded_hash)
+            return self._hasher.verify(encoded_hash or self._decoy or "", secret) and bool(
+                encoded_hash
+            )
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
