@@ -40,7 +40,8 @@ from telesurgery.exceptions import (
     UnreachablePose,
 )
 from telesurgery.operation.roles import Role
-from telesurgery.robot.kinematics.rotations import matrix_from_quat_xyzw, rotation_angle_rad
+from telesurgery.robot.kinematics.rotations import matrix_from_quat_xyzw
+from telesurgery.safety.alignment import misalignment
 from telesurgery.safety.arm_kinds import ArmKind
 from telesurgery.safety.coalescing import EventCoalescer
 from telesurgery.safety.commands import ArmCommand, FloatArray
@@ -390,14 +391,10 @@ class SafetySupervisor:
         return True
 
     def _may_resume(self, arm: _Arm, q: FloatArray) -> bool:
-        T_now = arm.kinematics.forward(arm.trajectory.position)
-        T_new = arm.kinematics.forward(q)
+        kin = arm.kinematics
+        off = misalignment(kin.forward(arm.trajectory.position), kin.forward(q))
         engage = self.config.engage
-        distance_m = float(np.linalg.norm(T_new[:3, 3] - T_now[:3, 3]))
-        angle_deg = math.degrees(rotation_angle_rad(T_now[:3, :3], T_new[:3, :3]))
-        return distance_m <= engage.resume_max_distance_m and angle_deg <= (
-            engage.resume_alignment_deg
-        )
+        return off.within(engage.resume_alignment_deg, engage.resume_max_distance_m)
 
     def on_rtt(self, rtt_ms: float, now: float) -> None:
         """A round-trip measurement [ms]; above ``stop_ms`` every engaged arm is disengaged."""
@@ -464,19 +461,11 @@ class SafetySupervisor:
             q = self._solve(arm, cmd, q_now, now)
         except (UnreachablePose, InvalidCommand) as error:
             return self._refuse(arm_name, console_id, EngageRefusal.UNREACHABLE, str(error), now)
-        T_now = arm.kinematics.forward(q_now)
-        T_new = arm.kinematics.forward(q)
-        R_cmd = matrix_from_quat_xyzw(cmd.quat_xyzw)
-        angle_deg = math.degrees(
-            max(
-                rotation_angle_rad(T_now[:3, :3], R_cmd),
-                rotation_angle_rad(T_now[:3, :3], T_new[:3, :3]),
-            )
-        )
-        distance_m = max(
-            float(np.linalg.norm(np.asarray(cmd.position_m, dtype=np.float64) - T_now[:3, 3])),
-            float(np.linalg.norm(T_new[:3, 3] - T_now[:3, 3])),
-        )
+        T_cmd = np.eye(4)
+        T_cmd[:3, :3] = matrix_from_quat_xyzw(cmd.quat_xyzw)
+        T_cmd[:3, 3] = cmd.position_m
+        off = misalignment(arm.kinematics.forward(q_now), T_cmd, arm.kinematics.forward(q))
+        angle_deg, distance_m = off.angle_deg, off.distance_m
         engage = self.config.engage
         tolerance_deg = engage.alignment_after_clutch_deg if after_clutch else engage.alignment_deg
         if angle_deg > tolerance_deg:
