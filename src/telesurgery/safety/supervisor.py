@@ -24,9 +24,7 @@ freezes the target and Ruckig brakes to rest.
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Mapping
-from types import MappingProxyType
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -43,19 +41,15 @@ from telesurgery.operation.roles import Role
 from telesurgery.robot.kinematics.rotations import matrix_from_quat_xyzw
 from telesurgery.safety.alignment import misalignment
 from telesurgery.safety.arm_kinds import ArmKind
-from telesurgery.safety.coalescing import EventCoalescer
 from telesurgery.safety.commands import ArmCommand, FloatArray
 from telesurgery.safety.config import ArmSafetyConfig, SafetyConfig
 from telesurgery.safety.estop import EStopLatch
 from telesurgery.safety.events import (
     ArmStateChanged,
-    CommandRejected,
     ControllerChanged,
     Disengaged,
-    DuplicateCommandDropped,
     Engaged,
     EngageRefusal,
-    EngageRefused,
     EStopCleared,
     EStopClearRefused,
     EStopLatched,
@@ -63,15 +57,13 @@ from telesurgery.safety.events import (
     LatencyAlarm,
     LatencyLevel,
     LatencyRecovered,
-    LimitClamped,
-    OutOfOrderCommandDropped,
     RejectReason,
     SafetyEvent,
-    StaleCommandDropped,
     WatchdogHold,
 )
 from telesurgery.safety.kinematics import ArmKinematicsLike
 from telesurgery.safety.latency import LatencyMonitor
+from telesurgery.safety.ledger import Ledger
 from telesurgery.safety.limits import (
     CartesianLimit,
     ClampResult,
@@ -200,28 +192,14 @@ class SafetySupervisor:
                 jaw0 = float(jaws[name])
             self._arms[name] = _Arm(name, arm_config, kinematics[name], q0, jaw0, config)
         self._names = names
-        self._events: deque[SafetyEvent] = deque()
+        self._ledger = Ledger(config.event_coalesce_ms / 1000.0)
+        self._events = self._ledger.events
         self._sequence = SequenceFilter()
-        self._coalescer = EventCoalescer(config.event_coalesce_ms / 1000.0)
         self._latency = LatencyMonitor(config.latency)
         self._estop = EStopLatch()
         self._max_age_s = config.max_command_age_ms / 1000.0
         self._max_skew_s = config.max_clock_skew_ms / 1000.0
         self._fresh_s = config.watchdog.hold_after_ms / 1000.0
-        # counters
-        self._accepted = 0
-        self._stale = 0
-        self._duplicate = 0
-        self._out_of_order = 0
-        self._rejected: dict[RejectReason, int] = {}
-        self._clamped: dict[str, int] = {}
-        self._engage_refused: dict[EngageRefusal, int] = {}
-        self._holds = 0
-        self._disengages = 0
-        self._invalid_rtt = 0
-        self._suppressed = 0
-        self._ticks = 0
-        self._clock_regressions = 0
         self._now = -math.inf
 
     # ------------------------------------------------------------------ outputs
@@ -289,28 +267,14 @@ class SafetySupervisor:
 
     def stats(self) -> SupervisorStats:
         """A snapshot of the counters."""
-        return SupervisorStats(
-            commands_accepted=self._accepted,
-            stale_dropped=self._stale,
-            duplicate_dropped=self._duplicate,
-            out_of_order_dropped=self._out_of_order,
-            rejected=MappingProxyType(dict(self._rejected)),
-            clamped=MappingProxyType(dict(self._clamped)),
-            engage_refused=MappingProxyType(dict(self._engage_refused)),
-            watchdog_holds=self._holds,
-            watchdog_disengages=self._disengages,
-            invalid_rtt=self._invalid_rtt,
-            events_suppressed=self._suppressed,
-            ticks=self._ticks,
-            clock_regressions=self._clock_regressions,
-        )
+        return self._ledger.snapshot()
 
     # ------------------------------------------------------------------ inputs
 
     def on_tick(self, now: float) -> None:
         """One servo period: fire due timers, then advance every arm's setpoint one step."""
         now = self._advance(now)
-        self._ticks += 1
+        self._ledger.ticks += 1
         for arm in self._arms.values():
             try:
                 unclipped = arm.trajectory.step()
@@ -320,8 +284,8 @@ class SafetySupervisor:
                     self._events.append(Disengaged(now, arm.name, Cause.TRAJECTORY_FAULT))
                 continue
             if unclipped is not None:
-                self._report_clamp(
-                    arm,
+                self._ledger.clamped(
+                    arm.name,
                     ClampResult("joint_position_output", unclipped, arm.trajectory.position, True),
                     now,
                 )
@@ -335,9 +299,11 @@ class SafetySupervisor:
         arm = self._arms.get(cmd.arm)
         if arm is None:
             detail = str(InvalidArm(cmd.arm, self._names))
-            return self._reject(cmd, "?", RejectReason.UNKNOWN_ARM, detail, now)
+            return self._ledger.rejected(cmd, "?", RejectReason.UNKNOWN_ARM, detail, now)
         if self._estop.latched:
-            return self._reject(cmd, arm.name, RejectReason.ESTOP, "emergency stop latched", now)
+            return self._ledger.rejected(
+                cmd, arm.name, RejectReason.ESTOP, "emergency stop latched", now
+            )
         problem = check_command(
             cmd,
             jaw_range_rad=arm.jaw_range_rad,
@@ -345,26 +311,30 @@ class SafetySupervisor:
             quaternion_tolerance=self.config.quaternion_tolerance,
         )
         if problem is not None:
-            return self._reject(cmd, arm.name, problem.reason, problem.detail, now)
+            return self._ledger.rejected(cmd, arm.name, problem.reason, problem.detail, now)
         verdict = self._sequence.check(cmd.console_id, arm.name, cmd.seq)
-        if verdict is not SeqVerdict.NEW:
-            return self._drop_sequence(cmd, arm.name, verdict, now)
+        if verdict is SeqVerdict.DUPLICATE:
+            return self._ledger.duplicate(cmd, arm.name, now)
+        if verdict is SeqVerdict.OUT_OF_ORDER:
+            last = self._sequence.last_seq(cmd.console_id, arm.name)
+            return self._ledger.out_of_order(cmd, arm.name, -1 if last is None else last, now)
         age_s = now - cmd.sent_time_s
         if age_s > self._max_age_s:
-            return self._drop_stale(cmd, arm.name, age_s, now)
+            max_age_ms = self.config.max_command_age_ms
+            return self._ledger.stale(cmd, arm.name, age_s * 1000.0, max_age_ms, now)
         if -age_s > self._max_skew_s:
             detail = (
                 f"sent {-age_s * 1000.0:.1f} ms in the future; at most "
                 f"{self.config.max_clock_skew_ms} ms of clock skew is allowed"
             )
-            return self._reject(cmd, arm.name, RejectReason.FUTURE_TIMESTAMP, detail, now)
+            return self._ledger.rejected(cmd, arm.name, RejectReason.FUTURE_TIMESTAMP, detail, now)
         if cmd.console_id != arm.controller:
             detail = f"arm {arm.name} is controlled by {arm.controller!r}, not {cmd.console_id!r}"
-            return self._reject(cmd, arm.name, RejectReason.NOT_CONTROLLER, detail, now)
+            return self._ledger.rejected(cmd, arm.name, RejectReason.NOT_CONTROLLER, detail, now)
         if arm.state is ArmState.DISENGAGED:
             arm.candidate = cmd
             arm.candidate_arrival_s = now
-            self._accepted += 1
+            self._ledger.accepted += 1
             return True
         try:
             q = self._solve(arm, cmd, arm.target_q, now)
@@ -373,8 +343,8 @@ class SafetySupervisor:
                 # The link and the console are alive; the pose is out of reach. Keep the last
                 # reachable target (a wall) instead of holding, so the surgeon can back out.
                 arm.watchdog.feed(now)
-            return self._reject(cmd, arm.name, RejectReason.UNREACHABLE, str(error), now)
-        self._accepted += 1
+            return self._ledger.rejected(cmd, arm.name, RejectReason.UNREACHABLE, str(error), now)
+        self._ledger.accepted += 1
         arm.candidate = cmd
         arm.candidate_arrival_s = now
         if arm.state is ArmState.HOLDING and not self._may_resume(arm, q):
@@ -400,7 +370,7 @@ class SafetySupervisor:
         """A round-trip measurement [ms]; above ``stop_ms`` every engaged arm is disengaged."""
         now = self._advance(now)
         if not (isinstance(rtt_ms, int | float) and math.isfinite(rtt_ms) and rtt_ms >= 0.0):
-            self._invalid_rtt += 1
+            self._ledger.invalid_rtt += 1
             return
         change = self._latency.on_rtt(float(rtt_ms))
         if change is None:
@@ -430,21 +400,31 @@ class SafetySupervisor:
         arm = self._arms.get(arm_name)
         if arm is None:
             detail = str(InvalidArm(arm_name, self._names))
-            return self._refuse(arm_name, console_id, EngageRefusal.UNKNOWN_ARM, detail, now)
+            return self._ledger.engage_refused(
+                arm_name, console_id, EngageRefusal.UNKNOWN_ARM, detail, now
+            )
         if self._estop.latched:
-            return self._refuse(arm_name, console_id, EngageRefusal.ESTOP, "e-stop latched", now)
+            return self._ledger.engage_refused(
+                arm_name, console_id, EngageRefusal.ESTOP, "e-stop latched", now
+            )
         if arm.controller != console_id:
             detail = f"arm {arm_name} is controlled by {arm.controller!r}, not {console_id!r}"
-            return self._refuse(arm_name, console_id, EngageRefusal.NOT_CONTROLLER, detail, now)
+            return self._ledger.engage_refused(
+                arm_name, console_id, EngageRefusal.NOT_CONTROLLER, detail, now
+            )
         if self._latency.level is LatencyLevel.STOP:
             detail = (
                 f"round-trip {self._latency.last_rtt_ms} ms has not recovered below "
                 f"{self.config.latency.recover_threshold_ms} ms"
             )
-            return self._refuse(arm_name, console_id, EngageRefusal.LATENCY, detail, now)
+            return self._ledger.engage_refused(
+                arm_name, console_id, EngageRefusal.LATENCY, detail, now
+            )
         if arm.state in _ENGAGED_STATES:
             detail = f"arm {arm_name} is already {arm.state.value}"
-            return self._refuse(arm_name, console_id, EngageRefusal.ALREADY_ENGAGED, detail, now)
+            return self._ledger.engage_refused(
+                arm_name, console_id, EngageRefusal.ALREADY_ENGAGED, detail, now
+            )
         cmd = arm.candidate
         if (
             cmd is None
@@ -455,12 +435,16 @@ class SafetySupervisor:
                 f"no valid command from {console_id!r} for {arm_name} within the last "
                 f"{self.config.watchdog.hold_after_ms} ms; stream the pose, then engage"
             )
-            return self._refuse(arm_name, console_id, EngageRefusal.NO_RECENT_COMMAND, detail, now)
+            return self._ledger.engage_refused(
+                arm_name, console_id, EngageRefusal.NO_RECENT_COMMAND, detail, now
+            )
         q_now = arm.trajectory.position
         try:
             q = self._solve(arm, cmd, q_now, now)
         except (UnreachablePose, InvalidCommand) as error:
-            return self._refuse(arm_name, console_id, EngageRefusal.UNREACHABLE, str(error), now)
+            return self._ledger.engage_refused(
+                arm_name, console_id, EngageRefusal.UNREACHABLE, str(error), now
+            )
         T_cmd = np.eye(4)
         T_cmd[:3, :3] = matrix_from_quat_xyzw(cmd.quat_xyzw)
         T_cmd[:3, 3] = cmd.position_m
@@ -470,13 +454,13 @@ class SafetySupervisor:
         tolerance_deg = engage.alignment_after_clutch_deg if after_clutch else engage.alignment_deg
         if angle_deg > tolerance_deg:
             detail = f"orientation differs by {angle_deg:.2f} deg; at most {tolerance_deg} deg"
-            return self._refuse(
+            return self._ledger.engage_refused(
                 arm_name, console_id, EngageRefusal.MISALIGNED, detail, now, angle_deg, distance_m
             )
         if distance_m > engage.max_distance_m:
             detail = f"position differs by {distance_m * 1000:.1f} mm; at most "
             detail += f"{engage.max_distance_m * 1000:.1f} mm"
-            return self._refuse(
+            return self._ledger.engage_refused(
                 arm_name, console_id, EngageRefusal.TOO_FAR, detail, now, angle_deg, distance_m
             )
         arm.target_q = q
@@ -591,7 +575,7 @@ class SafetySupervisor:
     def _advance(self, now: float) -> float:
         """Every input starts here: keep time monotonic, then fire the due timers."""
         if not now >= self._now:  # also catches NaN
-            self._clock_regressions += 1
+            self._ledger.clock_regressions += 1
             now = self._now
         self._now = now
         self._fire_timers(now)
@@ -604,14 +588,14 @@ class SafetySupervisor:
                 continue
             action = arm.watchdog.poll(now)
             if action is WatchdogAction.HOLD and arm.state is ArmState.FOLLOWING:
-                self._holds += 1
+                self._ledger.watchdog_holds += 1
                 braking = self._set_state(arm, ArmState.HOLDING, Cause.WATCHDOG_HOLD, now)
                 last = arm.watchdog.last_command_s
                 assert last is not None
                 self._events.append(WatchdogHold(now, arm.name, last, due, braking))
                 action = arm.watchdog.poll(now)
             if action is WatchdogAction.DISENGAGE and arm.state is ArmState.HOLDING:
-                self._disengages += 1
+                self._ledger.watchdog_disengages += 1
                 self._disengage(arm, Cause.WATCHDOG_DISENGAGE, now)
 
     def _set_state(self, arm: _Arm, new: ArmState, cause: Cause, now: float) -> tuple[float, ...]:
@@ -654,7 +638,7 @@ class SafetySupervisor:
             result = climit.apply(position)
             if result.clamped:
                 clamped = True
-                self._report_clamp(arm, result, now)
+                self._ledger.clamped(arm.name, result, now)
             position = result.after
         T = arm.T_target
         _write_rotation(T, cmd.quat_xyzw)
@@ -663,7 +647,7 @@ class SafetySupervisor:
             result = plimit.apply(T)
             if result.clamped:
                 clamped = True
-                self._report_clamp(arm, result, now)
+                self._ledger.clamped(arm.name, result, now)
             T = result.after
         q = np.asarray(arm.kinematics.inverse(T, q_hint), dtype=np.float64)
         if q.shape != (arm.kind.dofs,) or not bool(np.isfinite(q).all()):
@@ -672,7 +656,7 @@ class SafetySupervisor:
             result = jlimit.apply(q)
             if result.clamped:
                 clamped = True
-                self._report_clamp(arm, result, now)
+                self._ledger.clamped(arm.name, result, now)
             q = result.after
         if clamped:
             arm.cache_q = None
@@ -691,92 +675,5 @@ class SafetySupervisor:
             return
         result = jaw_range.apply(np.array([float(cmd.jaw_rad)]))
         if result.clamped:
-            self._report_clamp(arm, result, now)
+            self._ledger.clamped(arm.name, result, now)
         arm.jaw_target = float(result.after[0])
-
-    def _report_clamp(self, arm: _Arm, result: ClampResult, now: float) -> None:
-        self._clamped[result.limit] = self._clamped.get(result.limit, 0) + 1
-        suppressed = self._coalescer.admit(("clamp", arm.name, result.limit), now)
-        if suppressed is None:
-            self._suppressed += 1
-            return
-        self._events.append(
-            LimitClamped(
-                now,
-                arm.name,
-                result.limit,
-                tuple(result.before.ravel().tolist()),
-                tuple(result.after.ravel().tolist()),
-                suppressed,
-            )
-        )
-
-    def _reject(
-        self, cmd: ArmCommand, arm_key: str, reason: RejectReason, detail: str, now: float
-    ) -> bool:
-        self._rejected[reason] = self._rejected.get(reason, 0) + 1
-        suppressed = self._coalescer.admit(("reject", arm_key, cmd.console_id, reason), now)
-        if suppressed is None:
-            self._suppressed += 1
-        else:
-            seq = cmd.seq if isinstance(cmd.seq, int) else -1
-            self._events.append(
-                CommandRejected(now, str(cmd.arm), cmd.console_id, seq, reason, detail, suppressed)
-            )
-        return False
-
-    def _drop_sequence(self, cmd: ArmCommand, arm: str, verdict: SeqVerdict, now: float) -> bool:
-        suppressed = self._coalescer.admit((verdict, arm, cmd.console_id), now)
-        if verdict is SeqVerdict.DUPLICATE:
-            self._duplicate += 1
-            if suppressed is not None:
-                self._events.append(
-                    DuplicateCommandDropped(now, arm, cmd.console_id, cmd.seq, suppressed)
-                )
-        else:
-            self._out_of_order += 1
-            if suppressed is not None:
-                last = self._sequence.last_seq(cmd.console_id, arm)
-                self._events.append(
-                    OutOfOrderCommandDropped(
-                        now, arm, cmd.console_id, cmd.seq, -1 if last is None else last, suppressed
-                    )
-                )
-        if suppressed is None:
-            self._suppressed += 1
-        return False
-
-    def _drop_stale(self, cmd: ArmCommand, arm: str, age_s: float, now: float) -> bool:
-        self._stale += 1
-        suppressed = self._coalescer.admit(("stale", arm, cmd.console_id), now)
-        if suppressed is None:
-            self._suppressed += 1
-            return False
-        self._events.append(
-            StaleCommandDropped(
-                now,
-                arm,
-                cmd.console_id,
-                cmd.seq,
-                age_s * 1000.0,
-                self.config.max_command_age_ms,
-                suppressed,
-            )
-        )
-        return False
-
-    def _refuse(
-        self,
-        arm: str,
-        console_id: str,
-        reason: EngageRefusal,
-        detail: str,
-        now: float,
-        angle_deg: float | None = None,
-        distance_m: float | None = None,
-    ) -> bool:
-        self._engage_refused[reason] = self._engage_refused.get(reason, 0) + 1
-        self._events.append(
-            EngageRefused(now, arm, console_id, reason, detail, angle_deg, distance_m)
-        )
-        return False
