@@ -158,3 +158,15 @@ def test_core_keeps_emulator_counters_across_a_replace() -> None:
     assert len(core.frames_due(1.0)) == 100 - lost  # the old emulator drained, then retired
     stats = core.stats().a_to_b
     assert (stats.lost, stats.in_flight, stats.offered) == (lost, 0, 100)
+
+
+def test_core_reports_how_late_frames_were_released() -> None:
+    core = make_core("delay=10ms")
+    core.on_frame(Direction.A_TO_B, b"x", now=0.0)
+    core.on_frame(Direction.A_TO_B, b"y", now=0.001)
+    assert len(core.frames_due(0.0135)) == 2  # due at 10 ms and 11 ms
+    assert core.stats().a_to_b.late_max_us == pytest.approx(3500.0)
+    core.on_frame(Direction.A_TO_B, b"z", now=0.02)
+    assert len(core.frames_due(0.03)) == 1  # exactly on time
+    assert core.stats().a_to_b.late_max_us == pytest.approx(3500.0)
+    assert core.stats().b_to_a.late_max_us == 0.0
