@@ -8,7 +8,9 @@
    the three setpoints, ``record_state`` x3) and every encoded frame goes to ``record_video``;
    with recording off, the same values are built and thrown away. Runs alternate (off, on, off,
    on...) so that the load of other processes on the shared machine hits both alike; the servo
-   period p99 of each condition is the median over its runs.
+   period p99 of each condition is the median over its runs. The p99 of the time spent inside
+   the tick (``servo_work_p99_ms_*``: enqueue cost plus any wait for the GIL) is less sensitive
+   to other processes than the period, which also contains the wake-up latency.
 2. ``record_mb_per_min`` and ``recording_drops`` from the recording runs.
 3. ``crash_loss_ms_max``: a child process records 1 kHz commands and state in real time and is
    killed with SIGKILL at a random moment - alone (its sink process then finishes the file) and
@@ -147,11 +149,20 @@ async def run_condition(seconds: float, record: bool, directory: Path) -> dict[s
         "period_p99_ms": servo.period.period_p99_ms,
         "period_max_ms": servo.period.period_max_ms,
         "overrun_pct": servo.period.overrun_pct,
+        "work_p99_ms": servo.period.work_p99_ms,
         "frames": frames,
         "cpu_pct": 100.0 * (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / wall,
     }
     if recorder is not None:
+        children0 = os.times()
         stats = recorder.stop()
+        children1 = os.times()
+        sink_cpu_s = (
+            children1.children_user
+            + children1.children_system
+            - children0.children_user
+            - children0.children_system
+        )
         size = path.stat().st_size
         rec = read_recording(path, topics=[ch.COMMANDS_RECEIVED, ch.VIDEO_INFO])
         span = rec.content_time_range_ns
@@ -163,6 +174,7 @@ async def run_condition(seconds: float, record: bool, directory: Path) -> dict[s
             mb_per_min=size / 1e6 / minutes,
             commands_recorded=len(rec.items(ch.COMMANDS_RECEIVED)),
             video_recorded=len(rec.topic(ch.VIDEO_INFO)),
+            sink_cpu_pct=100.0 * sink_cpu_s / wall,
             enqueue_us_p50=float(np.percentile(enqueue, 50)),
             enqueue_us_p99=float(np.percentile(enqueue, 99)),
         )
@@ -237,13 +249,15 @@ def describe(result: dict[str, Any]) -> str:
         f"servo period {'recording    ' if result['record'] else 'not recording'}: "
         f"p50 {result['period_p50_ms']:.3f} ms  p99 {result['period_p99_ms']:.3f} ms  "
         f"max {result['period_max_ms']:.2f} ms  overruns {result['overrun_pct']:.2f} %  "
+        f"tick work p99 {result['work_p99_ms']:.3f} ms  "
         f"frames {result['frames']}  cpu {result['cpu_pct']:.0f} %"
     )
     if result["record"]:
         line += (
             f"  drops {result['drops']}  {result['mb_per_min']:.1f} MB/min  enqueue p50 "
             f"{result['enqueue_us_p50']:.1f} us p99 {result['enqueue_us_p99']:.1f} us  "
-            f"queue high water {result['queue_high_water']}"
+            f"queue high water {result['queue_high_water']}  "
+            f"sink cpu {result['sink_cpu_pct']:.0f} %"
         )
     return line
 
@@ -282,9 +296,12 @@ def main() -> None:
         "servo_period_p99_ms_not_recording": statistics.median(r["period_p99_ms"] for r in off),
         "servo_period_p50_ms_recording": statistics.median(r["period_p50_ms"] for r in on),
         "servo_period_p50_ms_not_recording": statistics.median(r["period_p50_ms"] for r in off),
+        "servo_work_p99_ms_recording": statistics.median(r["work_p99_ms"] for r in on),
+        "servo_work_p99_ms_not_recording": statistics.median(r["work_p99_ms"] for r in off),
         "record_mb_per_min": statistics.median(r["mb_per_min"] for r in on),
         "recording_drops": sum(r["drops"] for r in on),
         "enqueue_us_p99": statistics.median(r["enqueue_us_p99"] for r in on),
+        "sink_cpu_pct": statistics.median(r["sink_cpu_pct"] for r in on),
         "video_frames_recorded": sum(r["video_recorded"] for r in on),
         "cpu_pct_gateway_process_recording": statistics.median(r["cpu_pct"] for r in on),
         "cpu_pct_gateway_process_not_recording": statistics.median(r["cpu_pct"] for r in off),

@@ -28,7 +28,7 @@ def test_report_has_every_section_and_is_self_contained(recorded: Path) -> None:
         "Tracking",
         "Timeline",
         "Endoscope at key events",
-        "Alarms, e-stops, control and chat",
+        "Events, alarms, e-stops, control and chat",
     ):
         assert f"<h2>{heading}</h2>" in document
     assert "Damage" not in document

@@ -55,9 +55,17 @@ def event_level(event: SafetyEvent) -> int:
     return LOG_INFO
 
 
+def _short(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_short(v) for v in value) + "]"
+    return str(value)
+
+
 def event_text(event: SafetyEvent) -> str:
-    """One line naming the event and every field but the time."""
+    """One line naming the event and every field but the time (floats to 4 digits)."""
     record = event_to_dict(event)["fields"]
     record.pop("now_s", None)
-    parts = ", ".join(f"{k}={v}" for k, v in record.items())
+    parts = ", ".join(f"{k}={_short(v)}" for k, v in record.items())
     return f"{type(event).__name__}: {parts}"

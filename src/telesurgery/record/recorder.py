@@ -90,6 +90,9 @@ class RecorderConfig:
     """Chunk compression, a key of :data:`COMPRESSIONS` (``zstd``, ``lz4``, ``none``)."""
     fsync: bool = True
     """Force every flushed chunk to the disk (survives a power loss, not only a process kill)."""
+    sink_nice: int = 10
+    """Niceness of the sink process: under CPU pressure the servo loop and the encoder run
+    first and the queue absorbs the delay (a starved sink shows up as counted drops)."""
 
     def __post_init__(self) -> None:
         if self.queue_capacity < 1:
@@ -102,6 +105,8 @@ class RecorderConfig:
             )
         if self.chunk_size_bytes < 1024:
             raise ConfigError("chunk_size_bytes", self.chunk_size_bytes, ">= 1024")
+        if not 0 <= self.sink_nice <= 19:
+            raise ConfigError("sink_nice", self.sink_nice, "0..19")
         if self.compression not in COMPRESSIONS:
             raise ConfigError("compression", self.compression, f"one of {', '.join(COMPRESSIONS)}")
 
@@ -271,6 +276,7 @@ class Recorder:
                 "chunk_size_bytes": self.config.chunk_size_bytes,
                 "compression": self.config.compression,
                 "fsync": self.config.fsync,
+                "nice": self.config.sink_nice,
             },
         }
         answer = ""

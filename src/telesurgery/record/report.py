@@ -166,15 +166,18 @@ def command_rate_figure(recording: Recording, tb: _Timebase) -> Figure:
             weights.append(1.0 + float(m.data["fields"].get("suppressed", 0)))
     if drops:
         counts, _ = np.histogram(drops, bins, weights=weights)
-        ax.bar(
+        ax_drops = ax.twinx()
+        ax_drops.bar(
             bins[:-1],
             counts,
             width=1.0,
             align="edge",
             color="tab:red",
-            alpha=0.5,
+            alpha=0.4,
             label="dropped / rejected by the supervisor [1/s]",
         )
+        ax_drops.set_ylabel("dropped / rejected per second", color="tab:red")
+        ax_drops.legend(loc="lower left", fontsize=7)
     recorder_drops = _recorder_drops(recording)
     title = "Command rate and drops"
     if recorder_drops:
@@ -447,10 +450,10 @@ def _event_table(recording: Recording, tb: _Timebase, limit: int = 200) -> str:
     rows: list[tuple[float, str, str]] = []
     for m in recording.topic(ch.LOG):
         level = int(m.data["level"])
-        if level >= ch.LOG_WARNING or m.data["name"] in ("operation", "chat"):
+        if level >= ch.LOG_WARNING or m.data["name"] in ("operation", "chat", "safety"):
             rows.append((tb.s(m.log_time_ns), _LEVELS.get(level, str(level)), m.data["message"]))
     out = [
-        "<h2>Alarms, e-stops, control and chat</h2><table>",
+        "<h2>Events, alarms, e-stops, control and chat</h2><table>",
         "<tr><th>time [s]</th><th>level</th><th>what</th></tr>",
     ]
     out += [

@@ -350,6 +350,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: no session frame on stdin", flush=True)
         return 1
     config = setup["config"]
+    os.nice(config.get("nice", 0))
     try:
         stream = open(path, "xb")  # noqa: SIM115 - closed in the finally below
     except OSError as exc:
