@@ -39,13 +39,21 @@ FAST = TokenHasher(HashParams(time_cost=1, memory_kib=64, parallelism=1))
 PG_URL = os.environ.get("TELESURGERY_TEST_POSTGRES_URL")
 
 
+def _admin_sql(statement: str) -> None:
+    admin = make_engine(PG_URL or "")
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(statement))
+    finally:
+        admin.dispose()
+
+
 def _postgres_engine(schema: str) -> Engine:
     """An engine confined to a new schema of the test server (dropped afterwards)."""
     if not PG_URL:
         pytest.skip("no PostgreSQL server: set TELESURGERY_TEST_POSTGRES_URL to run on one")
     pytest.importorskip("psycopg", reason="psycopg is not installed (pip install .[postgres])")
-    with make_engine(PG_URL).begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    _admin_sql(f"CREATE SCHEMA {schema}")
     return make_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
 
 
@@ -62,8 +70,7 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         yield eng
     finally:
         eng.dispose()
-        with make_engine(PG_URL or "").begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        _admin_sql(f"DROP SCHEMA {schema} CASCADE")
 
 
 @pytest.fixture
@@ -228,3 +235,5 @@ def test_listing_and_reopening_keep_everything(store: OperationStore, engine: En
 def test_hash_params_are_checked() -> None:
     with pytest.raises(ConfigError, match="invalid memory_kib=8: valid is an integer >= 8 x"):
         HashParams(memory_kib=8, parallelism=4)
+    with pytest.raises(ConfigError, match="invalid parallelism=0: valid is an integer >= 1"):
+        HashParams(parallelism=0)

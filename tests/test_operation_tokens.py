@@ -54,7 +54,9 @@ def test_hash_verifies_only_its_secret() -> None:
     assert not FAST.verify("not a hash", token.secret)
 
 
-def test_default_params_are_rfc9106_low_memory() -> None:
-    assert HashParams() == HashParams(time_cost=3, memory_kib=65536, parallelism=4)
+def test_default_params_are_the_owasp_argon2id_baseline() -> None:
+    assert HashParams() == HashParams(time_cost=2, memory_kib=19456, parallelism=1)
+    encoded = TokenHasher().hash("secret")
+    assert encoded.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
     with pytest.raises(ConfigError, match="invalid time_cost=0: valid is an integer >= 1"):
         HashParams(time_cost=0)
