@@ -117,6 +117,16 @@ def test_grant_timeout_grants_under_the_grant_policy() -> None:
     ]
 
 
+def test_grant_timeout_never_takes_an_arm_from_the_bedside() -> None:
+    arb = team(ArbitrationConfig(grant_timeout_ms=5000.0, timeout_policy=TimeoutPolicy.GRANT))
+    arb.handle("bedside", HandoverTake(1, "PSM2"), 0.5)
+    arb.handle("consultant", HandoverRequest(3, "PSM2"), 1.0)
+    drain(arb)
+    arb.on_tick(6.0)
+    assert drain(arb) == [RequestEnded(6.0, "PSM2", "consultant", 3, EndReason.GRANT_TIMEOUT)]
+    assert arb.controller("PSM2") == "bedside"
+
+
 def test_a_late_grant_after_the_timeout_is_refused() -> None:
     arb = team()
     arb.handle("consultant", HandoverRequest(3, "PSM1"), 1.0)

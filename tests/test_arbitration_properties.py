@@ -8,7 +8,8 @@ After every input:
 
 * each arm's controller is the same in the arbitration, in the replayed event stream and in the
   supervisor - every change names the previous holder correctly, so there is never a second one;
-* a controller is a joined surgeon console (never an observer or an admin);
+* a controller is a joined surgeon console (never an observer or an admin) with a live link
+  when it receives the arm, and a grant timeout never takes an arm from the bedside;
 * a pending request has a live requester, a holder that still holds the arm, and no e-stop;
 * an accepted bedside take leaves the arm with that bedside console;
 * a holder whose link has been lost for ``link_loss_handover_ms`` holds nothing.
@@ -24,7 +25,7 @@ from hypothesis import strategies as st
 
 from telesurgery.operation.arbitration import ArbitrationConfig, ControlArbitration, TimeoutPolicy
 from telesurgery.operation.authorization import SURGEONS
-from telesurgery.operation.control_events import ControlChanged
+from telesurgery.operation.control_events import ChangeReason, ControlChanged
 from telesurgery.operation.messages import (
     HandoverDeny,
     HandoverGrant,
@@ -148,6 +149,9 @@ class Checker:
             if isinstance(event, ControlChanged):
                 assert event.old == self.replayed[event.arm], event
                 assert event.new != event.old, event
+                assert event.new is None or self.arb.link_up(event.new), event
+                if event.reason is ChangeReason.GRANT_TIMEOUT:  # silence never moves the bedside's
+                    assert event.old is not None and self.arb.role(event.old) is not Role.BEDSIDE
                 self.replayed[event.arm] = event.new
                 self.sup.set_controller(event.arm, event.new, now)
 

@@ -15,7 +15,8 @@ Rules (each arm independently; one holder or none, never two):
 * A surgeon console (lead or consultant) requests an arm. A free arm is given at once
   (``uncontested``). A held arm gets one pending request (a newer request supersedes it); the
   holder grants or denies it. With no answer within ``grant_timeout_ms`` the request is denied
-  (policy ``deny``, the default: silence never moves an instrument) or granted (policy ``grant``).
+  (policy ``deny``, the default: silence never moves an instrument) or granted (policy ``grant``;
+  never away from the bedside, which gives arms away only explicitly).
 * The lead reassigns any arm not held by the bedside, to any connected surgeon console.
 * The bedside takes any arm at any time, e-stop or not, and receives every arm whose holder's
   link stays lost for ``link_loss_handover_ms`` or whose holder leaves (the first-joined bedside
@@ -73,7 +74,8 @@ class TimeoutPolicy(enum.Enum):
     DENY = "deny"
     """Denied: the holder keeps the arm (default; silence never moves an instrument)."""
     GRANT = "grant"
-    """Granted: the requester gets the arm (for teams that hand over on silence)."""
+    """Granted: the requester gets the arm (for teams that hand over on silence) - except from
+    the bedside, whose arms only move by its own grant, release or take."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -481,7 +483,9 @@ class ControlArbitration:
     def _grant_timeout_action(self, arm: str, due: float) -> Callable[[], None]:
         def fire() -> None:
             pending = self._pending[arm]
-            if self.config.timeout_policy is TimeoutPolicy.GRANT:
+            holder = self._consoles.get(pending.holder)
+            from_bedside = holder is not None and holder.role is Role.BEDSIDE
+            if self.config.timeout_policy is TimeoutPolicy.GRANT and not from_bedside:
                 self._change(arm, pending.console_id, ChangeReason.GRANT_TIMEOUT, None, due)
             else:
                 self._end_request(arm, EndReason.GRANT_TIMEOUT, due)
