@@ -23,7 +23,12 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from telesurgery.operation.arbitration import ArbitrationConfig, ControlArbitration, TimeoutPolicy
+from telesurgery.operation.arbitration import (
+    ArbitrationConfig,
+    ControlArbitration,
+    TimeoutPolicy,
+    apply_control_changes,
+)
 from telesurgery.operation.authorization import SURGEONS
 from telesurgery.operation.control_events import ChangeReason, ControlChanged
 from telesurgery.operation.messages import (
@@ -145,7 +150,7 @@ class Checker:
 
     def apply_events(self, now: float) -> None:
         """What the gateway does: every control change goes to the supervisor at once."""
-        while (event := self.arb.next_event()) is not None:
+        for event in apply_control_changes(self.arb, self.sup, now):
             if isinstance(event, ControlChanged):
                 assert event.old == self.replayed[event.arm], event
                 assert event.new != event.old, event
@@ -153,7 +158,6 @@ class Checker:
                 if event.reason is ChangeReason.GRANT_TIMEOUT:  # silence never moves the bedside's
                     assert event.old is not None and self.arb.role(event.old) is not Role.BEDSIDE
                 self.replayed[event.arm] = event.new
-                self.sup.set_controller(event.arm, event.new, now)
 
     def check(self, op: tuple[Any, ...], accepted: bool | None) -> None:
         arb = self.arb

@@ -26,10 +26,12 @@ Rules (each arm independently; one holder or none, never two):
 * A message out of sequence (a grant for a request that is not pending, a deny by a non-holder, a
   reassign by a non-lead...) is refused with a :class:`HandoverRefused` and changes nothing.
 
-Wiring (the gateway's job, kept out of here): for every :class:`ControlChanged` drained from
-:meth:`next_event`, call ``supervisor.set_controller(event.arm, event.new, now)`` in the same loop
-turn, before the next console message is processed - the supervisor then holds the arm until the
-new controller engages with alignment; append it to the audit trail; send every event's
+Wiring (the gateway's job, kept out of here): after every input, call
+:func:`apply_control_changes` (every :class:`ControlChanged` goes to
+``supervisor.set_controller(event.arm, event.new, now)`` in the same loop turn, before the next
+console message is processed - the supervisor then holds the arm until the new controller engages
+with alignment); append the changes to the audit trail
+(:func:`telesurgery.operation.control_audit.append_control_event`); send every event's
 :func:`~telesurgery.operation.control_events.control_event_to_dict` on the events channel; and
 re-arm one timer at :meth:`deadline` that calls :meth:`on_tick`.
 """
@@ -42,6 +44,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Protocol
 
 from telesurgery.exceptions import ConfigError, InvalidArm
 from telesurgery.operation.authorization import SURGEONS, roles_allowed
@@ -66,6 +69,13 @@ from telesurgery.operation.messages import (
     message_kind,
 )
 from telesurgery.operation.roles import Role
+
+
+class ControllerSink(Protocol):
+    """What receives control changes: the safety supervisor (``SafetySupervisor``)."""
+
+    def set_controller(self, arm_name: str, console_id: str | None, now: float) -> None:
+        """Hand ``arm_name`` to ``console_id`` (None: nobody); the arm is held until it engages."""
 
 
 class TimeoutPolicy(enum.Enum):
@@ -553,3 +563,22 @@ class ControlArbitration:
             )
         )
         return False
+
+
+def apply_control_changes(
+    arbitration: ControlArbitration, supervisor: ControllerSink, now: float
+) -> list[ControlEvent]:
+    """Drain ``arbitration``'s events, applying each :class:`ControlChanged` to ``supervisor``.
+
+    Call it after every arbitration input, in the same loop turn, before the next console
+    message: the supervisor then never disagrees with the arbitration about an arm's controller
+    when a command is checked. ``now`` is the gateway time of the input (a timer event carries its
+    own, possibly earlier, deadline in ``now_s``). Returns every event drained, in order, for the
+    events channel and the audit trail.
+    """
+    drained: list[ControlEvent] = []
+    while (event := arbitration.next_event()) is not None:
+        if isinstance(event, ControlChanged):
+            supervisor.set_controller(event.arm, event.new, now)
+        drained.append(event)
+    return drained
