@@ -38,7 +38,6 @@ from telesurgery.link.netns import (
     WAN_CON_DEV,
     WAN_GW_DEV,
     WanTopology,
-    remove_stale,
     skip_reason,
 )
 from telesurgery.link.wan_bridge import BridgeStats, WanBridgeClient
@@ -49,12 +48,12 @@ ECHO_PORT = 9_000
 
 @pytest.fixture(scope="module")
 def wan_topology() -> Iterator[WanTopology]:
-    """Fresh gw/wan/con namespaces for one test module, always deleted afterwards."""
+    """Fresh gw/wan/con namespaces for one test module, always deleted afterwards (also when a
+    test fails); skips with the reason when namespaces are unavailable (not root)."""
     reason = skip_reason()
     if reason is not None:
         pytest.skip(reason)
-    remove_stale()
-    with WanTopology() as topology:
+    with WanTopology() as topology:  # also removes leftovers of crashed runs
         yield topology
 
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 import subprocess
+from typing import Any
 
 import pytest
 
 from telesurgery.link.netns import (
-    CON_DEV,
     GW_DEV,
-    WAN_CON_DEV,
-    WAN_GW_DEV,
+    VETH_ENDS,
     WanTopology,
     WanTopologyConfig,
     list_namespaces,
@@ -33,16 +32,9 @@ def test_end_hosts_are_configured_and_unreachable_without_a_bridge() -> None:
     with WanTopology(config) as topology:
         assert f"inet {config.gw_cidr}" in topology.run("gw", ["ip", "-4", "addr"]).stdout
         assert f"inet {config.con_cidr}" in topology.run("con", ["ip", "-4", "addr"]).stdout
-        assert (
-            "inet "
-            not in topology.run("wan", ["ip", "-4", "addr", "show", "dev", WAN_GW_DEV]).stdout
-        )
-        for role, dev in (
-            ("gw", GW_DEV),
-            ("wan", WAN_GW_DEV),
-            ("wan", WAN_CON_DEV),
-            ("con", CON_DEV),
-        ):
+        wan_addresses = topology.run("wan", ["ip", "-4", "addr", "show", "scope", "global"])
+        assert "inet " not in wan_addresses.stdout
+        for role, dev in VETH_ENDS:
             features = topology.run(role, ["ethtool", "-k", dev]).stdout
             assert "tx-checksumming: off" in features
             assert "generic-receive-offload: off" in features
@@ -83,6 +75,26 @@ def test_remove_stale_deletes_only_namespaces_of_dead_processes() -> None:
     finally:
         for name in (stale, live):
             subprocess.run(["ip", "netns", "delete", name], check=False, capture_output=True)
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({"gw_cidr": "10.999.0.1/24"}, "invalid gw_cidr='10.999.0.1/24': valid is a private"),
+        ({"gw_cidr": "10.99.0.1"}, "invalid gw_cidr='10.99.0.1': valid is a private"),
+        ({"gw_cidr": "10.99.0.0/24"}, "invalid gw_cidr='10.99.0.0/24': valid is a private"),
+        ({"con_cidr": "10.98.0.2/24"}, "invalid con_cidr='10.98.0.2/24': valid is another host"),
+        ({"con_cidr": "10.99.0.1/24"}, "invalid con_cidr='10.99.0.1/24': valid is another host"),
+        ({"mtu": 100}, "invalid mtu=100: valid is 576..9000"),
+        ({"prefix": "a b"}, "invalid prefix='a b': valid is 1-40 characters"),
+    ],
+)
+def test_topology_config_errors_name_field_and_valid_values(
+    fields: dict[str, Any], error: str
+) -> None:
+    with pytest.raises(ValueError) as excinfo:
+        WanTopologyConfig(**fields)
+    assert str(excinfo.value).startswith(error)
 
 
 def test_topology_config_rejects_public_addresses() -> None:

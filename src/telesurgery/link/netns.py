@@ -18,15 +18,28 @@ a frame read from a packet socket and re-sent must carry a complete checksum and
 
 Namespace names carry the creating process id (``tswan-<pid>-gw``); :func:`remove_stale` deletes
 the namespaces of runs whose process no longer exists (crashed runs), never those of live ones.
+
+Typical use (root; pytest fixtures in ``tests/netns_fixtures.py`` do the same)::
+
+    remove_stale()
+    with WanTopology() as wan:
+        wan.python("wan", ["-m", "telesurgery.link.wan_bridge", "--dev-a", WAN_GW_DEV,
+                           "--dev-b", WAN_CON_DEV, "--control", ctl, "--link", "lan"])
+        WanBridgeClient(ctl).wait_ready()
+        gateway = wan.python("gw", [...])   # serves on wan.config.gw_ip
+        console = wan.python("con", [...])  # connects to wan.config.gw_ip
+        WanBridgeClient(ctl).cut()          # fault injection: the link fails now
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -56,6 +69,9 @@ WAN_CON_DEV = "wan-con"
 ROLES = ("gw", "wan", "con")
 """The three namespace roles, in topology order."""
 
+VETH_ENDS = (("gw", GW_DEV), ("wan", WAN_GW_DEV), ("wan", WAN_CON_DEV), ("con", CON_DEV))
+"""Every veth end as (namespace role, device name), from the gateway host to the console host."""
+
 _COMMAND_TIMEOUT_S = 10.0
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
 
@@ -74,7 +90,7 @@ class NetnsError(TelesurgeryError):
 
 
 def skip_reason() -> str | None:
-    """Why namespaces cannot be used here (not root, no ``ip``/``ethtool``), or None if they can.
+    """Why namespaces cannot be used here (not root, a tool missing), or None if they can.
 
     Tests skip with this text; CI runs as root and runs them.
     """
@@ -82,9 +98,9 @@ def skip_reason() -> str | None:
         return f"network namespaces need Linux, this is {sys.platform}"
     if os.geteuid() != 0:
         return f"network namespaces need root, running as uid {os.geteuid()}"
-    for tool in ("ip", "ethtool"):
+    for tool, package in (("ip", "iproute2"), ("ethtool", "ethtool"), ("sysctl", "procps")):
         if shutil.which(tool) is None:
-            return f"{tool!r} not found on PATH (Debian packages iproute2 and ethtool)"
+            return f"{tool!r} not found on PATH (Debian package {package})"
     probe = subprocess.run(
         ["ip", "netns", "list"], capture_output=True, text=True, timeout=_COMMAND_TIMEOUT_S
     )
@@ -140,7 +156,7 @@ def _kill_namespace_processes(name: str) -> None:
     pids = _run(["ip", "netns", "pids", name], check=False).stdout.split()
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, ValueError):
-            os.kill(int(pid), 9)
+            os.kill(int(pid), signal.SIGKILL)
 
 
 @dataclass(frozen=True)
@@ -163,14 +179,12 @@ class WanTopologyConfig:
     def __post_init__(self) -> None:
         if not _NAME_RE.match(self.prefix):
             raise ConfigError("prefix", self.prefix, "1-40 characters of [A-Za-z0-9_.-]")
-        for name in ("gw_cidr", "con_cidr"):
-            value = getattr(self, name)
-            if not re.match(r"^(10|192\.168|172\.(1[6-9]|2\d|3[01]))\.[\d.]+/\d{1,2}$", value):
-                raise ConfigError(
-                    name, value, "a private IPv4 address with prefix, e.g. 10.99.0.1/24"
-                )
-        if self.gw_cidr.split("/")[0] == self.con_cidr.split("/")[0]:
-            raise ConfigError("con_cidr", self.con_cidr, f"an address other than {self.gw_cidr}")
+        interfaces = {name: _private_interface(name, getattr(self, name)) for name in _CIDR_FIELDS}
+        gw, con = interfaces["gw_cidr"], interfaces["con_cidr"]
+        if con.network != gw.network or con.ip == gw.ip or con.ip == gw.network.broadcast_address:
+            raise ConfigError(
+                "con_cidr", self.con_cidr, f"another host address in {gw.network} than {gw.ip}"
+            )
         if not 576 <= self.mtu <= 9000:
             raise ConfigError("mtu", self.mtu, "576..9000")
 
@@ -183,12 +197,28 @@ class WanTopologyConfig:
     @property
     def gw_ip(self) -> str:
         """The gateway host's IPv4 address (without prefix length)."""
-        return self.gw_cidr.split("/")[0]
+        return str(ipaddress.IPv4Interface(self.gw_cidr).ip)
 
     @property
     def con_ip(self) -> str:
         """The console host's IPv4 address (without prefix length)."""
-        return self.con_cidr.split("/")[0]
+        return str(ipaddress.IPv4Interface(self.con_cidr).ip)
+
+
+_CIDR_FIELDS = ("gw_cidr", "con_cidr")
+
+
+def _private_interface(field: str, value: str) -> ipaddress.IPv4Interface:
+    valid = "a private IPv4 host address with prefix length, e.g. 10.99.0.1/24"
+    try:
+        interface = ipaddress.IPv4Interface(value)
+    except ValueError:
+        raise ConfigError(field, value, valid) from None
+    if "/" not in value or not interface.ip.is_private or interface.ip.is_loopback:
+        raise ConfigError(field, value, valid)
+    if interface.ip in (interface.network.network_address, interface.network.broadcast_address):
+        raise ConfigError(field, value, valid)
+    return interface
 
 
 class WanTopology:
@@ -235,7 +265,9 @@ class WanTopology:
         return self.config.namespace("con")
 
     def create(self) -> None:
-        """Create namespaces, veth pairs and addresses. Raises :class:`NetnsError` on failure."""
+        """Delete leftovers of crashed runs (:func:`remove_stale`), then create namespaces, veth
+        pairs and addresses. Raises :class:`NetnsError` on failure."""
+        remove_stale()
         cfg = self.config
         for role in ROLES:
             name = cfg.namespace(role)
@@ -252,23 +284,13 @@ class WanTopology:
                     "type", "veth", "peer", "name", wan_dev, "netns", self.wan, "mtu", str(cfg.mtu),
                 ]
             )  # fmt: skip
-        for role, dev in (
-            ("gw", GW_DEV),
-            ("wan", WAN_GW_DEV),
-            ("wan", WAN_CON_DEV),
-            ("con", CON_DEV),
-        ):
+        for role, dev in VETH_ENDS:
             self.run(
                 role, ["ethtool", "-K", dev, "tx", "off", "tso", "off", "gso", "off", "gro", "off"]
             )
         self.run("gw", ["ip", "addr", "add", cfg.gw_cidr, "dev", GW_DEV])
         self.run("con", ["ip", "addr", "add", cfg.con_cidr, "dev", CON_DEV])
-        for role, dev in (
-            ("gw", GW_DEV),
-            ("wan", WAN_GW_DEV),
-            ("wan", WAN_CON_DEV),
-            ("con", CON_DEV),
-        ):
+        for role, dev in VETH_ENDS:
             self.run(role, ["ip", "link", "set", dev, "up"])
         for dev in (WAN_GW_DEV, WAN_CON_DEV):
             self.run("wan", ["ip", "link", "set", dev, "promisc", "on"])
