@@ -338,3 +338,13 @@ def test_webrtc_data_channel_crosses_the_bridge_at_the_emulated_rtt(
     stats = bridge.client.stats()
     assert stats.a_to_b.forwarded > 0
     assert stats.b_to_a.forwarded > 0
+
+
+def test_cli_help_lists_the_link_spec(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as excinfo:
+        main(["--help"])
+    assert excinfo.value.code == 0
+    out = capsys.readouterr().out
+    assert "--link LINK" in out
+    assert "loss=0.01%" in out
+    assert "SIGUSR1 cuts the link" in out

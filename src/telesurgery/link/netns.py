@@ -12,6 +12,9 @@ addresses and does not route, so every frame crosses it only through whatever fo
 hosts get permanent neighbour (ARP) entries for each other, so address resolution never crosses
 the emulated link (on a real WAN each router resolves only its own segment).
 
+IPv6 is disabled in all three namespaces, so no router solicitations or duplicate-address probes
+cross the link: the only frames are the ones the test sends, and counters can be checked exactly.
+
 Devices are created directly inside their namespaces, so their short fixed names never collide with
 devices of other runs. TX checksum offload, TSO, GSO and GRO are switched off on every veth end:
 a frame read from a packet socket and re-sent must carry a complete checksum and fit one MTU.

@@ -10,6 +10,7 @@ offered to that direction's :class:`~telesurgery.link.emulator.LinkEmulator` (sa
 delay, jitter, loss, reordering, duplication, rate cap; configured by a
 :func:`~telesurgery.link.profiles.parse_link` spec) and written to the other device when the
 emulator releases it. The kernel's ``netem`` qdisc is not needed (and absent on some kernels).
+A rate cap counts whole Ethernet frames (14-byte header included, no preamble or FCS).
 
 Layers, as in aioquic:
 
@@ -558,7 +559,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--dev-a", required=True, help="device of side A (e.g. wan-gw)")
     parser.add_argument("--dev-b", required=True, help="device of side B (e.g. wan-con)")
     parser.add_argument("--control", default=None, help="path of the Unix control socket")
-    parser.add_argument("--link", default=None, help=f"both directions: {SPEC_HELP}")
+    spec_help = SPEC_HELP.replace("%", "%%")  # argparse expands %-formats in help texts
+    parser.add_argument("--link", default=None, help=f"both directions: {spec_help}")
     parser.add_argument("--a-to-b", default=None, help="A->B only (overrides --link)")
     parser.add_argument("--b-to-a", default=None, help="B->A only (overrides --link)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the emulators (default 0)")
