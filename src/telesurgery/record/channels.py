@@ -47,6 +47,11 @@ _QUATERNION = {
     },
 }
 _NUMBERS = {"type": "array", "items": {"type": "number"}}
+_NUMBERS_OR_NULL = {
+    "type": ["array", "null"],
+    "items": {"type": "number"},
+    "description": "null when the gateway passed something else than a 1-D float64 array",
+}
 
 
 def _obj(title: str, description: str, **properties: object) -> dict[str, Any]:
@@ -167,8 +172,8 @@ CHANNELS: MappingProxyType[str, ChannelSpec] = MappingProxyType(
                     arm={"type": "string"},
                     seq={"type": "integer"},
                     sent_time_s={"type": "number"},
-                    position_m=_NUMBERS,
-                    quat_xyzw=_NUMBERS,
+                    position_m=_NUMBERS_OR_NULL,
+                    quat_xyzw=_NUMBERS_OR_NULL,
                     jaw_rad={"type": ["number", "null"]},
                 ),
             ),
