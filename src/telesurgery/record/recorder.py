@@ -4,8 +4,9 @@ Wiring (the gateway owns one :class:`Recorder` per operation)::
 
     recorder = Recorder(path, session)             # session: SessionInfo (config, initial joints)
     recorder.start()                               # starts the sink process and the pipe thread
-    supervisor = RecordedSupervisor(SafetySupervisor(...), recorder)  # record.tap: inputs,
-                                                   # executed setpoints and events, automatically
+    supervisor = RecordedSupervisor(safety, kinematics, initial_q, initial_jaw,
+                                    recorder=recorder)  # record.tap: a SafetySupervisor that
+                                                   # records inputs, setpoints and events
     recorder.record_state(arm, now_s, q, jaw, T_rcm_tip)   # servo thread, >= 100 Hz
     recorder.record_video(encoded_frame)           # SharedVideoEncoder, after each encode
     recorder.record_latency(tracker.snapshot(now)) # e.g. at 1 Hz
@@ -303,7 +304,11 @@ class Recorder:
         self._thread.start()
 
     def stop(self) -> RecorderStats:
-        """Drain the queue, let the sink write the summary and close the file; idempotent."""
+        """Drain the queue, let the sink write the summary and close the file; idempotent.
+
+        Blocks until the sink has finished (typically well under a second): from asyncio, call it
+        through ``loop.run_in_executor``. :meth:`start` likewise waits for the sink to be ready.
+        """
         self._accepting = False
         if self._state is RecorderState.NEW:
             self._set_state(RecorderState.STOPPED)
