@@ -198,3 +198,29 @@ def test_event_requests() -> None:
     assert peer.counters.rejected_unexpected == 1 and peer.counters.rejected_malformed == 1
     peer.send_event({"event": "WatchdogHold"})
     assert json.loads(events.sent[-1]) == {"event": "WatchdogHold"}
+
+
+def test_latency_report_on_events_channel_reaches_the_gateway() -> None:
+    from telesurgery.protocol.messages import LatencyComponent, LatencyReport, LatencySample
+
+    reports = []
+    clock = Clock()
+    pc = FakePc()
+    peer = ConsolePeer(
+        session_id=1,
+        console_id="rome",
+        role=Role.LEAD,
+        pc=pc,
+        control=RecordingPort(),
+        max_message_bytes=512,
+        max_control_rate_hz=1000.0,
+        on_latency_report=lambda console, report: reports.append((console, report)),
+        clock_ns=clock,
+    )
+    report = LatencyReport(
+        1, (LatencySample(LatencyComponent.GLASS_TO_GLASS, 10, 8000, 20000, 30000),)
+    )
+    peer.on_event_text(encode(report))
+    assert reports == [("rome", report)] and peer.latency_report == report
+    peer.on_event_text(encode(Ping(1, 2)))
+    assert peer.counters.rejected_unexpected == 1

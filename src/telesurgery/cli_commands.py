@@ -11,5 +11,6 @@ if TYPE_CHECKING:
 def all_commands() -> list[Command]:
     from telesurgery.demo import DemoCommand
     from telesurgery.gateway.command import GatewayCommand
+    from telesurgery.operation.command import AdminCommand
 
-    return [DemoCommand(), GatewayCommand()]
+    return [DemoCommand(), GatewayCommand(), AdminCommand()]

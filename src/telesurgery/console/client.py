@@ -325,9 +325,16 @@ class ConsoleClient:
             self.events_dropped += 1
 
     async def _ping_loop(self) -> None:
+        reports_every = max(1, round(1.0 / self.config.ping_interval_s))
+        n = 0
         while True:
             if self.connected:
                 self._control.send(encode(self.clock.ping(time.monotonic_ns())))
+                n += 1
+                if n % reports_every == 0 and self._events_channel.readyState == "open":
+                    # once a second: what this console measured, for the gateway's /metrics
+                    report = self.latency_snapshot().to_report(time.monotonic_ns())
+                    self._events_channel.send(encode(report))
             await asyncio.sleep(self.config.ping_interval_s)
 
     def wall_offset_ns(self) -> int:

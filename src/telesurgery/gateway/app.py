@@ -55,6 +55,7 @@ from telesurgery.protocol.messages import (
     ArmId,
     ArmState,
     LatencyComponent,
+    LatencyReport,
     OperatingStateCode,
     RobotStateMessage,
 )
@@ -139,6 +140,7 @@ class Gateway:
         self._unsubscribe_camera: Any = None
         self._remove_tick: Any = None
         self._event_filter = EventRateFilter()
+        self._ages_read = 0
         self.event_log: collections.deque[dict[str, Any]] = collections.deque(maxlen=2000)
         """Recent supervisor events other than the per-command noisy ones (for /status, tests)."""
         self.event_counts: collections.Counter[str] = collections.Counter()
@@ -243,6 +245,7 @@ class Gateway:
             max_message_bytes=self.config.max_message_bytes,
             max_control_rate_hz=self.config.max_control_rate_hz,
             on_reject=self._on_reject,
+            on_latency_report=self._on_latency_report,
         )
         self.peers[session_id] = peer
         self.metrics.peers.set(len(self.peers))
@@ -329,6 +332,16 @@ class Gateway:
         if self.control is not None:
             self.control.console_left(peer.console_id)
 
+    def _on_latency_report(self, console_id: str, report: LatencyReport) -> None:
+        for sample in report.samples:
+            name = sample.component.name.lower()
+            self.metrics.console_latency_p50_ms.labels(console=console_id, component=name).set(
+                sample.p50_us / 1000.0
+            )
+            self.metrics.console_latency_p99_ms.labels(console=console_id, component=name).set(
+                sample.p99_us / 1000.0
+            )
+
     def _on_reject(self, reason: str, detail: str) -> None:
         self.metrics.rejected_messages.labels(reason=reason).inc()
         logger.debug("rejected message (%s): %s", reason, detail)
@@ -397,7 +410,23 @@ class Gateway:
             self._update_gauges()
             await asyncio.sleep(period_s)
 
+    def _collect_command_ages(self) -> None:
+        """Move the control loop's new command-age samples into the latency tracker."""
+        if self.loop is None:
+            return
+        count = self.loop.commands_applied
+        new = min(count - self._ages_read, 4096)
+        self._ages_read = count
+        if new <= 0:
+            return
+        now = time.monotonic()
+        histogram = self.metrics.latency_ms.labels(component="command_age")
+        for age_ms in self.loop.command_ages_ms()[-new:].tolist():
+            self.latency.add(LatencyComponent.COMMAND_AGE, age_ms, now)
+            histogram.observe(age_ms)
+
     def _update_gauges(self) -> None:
+        self._collect_command_ages()
         snapshot = self.latency.snapshot(time.monotonic())
         for component, stats in snapshot.stats.items():
             name = component.name.lower()
@@ -430,9 +459,6 @@ class Gateway:
                 if forward is not None:
                     for peer in list(self.peers.values()):
                         peer.send_event(forward)
-                command_age = record.get("command_age_ms")
-                if isinstance(command_age, float):
-                    self.latency.add(LatencyComponent.COMMAND_AGE, command_age, time.monotonic())
             await asyncio.sleep(0.01)
 
     # -- status ---------------------------------------------------------------------------------
@@ -472,6 +498,7 @@ class Gateway:
                     "console_id": p.console_id,
                     "role": p.role.value,
                     "rtt_ms": p.last_rtt_ms,
+                    "latency_report": _jsonable(p.latency_report),
                     "counters": _jsonable(p.counters),
                 }
                 for p in self.peers.values()

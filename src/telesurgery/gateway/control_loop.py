@@ -200,6 +200,8 @@ class ControlLoop:
         self._events_dropped = 0
         self._servo_refused = 0
         self._ticks = 0
+        self._ages_ms = np.zeros(4096)
+        self._age_count = 0
         self._now = math.nan
         self._stats = self._snapshot()
 
@@ -270,6 +272,23 @@ class ControlLoop:
         """Shorthand for ``submit_control(RttSample(...))``."""
         return self.submit_control(RttSample(rtt_ms))
 
+    def command_ages_ms(self) -> FloatArray:
+        """Ages of the most recently applied commands at the moment the supervisor took them
+        (gateway time minus the console's send time on the synchronised clock) [ms], oldest
+        first; at most the last 4096. Read from any thread (a racing sample may be torn)."""
+        count = self._age_count
+        ring = self._ages_ms
+        n = ring.shape[0]
+        if count <= n:
+            return ring[:count].copy()
+        start = count % n
+        return np.concatenate((ring[start:], ring[:start]))
+
+    @property
+    def commands_applied(self) -> int:
+        """Commands the supervisor accepted since start."""
+        return self._age_count
+
     def next_event(self) -> SafetyEvent | None:
         """The oldest undelivered supervisor event, or None."""
         with self._lock:
@@ -292,8 +311,11 @@ class ControlLoop:
         while controls:
             self._apply_control(controls.popleft(), now)
         reading = self._reading
+        ages = self._ages_ms
         for command in reading.values():
-            sup.on_command(command, now)
+            if sup.on_command(command, now):
+                ages[self._age_count % ages.shape[0]] = (now - command.sent_time_s) * 1000.0
+                self._age_count += 1
         reading.clear()
         sup.on_tick(now)
         for name, arm in self._arms:

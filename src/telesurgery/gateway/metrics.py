@@ -64,6 +64,18 @@ class GatewayMetrics:
         self.latency_p99_ms = Gauge(
             "telesurgery_latency_p99_ms", "Rolling p99 latency [ms]", ["component"], registry=r
         )
+        self.console_latency_p50_ms = Gauge(
+            "telesurgery_console_latency_p50_ms",
+            "Latency measured and reported by each console (glass-to-glass, motion-to-photon) [ms]",
+            ["console", "component"],
+            registry=r,
+        )
+        self.console_latency_p99_ms = Gauge(
+            "telesurgery_console_latency_p99_ms",
+            "p99 of the latency reported by each console [ms]",
+            ["console", "component"],
+            registry=r,
+        )
         self.servo_period_p99_ms = Gauge(
             "telesurgery_servo_period_p99_ms", "Servo loop period p99 [ms]", registry=r
         )

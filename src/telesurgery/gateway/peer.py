@@ -34,6 +34,7 @@ from telesurgery.protocol.codec import decode, encode
 from telesurgery.protocol.messages import (
     ControlFlag,
     ControlMessage,
+    LatencyReport,
     Ping,
     Pong,
 )
@@ -94,6 +95,7 @@ class ConsolePeer:
         max_message_bytes: int,
         max_control_rate_hz: float,
         on_reject: Callable[[str, str], None] | None = None,
+        on_latency_report: Callable[[str, LatencyReport], None] | None = None,
         clock_ns: Callable[[], int] = time.monotonic_ns,
     ) -> None:
         self.session_id = session_id
@@ -110,6 +112,9 @@ class ConsolePeer:
             max_control_rate_hz, max(10.0, max_control_rate_hz * 0.1), clock_ns() / _NS
         )
         self._on_reject = on_reject
+        self._on_latency_report = on_latency_report
+        self.latency_report: LatencyReport | None = None
+        """The console's newest latency report."""
         self._control_channel: Any = None
         self._events_channel: Any = None
         self._pending_events: list[str] = []
@@ -245,9 +250,23 @@ class ConsolePeer:
                 self._control.request_disengage(arm, self.console_id)
 
     def on_event_text(self, data: bytes | str) -> None:
-        """A JSON request on the events channel: ``{"type": "estop" | "clear_estop"}``."""
-        if isinstance(data, bytes) or len(data) > self._max_bytes:
-            self._reject("malformed", "events channel carries JSON text up to max_message_bytes")
+        """The events channel: JSON requests ``{"type": "estop" | "clear_estop"}`` as text, or a
+        binary :class:`LatencyReport` (the console's glass-to-glass and motion-to-photon)."""
+        if len(data) > self._max_bytes:
+            self._reject("oversized", f"{len(data)} bytes; at most {self._max_bytes}")
+            return
+        if isinstance(data, bytes):
+            try:
+                message = decode(data)
+            except ProtocolError as error:
+                self._reject("malformed", str(error))
+                return
+            if not isinstance(message, LatencyReport):
+                self._reject("unexpected", f"{type(message).__name__} on the events channel")
+                return
+            self.latency_report = message
+            if self._on_latency_report is not None:
+                self._on_latency_report(self.console_id, message)
             return
         try:
             request = json.loads(data)
