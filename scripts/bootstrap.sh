@@ -31,12 +31,13 @@ fi
 if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
 fi
-stamp="$VENV/.installed-$(cat pyproject.toml requirements.lock 2>/dev/null | sha256sum | cut -c1-16)"
+stamp="$VENV/.installed-$(cat pyproject.toml constraints.txt 2>/dev/null | sha256sum | cut -c1-16 || true)"
 if [ ! -f "$stamp" ]; then
     echo "bootstrap: installing Python dependencies into $VENV"
     "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
-    if [ -f requirements.lock ]; then
-        "$VENV/bin/python" -m pip install -q -c requirements.lock -e ".[dev]"
+    if [ -f constraints.txt ]; then
+        # constraints.txt pins the versions this tree was tested with (pip freeze)
+        "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[dev]"
     else
         "$VENV/bin/python" -m pip install -q -e ".[dev]"
     fi
