@@ -1,0 +1,476 @@
+// The surgeon console page: wires the connection, the video view, the virtual master and its
+// input devices, the teleoperation session, the HUD and the alarms. Query parameters (all
+// optional): console_id, role, gateway, ping_hz, control_hz, arm, scale, tremor, adaptive, mute.
+import { ConnectError, GatewayConnection } from "./connection.js";
+import { VideoView } from "./video.js";
+import { VirtualMaster } from "./master.js";
+import { KeyboardInput } from "./input/keyboard.js";
+import { MouseInput } from "./input/mouse.js";
+import { GamepadInput, isSpaceMouse } from "./input/gamepad.js";
+import { TeleopSession, armOf } from "./session.js";
+import { SCALE_PRESETS } from "./teleop/scaling.js";
+import { Alarms, Severity } from "./alarms.js";
+import { Hud } from "./hud.js";
+
+/** Page options from the query string, validated; errors list the valid values. */
+export function optionsFromQuery(search) {
+  const q = new URLSearchParams(search);
+  const role = q.get("role") ?? "lead";
+  const roles = ["lead", "bedside", "consultant", "observer"];
+  if (!roles.includes(role)) throw new Error(`invalid role=${role}: valid are ${roles.join(", ")}`);
+  const arm = q.get("arm") ?? "PSM1";
+  if (!["PSM1", "PSM2", "ECM"].includes(arm)) throw new Error(`invalid arm=${arm}: valid are PSM1, PSM2, ECM`);
+  const scale = q.get("scale") ?? "3:1";
+  if (!(scale in SCALE_PRESETS)) throw new Error(`invalid scale=${scale}: valid are ${Object.keys(SCALE_PRESETS).join(", ")}`);
+  const number = (name, def, lo, hi) => {
+    const v = q.has(name) ? Number(q.get(name)) : def;
+    if (!(v >= lo && v <= hi)) throw new Error(`invalid ${name}=${q.get(name)}: valid is ${lo}..${hi}`);
+    return v;
+  };
+  const onOff = (name) => {
+    const v = q.get(name) ?? "on";
+    if (!["on", "off"].includes(v)) throw new Error(`invalid ${name}=${v}: valid are on, off`);
+    return v === "on";
+  };
+  return {
+    consoleId: q.get("console_id") ?? "browser-console",
+    role,
+    gateway: q.get("gateway") ?? window.location.origin,
+    pingHz: number("ping_hz", 10, 1, 1000),
+    controlHz: number("control_hz", 250, 120, 1000),
+    arm,
+    scale,
+    tremor: onOff("tremor"),
+    adaptive: onOff("adaptive"),
+    mute: q.get("mute") === "1",
+  };
+}
+
+/** A fixed-rate loop: setTimeout scheduled from a MessageChannel task is not clamped to 4 ms. */
+export class Ticker {
+  constructor(periodMs, callback) {
+    this.periodMs = periodMs;
+    this.callback = callback;
+    this.channel = new MessageChannel();
+    this.timer = null;
+    this.running = false;
+    this.next = 0;
+    this.channel.port1.onmessage = () => {
+      if (!this.running) return;
+      this.next += this.periodMs;
+      const now = performance.now();
+      if (this.next < now - 50) this.next = now; // after a stall, do not burst
+      this.timer = setTimeout(() => this.fire(), Math.max(0, this.next - now));
+    };
+  }
+
+  start() {
+    this.running = true;
+    this.next = performance.now();
+    this.fire();
+  }
+
+  fire() {
+    if (!this.running) return;
+    try {
+      this.callback(performance.now());
+    } finally {
+      this.channel.port2.postMessage(0);
+    }
+  }
+
+  stop() {
+    this.running = false;
+    clearTimeout(this.timer);
+  }
+}
+
+const SUSPEND_TEXT = {
+  blur: "Window lost focus",
+  hidden: "Console tab in the background",
+  gamepad: "Gamepad disconnected",
+};
+
+export class ConsoleApp {
+  constructor(options, elements) {
+    this.options = options;
+    this.el = elements;
+    this.config = null;
+    this.connection = null;
+    this.session = null;
+    this.video = null;
+    this.master = new VirtualMaster();
+    this.keyboard = new KeyboardInput();
+    this.mouse = new MouseInput(elements.stage);
+    this.gamepad = new GamepadInput();
+    this.alarms = new Alarms(elements.banner);
+    this.alarms.muted = options.mute;
+    this.hud = new Hud(elements);
+    this.arm = options.arm;
+    this.scale = options.scale;
+    this.engaged = false; // operator present: the surgeon asked to drive
+    this.suspended = null; // why motion was stopped by the console itself
+    this.controllers = {};
+    this.lastTickMs = null;
+    this.sentTimes = [];
+    this.lastStatus = null;
+    this.estopped = false;
+    this.phase = "connecting";
+    this.linkLost = false;
+    this.silentMs = 0;
+    this.clutch = false;
+    this.ticker = null;
+    this.stats = { bitrateBps: null, width: null, height: null, decodeFps: null, lastBytes: null, lastAtMs: null };
+  }
+
+  async start() {
+    this.bindInputs();
+    this.hud.setPhase("connecting", `connecting to ${this.options.gateway} as ${this.options.consoleId} (${this.options.role})`);
+    try {
+      const response = await fetch(`${this.options.gateway}/api/config`);
+      this.config = await response.json();
+      this.connection = new GatewayConnection({
+        baseUrl: this.options.gateway,
+        consoleId: this.options.consoleId,
+        role: this.options.role,
+        pingHz: this.options.pingHz,
+      });
+      this.video = new VideoView(this.el.video, this.connection);
+      this.connection.addEventListener("track", (e) => this.video.attach(e.detail));
+      this.connection.addEventListener("supervisor", (e) => this.onSupervisorEvent(e.detail));
+      this.connection.addEventListener("connectionstate", (e) => {
+        if (e.detail === "failed" || e.detail === "closed") {
+          this.alarms.raise("connection", Severity.CRITICAL, `Connection ${e.detail}: reload the page to reconnect; the robot holds`);
+          this.setEngaged(false);
+        }
+      });
+      const answer = await this.connection.connect();
+      for (const arm of Object.keys(answer.geometry.T_world_rcm)) this.controllers[arm] = null;
+      for (const arm of answer.arms_controlled) this.controllers[arm] = this.options.consoleId;
+      this.session = new TeleopSession(this.connection, answer.geometry, {
+        scaling: { ratio: SCALE_PRESETS[this.scale], delay_adaptive: { enabled: this.options.adaptive } },
+        tremor: { enabled: this.options.tremor },
+      });
+      this.phase = "connected";
+      this.hud.setPhase("connected", `session ${answer.session_id} · ${this.options.consoleId} (${this.options.role})`);
+    } catch (error) {
+      this.phase = "failed";
+      const text = error instanceof ConnectError ? error.message : `cannot connect: ${error.message}`;
+      this.hud.setPhase("failed", text);
+      this.alarms.raise("connection", Severity.CRITICAL, text);
+      return;
+    }
+    this.ticker = new Ticker(1000 / this.options.controlHz, (now) => this.tick(now));
+    this.ticker.start();
+    this.hudTimer = setInterval(() => this.refreshHud(), 200);
+    this.statsTimer = setInterval(() => this.pollStats(), 1000);
+  }
+
+  // -- inputs ------------------------------------------------------------------------------------
+
+  bindInputs() {
+    window.addEventListener("keydown", (e) => this.onKey(e, true), true);
+    window.addEventListener("keyup", (e) => this.onKey(e, false), true);
+    window.addEventListener("blur", () => this.suspend("blur"));
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "hidden") this.suspend("hidden");
+    });
+    window.addEventListener("gamepadconnected", (e) => {
+      this.gamepad.connect(e.gamepad);
+      this.hud.note(`${isSpaceMouse(e.gamepad) ? "3D mouse" : "Gamepad"} connected: ${e.gamepad.id}`);
+    });
+    window.addEventListener("gamepaddisconnected", (e) => {
+      if (e.gamepad.index !== this.gamepad.index) return;
+      this.gamepad.disconnect();
+      this.suspend("gamepad");
+    });
+    this.el.estop.addEventListener("click", () => this.estop());
+    this.el.clearEstop.addEventListener("click", () => this.connection?.request({ type: "clear_estop" }));
+    this.el.engage.addEventListener("click", () => this.setEngaged(!this.engaged));
+    this.el.scale.addEventListener("change", () => this.setScale(this.el.scale.value));
+    for (const button of this.el.armButtons) button.addEventListener("click", () => this.selectArm(button.dataset.arm));
+    this.el.stage.addEventListener("pointerdown", () => this.el.stage.focus());
+  }
+
+  onKey(e, down) {
+    const onControl = e.target instanceof HTMLButtonElement || e.target instanceof HTMLSelectElement;
+    if (down && !e.repeat) {
+      if (e.code === "Escape") return this.consume(e, () => this.estop());
+      if (e.code === "Enter" && !onControl) return this.consume(e, () => this.setEngaged(!this.engaged));
+      if (e.code === "Digit1") return this.consume(e, () => this.selectArm("PSM1"));
+      if (e.code === "Digit2") return this.consume(e, () => this.selectArm("PSM2"));
+      if (e.code === "Digit3") return this.consume(e, () => this.selectArm("ECM"));
+      if (e.code === "BracketLeft" || e.code === "BracketRight") {
+        const names = Object.keys(SCALE_PRESETS);
+        const i = names.indexOf(this.scale) + (e.code === "BracketRight" ? 1 : -1);
+        return this.consume(e, () => this.setScale(names[Math.min(Math.max(i, 0), names.length - 1)]));
+      }
+      if (e.code === "KeyM") return this.consume(e, () => { this.alarms.muted = !this.alarms.muted; });
+      if (e.code === "KeyH" || e.code === "Slash") return this.consume(e, () => this.el.help.toggleAttribute("hidden"));
+    }
+    if (e.code === "Space" && onControl) return;
+    if (down) this.keyboard.keydown(e.code);
+    else this.keyboard.keyup(e.code);
+    if (e.code === "Space" || e.code.startsWith("Arrow")) e.preventDefault();
+  }
+
+  consume(e, action) {
+    e.preventDefault();
+    action();
+  }
+
+  // -- state changes -----------------------------------------------------------------------------
+
+  setEngaged(on) {
+    if (on && this.options.role === "observer") {
+      this.hud.note("Observers cannot drive the robot");
+      return;
+    }
+    if (on && this.phase !== "connected") return;
+    this.engaged = on;
+    this.session?.reset();
+    if (on) {
+      this.suspended = null;
+      this.alarms.clear("suspended");
+      this.keyboard.release();
+      this.mouse.release();
+    }
+    this.el.engage.textContent = on ? "Release (Enter)" : "Engage (Enter)";
+    this.el.engage.classList.toggle("on", on);
+  }
+
+  /** The console stops motion by itself (the robot holds by watchdog) and says why. */
+  suspend(reason) {
+    this.keyboard.release();
+    this.mouse.release();
+    if (!this.engaged) return;
+    this.setEngaged(false);
+    this.suspended = reason;
+    this.alarms.raise("suspended", Severity.WARNING,
+      `${SUSPEND_TEXT[reason]}: motion stopped, the robot holds. Press Enter (or Engage) to resume.`);
+  }
+
+  selectArm(arm) {
+    if (arm === this.arm) return;
+    this.arm = arm;
+    this.hud.note(`Driving ${arm}${arm === "ECM" ? " (camera)" : ""}`);
+    this.session?.pipeline(arm).reset();
+  }
+
+  setScale(name) {
+    if (!(name in SCALE_PRESETS)) return;
+    this.scale = name;
+    this.el.scale.value = name;
+    this.session?.setRatio(SCALE_PRESETS[name]);
+    this.hud.note(`Motion scaling ${name}`);
+  }
+
+  estop() {
+    this.connection?.request({ type: "estop" });
+    this.setEngaged(false);
+    this.alarms.raise("estop-local", Severity.CRITICAL, "E-STOP requested: the robot stops");
+  }
+
+  // -- the sample loop ---------------------------------------------------------------------------
+
+  tick(nowMs) {
+    const dt = this.lastTickMs === null ? 0 : Math.min((nowMs - this.lastTickMs) / 1000, 0.1);
+    this.lastTickMs = nowMs;
+    this.watchLink(nowMs);
+    const pads = navigator.getGamepads ? navigator.getGamepads() : [];
+    if (this.gamepad.connected && this.gamepad.engageEdge) this.setEngaged(!this.engaged);
+    if (!this.engaged || this.session === null || this.connection.latestState === null) return;
+    if (this.linkLost) return; // nothing sent into a dead link; the watchdog holds the robot
+    this.keyboard.apply(this.master, dt);
+    this.mouse.apply(this.master);
+    this.gamepad.apply(this.master, dt, pads);
+    const clutch = this.keyboard.clutch || this.gamepad.clutch;
+    const pipeline = this.session.pipeline(this.arm);
+    if (!clutch && pipeline.state !== "FOLLOWING") {
+      // the virtual master aligns itself with the tool, as a motorised master does before engaging
+      const R = this.session.alignedMasterRotation(this.arm, this.connection.latestState);
+      if (R !== null) this.master.alignRotation(R);
+    }
+    const sample = {
+      timestamp_s: nowMs / 1000,
+      T_console_master: this.master.pose(),
+      jaw_rad: this.master.jawRad,
+      clutch_pressed: clutch,
+    };
+    const { sent, status } = this.session.step(this.arm, sample, this.rttP50(), nowMs);
+    this.lastStatus = status;
+    this.clutch = clutch;
+    if (sent) {
+      this.sentTimes.push(nowMs);
+      while (this.sentTimes.length && this.sentTimes[0] < nowMs - 1000) this.sentTimes.shift();
+    }
+  }
+
+  rttP50() {
+    const v = this.connection.rttMs.values.slice(-50);
+    if (v.length === 0) return null;
+    const sorted = [...v].sort((a, b) => a - b);
+    return sorted[Math.floor(sorted.length / 2)];
+  }
+
+  /** Robot state stopped arriving: the link is down, whatever the gateway's events say. */
+  watchLink(nowMs) {
+    const at = this.connection.latestStateAtMs;
+    const silentMs = at === null ? 0 : nowMs - at;
+    const lost = silentMs > Math.max(250, this.config.hold_after_ms * 2.5);
+    if (lost && !this.linkLost) {
+      this.alarms.raise("link", Severity.CRITICAL,
+        `LINK LOST: no robot state for ${Math.round(silentMs)} ms; motion stopped, the robot holds (watchdog)`);
+      this.session?.reset();
+    } else if (!lost && this.linkLost) {
+      this.alarms.clear("link");
+      this.hud.note("Link restored: re-engaging re-anchors on the tool");
+    }
+    this.linkLost = lost;
+    this.silentMs = silentMs;
+  }
+
+  // -- supervisor events -------------------------------------------------------------------------
+
+  onSupervisorEvent(ev) {
+    this.hud.log(ev);
+    const arm = ev.arm;
+    switch (ev.event) {
+      case "LatencyAlarm": {
+        const stop = ev.level === "stop";
+        this.alarms.raise("latency", stop ? Severity.CRITICAL : Severity.WARNING,
+          `${stop ? "LATENCY STOP" : "Latency warning"}: RTT ${Math.round(ev.rtt_ms)} ms > ${Math.round(ev.threshold_ms)} ms${stop ? "; arms held" : ""}`);
+        break;
+      }
+      case "LatencyRecovered":
+        if (ev.level === "ok") this.alarms.clear("latency");
+        else this.alarms.raise("latency", Severity.WARNING, `Latency warning: RTT ${Math.round(ev.rtt_ms)} ms`);
+        break;
+      case "WatchdogHold":
+        this.alarms.raise(`arm:${arm}`, Severity.CRITICAL, `${arm} HOLDING: no command for ${this.config.hold_after_ms} ms (watchdog)`);
+        break;
+      case "Disengaged":
+        this.alarms.raise(`arm:${arm}`, Severity.CRITICAL, `${arm} DISENGAGED (${ev.cause}): press Enter to engage again`);
+        break;
+      case "Engaged":
+        this.alarms.clear(`arm:${arm}`);
+        break;
+      case "EngageRefused":
+        this.hud.note(`${arm} engage refused (${ev.reason}): ${ev.detail}`);
+        break;
+      case "ArmStateChanged":
+        if (ev.new === "following") this.alarms.clear(`arm:${arm}`);
+        break;
+      case "EStopLatched":
+        this.estopped = true;
+        this.setEngaged(false);
+        this.alarms.clear("estop-local");
+        this.alarms.raise("estop", Severity.CRITICAL, `E-STOP LATCHED by ${ev.by_console_id} (${ev.role}): only the bedside can clear it`);
+        break;
+      case "EStopCleared":
+        this.estopped = false;
+        this.alarms.clear("estop");
+        this.alarms.clear("estop-local");
+        break;
+      case "EStopClearRefused":
+      case "EStopRefused":
+        this.hud.note(`${ev.event}: ${ev.detail}`);
+        break;
+      case "ControllerChanged":
+        this.controllers[arm] = ev.new;
+        break;
+      default:
+        break;
+    }
+  }
+
+  // -- HUD ---------------------------------------------------------------------------------------
+
+  async pollStats() {
+    if (!this.connection?.pc) return;
+    const report = await this.connection.pc.getStats();
+    report.forEach((s) => {
+      if (s.type !== "inbound-rtp" || s.kind !== "video") return;
+      const now = s.timestamp;
+      if (this.stats.lastBytes !== null) {
+        this.stats.bitrateBps = ((s.bytesReceived - this.stats.lastBytes) * 8 * 1000) / (now - this.stats.lastAtMs);
+      }
+      this.stats.lastBytes = s.bytesReceived;
+      this.stats.lastAtMs = now;
+      this.stats.width = s.frameWidth ?? null;
+      this.stats.height = s.frameHeight ?? null;
+      this.stats.decodeFps = s.framesPerSecond ?? null;
+      this.stats.codec = s.codecId ? report.get(s.codecId)?.mimeType : null;
+    });
+  }
+
+  linkLevel() {
+    if (this.linkLost || this.phase !== "connected") return "red";
+    const rtt = this.rttP50();
+    if (rtt === null) return "amber";
+    if (rtt > this.config.latency_stop_ms) return "red";
+    if (rtt > this.config.latency_warn_ms || this.silentMs > this.config.hold_after_ms) return "amber";
+    return "green";
+  }
+
+  refreshHud() {
+    if (this.connection === null) return;
+    this.hud.render(this.snapshot());
+  }
+
+  /** Everything the HUD shows (and the tests read), as plain JSON. */
+  snapshot() {
+    const c = this.connection;
+    const state = c?.latestState ?? null;
+    const g2g = this.video?.g2gMs;
+    return {
+      phase: this.phase,
+      session_id: c?.sessionId ?? null,
+      console_id: this.options.consoleId,
+      role: this.options.role,
+      engaged: this.engaged,
+      suspended: this.suspended,
+      clutch: !!this.clutch,
+      arm: this.arm,
+      scale: this.scale,
+      link: this.linkLevel(),
+      rtt_ms: this.rttP50(),
+      rtt_last_ms: c?.lastRttMs ?? null,
+      g2g_ms: g2g ? g2g.percentile(50) : null,
+      g2g_p99_ms: g2g ? g2g.percentile(99) : null,
+      command_rate_hz: this.sentTimes.length,
+      video: {
+        frame_number: this.video?.lastFrameNumber ?? null,
+        frames_presented: this.video?.framesPresented ?? 0,
+        stamps_read: this.video?.stampsRead ?? 0,
+        stamps_missed: this.video?.stampsMissed ?? 0,
+        fps: this.video?.fps() ?? null,
+        width: this.video?.width || this.stats.width,
+        height: this.video?.height || this.stats.height,
+        bitrate_bps: this.stats.bitrateBps,
+        codec: this.stats.codec ?? null,
+      },
+      states_received: c?.statesReceived ?? 0,
+      pings_answered: c?.pingsAnswered ?? 0,
+      control_sent: c?.controlSent ?? 0,
+      control_skipped: c?.controlSkipped ?? 0,
+      protocol_errors: c?.protocolErrors ?? 0,
+      teleop: this.lastStatus,
+      arms: state
+        ? state.arms.map((a) => ({
+            arm: a.arm,
+            supervisor_state: a.supervisor_state,
+            operating_state: a.operating_state,
+            controller: this.controllers[a.arm] ?? null,
+            setpoint_position_m: a.setpoint_position_m,
+            jaw_rad: a.measured_jaw_rad,
+            command_age_ms: a.last_command_age_us === null ? null : a.last_command_age_us / 1000,
+          }))
+        : [],
+      alarms: [...this.alarms.active.entries()].map(([key, a]) => ({ key, severity: a.severity, text: a.text })),
+      thresholds: this.config,
+    };
+  }
+}
+
+export { armOf };

@@ -1,0 +1,392 @@
+"""The browser surgeon console in real Chromium against an in-process gateway (MuJoCo cart).
+
+One gateway, one browser and one console page serve the whole module (each connection costs a
+WebRTC handshake and an encoder warm-up); the tests run in file order and each leaves the console
+released. Screenshots of every state go to ``artifacts/screenshots/``.
+
+The gateway runs with relaxed latency thresholds and command-age limit: the test machine is
+shared and loaded, and the latency policy has its own deterministic tests
+(``tests/test_safety_latency.py``); the watchdog keeps its real 100 ms / 1000 ms deadlines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import numpy as np
+import pytest
+import pytest_asyncio
+
+from browser_support import (
+    chromium,
+    chromium_available,
+    eventually,
+    open_console,
+    running_gateway,
+    screenshot,
+    snapshot,
+    wait_for,
+    wait_for_page,
+)
+from telesurgery.gateway.app import Gateway
+from telesurgery.gateway.config import GatewayConfig
+from telesurgery.robot.kinematics.rotations import matrix_from_quat_xyzw
+from telesurgery.safety.config import LatencyConfig, SafetyConfig
+from telesurgery.safety.state import ArmState
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.sim,
+    pytest.mark.timeout(120),
+    pytest.mark.skipif(not chromium_available(), reason="needs /usr/bin/chromium and playwright"),
+    pytest.mark.asyncio(loop_scope="module"),
+]
+
+T = TypeVar("T")
+MOUSE_M_PER_PX = 1e-4  # console/web/js/input/mouse.js
+RATIO = 3.0  # the console's default scaling, 3:1
+
+
+class Console:
+    """The page and the gateway it drives."""
+
+    def __init__(self, page: Any, gateway: Gateway) -> None:
+        self.page = page
+        self.gateway = gateway
+
+    def arm_sample(self, arm: str) -> Any:
+        assert self.gateway.sampler is not None
+        return next(s for s in self.gateway.sampler.latest if s.arm == arm)
+
+    def supervisor(self, arm: str) -> ArmState:
+        state: ArmState = self.arm_sample(arm).supervisor_state
+        return state
+
+    def q_setpoint(self, arm: str) -> np.ndarray:
+        return np.array(self.arm_sample(arm).q_setpoint, dtype=np.float64)
+
+    async def geometry(self) -> dict[str, Any]:
+        """Tool setpoint (RCM frame), camera pose and RCM pose from the page's latest state."""
+        data: dict[str, Any] = await self.page.evaluate(
+            """() => {
+                const app = window.consoleApp;
+                const g = app.session.geometry;
+                const arms = app.connection.latestState.arms.map((a) => ({
+                    arm: a.arm, p: a.setpoint_position_m, q: a.measured_quat_xyzw,
+                    pm: a.measured_position_m}));
+                return {T_world_rcm: g.T_world_rcm, arms};
+            }"""
+        )
+        return data
+
+    async def tool_in_camera(self, arm: str = "PSM1") -> np.ndarray:
+        """The tool's setpoint position expressed in the endoscope's camera frame [m]."""
+        data = await self.geometry()
+        arms = {a["arm"]: a for a in data["arms"]}
+        T_world_ecm_rcm = np.array(data["T_world_rcm"]["ECM"])
+        T_rcm_cam = np.eye(4)
+        T_rcm_cam[:3, :3] = matrix_from_quat_xyzw(np.array(arms["ECM"]["q"]))
+        T_rcm_cam[:3, 3] = arms["ECM"]["pm"]
+        T_world_camera = T_world_ecm_rcm @ T_rcm_cam
+        p_world = np.array(data["T_world_rcm"][arm]) @ np.array([*arms[arm]["p"], 1.0])
+        p_camera: np.ndarray = (np.linalg.inv(T_world_camera) @ p_world)[:3]
+        return p_camera
+
+    async def ensure_connected(self) -> None:
+        """Reload the console if the shared machine's load made its connection fail."""
+        page = await snapshot(self.page)
+        if page["phase"] == "connected" and not any(
+            a["key"] == "connection" for a in page["alarms"]
+        ):
+            return
+        await self.page.reload()
+        await wait_for_page(self.page, "window.consoleApp?.phase === 'connected'", 20.0)
+
+    async def engage(self, arm: str = "PSM1") -> None:
+        await self.ensure_connected()
+        if not (await snapshot(self.page))["engaged"]:
+            await self.page.keyboard.press("Enter")
+        try:
+            await wait_for(lambda: self.supervisor(arm) is ArmState.FOLLOWING, 15.0)
+        except AssertionError:
+            recent = [
+                {k: v for k, v in e.items() if k in ("event", "arm", "cause", "reason", "detail")}
+                for e in list(self.gateway.event_log)[-12:]
+            ]
+            page = await snapshot(self.page)
+            pytest.fail(f"{arm} not following: {recent}; page: {page['teleop']}, {page['alarms']}")
+
+    async def release(self) -> None:
+        if (await snapshot(self.page))["engaged"]:
+            await self.page.keyboard.press("Enter")
+
+    def supervisor_events_since(self, index: int) -> list[str]:
+        """Names of the watchdog / disengage events logged after ``index``."""
+        return [
+            e["event"]
+            for e in list(self.gateway.event_log)[index:]
+            if e["event"] in ("WatchdogHold", "Disengaged", "EngageRefused")
+        ]
+
+    async def undisturbed(self, attempt: Callable[[], Awaitable[T]], tries: int = 3) -> T:
+        """Run a motion trial until one is not interrupted by the watchdog.
+
+        The machine is shared: a stall of the gateway's event loop longer than 100 ms makes the
+        supervisor hold (correctly), which is not what these trials measure. A disturbed trial is
+        repeated; the mapping is checked only on a trial the supervisor let through untouched.
+        """
+        disturbances: list[list[str]] = []
+        for _ in range(tries):
+            await self.engage()
+            await asyncio.sleep(0.3)
+            start = len(self.gateway.event_log)
+            result = await attempt()
+            events = self.supervisor_events_since(start)
+            if not events:
+                return result
+            disturbances.append(events)
+        pytest.fail(f"every trial was interrupted by the supervisor: {disturbances}")
+
+    async def drag(self, dx_px: int, dy_px: int, steps: int = 40, period_s: float = 0.015) -> None:
+        """A smooth mouse drag over the video (steps x period), as a hand would make it."""
+        mouse = self.page.mouse
+        x0, y0 = 640.0, 360.0
+        await mouse.move(x0, y0)
+        await mouse.down()
+        for i in range(1, steps + 1):
+            await mouse.move(x0 + dx_px * i / steps, y0 + dy_px * i / steps)
+            await asyncio.sleep(period_s)
+        await mouse.up()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def console() -> AsyncIterator[Console]:
+    safety = SafetyConfig(
+        latency=LatencyConfig(warn_ms=2000.0, stop_ms=5000.0), max_command_age_ms=2000.0
+    )
+    async with (
+        running_gateway(
+            GatewayConfig(port=0, link="lan", state_rate_hz=100.0), safety_config=safety
+        ) as (url, gw),
+        chromium() as browser,
+    ):
+        page = await open_console(
+            browser, url, "console_id=rome-lead&role=lead&adaptive=off&control_hz=125"
+        )
+        yield Console(page, gw)
+        assert page.errors == []
+
+
+async def test_console_connects_and_video_frames_advance(console: Console) -> None:
+    page = console.page
+    await wait_for_page(page, "window.consoleApp.snapshot().video.stamps_read >= 5", 20.0)
+    first = await snapshot(page)
+    await asyncio.sleep(1.0)
+    later = await snapshot(page)
+    assert later["video"]["frame_number"] > first["video"]["frame_number"]
+    assert later["video"]["stamps_read"] >= first["video"]["stamps_read"] + 5
+    # robot state streams (200 Hz nominal; a loaded shared machine delivers less)
+    assert later["states_received"] - first["states_received"] >= 50
+    assert later["pings_answered"] > first["pings_answered"]  # the gateway's clock sync works
+    assert later["g2g_ms"] is not None and 0.0 < later["g2g_ms"] < 2000.0
+    assert later["rtt_ms"] is not None and later["rtt_ms"] > 0.0
+    assert {a["arm"] for a in later["arms"]} == {"PSM1", "PSM2", "ECM"}
+    assert all(a["controller"] == "rome-lead" for a in later["arms"])
+    assert later["protocol_errors"] == 0
+    await wait_for_page(page, "window.consoleApp.snapshot().video.bitrate_bps > 0", 5.0)
+    await screenshot(page, "console_connected")
+
+
+async def test_mouse_drag_right_moves_tool_right_in_the_image(console: Console) -> None:
+    async def trial() -> tuple[np.ndarray, np.ndarray]:
+        before = await console.tool_in_camera()
+        await console.drag(300, 0)  # 300 px = 30 mm of hand motion to the right
+        await asyncio.sleep(1.5)  # tremor-filter ringing and the trajectory settle
+        return before, await console.tool_in_camera()
+
+    before, after = await console.undisturbed(trial)
+    status = (await snapshot(console.page))["teleop"]
+    assert status["state"] == "FOLLOWING" and status["scale"] == pytest.approx(1 / RATIO)
+    delta = after - before
+    expected = 300 * MOUSE_M_PER_PX / RATIO  # 10 mm at 3:1
+    assert delta[0] == pytest.approx(expected, abs=0.0005), delta  # right in the image
+    assert abs(delta[1]) < 0.0002 and abs(delta[2]) < 0.0002, delta
+    # ... so its projection moves right in the picture (pinhole: u = f x / z + c)
+    assert after[0] / after[2] > before[0] / before[2]
+    assert console.supervisor("PSM1") is ArmState.FOLLOWING
+    await screenshot(console.page, "console_following")
+
+
+async def test_keyboard_up_moves_tool_up_in_the_image(console: Console) -> None:
+    master = "window.consoleApp.master.position"
+
+    async def trial() -> tuple[np.ndarray, np.ndarray]:
+        before = await console.tool_in_camera()
+        hand_before = np.array(await console.page.evaluate(master))
+        await console.page.keyboard.down("KeyR")  # hand up
+        await asyncio.sleep(0.5)
+        await console.page.keyboard.up("KeyR")
+        await asyncio.sleep(1.5)
+        hand = np.array(await console.page.evaluate(master)) - hand_before
+        return await console.tool_in_camera() - before, hand
+
+    delta, hand = await console.undisturbed(trial)
+    # the hand went up (console +y) by 60 mm/s x the time the key was held ...
+    assert 0.015 < hand[1] < 0.05 and abs(hand[0]) < 1e-12 and abs(hand[2]) < 1e-12, hand
+    # ... and the tool went up on screen (camera -y) by a third of it
+    assert delta[1] == pytest.approx(-hand[1] / RATIO, abs=0.0005), (delta, hand)
+    assert abs(delta[0]) < 0.0002 and abs(delta[2]) < 0.0002, delta
+
+
+async def test_clutch_prevents_motion(console: Console) -> None:
+    await console.engage()
+    await asyncio.sleep(0.5)
+    p0 = await console.tool_in_camera()
+    await console.page.keyboard.down("Space")
+    await wait_for_page(console.page, "window.consoleApp.snapshot().clutch", 2.0)
+    await console.drag(250, -150)  # would move the tool ~9.7 mm if it were not clutched
+    await asyncio.sleep(0.3)
+    await screenshot(console.page, "console_clutch")
+    assert np.abs(await console.tool_in_camera() - p0).max() < 1e-4
+    assert (await snapshot(console.page))["teleop"]["state"] == "CLUTCHED"
+    await console.page.keyboard.up("Space")
+    await asyncio.sleep(0.6)
+    # released: re-anchored on the tool, so the hand's clutched motion never reaches the robot
+    assert np.abs(await console.tool_in_camera() - p0).max() < 1e-4
+    await console.engage()
+
+
+async def test_link_cut_raises_alarm_and_robot_holds(console: Console) -> None:
+    await console.engage()
+    console.gateway.set_link_cut(True)
+    try:
+        await wait_for_page(
+            console.page,
+            "window.consoleApp.snapshot().alarms.some((a) => a.key === 'link')",
+            5.0,
+        )
+        await wait_for(
+            lambda: console.supervisor("PSM1") in (ArmState.HOLDING, ArmState.DISENGAGED),
+            5.0,
+            "PSM1 held by the watchdog",
+        )
+        held = console.q_setpoint("PSM1")
+        await asyncio.sleep(0.4)
+        assert np.allclose(console.q_setpoint("PSM1"), held, atol=1e-9)
+        assert (await snapshot(console.page))["link"] == "red"
+        banner = await console.page.inner_text("#banner")
+        assert "LINK LOST" in banner
+        await screenshot(console.page, "console_link_lost")
+    finally:
+        console.gateway.set_link_cut(False)
+    await wait_for_page(
+        console.page,
+        "!window.consoleApp.snapshot().alarms.some((a) => a.key === 'link')",
+        10.0,
+    )
+    assert any(e["event"] == "WatchdogHold" for e in console.gateway.event_log)
+    await console.engage()  # the surgeon can take over again after the link returns
+
+
+async def test_focus_loss_and_unplugged_gamepad_stop_motion(console: Console) -> None:
+    page = console.page
+    await console.engage()
+    await page.evaluate("window.dispatchEvent(new Event('blur'))")
+    s = await snapshot(page)
+    assert not s["engaged"] and s["suspended"] == "blur"
+    assert "Window lost focus" in await page.inner_text("#banner")
+    await wait_for(
+        lambda: console.supervisor("PSM1") in (ArmState.HOLDING, ArmState.DISENGAGED),
+        5.0,
+        "held after focus loss",
+    )
+    await screenshot(page, "console_focus_lost")
+    # a tab put in the background
+    await console.engage()
+    await page.evaluate(
+        """() => {
+            const hidden = {value: "hidden", configurable: true};
+            Object.defineProperty(document, "visibilityState", hidden);
+            document.dispatchEvent(new Event("visibilitychange"));
+            delete document.visibilityState;
+        }"""
+    )
+    assert (await snapshot(page))["suspended"] == "hidden"
+    # a gamepad unplugged mid-motion
+    await console.engage()
+    await page.evaluate(
+        """() => {
+            window.consoleApp.gamepad.connect({index: 0, id: "test pad"});
+            const e = new Event("gamepaddisconnected");
+            e.gamepad = {index: 0, id: "test pad"};
+            window.dispatchEvent(e);
+        }"""
+    )
+    s = await snapshot(page)
+    assert not s["engaged"] and s["suspended"] == "gamepad"
+    assert "Gamepad disconnected" in await page.inner_text("#banner")
+    await wait_for(
+        lambda: console.supervisor("PSM1") in (ArmState.HOLDING, ArmState.DISENGAGED),
+        5.0,
+        "held after the gamepad left",
+    )
+
+
+async def test_layout_fits_laptop_and_1280x720(console: Console) -> None:
+    page = console.page
+    for width, height in ((1280, 720), (1366, 768), (1024, 600)):
+        await page.set_viewport_size({"width": width, "height": height})
+        await asyncio.sleep(0.2)
+        boxes = {}
+        for selector in ("#stats", "#arms-panel", "#controls", "#estop"):
+            box = await page.locator(selector).bounding_box()
+            assert box is not None, selector
+            assert box["x"] >= 0 and box["y"] >= 0, (selector, box, width)
+            assert box["x"] + box["width"] <= width and box["y"] + box["height"] <= height, (
+                selector,
+                box,
+                width,
+            )
+            boxes[selector] = box
+        for a, b in (("#stats", "#arms-panel"), ("#controls", "#estop")):
+            ba, bb = boxes[a], boxes[b]
+            overlap = not (
+                ba["x"] + ba["width"] <= bb["x"]
+                or bb["x"] + bb["width"] <= ba["x"]
+                or ba["y"] + ba["height"] <= bb["y"]
+                or bb["y"] + bb["height"] <= ba["y"]
+            )
+            assert not overlap, (a, b, width, height)
+        await screenshot(page, f"console_{width}x{height}")
+    await page.set_viewport_size({"width": 1280, "height": 720})
+
+
+async def test_estop_button_latches_and_holds_every_arm(console: Console) -> None:
+    await console.engage()
+    await console.page.click("#estop")
+    await wait_for(
+        lambda: any(e["event"] == "EStopLatched" for e in console.gateway.event_log),
+        5.0,
+        "EStopLatched",
+    )
+    await wait_for(
+        lambda: all(
+            s.supervisor_state is ArmState.ESTOPPED for s in console.gateway.sampler.latest
+        ),  # type: ignore[union-attr]
+        5.0,
+        "every arm ESTOPPED",
+    )
+    await eventually(
+        lambda: console.page.evaluate(
+            "window.consoleApp.snapshot().alarms.some((a) => a.key === 'estop')"
+        ),
+        5.0,
+        "e-stop banner",
+    )
+    assert "E-STOP LATCHED" in await console.page.inner_text("#banner")
+    s = await snapshot(console.page)
+    assert not s["engaged"]
+    assert all(a["supervisor_state"] == "ESTOPPED" for a in s["arms"])
+    await screenshot(console.page, "console_estop")
