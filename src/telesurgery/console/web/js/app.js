@@ -117,6 +117,7 @@ export class ConsoleApp {
     this.estopped = false;
     this.phase = "connecting";
     this.linkLost = false;
+    this.releasedAtMs = -Infinity;
     this.silentMs = 0;
     this.clutch = false;
     this.ticker = null;
@@ -221,12 +222,16 @@ export class ConsoleApp {
 
   // -- state changes -----------------------------------------------------------------------------
 
-  setEngaged(on) {
+  /** Engage (operator present) or release; `release` sends a disengage request first. */
+  setEngaged(on, { release = true } = {}) {
     if (on && this.options.role === "observer") {
       this.hud.note("Observers cannot drive the robot");
       return;
     }
     if (on && this.phase !== "connected") return;
+    if (!on && this.engaged && release && this.session !== null) {
+      if (this.session.release().length > 0) this.releasedAtMs = performance.now();
+    }
     this.engaged = on;
     this.session?.reset();
     if (on) {
@@ -244,7 +249,7 @@ export class ConsoleApp {
     this.keyboard.release();
     this.mouse.release();
     if (!this.engaged) return;
-    this.setEngaged(false);
+    this.setEngaged(false, { release: false }); // nothing more is sent: the watchdog holds
     this.suspended = reason;
     this.alarms.raise("suspended", Severity.WARNING,
       `${SUSPEND_TEXT[reason]}: motion stopped, the robot holds. Press Enter (or Engage) to resume.`);
@@ -267,7 +272,7 @@ export class ConsoleApp {
 
   estop() {
     this.connection?.request({ type: "estop" });
-    this.setEngaged(false);
+    this.setEngaged(false, { release: false });
     this.alarms.raise("estop-local", Severity.CRITICAL, "E-STOP requested: the robot stops");
   }
 
@@ -278,7 +283,7 @@ export class ConsoleApp {
     this.lastTickMs = nowMs;
     this.watchLink(nowMs);
     const pads = navigator.getGamepads ? navigator.getGamepads() : [];
-    if (this.gamepad.connected && this.gamepad.engageEdge) this.setEngaged(!this.engaged);
+    if (this.gamepad.connected && this.gamepad.pollEngage(pads)) this.setEngaged(!this.engaged);
     if (!this.engaged || this.session === null || this.connection.latestState === null) return;
     if (this.linkLost) return; // nothing sent into a dead link; the watchdog holds the robot
     this.keyboard.apply(this.master, dt);
@@ -347,9 +352,21 @@ export class ConsoleApp {
         else this.alarms.raise("latency", Severity.WARNING, `Latency warning: RTT ${Math.round(ev.rtt_ms)} ms`);
         break;
       case "WatchdogHold":
+        if (this.clutch && arm === this.arm) {
+          this.hud.note(`${arm} holds while the clutch is pressed`);
+          break;
+        }
         this.alarms.raise(`arm:${arm}`, Severity.CRITICAL, `${arm} HOLDING: no command for ${this.config.hold_after_ms} ms (watchdog)`);
         break;
       case "Disengaged":
+        if (ev.cause === "controller_changed" && performance.now() - this.releasedAtMs < 2000) {
+          this.hud.note(`${arm} released`);
+          break;
+        }
+        if (this.clutch && arm === this.arm && ev.cause === "watchdog_disengage") {
+          this.hud.note(`${arm} disengaged during the clutch: it re-engages when you release it`);
+          break;
+        }
         this.alarms.raise(`arm:${arm}`, Severity.CRITICAL, `${arm} DISENGAGED (${ev.cause}): press Enter to engage again`);
         break;
       case "Engaged":
@@ -363,7 +380,7 @@ export class ConsoleApp {
         break;
       case "EStopLatched":
         this.estopped = true;
-        this.setEngaged(false);
+        this.setEngaged(false, { release: false });
         this.alarms.clear("estop-local");
         this.alarms.raise("estop", Severity.CRITICAL, `E-STOP LATCHED by ${ev.by_console_id} (${ev.role}): only the bedside can clear it`);
         break;

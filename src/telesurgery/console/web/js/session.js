@@ -61,6 +61,35 @@ export class TeleopSession {
     }
   }
 
+  /**
+   * The surgeon releases the arms: one CONTROL message with DISENGAGE_REQUEST and each driven
+   * arm's current setpoint, then nothing until the next engage. Returns the arms released.
+   */
+  release() {
+    const state = this.connection.latestState;
+    const arms = Object.keys(this.pipelines).filter((arm) => {
+      const s = armOf(state, arm)?.supervisor_state;
+      return s === "FOLLOWING" || s === "HOLDING";
+    });
+    if (arms.length > 0) {
+      const targets = arms.map((arm) => {
+        const a = armOf(state, arm);
+        const camera = arm === this.geometry.camera_arm;
+        return this.wireTarget(arm, toolPose(a), camera ? null : a.setpoint_jaw_rad);
+      });
+      this.seq = nextSeq(this.seq);
+      this.connection.sendControl(encodeControl({
+        session_id: this.connection.sessionId,
+        seq: this.seq,
+        sent_time_ns: monoNowNs(),
+        flags: ControlFlag.OPERATOR_PRESENT | ControlFlag.DISENGAGE_REQUEST,
+        targets,
+      }));
+    }
+    this.reset();
+    return arms;
+  }
+
   /** Stop everything: no more targets until the surgeon engages again. */
   reset() {
     for (const p of Object.values(this.pipelines)) p.reset();

@@ -17,7 +17,6 @@ export class GamepadInput {
     this.index = null;
     this.id = null;
     this.clutch = false;
-    this.engageEdge = false;
     this.lastEngage = false;
   }
 
@@ -34,6 +33,16 @@ export class GamepadInput {
 
   get connected() {
     return this.index !== null;
+  }
+
+  /** True once per press of the engage button (A), polled every sample, engaged or not. */
+  pollEngage(pads) {
+    const pad = this.index === null ? null : pads[this.index];
+    if (!pad || !pad.connected || isSpaceMouse(pad)) return false;
+    const pressed = (pad.buttons[0]?.value ?? 0) > 0.5;
+    const edge = pressed && !this.lastEngage;
+    this.lastEngage = pressed;
+    return edge;
   }
 
   apply(master, dt, pads) {
@@ -59,9 +68,6 @@ export class GamepadInput {
       this.clutch = b(4) > 0.5;
       const jaw = b(6) - b(7); // LT opens, RT closes
       if (jaw !== 0) master.setJaw(master.jawRad + jaw * 1.5 * dt);
-      const engage = b(0) > 0.5;
-      this.engageEdge = engage && !this.lastEngage;
-      this.lastEngage = engage;
     }
     master.translate(v.map((x) => x * STICK_SPEED_MPS * dt));
     master.rotate(w.map((x) => x * STICK_RATE_RADPS * dt));

@@ -1,0 +1,119 @@
+"""Browser console benchmark: Chromium's glass-to-glass video age and control-channel RTT.
+
+Run: ``.venv/bin/python bench/browser.py [--seconds 10] [--warmup-s 3]``. Prints p50/p99 lines and
+a final JSON line.
+
+An in-process gateway (simulated cart: servo loop, MuJoCo camera rendering 640x480@30, shared
+H.264 encoder, ``link="none"``: loopback, no emulation) serves the browser console, which Debian's
+Chromium loads headless (``tests/browser_support.py``). The console is engaged, so it streams
+control messages at its normal rate while being measured.
+
+* ``browser_g2g_ms``: capture wall time written in each frame's stamp -> the frame's expected
+  display time in the page (``requestVideoFrameCallback``), both on the gateway's wall clock
+  (the page's ping/pong clock offset + ``gateway_wall_minus_mono_ns``). One sample per presented
+  frame with a readable stamp.
+* ``browser_control_rtt_ms``: the page pings the gateway on the unreliable ``control`` channel
+  at 500 Hz; RTT = (t3 - t0) - (t2 - t1) per exchange (page -> gateway -> page).
+* ``browser_fps``: frames presented per second in the page over the measurement window.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from browser_support import chromium, open_console, running_gateway
+from telesurgery.gateway.config import GatewayConfig
+
+PING_HZ = 500
+
+
+def percentiles(values: list[float]) -> tuple[float, float]:
+    if not values:
+        return (float("nan"), float("nan"))
+    a = np.asarray(values, dtype=np.float64)
+    return (float(np.percentile(a, 50)), float(np.percentile(a, 99)))
+
+
+async def measure(seconds: float, warmup_s: float) -> dict[str, Any]:
+    async with (
+        running_gateway(GatewayConfig(port=0, link="none")) as (url, gateway),
+        chromium() as browser,
+    ):
+        page = await open_console(browser, url, f"console_id=bench&ping_hz={PING_HZ}")
+        await page.keyboard.press("Enter")  # engage: control streams during the measurement
+        await asyncio.sleep(warmup_s)
+        start = await page.evaluate(
+            """() => {
+                const app = window.consoleApp;
+                app.connection.rttMs.values = []; app.connection.rttMs.size = 1e7;
+                app.video.g2gMs.values = []; app.video.g2gMs.size = 1e7;
+                return {frames: app.video.framesPresented, t: performance.now(),
+                        control: app.connection.controlSent};
+            }"""
+        )
+        load_before = os.getloadavg()[0]
+        wall0 = time.monotonic()
+        await asyncio.sleep(seconds)
+        end = await page.evaluate(
+            """() => {
+                const app = window.consoleApp;
+                return {rtt: app.connection.rttMs.values, g2g: app.video.g2gMs.values,
+                        frames: app.video.framesPresented, t: performance.now(),
+                        control: app.connection.controlSent,
+                        skipped: app.connection.controlSkipped,
+                        missed: app.video.stampsMissed, snapshot: app.snapshot()};
+            }"""
+        )
+        elapsed_s = (end["t"] - start["t"]) / 1000.0
+        g2g50, g2g99 = percentiles(end["g2g"])
+        rtt50, rtt99 = percentiles(end["rtt"])
+        video = end["snapshot"]["video"]
+        return {
+            "bench": "browser",
+            "seconds": round(time.monotonic() - wall0, 2),
+            "browser_g2g_ms_p50": round(g2g50, 2),
+            "browser_g2g_ms_p99": round(g2g99, 2),
+            "browser_g2g_samples": len(end["g2g"]),
+            "browser_control_rtt_ms_p50": round(rtt50, 3),
+            "browser_control_rtt_ms_p99": round(rtt99, 3),
+            "browser_control_rtt_samples": len(end["rtt"]),
+            "browser_ping_hz": PING_HZ,
+            "browser_fps": round((end["frames"] - start["frames"]) / elapsed_s, 2),
+            "browser_control_hz": round((end["control"] - start["control"]) / elapsed_s, 1),
+            "browser_control_skipped": end["skipped"],
+            "video_width": video["width"],
+            "video_height": video["height"],
+            "video_codec": video["codec"],
+            "stamps_missed": end["missed"],
+            "gateway_peers": len(gateway.peers),
+            "load1_before": round(load_before, 2),
+            "load1_after": round(os.getloadavg()[0], 2),
+            "cpus": os.cpu_count(),
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="measurement window [s]")
+    parser.add_argument("--warmup-s", type=float, default=3.0, help="settling before it [s]")
+    args = parser.parse_args()
+    result = asyncio.run(measure(args.seconds, args.warmup_s))
+    for name in ("browser_g2g_ms", "browser_control_rtt_ms"):
+        print(f"{name}: p50 {result[name + '_p50']} p99 {result[name + '_p99']}")
+    print(f"browser_fps: {result['browser_fps']}")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
