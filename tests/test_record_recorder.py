@@ -226,3 +226,22 @@ def test_video_frames_are_stored_as_encoded(tmp_path: Path) -> None:
     data = [len(base64.b64decode(m.data["data"])) for m in rec.topic(ch.VIDEO)]
     assert data == sizes and len(data) == 7
     assert np.all(np.diff([m.log_time_ns for m in rec.topic(ch.VIDEO)]) == 33_000_000)
+
+
+def test_a_dead_sink_fails_the_recorder_and_later_calls_are_counted(tmp_path: Path) -> None:
+    recorder = Recorder(tmp_path / "op.mcap", session(), RecorderConfig(writer_cycle_s=0.01))
+    recorder.start()
+    assert recorder.sink_pid is not None
+    os.kill(recorder.sink_pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10.0
+    k = 0
+    while recorder.state is RecorderState.RECORDING and time.monotonic() < deadline:
+        k += 1
+        recorder.record_chat("lead", f"line {k}", START_S + k)
+        time.sleep(0.005)
+    assert recorder.state is RecorderState.FAILED
+    recorder.record_chat("lead", "after the failure", START_S)
+    stats = recorder.stop()
+    assert stats.state is RecorderState.STOPPED
+    assert stats.error is not None and "sink" in stats.error
+    assert stats.dropped["chat"] >= 1
