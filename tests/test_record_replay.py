@@ -40,7 +40,7 @@ def test_replay_reproduces_every_event_and_setpoint(recorded: Path) -> None:
     assert "arm_unavailable" in causes  # on_arm_unavailable and resync were replayed too
     reasons = {e["fields"].get("reason") for e in result.replayed_events}
     assert "bad_shape" in reasons  # a malformed command is rejected the same way
-    assert result.until_ns is None
+    assert result.until_ns is None and result.recorder_drops == {}
 
 
 def test_replay_is_the_same_twice(recorded: Path) -> None:

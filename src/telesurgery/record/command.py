@@ -88,6 +88,12 @@ class ReplayCommand(Command):
             f"{len(result.recorded_events)} recorded; {result.setpoints_compared} ticks' "
             "setpoints compared"
         )
+        if result.recorder_drops:
+            print(
+                f"the recorder dropped calls {dict(result.recorder_drops)}: a mismatch after "
+                "a dropped input is expected",
+                file=sys.stderr,
+            )
         if result.until_ns is not None and span is not None:
             print(
                 f"stopped at {(result.until_ns - span[0]) / 1e9:.3f} s: the recording is damaged "

@@ -95,6 +95,9 @@ class ReplayResult:
     """Replay stopped before this log time because of damage [ns]; None if it ran to the end."""
     damages: tuple[Damage, ...] = field(default_factory=tuple)
     """Damage found in the file."""
+    recorder_drops: Mapping[str, int] = field(default_factory=dict)
+    """Calls the recorder dropped (queue full), per kind: with any supervisor input dropped, a
+    mismatch is expected and says nothing about the supervisor."""
 
     @property
     def deterministic(self) -> bool:
@@ -199,7 +202,13 @@ def replay_supervisor(recording: Recording) -> ReplayResult:
         setpoint_mismatch=setpoint_mismatch,
         until_ns=until_ns,
         damages=tuple(recording.damages),
+        recorder_drops=MappingProxyType(_recorder_drops(recording)),
     )
+
+
+def _recorder_drops(recording: Recording) -> dict[str, int]:
+    stats = recording.topic(ch.RECORDER_STATS)
+    return dict(stats[-1].data["dropped"]) if stats else {}
 
 
 def _compare_setpoints(
