@@ -9,8 +9,15 @@ import numpy as np
 import pytest
 from mcap.reader import make_reader
 
+from telesurgery.record import channels as ch
 from telesurgery.record.reader import read_recording
-from telesurgery.record.report import build_report, summary_rows, thumbnails, tracking_errors
+from telesurgery.record.report import (
+    build_report,
+    load_for_report,
+    summary_rows,
+    thumbnails,
+    tracking_errors,
+)
 from test_record_scenario import START_S, record_operation
 
 
@@ -75,3 +82,11 @@ def test_report_of_a_damaged_file_names_the_damage(recorded: Path, tmp_path: Pat
     document = build_report(read_recording(damaged))
     assert "<h2>Damage</h2>" in document
     assert f"byte {chunk.chunk_start_offset} (chunk #" in document
+
+
+def test_load_for_report_keeps_only_the_video_the_thumbnails_need(recorded: Path) -> None:
+    full = read_recording(recorded)
+    lean = load_for_report(recorded, max_thumbnails=8)
+    assert 0 < len(lean.topic(ch.VIDEO)) < len(full.topic(ch.VIDEO))
+    assert thumbnails(lean) == thumbnails(full)
+    assert lean.topic(ch.COMMANDS_RECEIVED) == full.topic(ch.COMMANDS_RECEIVED)

@@ -121,10 +121,9 @@ class ReportCommand(Command):
         parser.add_argument("--thumbnails", type=int, default=8, help="video pictures (default 8)")
 
     def run(self, args: argparse.Namespace) -> int:
-        from telesurgery.record.reader import read_recording
-        from telesurgery.record.report import build_report
+        from telesurgery.record.report import build_report, load_for_report
 
-        recording = read_recording(args.file)
+        recording = load_for_report(args.file, args.thumbnails)
         for damage in recording.damages:
             print(f"damaged: {damage}", file=sys.stderr)
         output = args.output or args.file.with_suffix(".html")

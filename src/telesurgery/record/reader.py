@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import io
 import json
+import mmap
+import os
 import struct
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,9 +163,16 @@ class Recording:
 
 
 class _Scanner:
-    def __init__(self, data: bytes, topics: Collection[str] | None, out: Recording) -> None:
+    def __init__(
+        self,
+        data: bytes | mmap.mmap,
+        topics: Collection[str] | None,
+        keep: Keep | None,
+        out: Recording,
+    ) -> None:
         self.data = data
         self.topics = None if topics is None else frozenset(topics)
+        self.keep = keep
         self.out = out
         self.channels: dict[int, str] = {}
         self.unknown_channels: set[int] = set()
@@ -307,32 +316,50 @@ class _Scanner:
                 self.last_time_ns = record.log_time
             if self.topics is not None and topic not in self.topics:
                 return
+            if self.keep is not None and not self.keep(topic, record.log_time):
+                return
             message = RecordedMessage(
                 topic, record.log_time, record.sequence, json.loads(record.data)
             )
             self.out.messages.setdefault(topic, []).append(message)
 
 
-def read_recording(path: str | Path, topics: Collection[str] | None = None) -> Recording:
-    """Every intact message of ``path`` (only ``topics`` when given) and a list of damages.
+Keep = Callable[[str, int], bool]
+"""``keep(topic, log_time_ns)``: whether to decode and keep one message."""
+
+
+def read_recording(
+    path: str | Path, topics: Collection[str] | None = None, keep: Keep | None = None
+) -> Recording:
+    """Every intact message of ``path`` (only ``topics``, and only those ``keep`` accepts, when
+    given) and a list of damages. The file is memory-mapped, not read into memory: a long
+    recording costs only the messages kept.
 
     Raises :class:`RecordingError` only if the file cannot be read at all.
     """
     path = Path(path)
     try:
-        data = path.read_bytes()
+        with path.open("rb") as stream:
+            size = os.fstat(stream.fileno()).st_size
+            data: bytes | mmap.mmap = (
+                mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+            )
     except OSError as exc:
         raise RecordingError(f"cannot read recording {path}: {exc}") from exc
-    out = Recording(path=path, session=None, size_bytes=len(data))
-    scanner = _Scanner(data, topics, out)
-    scanner.run()
+    out = Recording(path=path, session=None, size_bytes=size)
+    scanner = _Scanner(data, topics, keep, out)
+    try:
+        scanner.run()
+    finally:
+        if isinstance(data, mmap.mmap):
+            data.close()
     if scanner.unknown_channels:
         ids = sorted(scanner.unknown_channels)
         what = f"messages of channels {ids} dropped: their definitions were in a damaged chunk"
         out.damages.append(Damage(0, None, what, 0))
     if not out.complete and not any("truncated" in d.what for d in out.damages):
         what = "no footer: the recorder did not stop cleanly (summary missing)"
-        out.damages.append(Damage(len(data), None, what, 0))
+        out.damages.append(Damage(size, None, what, 0))
     for messages in out.messages.values():
         messages.sort(key=lambda m: (m.log_time_ns, m.sequence))
     return out

@@ -10,12 +10,14 @@ embedded as base64, so the file can be archived or mailed as it is.
 from __future__ import annotations
 
 import base64
+import bisect
 import html
 import io
 import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import av
@@ -24,7 +26,7 @@ from matplotlib.figure import Figure
 from numpy.typing import NDArray
 
 from telesurgery.record import channels as ch
-from telesurgery.record.reader import RecordedMessage, Recording
+from telesurgery.record.reader import RecordedMessage, Recording, read_recording
 from telesurgery.robot.kinematics.rotations import matrix_from_quat_xyzw, rotation_angle_rad
 
 KEY_EVENTS = (
@@ -310,6 +312,28 @@ def thumbnails(
         label = f"{event.data['type']} {event.data['fields'].get('arm', '')}".strip()
         out.append(Thumbnail(tb.s(event.log_time_ns), label, buffer.getvalue()))
     return out
+
+
+def load_for_report(path: str | Path, max_thumbnails: int = 8) -> Recording:
+    """Read ``path`` for :func:`build_report` without holding its whole video in memory: every
+    topic but the video first, then only the video from the keyframe before each key event up
+    to the event (what the thumbnails decode)."""
+    recording = read_recording(path, keep=lambda topic, _: topic != ch.VIDEO)
+    key_times = sorted(m.log_time_ns for m in recording.topic(ch.VIDEO_INFO) if m.data["keyframe"])
+    windows: list[tuple[int, int]] = []
+    events = [m for m in _event_messages(recording) if m.data["type"] in KEY_EVENTS]
+    for event in events[:max_thumbnails]:
+        k = bisect.bisect_right(key_times, event.log_time_ns) - 1
+        if k >= 0:
+            windows.append((key_times[k], event.log_time_ns))
+
+    def keep(topic: str, log_time_ns: int) -> bool:
+        return any(start <= log_time_ns <= end for start, end in windows)
+
+    if windows:
+        video = read_recording(path, topics=[ch.VIDEO], keep=keep)
+        recording.messages[ch.VIDEO] = video.topic(ch.VIDEO)
+    return recording
 
 
 def _decode_until(
