@@ -66,14 +66,19 @@ class ReplayCommand(Command):
         parser.add_argument("-o", "--output", type=Path, help="exported MCAP file (new)")
 
     def run(self, args: argparse.Namespace) -> int:
+        from telesurgery.record.channels import VIDEO
         from telesurgery.record.reader import read_recording
         from telesurgery.record.replay import export_range, replay_supervisor
 
-        recording = read_recording(args.file)
+        export = args.start is not None or args.end is not None or args.output is not None
+        # Replay needs no pictures: leave the video out unless exporting.
+        recording = read_recording(
+            args.file, keep=None if export else (lambda topic, _: topic != VIDEO)
+        )
         for damage in recording.damages:
             print(f"damaged: {damage}", file=sys.stderr)
         span = recording.content_time_range_ns
-        if args.start is not None or args.end is not None or args.output is not None:
+        if export:
             if args.output is None or span is None:
                 raise ConfigError("--output", args.output, "a new MCAP path (and a non-empty file)")
             start = _time_ns(span[0], args.start or "0", "--start")
