@@ -382,3 +382,67 @@ def test_servo_through_singular_neighbourhoods_never_fails_or_jumps(
         # (near the singularity tiny pose changes legitimately need ~10x larger joint motion).
         assert np.max(np.abs(solved - q)) < 10 * step + 1e-5
         q = solved
+
+
+# ---------------------------------------------------------------------------- servo fast path
+# ``inverse`` first tries a float-only path (``_inverse_regular``) and hands over to the full
+# enumeration (``_inverse_general``) whenever the answer could differ. These tests pin the
+# invariants that make that safe; they use the private pieces on purpose.
+
+
+def _servo_targets(count: int, seed: int, insertion_m: tuple[float, float] | None = None) -> list:
+    rng = np.random.default_rng(seed)
+    hints = _random_q(count, seed)
+    if insertion_m is not None:
+        hints[:, 2] = rng.uniform(*insertion_m, size=count)
+    scale = np.array([1.0, 1.0, 0.1, 1.0, 1.0, 1.0]) * 1e-3  # 1 ms of motion
+    moved = np.clip(hints + rng.normal(size=hints.shape) * scale, KIN.q_min, KIN.q_max)
+    return [(hint, KIN.forward(q)) for hint, q in zip(hints, moved, strict=True)]
+
+
+@pytest.mark.parametrize(("insertion_m", "min_fast_share"), [(None, 0.9), ((0.0, 0.03), 0.0)])
+def test_fast_path_returns_the_general_solution_or_hands_over(
+    insertion_m: tuple[float, float] | None, min_fast_share: float
+) -> None:
+    fast_count = 0
+    cases = _servo_targets(400, 11, insertion_m)
+    for hint, T in cases:
+        fast = KIN._inverse_regular(T.tolist(), hint.tolist())
+        try:
+            general = KIN._inverse_general(T, hint)
+        except UnreachablePose:
+            assert fast is None
+            continue
+        if fast is not None:
+            fast_count += 1
+            np.testing.assert_allclose(fast, general, rtol=0.0, atol=1e-12)
+        np.testing.assert_allclose(KIN.inverse(T, hint), general, rtol=0.0, atol=1e-12)
+    assert fast_count >= min_fast_share * len(cases)
+
+
+def test_fast_path_keeps_the_roll_turn_nearest_the_hint() -> None:
+    for roll, turn in ((2.0, -2.0 * math.pi), (-2.0, 2.0 * math.pi), (2.0, 0.0)):
+        q = np.array([0.2, -0.3, 0.12, roll, 0.3, -0.2])
+        hint = q + np.array([0.0, 0.0, 0.0, turn + 0.01, 0.0, 0.0])
+        assert KIN._inverse_regular(KIN.forward(q).tolist(), hint.tolist()) is not None
+        np.testing.assert_allclose(KIN.inverse(KIN.forward(q), hint)[3], roll + turn, atol=1e-9)
+
+
+def test_unrolled_frames_equal_the_dh_chain() -> None:
+    for q in _random_q(200, 12).tolist():
+        np.testing.assert_allclose(KIN._frames(q), KIN._chain.frames(q), rtol=0.0, atol=1e-15)
+
+
+def test_structured_newton_step_equals_the_6x6_solve() -> None:
+    from telesurgery.robot.kinematics.psm import _jacobian, _newton_step
+
+    rng = np.random.default_rng(13)
+    for q in _random_q(200, 13).tolist():
+        if abs(q[2] + KIN.shaft_offset_m) < 1e-2:
+            continue  # pitch point near the RCM: ill-conditioned, not the fast path's domain
+        frames = KIN._frames(q)
+        error = rng.normal(scale=1e-6, size=6)
+        step = _newton_step(frames, error.tolist())
+        assert step is not None
+        expected = np.linalg.solve(_jacobian(frames), error)
+        np.testing.assert_allclose(step, expected, rtol=0.0, atol=1e-9 * np.abs(expected).max())

@@ -9,7 +9,13 @@ import pytest
 
 from telesurgery.exceptions import InvalidCommand
 from telesurgery.robot.kinematics.rotations import rot_z
-from telesurgery.robot.kinematics.validation import as_joint_vector, as_pose, as_rotation
+from telesurgery.robot.kinematics.validation import (
+    as_joint_vector,
+    as_pose,
+    as_rotation,
+    exact_pose_rows,
+    joint_values,
+)
 
 NAMES = ("a", "b", "c")
 
@@ -71,3 +77,33 @@ def test_joint_vector_checks_shape_and_finiteness_and_names_joints() -> None:
         as_joint_vector([1.0, math.nan, math.inf], NAMES)
     with pytest.raises(InvalidCommand, match="q_hint must be"):
         as_joint_vector(["x", 1, 2], NAMES, "q_hint")
+
+
+def test_exact_pose_rows_accepts_only_what_as_pose_returns_unchanged() -> None:
+    T = _pose()
+    assert exact_pose_rows(T) == T.tolist() == as_pose(T, "T").tolist()
+    nearly = T.copy()
+    nearly[:3, :3] += 3e-8 * np.arange(9).reshape(3, 3)  # as_pose projects this one
+    for other in (
+        T.tolist(),
+        T.astype(np.float32),
+        T[:3],
+        nearly,
+        np.where(np.eye(4) == 1, math.nan, T),
+        np.where(np.eye(4) == 1, math.inf, T),
+        np.vstack([T[:3], [0.0, 0.0, 1.0, 1.0]]),
+        np.diag([1.0, 1.0, -1.0, 1.0]),
+    ):
+        assert exact_pose_rows(other) is None
+
+
+def test_joint_values_accepts_only_finite_float64_vectors() -> None:
+    assert joint_values(np.array([1.0, 2.0, 3.0]), 3) == [1.0, 2.0, 3.0]
+    for other in (
+        [1.0, 2.0, 3.0],
+        np.array([1, 2, 3]),
+        np.array([1.0, 2.0]),
+        np.array([1.0, math.nan, 3.0]),
+        np.array([1.0, 2.0, -math.inf]),
+    ):
+        assert joint_values(other, 3) is None

@@ -42,8 +42,17 @@ Singular cases, handled deliberately (within ``IkTolerances.singular_distance_m`
 * Wrist pitch at +-90 deg (yaw axis along the shaft; roll and wrist yaw then turn about the same
   axis) lies outside the +-80 deg range and is reported as unreachable.
 
-Cost (``bench/kinematics.py``, one core of the shared 2-core dev box): forward ~11 us, inverse
-~80-90 us p50 (one or two Newton steps), all on plain floats except the 6x6 solve.
+Servo fast path: :meth:`PsmKinematics.inverse` first runs the above on plain floats for the
+common case -- an exact float64 target (checked on floats), the yaw axis and the pitch point at
+least 1 mm from the RCM, and only the natural branch passing the prefilter, so its solution is the
+only candidate. The Newton step there is exact but uses the chain's structure (two 3x3 solves,
+see :func:`_newton_step`) and the verification FK is unrolled for this structure. Anything else
+(several candidates, a singular neighbourhood, a limit, a step above 1 cm, slow convergence, a
+malformed input) hands over to the full enumeration, which decides from scratch and owns every
+error message: answers agree to ~1e-14, messages are the same.
+
+Cost (``bench/kinematics.py``, shared and loaded 2-core dev box, thread CPU time): inverse
+~35-45 us p50 in the servo case (was ~85 us with a 6x6 numpy solve and array validation).
 """
 
 from __future__ import annotations
@@ -76,7 +85,12 @@ from telesurgery.robot.kinematics.subproblems import (
     transpose3,
     wrap_angle_rad,
 )
-from telesurgery.robot.kinematics.validation import as_joint_vector, as_pose
+from telesurgery.robot.kinematics.validation import (
+    as_joint_vector,
+    as_pose,
+    exact_pose_rows,
+    joint_values,
+)
 
 _TWO_PI = 2.0 * math.pi
 _PREFILTER_MARGIN = 1e-6  # [m | rad] slack for seeds; the exact check comes after refinement
@@ -86,6 +100,10 @@ _HUGE_STEP = np.full(6, np.inf)
 _DEGENERATE_M = 1e-12  # a direction from a vector shorter than this [m] is meaningless
 _CONE_CENTRE = np.array([0.0, 0.0, -1.0])  # shaft direction at yaw = pitch = 0
 _FREE_TURNS_RAD = tuple(k * math.pi / 6.0 for k in range(12))  # first: the hint's own
+_REGULAR_M = 1e-3  # float fast path only with the yaw axis and pitch point this far from the RCM
+
+Vector3 = tuple[float, float, float]
+"""A 3-vector as floats."""
 
 _JOINT_TYPES = (
     JointType.REVOLUTE,
@@ -166,6 +184,25 @@ class PsmKinematics(ArmKinematics):
         """Signed position of the pitch axis along the shaft at zero insertion [m] (-0.0156)."""
         self._pitch_mid_rad = 0.5 * (pitch.q_min + pitch.q_max)
         self._home = np.clip(np.zeros(6), self.q_min, self.q_max)
+        self._home_values: list[float] = self._home.tolist()
+        cs = [(math.cos(link.alpha_rad), math.sin(link.alpha_rad)) for link in links]
+        self._unrolled = (
+            (*cs[0], yaw.theta_rad + yaw.offset),
+            (*cs[1], pitch.theta_rad + pitch.offset),
+            (
+                *cs[2],
+                math.cos(insertion.theta_rad),
+                math.sin(insertion.theta_rad),
+                insertion.d_m + insertion.offset,
+            ),
+            (roll.theta_rad + roll.offset, roll.d_m),
+            (*cs[4], wrist_pitch.theta_rad + wrist_pitch.offset),
+            (*cs[5], wrist_yaw.a_m, wrist_yaw.theta_rad + wrist_yaw.offset),
+        )
+        """Constants of :meth:`_frames` per link: twist cos/sin, then theta + offset (and d, a)."""
+        self._R_tip_yaw_rows = _rows(self._R_tip_yaw)
+        t0, t1, t2 = self._p_yaw_tip.tolist()
+        self._p_yaw_tip_values = (float(t0), float(t1), float(t2))
 
     # ------------------------------------------------------------------ forward
     def forward(self, q: FloatArray) -> FloatArray:
@@ -173,6 +210,76 @@ class PsmKinematics(ArmKinematics):
         values = as_joint_vector(q, self.joint_names)
         result: FloatArray = self._chain.pose(values.tolist()) @ self._T_yaw_tip
         return result
+
+    def _frames(self, q: list[float]) -> list[Frame]:
+        """:meth:`DhChain.frames` unrolled for this structure (the zero DH parameters checked in
+        the constructor skip their products): the verification FK of the servo path."""
+        (ca1, sa1, t1), (ca2, sa2, t2), (ca3, sa3, c3, s3, d3), (t4, d4), (ca5, sa5, t5) = (
+            self._unrolled[:5]
+        )
+        ca6, sa6, a6, t6 = self._unrolled[5]
+        q1, q2, q3, q4, q5, q6 = q
+        # Link 1: RotX(alpha1) then RotZ(theta1) from the identity; origin at the RCM.
+        c, s = math.cos(t1 + q1), math.sin(t1 + q1)
+        x0, x1, x2 = c, s * ca1, s * sa1
+        y0, y1, y2 = -s, c * ca1, c * sa1
+        z0, z1, z2 = 0.0, -sa1, ca1
+        f1 = (x0, x1, x2, y0, y1, y2, z0, z1, z2, 0.0, 0.0, 0.0)
+        # Link 2: RotX(alpha2), RotZ(theta2); origin still at the RCM.
+        y0, y1, y2, z0, z1, z2 = (
+            ca2 * y0 + sa2 * z0, ca2 * y1 + sa2 * z1, ca2 * y2 + sa2 * z2,
+            ca2 * z0 - sa2 * y0, ca2 * z1 - sa2 * y1, ca2 * z2 - sa2 * y2,
+        )  # fmt: skip
+        c, s = math.cos(t2 + q2), math.sin(t2 + q2)
+        x0, x1, x2, y0, y1, y2 = (
+            c * x0 + s * y0, c * x1 + s * y1, c * x2 + s * y2,
+            c * y0 - s * x0, c * y1 - s * x1, c * y2 - s * x2,
+        )  # fmt: skip
+        f2 = (x0, x1, x2, y0, y1, y2, z0, z1, z2, 0.0, 0.0, 0.0)
+        # Link 3: RotX(alpha3), RotZ(theta3) (constant), slide along the shaft.
+        y0, y1, y2, z0, z1, z2 = (
+            ca3 * y0 + sa3 * z0, ca3 * y1 + sa3 * z1, ca3 * y2 + sa3 * z2,
+            ca3 * z0 - sa3 * y0, ca3 * z1 - sa3 * y1, ca3 * z2 - sa3 * y2,
+        )  # fmt: skip
+        x0, x1, x2, y0, y1, y2 = (
+            c3 * x0 + s3 * y0, c3 * x1 + s3 * y1, c3 * x2 + s3 * y2,
+            c3 * y0 - s3 * x0, c3 * y1 - s3 * x1, c3 * y2 - s3 * x2,
+        )  # fmt: skip
+        length = d3 + q3
+        p0, p1, p2 = length * z0, length * z1, length * z2
+        f3 = (x0, x1, x2, y0, y1, y2, z0, z1, z2, p0, p1, p2)
+        # Link 4 (roll): no twist, RotZ(theta4), along the shaft by d4.
+        c, s = math.cos(t4 + q4), math.sin(t4 + q4)
+        x0, x1, x2, y0, y1, y2 = (
+            c * x0 + s * y0, c * x1 + s * y1, c * x2 + s * y2,
+            c * y0 - s * x0, c * y1 - s * x1, c * y2 - s * x2,
+        )  # fmt: skip
+        p0, p1, p2 = p0 + d4 * z0, p1 + d4 * z1, p2 + d4 * z2
+        f4 = (x0, x1, x2, y0, y1, y2, z0, z1, z2, p0, p1, p2)
+        # Link 5 (wrist pitch): RotX(alpha5), RotZ(theta5); same origin.
+        y0, y1, y2, z0, z1, z2 = (
+            ca5 * y0 + sa5 * z0, ca5 * y1 + sa5 * z1, ca5 * y2 + sa5 * z2,
+            ca5 * z0 - sa5 * y0, ca5 * z1 - sa5 * y1, ca5 * z2 - sa5 * y2,
+        )  # fmt: skip
+        c, s = math.cos(t5 + q5), math.sin(t5 + q5)
+        x0, x1, x2, y0, y1, y2 = (
+            c * x0 + s * y0, c * x1 + s * y1, c * x2 + s * y2,
+            c * y0 - s * x0, c * y1 - s * x1, c * y2 - s * x2,
+        )  # fmt: skip
+        f5 = (x0, x1, x2, y0, y1, y2, z0, z1, z2, p0, p1, p2)
+        # Link 6 (wrist yaw): RotX(alpha6), along the wrist link by a6, RotZ(theta6).
+        y0, y1, y2, z0, z1, z2 = (
+            ca6 * y0 + sa6 * z0, ca6 * y1 + sa6 * z1, ca6 * y2 + sa6 * z2,
+            ca6 * z0 - sa6 * y0, ca6 * z1 - sa6 * y1, ca6 * z2 - sa6 * y2,
+        )  # fmt: skip
+        p0, p1, p2 = p0 + a6 * x0, p1 + a6 * x1, p2 + a6 * x2
+        c, s = math.cos(t6 + q6), math.sin(t6 + q6)
+        x0, x1, x2, y0, y1, y2 = (
+            c * x0 + s * y0, c * x1 + s * y1, c * x2 + s * y2,
+            c * y0 - s * x0, c * y1 - s * x1, c * y2 - s * x2,
+        )  # fmt: skip
+        f6 = (x0, x1, x2, y0, y1, y2, z0, z1, z2, p0, p1, p2)
+        return [f1, f2, f3, f4, f5, f6]
 
     def rcm_distance_m(self, q: FloatArray) -> float:
         """Distance [m] from the RCM to the line through the pitch axis along the shaft."""
@@ -185,8 +292,106 @@ class PsmKinematics(ArmKinematics):
     # ------------------------------------------------------------------ inverse
     def inverse(self, T_rcm_tip: FloatArray, q_hint: FloatArray | None = None) -> FloatArray:
         """(6,) joints reaching ``T_rcm_tip``, nearest ``q_hint``; see the module docstring."""
-        T = as_pose(T_rcm_tip, "T_rcm_tip")
-        hint = self._home if q_hint is None else as_joint_vector(q_hint, self.joint_names, "q_hint")
+        rows = exact_pose_rows(T_rcm_tip)
+        T = None
+        if rows is None:
+            T = as_pose(T_rcm_tip, "T_rcm_tip")
+            rows = T.tolist()
+        hint_values = self._home_values if q_hint is None else joint_values(q_hint, 6)
+        if hint_values is None:
+            hint_values = as_joint_vector(q_hint, self.joint_names, "q_hint").tolist()
+        solution = self._inverse_regular(rows, hint_values)
+        if solution is not None:
+            return np.array(solution)
+        if T is None:
+            T = np.array(rows)
+        return self._inverse_general(T, np.array(hint_values, dtype=np.float64))
+
+    def _inverse_regular(self, rows: list[list[float]], hint: list[float]) -> list[float] | None:
+        """The servo case on floats: the target is away from every singular neighbourhood and
+        only the natural branch passes the prefilter, so that branch's solution (if it exists)
+        is the only one and :meth:`_inverse_general` would return it too.
+
+        None hands over to :meth:`_inverse_general` (several candidates, a singular
+        neighbourhood, no solution, slow convergence): it decides again from scratch and owns
+        every error message, so the fast path cannot change an answer or a message.
+        """
+        r0, r1, r2 = rows[0], rows[1], rows[2]
+        R6 = mul3(
+            (r0[0], r0[1], r0[2], r1[0], r1[1], r1[2], r2[0], r2[1], r2[2]), self._R_tip_yaw_rows
+        )
+        t0, t1, t2 = self._p_yaw_tip_values
+        p0 = r0[3] - (R6[0] * t0 + R6[1] * t1 + R6[2] * t2)
+        p1 = r1[3] - (R6[3] * t0 + R6[4] * t1 + R6[5] * t2)
+        p2 = r2[3] - (R6[6] * t0 + R6[7] * t1 + R6[8] * t2)
+        # Link direction e: the wrist-yaw origin's component perpendicular to the yaw axis.
+        z0, z1, z2 = R6[2], R6[5], R6[8]
+        along = p0 * z0 + p1 * z1 + p2 * z2
+        w0, w1, w2 = p0 - along * z0, p1 - along * z1, p2 - along * z2
+        n = math.sqrt(w0 * w0 + w1 * w1 + w2 * w2)
+        if n < _REGULAR_M:
+            return None
+        e0, e1, e2 = w0 / n, w1 / n, w2 / n
+        a = self.wrist_link_m
+        # Natural branch: pitch point p6 - a e in front of the RCM, shaft through it.
+        f0, f1, f2 = p0 - a * e0, p1 - a * e1, p2 - a * e2
+        r = math.sqrt(f0 * f0 + f1 * f1 + f2 * f2)
+        if r < _REGULAR_M:
+            return None
+        q3 = r - self.shaft_offset_m
+        insertion_min, insertion_max = self._limits[2]
+        low, high = insertion_min - _PREFILTER_MARGIN, insertion_max + _PREFILTER_MARGIN
+        if not (e0 * f0 + e1 * f1 + e2 * f2 > 0.0 and low <= q3 <= high):
+            return None
+        # The folded branch (u = -e, shaft through p6 + a e reversed) must fail the prefilter;
+        # the third hypothesis (u = e, shaft reversed) fails it whenever the natural one passes.
+        b0, b1, b2 = p0 + a * e0, p1 + a * e1, p2 + a * e2
+        rb = math.sqrt(b0 * b0 + b1 * b1 + b2 * b2)
+        if (
+            rb > _DEGENERATE_M
+            and e0 * b0 + e1 * b1 + e2 * b2 > 0.0
+            and low <= -rb - self.shaft_offset_m <= high
+        ):
+            return None
+        seed = self._closed_form((e0, e1, e2), (f0 / r, f1 / r, f2 / r), q3, R6)
+        if isinstance(seed, str):
+            return None
+        target: Frame = (R6[0], R6[3], R6[6], R6[1], R6[4], R6[7], z0, z1, z2, p0, p1, p2)
+        values = seed
+        for iteration in range(self._max_iterations + 1):
+            frames = self._frames(values)
+            error, position_error_m, rotation_error_rad = frame_error(frames[-1], target)
+            if position_error_m < _CONVERGED and rotation_error_rad < _CONVERGED:
+                break
+            if iteration == self._max_iterations:
+                return None
+            step = _newton_step(frames, error)
+            if step is None or not all(abs(d) <= _MAX_NEWTON_STEP for d in step):
+                return None  # near-singular (NaN fails the test too): least squares there
+            values = [v + d for v, d in zip(values, step, strict=True)]
+        tolerances = self.tolerances
+        if position_error_m > tolerances.position_m or rotation_error_rad > tolerances.rotation_rad:
+            return None
+        values[3] = self._roll_turn(values[3], hint[3], tolerances.joint_limit_margin)
+        for value, (lower, upper) in zip(values, self._limits, strict=True):
+            if not lower <= value <= upper:
+                return None  # outside, or within the margin and to be clamped and re-verified
+        return values
+
+    def _roll_turn(self, roll_rad: float, hint_roll_rad: float, margin: float) -> float:
+        """Of ``roll_rad`` and its turns +-2 pi within the roll range, the one nearest the hint
+        (``roll_rad`` itself if none is in range; the limit check reports it)."""
+        roll_min, roll_max = self._limits[3]
+        best = roll_rad
+        best_distance = math.inf
+        for turn in (roll_rad - _TWO_PI, roll_rad, roll_rad + _TWO_PI):
+            distance = abs(turn - hint_roll_rad)
+            if roll_min - margin <= turn <= roll_max + margin and distance < best_distance:
+                best, best_distance = turn, distance  # the first of equally near turns
+        return best
+
+    def _inverse_general(self, T: FloatArray, hint: FloatArray) -> FloatArray:
+        """Every branch and singular case (the algorithm of the module docstring)."""
         R6 = T[:3, :3] @ self._R_tip_yaw
         p6 = T[:3, 3] - R6 @ self._p_yaw_tip
         hypotheses, near_singular = self._hypotheses(R6, p6, hint)
@@ -207,7 +412,7 @@ class PsmKinematics(ArmKinematics):
                 self.q_min[2] - _PREFILTER_MARGIN <= q3 <= self.q_max[2] + _PREFILTER_MARGIN
             ):
                 continue  # wrist folded past 90 deg, or insertion out of range
-            seed = self._closed_form(u, z3, q3, R6)
+            seed = self._closed_form_array(u, z3, q3, R6)
             outcome = seed if isinstance(seed, str) else self._finish(seed, R6, p6, hint)
             if isinstance(outcome, str):
                 reasons.append(outcome)
@@ -290,26 +495,38 @@ class PsmKinematics(ArmKinematics):
         if not hypotheses:
             return "the target is degenerate (tip and wrist at the RCM)"
         u, z3, q3, _ = hypotheses[0]
-        q = self._closed_form(u, z3, q3, R6)
+        q = self._closed_form_array(u, z3, q3, R6)
         if isinstance(q, str):
             return q
         violations = self.limit_violations(q, self.tolerances.joint_limit_margin)
         return "; ".join(violations) or "no branch keeps the wrist within range"
 
-    def _closed_form(
+    def _closed_form_array(
         self, u: FloatArray, z3: FloatArray, q3: float, R6: FloatArray
     ) -> FloatArray | str:
-        """Joint values from the shaft direction ``z3``, insertion and yaw-frame orientation.
+        """:meth:`_closed_form` for arrays (the general path)."""
+        u0, u1, u2 = u.tolist()
+        z0, z1, z2 = z3.tolist()
+        q = self._closed_form((u0, u1, u2), (z0, z1, z2), q3, _rows(R6))
+        return q if isinstance(q, str) else np.array(q)
+
+    def _closed_form(self, u: Vector3, z3: Vector3, q3: float, R6: Matrix3) -> list[float] | str:
+        """Joint values from the link direction ``u``, shaft direction ``z3``, insertion and the
+        yaw-frame orientation ``R6`` (row-major).
 
         Plain floats throughout (row-major 3x3 tuples): this runs on every servo cycle.
         """
-        branches = self._rcm.solve(float(z3[0]), float(z3[1]), float(z3[2]))
+        branches = self._rcm.solve(z3[0], z3[1], z3[2])
         if branches is None:
             return "the shaft would lie along the yaw axis (outer_pitch at +-90 deg)"
-        q1, q2 = min(branches, key=lambda b: abs(wrap_angle_rad(b[1] - self._pitch_mid_rad)))
+        # The branch with the outer pitch nearer the middle of its range (the first on a tie).
+        (q1, q2), other = branches
+        mid = self._pitch_mid_rad
+        if abs(wrap_angle_rad(other[1] - mid)) < abs(wrap_angle_rad(q2 - mid)):
+            q1, q2 = other
         R3_t = transpose3(mul3(self._rcm.rotation_rows(q1, q2), self._R_2_3_rows))
-        R36 = mul3(R3_t, _rows(R6))
-        u0, u1, u2 = (float(v) for v in u)
+        R36 = mul3(R3_t, R6)
+        u0, u1, u2 = u
         u3 = (
             R3_t[0] * u0 + R3_t[1] * u1 + R3_t[2] * u2,
             R3_t[3] * u0 + R3_t[4] * u1 + R3_t[5] * u2,
@@ -323,10 +540,15 @@ class PsmKinematics(ArmKinematics):
                 f"[{self.q_min[4]:.6g}, {self.q_max[4]:.6g}] rad"
             )
         # Of the two wrist branches, the one whose pitch-to-yaw link points along u.
-        candidates = [(q4, q5, self._wrist.rotation_rows(q4, q5)) for q4, q5 in wrist]
-        q4, q5, R35 = max(
-            candidates, key=lambda c: c[2][0] * u3[0] + c[2][3] * u3[1] + c[2][6] * u3[2]
-        )
+        # (The first on a tie.)
+        (q4, q5), (q4b, q5b) = wrist
+        R35 = self._wrist.rotation_rows(q4, q5)
+        R35b = self._wrist.rotation_rows(q4b, q5b)
+        if (
+            R35b[0] * u3[0] + R35b[3] * u3[1] + R35b[6] * u3[2]
+            > R35[0] * u3[0] + R35[3] * u3[1] + R35[6] * u3[2]
+        ):
+            q4, q5, R35 = q4b, q5b, R35b
         # Wrist yaw: RotZ(t6) = (R35 RotX(alpha6))^T R36; only its first column is needed.
         ca, sa = self._wrist_yaw_twist
         n00 = R35[0] * R36[0] + R35[3] * R36[3] + R35[6] * R36[6]
@@ -336,7 +558,7 @@ class PsmKinematics(ArmKinematics):
             + (ca * R35[7] + sa * R35[8]) * R36[6]
         )
         q6 = wrap_angle_rad(math.atan2(n10, n00) - self._wrist_yaw_offset_rad)
-        return np.array([q1, q2, q3, q4, q5, q6])
+        return [q1, q2, q3, q4, q5, q6]
 
     def _finish(
         self, seed: FloatArray, R6: FloatArray, p6: FloatArray, hint: FloatArray
@@ -346,15 +568,7 @@ class PsmKinematics(ArmKinematics):
         tolerances = self.tolerances
         margin = tolerances.joint_limit_margin
         # Roll: +-260 deg covers most angles twice; take the turn nearest the hint.
-        roll_min, roll_max = self._limits[3]
-        hint_roll = float(hint[3])
-        turns = [
-            t
-            for t in (values[3] - _TWO_PI, values[3], values[3] + _TWO_PI)
-            if roll_min - margin <= t <= roll_max + margin
-        ]
-        if turns:
-            values[3] = min(turns, key=lambda t: abs(t - hint_roll))
+        values[3] = self._roll_turn(values[3], float(hint[3]), margin)
         if not self._within_limits(values, margin):
             return "; ".join(self.limit_violations(np.array(values), margin))
         clamped = self._clamped(values)
@@ -425,6 +639,66 @@ def _jacobian(frames: list[Frame]) -> FloatArray:
         d0, d1, d2 = tip[9] - f[9], tip[10] - f[10], tip[11] - f[11]
         columns.append((z1 * d2 - z2 * d1, z2 * d0 - z0 * d2, z0 * d1 - z1 * d0, z0, z1, z2))
     return np.array(columns).T
+
+
+def _newton_step(frames: list[Frame], error: list[float]) -> list[float] | None:
+    """Newton step ``J^-1 error`` of the PSM chain (``error`` as from ``frame_error``), exact,
+    by two 3x3 solves on floats instead of a 6x6 array solve.
+
+    Structure (enforced by the constructor's zero checks): joints 1 and 2 turn about axes through
+    the RCM (the origin), joint 3 slides along the shaft z3, roll and wrist pitch turn about axes
+    through the pitch point p5 on the shaft, wrist yaw about an axis through the frame-6 origin
+    p6. Referred to p5 instead of p6 (velocities ``v5 = v6 + w x (p5 - p6)``, applied to every
+    Jacobian column and to the error alike, so the step is unchanged), the linear rows lose the
+    roll and the wrist pitch:
+
+        [z1 x p5, z2 x p5, z3] (d1, d2, d3) + (z6 x (p5 - p6)) d6 = v5
+        z1 d1 + z2 d2 + z4 d4 + z5 d5 + z6 d6 = w
+
+    With ``M g = v5`` and ``M h = z6 x (p5 - p6)``, ``(d1, d2, d3) = g - h d6`` and
+    ``[z4, z5, z6 - h1 z1 - h2 z2] (d4, d5, d6) = w - g1 z1 - g2 z2``. Both 3x3 systems are
+    solved by Cramer's rule; None when either is singular.
+    """
+    f1, f2, f3, f4, f5, f6 = frames
+    a0, a1, a2 = f1[6], f1[7], f1[8]  # z1
+    b0, b1, b2 = f2[6], f2[7], f2[8]  # z2
+    c0, c1, c2 = f3[6], f3[7], f3[8]  # z3 (shaft)
+    s0, s1, s2 = f4[6], f4[7], f4[8]  # z4 (roll)
+    t0, t1, t2 = f5[6], f5[7], f5[8]  # z5 (wrist pitch)
+    y0, y1, y2 = f6[6], f6[7], f6[8]  # z6 (wrist yaw)
+    p0, p1, p2 = f5[9], f5[10], f5[11]  # pitch point p5
+    d0, d1, d2 = p0 - f6[9], p1 - f6[10], p2 - f6[11]  # p5 - p6
+    ex, ey, ez, wx, wy, wz = error
+    v0, v1, v2 = ex + wy * d2 - wz * d1, ey + wz * d0 - wx * d2, ez + wx * d1 - wy * d0
+    h0, h1, h2 = y1 * d2 - y2 * d1, y2 * d0 - y0 * d2, y0 * d1 - y1 * d0  # z6 x (p5 - p6)
+    # Columns of M: m = z1 x p5, n = z2 x p5, z3; rows of M^-1 det(M): n x z3, z3 x m, m x n.
+    m0, m1, m2 = a1 * p2 - a2 * p1, a2 * p0 - a0 * p2, a0 * p1 - a1 * p0
+    n0, n1, n2 = b1 * p2 - b2 * p1, b2 * p0 - b0 * p2, b0 * p1 - b1 * p0
+    k0, k1, k2 = n1 * c2 - n2 * c1, n2 * c0 - n0 * c2, n0 * c1 - n1 * c0
+    l0, l1, l2 = c1 * m2 - c2 * m1, c2 * m0 - c0 * m2, c0 * m1 - c1 * m0
+    o0, o1, o2 = m1 * n2 - m2 * n1, m2 * n0 - m0 * n2, m0 * n1 - m1 * n0
+    det = m0 * k0 + m1 * k1 + m2 * k2
+    if not abs(det) > 0.0:
+        return None
+    g0 = (v0 * k0 + v1 * k1 + v2 * k2) / det
+    g1 = (v0 * l0 + v1 * l1 + v2 * l2) / det
+    g2 = (v0 * o0 + v1 * o1 + v2 * o2) / det
+    j0 = (h0 * k0 + h1 * k1 + h2 * k2) / det
+    j1 = (h0 * l0 + h1 * l1 + h2 * l2) / det
+    j2 = (h0 * o0 + h1 * o1 + h2 * o2) / det
+    # Wrist: columns z4, z5, u = z6 - j0 z1 - j1 z2; right-hand side r = w - g0 z1 - g1 z2.
+    u0, u1, u2 = y0 - j0 * a0 - j1 * b0, y1 - j0 * a1 - j1 * b1, y2 - j0 * a2 - j1 * b2
+    r0, r1, r2 = wx - g0 * a0 - g1 * b0, wy - g0 * a1 - g1 * b1, wz - g0 * a2 - g1 * b2
+    k0, k1, k2 = t1 * u2 - t2 * u1, t2 * u0 - t0 * u2, t0 * u1 - t1 * u0
+    l0, l1, l2 = u1 * s2 - u2 * s1, u2 * s0 - u0 * s2, u0 * s1 - u1 * s0
+    o0, o1, o2 = s1 * t2 - s2 * t1, s2 * t0 - s0 * t2, s0 * t1 - s1 * t0
+    det = s0 * k0 + s1 * k1 + s2 * k2
+    if not abs(det) > 0.0:
+        return None
+    q4 = (r0 * k0 + r1 * k1 + r2 * k2) / det
+    q5 = (r0 * l0 + r1 * l1 + r2 * l2) / det
+    q6 = (r0 * o0 + r1 * o1 + r2 * o2) / det
+    return [g0 - j0 * q6, g1 - j1 * q6, g2 - j2 * q6, q4, q5, q6]
 
 
 def _any_perpendicular(axis: FloatArray) -> FloatArray:

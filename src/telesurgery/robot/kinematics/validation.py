@@ -109,3 +109,34 @@ def as_joint_vector(q: object, joint_names: tuple[str, ...], name: str = "q") ->
         bad = [joint_names[i] for i in range(n) if not math.isfinite(array[i])]
         raise InvalidCommand(f"{name} must be finite; non-finite values for {', '.join(bad)}")
     return array
+
+
+def exact_pose_rows(T: object) -> list[list[float]] | None:
+    """The rows of ``T`` if :func:`as_pose` would accept it unchanged, else None.
+
+    A fast check for the servo path: only a float64 (4, 4) ndarray with finite values, bottom row
+    (0, 0, 0, 1) and a rotation within 1e-12 of SO(3) qualifies (that is what the supervisor
+    builds from a unit quaternion). None says nothing is wrong yet: call :func:`as_pose`, which
+    projects or raises with the full message.
+    """
+    if type(T) is not np.ndarray or T.dtype != np.float64 or T.shape != (4, 4):
+        return None
+    rows: list[list[float]] = T.tolist()
+    if rows[3] != [0.0, 0.0, 0.0, 1.0]:
+        return None
+    if not math.isfinite(sum(rows[0]) + sum(rows[1]) + sum(rows[2])):  # NaN and inf propagate
+        return None
+    if _rotation_error(rows) > _EXACT:
+        return None
+    return rows
+
+
+def joint_values(q: object, n: int) -> list[float] | None:
+    """``q`` as n floats if it is a finite float64 (n,) ndarray, else None (use
+    :func:`as_joint_vector`, which converts or raises with the full message)."""
+    if type(q) is not np.ndarray or q.dtype != np.float64 or q.shape != (n,):
+        return None
+    values: list[float] = q.tolist()
+    if not math.isfinite(sum(values)):
+        return None
+    return values
