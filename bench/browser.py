@@ -36,6 +36,7 @@ from browser_support import chromium, open_console, running_gateway
 from telesurgery.gateway.config import GatewayConfig
 
 PING_HZ = 500
+"""The control-channel ping rate the page measures its RTT with [Hz]."""
 
 
 def percentiles(values: list[float]) -> tuple[float, float]:
@@ -45,13 +46,30 @@ def percentiles(values: list[float]) -> tuple[float, float]:
     return (float(np.percentile(a, 50)), float(np.percentile(a, 99)))
 
 
-async def measure(seconds: float, warmup_s: float) -> dict[str, Any]:
+def sctp_state(gateway: Any) -> list[dict[str, Any]]:
+    """The gateway-side SCTP queue of each peer (where a starved event loop piles data up)."""
+    out = []
+    for peer in gateway.peers.values():
+        sctp = peer.pc.sctp
+        out.append(
+            {
+                "outbound_queue": len(getattr(sctp, "_outbound_queue", ())),
+                "flight_bytes": getattr(sctp, "_flight_size", None),
+                "cwnd_bytes": getattr(sctp, "_cwnd", None),
+                "gateway_rtt_ms": peer.last_rtt_ms,
+            }
+        )
+    return out
+
+
+async def measure(seconds: float, warmup_s: float, ping_hz: int, engage: bool) -> dict[str, Any]:
     async with (
         running_gateway(GatewayConfig(port=0, link="none")) as (url, gateway),
         chromium() as browser,
     ):
-        page = await open_console(browser, url, f"console_id=bench&ping_hz={PING_HZ}")
-        await page.keyboard.press("Enter")  # engage: control streams during the measurement
+        page = await open_console(browser, url, f"console_id=bench&ping_hz={ping_hz}")
+        if engage:
+            await page.keyboard.press("Enter")  # control streams during the measurement
         await asyncio.sleep(warmup_s)
         start = await page.evaluate(
             """() => {
@@ -88,7 +106,9 @@ async def measure(seconds: float, warmup_s: float) -> dict[str, Any]:
             "browser_control_rtt_ms_p50": round(rtt50, 3),
             "browser_control_rtt_ms_p99": round(rtt99, 3),
             "browser_control_rtt_samples": len(end["rtt"]),
-            "browser_ping_hz": PING_HZ,
+            "browser_ping_hz": ping_hz,
+            "engaged": engage,
+            "gateway_sctp": sctp_state(gateway),
             "browser_fps": round((end["frames"] - start["frames"]) / elapsed_s, 2),
             "browser_control_hz": round((end["control"] - start["control"]) / elapsed_s, 1),
             "browser_control_skipped": end["skipped"],
@@ -107,8 +127,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="measurement window [s]")
     parser.add_argument("--warmup-s", type=float, default=3.0, help="settling before it [s]")
+    parser.add_argument("--ping-hz", type=int, default=PING_HZ, help="page ping rate [Hz]")
+    parser.add_argument(
+        "--no-engage", action="store_true", help="do not stream control while measuring"
+    )
     args = parser.parse_args()
-    result = asyncio.run(measure(args.seconds, args.warmup_s))
+    result = asyncio.run(measure(args.seconds, args.warmup_s, args.ping_hz, not args.no_engage))
     for name in ("browser_g2g_ms", "browser_control_rtt_ms"):
         print(f"{name}: p50 {result[name + '_p50']} p99 {result[name + '_p99']}")
     print(f"browser_fps: {result['browser_fps']}")

@@ -17,6 +17,7 @@ export class Alarms {
   raise(key, severity, text) {
     const existing = this.active.get(key);
     if (existing && existing.severity === severity && existing.text === text) return;
+    this.active.delete(key); // re-insert: Map order is raise order
     this.active.set(key, { severity, text, sinceMs: performance.now() });
     this.history.push({ key, severity, text, atMs: performance.now() });
     if (this.history.length > 200) this.history.shift();
@@ -34,7 +35,8 @@ export class Alarms {
 
   top() {
     let best = null;
-    for (const a of this.active.values()) if (best === null || a.severity > best.severity) best = a;
+    // the most severe; among equals the most recent
+    for (const a of this.active.values()) if (best === null || a.severity >= best.severity) best = a;
     return best;
   }
 
@@ -45,10 +47,20 @@ export class Alarms {
       this.banner.className = "banner";
       return;
     }
-    const others = this.active.size - 1;
     this.banner.hidden = false;
     this.banner.className = `banner ${top.severity === Severity.CRITICAL ? "critical" : top.severity === Severity.WARNING ? "warning" : "info"}`;
-    this.banner.textContent = top.text + (others > 0 ? `  (+${others} more)` : "");
+    const others = [...this.active.values()].filter((a) => a !== top).reverse();
+    this.banner.replaceChildren(document.createTextNode(top.text));
+    for (const a of others.slice(0, 2)) {
+      const line = document.createElement("small");
+      line.textContent = a.text;
+      this.banner.append(line);
+    }
+    if (others.length > 2) {
+      const more = document.createElement("small");
+      more.textContent = `+${others.length - 2} more`;
+      this.banner.append(more);
+    }
   }
 
   beep(severity) {

@@ -37,7 +37,7 @@ export function optionsFromQuery(search) {
     role,
     gateway: q.get("gateway") ?? window.location.origin,
     pingHz: number("ping_hz", 10, 1, 1000),
-    controlHz: number("control_hz", 250, 120, 1000),
+    controlHz: number("control_hz", 200, 120, 1000),
     arm,
     scale,
     tremor: onOff("tremor"),
@@ -234,6 +234,7 @@ export class ConsoleApp {
     }
     this.engaged = on;
     this.session?.reset();
+    this.lastStatus = null;
     if (on) {
       this.suspended = null;
       this.alarms.clear("suspended");
@@ -333,6 +334,11 @@ export class ConsoleApp {
     }
     this.linkLost = lost;
     this.silentMs = silentMs;
+    // an arm the robot state shows following again has no hold / disengage alarm any more
+    const state = this.connection.latestState;
+    if (!lost && state !== null) {
+      for (const a of state.arms) if (a.supervisor_state === "FOLLOWING") this.alarms.clear(`arm:${a.arm}`);
+    }
   }
 
   // -- supervisor events -------------------------------------------------------------------------
@@ -373,6 +379,7 @@ export class ConsoleApp {
         this.alarms.clear(`arm:${arm}`);
         break;
       case "EngageRefused":
+        if (ev.reason === "already_engaged") break; // a retry crossed the state update
         this.hud.note(`${arm} engage refused (${ev.reason}): ${ev.detail}`);
         break;
       case "ArmStateChanged":
@@ -468,6 +475,7 @@ export class ConsoleApp {
         codec: this.stats.codec ?? null,
       },
       states_received: c?.statesReceived ?? 0,
+      state_age_ms: c?.latestStateAtMs == null ? null : performance.now() - c.latestStateAtMs,
       pings_answered: c?.pingsAnswered ?? 0,
       control_sent: c?.controlSent ?? 0,
       control_skipped: c?.controlSkipped ?? 0,

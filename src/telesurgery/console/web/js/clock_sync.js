@@ -14,7 +14,7 @@ export class ClockSync {
     const id = this.nextId;
     this.nextId = (this.nextId + 1) % 2 ** 32;
     this.pending.set(id, nowNs);
-    if (this.pending.size > 256) this.pending.delete(this.pending.keys().next().value);
+    if (this.pending.size > 4096) this.pending.delete(this.pending.keys().next().value);
     return { ping_id: id, t0_ns: nowNs };
   }
 

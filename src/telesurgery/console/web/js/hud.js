@@ -50,6 +50,7 @@ export class Hud {
         `<td>${fmt(a.command_age_ms, 0, " ms")}</td></tr>`;
     });
     el.arms.innerHTML = rows.join("");
+    el.armsPanel.classList.toggle("stale", s.link === "red" && s.state_age_ms > 250);
     for (const b of el.armButtons) b.classList.toggle("on", b.dataset.arm === s.arm);
   }
 }

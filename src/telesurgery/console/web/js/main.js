@@ -16,6 +16,7 @@ const elements = {
   frame: $("frame"),
   mode: $("mode"),
   arms: $("arms"),
+  armsPanel: $("arms-panel"),
   armButtons: [...document.querySelectorAll("[data-arm]")],
   scale: $("scale"),
   engage: $("engage"),
