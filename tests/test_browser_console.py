@@ -340,6 +340,41 @@ async def test_focus_loss_and_unplugged_gamepad_stop_motion(console: Console) ->
     )
 
 
+async def test_camera_arm_selected_moves_the_endoscope(console: Console) -> None:
+    page = console.page
+    await console.engage()  # PSM1 following; it keeps its last target while ECM is driven
+    await page.keyboard.press("Digit3")
+    assert (await snapshot(page))["arm"] == "ECM"
+
+    async def camera_position() -> tuple[np.ndarray, np.ndarray]:
+        data = await console.geometry()
+        ecm = next(a for a in data["arms"] if a["arm"] == "ECM")
+        T = np.eye(4)
+        T[:3, :3] = matrix_from_quat_xyzw(np.array(ecm["q"]))
+        T[:3, 3] = ecm["pm"]
+        T_world_camera = np.array(data["T_world_rcm"]["ECM"]) @ T
+        return T_world_camera[:3, 3], T_world_camera[:3, :3]
+
+    async def trial() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        p0, R0 = await camera_position()
+        tool0 = await console.tool_in_camera()
+        await console.drag(200, 0)  # hand right: the camera moves right (its own +x)
+        await asyncio.sleep(1.5)
+        p1, _ = await camera_position()
+        return p0, R0, p1, tool0
+
+    try:
+        await wait_for(lambda: console.supervisor("ECM") is ArmState.FOLLOWING, 10.0, "ECM")
+        p0, R0, p1, _ = await trial()
+    finally:
+        await page.keyboard.press("Digit1")
+    moved = R0.T @ (p1 - p0)  # in the camera frame at the start
+    assert moved[0] > 0.003, moved  # 20 mm of hand at 3:1, projected on a 4-DOF scope
+    assert abs(moved[0]) > 2 * max(abs(moved[1]), abs(moved[2])), moved
+    assert console.supervisor("PSM1") in (ArmState.FOLLOWING, ArmState.HOLDING)
+    await screenshot(page, "console_camera_moved")
+
+
 async def test_layout_fits_laptop_and_1280x720(console: Console) -> None:
     page = console.page
     for width, height in ((1280, 720), (1366, 768), (1024, 600)):

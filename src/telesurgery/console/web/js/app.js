@@ -379,7 +379,8 @@ export class ConsoleApp {
         this.alarms.clear(`arm:${arm}`);
         break;
       case "EngageRefused":
-        if (ev.reason === "already_engaged") break; // a retry crossed the state update
+        // retries crossing a state update need no action from the surgeon
+        if (ev.reason === "already_engaged" || ev.reason === "no_recent_command") break;
         this.hud.note(`${arm} engage refused (${ev.reason}): ${ev.detail}`);
         break;
       case "ArmStateChanged":
@@ -462,7 +463,7 @@ export class ConsoleApp {
       rtt_last_ms: c?.lastRttMs ?? null,
       g2g_ms: g2g ? g2g.percentile(50) : null,
       g2g_p99_ms: g2g ? g2g.percentile(99) : null,
-      command_rate_hz: this.sentTimes.length,
+      command_rate_hz: this.sentTimes.filter((t) => t >= performance.now() - 1000).length,
       video: {
         frame_number: this.video?.lastFrameNumber ?? null,
         frames_presented: this.video?.framesPresented ?? 0,
