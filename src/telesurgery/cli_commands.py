@@ -12,5 +12,13 @@ def all_commands() -> list[Command]:
     from telesurgery.demo import DemoCommand
     from telesurgery.gateway.command import GatewayCommand
     from telesurgery.operation.command import AdminCommand
+    from telesurgery.record.command import AuditCommand, ReplayCommand, ReportCommand
 
-    return [DemoCommand(), GatewayCommand(), AdminCommand()]
+    return [
+        DemoCommand(),
+        GatewayCommand(),
+        AdminCommand(),
+        AuditCommand(),
+        ReplayCommand(),
+        ReportCommand(),
+    ]

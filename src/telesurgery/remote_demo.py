@@ -89,6 +89,7 @@ class RemoteDemoSummary:
     video_frames: int = 0
     snapshots: list[Path] = field(default_factory=list)
     printed: bool = False
+    recording: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -146,6 +147,7 @@ async def run_remote_demo(options: RemoteDemoOptions, out: TextIO) -> RemoteDemo
         video = status.get("video")
         if video:
             summary.video_frames = video["frames_encoded"]
+        summary.recording = status.get("recording")
         if options.serve_after:
             print_summary(summary, out)
             summary.printed = True
@@ -305,6 +307,12 @@ def print_summary(summary: RemoteDemoSummary, out: TextIO) -> None:
         print(
             f"snapshots            {len(summary.snapshots)} PNG of the remote view in "
             f"{summary.snapshots[0].parent}",
+            file=out,
+        )
+    if summary.recording:
+        print(
+            f"recording            {summary.recording} (closed when the gateway stops; then "
+            f"telesurgery report {summary.recording})",
             file=out,
         )
     alarms = {k: v for k, v in summary.events.items() if k not in ("ArmStateChanged",)}

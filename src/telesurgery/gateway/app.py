@@ -23,7 +23,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from aiohttp import web
@@ -60,6 +60,9 @@ from telesurgery.protocol.messages import (
     RobotStateMessage,
 )
 from telesurgery.robot.contract import Robot
+
+if TYPE_CHECKING:
+    from telesurgery.record.recorder import Recorder
 from telesurgery.robot.kinematics.base import ArmKinematics
 from telesurgery.robot.kinematics.ecm import EcmKinematics
 from telesurgery.robot.kinematics.psm import PsmKinematics
@@ -124,6 +127,9 @@ class Gateway:
         self.latency = LatencyTracker()
         self.robot: Robot | None = None
         self.loop: ControlLoop | None = None
+        self.recorder: Recorder | None = None
+        """The operation's recorder, when ``config.record_dir`` is set."""
+        self.recording_path: Path | None = None
         self.sampler: StateSampler | None = None
         self.control: PatientSide | None = None
         self.kinematics: dict[str, ArmKinematics] = {
@@ -157,8 +163,8 @@ class Gateway:
         if add_tick is None:
             raise ConfigError("robot", type(robot).__name__, "a driver with add_tick_callback")
         await loop.run_in_executor(None, self._prepare_arms, robot)
-        self.loop = ControlLoop.for_robot(robot, self.safety_config, self.kinematics)
-        self.sampler = StateSampler(robot, self.loop)
+        self.loop = await self._make_control_loop(robot)
+        self.sampler = StateSampler(robot, self.loop, recorder=self.recorder)
         self.control = PatientSide(self.loop, self.sampler)
         remove_loop = add_tick(self.loop.tick)
         remove_sampler = add_tick(self.sampler)
@@ -169,11 +175,53 @@ class Gateway:
             self.video = SharedVideoEncoder(self.config.video)
             await self.video.start()
             self._unsubscribe_camera = camera.subscribe(self.video.submit_threadsafe)
+            if self.recorder is not None:
+                self.video.encoded_listeners.append(self.recorder.record_video)
         self._tasks = [
             asyncio.create_task(self._state_loop(), name="state-broadcast"),
             asyncio.create_task(self._ping_loop(), name="clock-sync-pings"),
             asyncio.create_task(self._event_loop(), name="event-pump"),
         ]
+
+    async def _make_control_loop(self, robot: Robot) -> ControlLoop:
+        """The control loop, with a recording supervisor when this operation is recorded."""
+        if self.config.record_dir is None:
+            return ControlLoop.for_robot(robot, self.safety_config, self.kinematics)
+        from telesurgery.record.recorder import Recorder
+        from telesurgery.record.session import SessionInfo
+        from telesurgery.record.tap import RecordedSupervisor
+
+        initial_q = {
+            name: robot.arm(name).setpoint_js().position for name in self.safety_config.arms
+        }
+        initial_jaw = {}
+        for name in self.safety_config.arms:
+            jaw = robot.arm(name).jaw
+            if jaw is not None:
+                initial_jaw[name] = float(jaw.setpoint_js().position[0])
+        session = SessionInfo(
+            safety=self.safety_config,
+            initial_q={k: tuple(float(x) for x in v) for k, v in initial_q.items()},
+            initial_jaw_rad=initial_jaw,
+            T_world_rcm={
+                name: tuple(tuple(float(x) for x in row) for row in arm.T_world_rcm)
+                for name, arm in robot.arms.items()
+            },
+            operation_id=self.config.operation_id,
+            video_codec=self.config.video.codec,
+            started_wall_ns=time.time_ns(),
+        )
+        directory = self.config.record_dir
+        directory.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        self.recording_path = directory / f"operation-{stamp}.mcap"
+        recorder = Recorder(self.recording_path, session)
+        await asyncio.get_running_loop().run_in_executor(None, recorder.start)
+        self.recorder = recorder
+        supervisor = RecordedSupervisor(
+            self.safety_config, self.kinematics, initial_q, initial_jaw, recorder=recorder
+        )
+        return ControlLoop(robot, supervisor)
 
     @staticmethod
     def _prepare_arms(robot: Robot) -> None:
@@ -215,6 +263,9 @@ class Gateway:
             await asyncio.get_running_loop().run_in_executor(None, self.robot.disconnect)
         if self._remove_tick is not None:
             self._remove_tick()
+        if self.recorder is not None:
+            stats = await asyncio.get_running_loop().run_in_executor(None, self.recorder.stop)
+            logger.info("recording %s closed: %s", self.recording_path, stats)
 
     # -- signalling -----------------------------------------------------------------------------
 
@@ -249,6 +300,14 @@ class Gateway:
         )
         self.peers[session_id] = peer
         self.metrics.peers.set(len(self.peers))
+        if self.recorder is not None:
+            self.recorder.record_operation_event(
+                "console_joined",
+                time.monotonic(),
+                console_id=console_id,
+                role=role.value,
+                session_id=session_id,
+            )
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
@@ -331,6 +390,10 @@ class Gateway:
         await peer.close()
         if self.control is not None:
             self.control.console_left(peer.console_id)
+        if self.recorder is not None:
+            self.recorder.record_operation_event(
+                "console_left", time.monotonic(), console_id=peer.console_id, session_id=session_id
+            )
 
     def _on_latency_report(self, console_id: str, report: LatencyReport) -> None:
         for sample in report.samples:
@@ -397,6 +460,7 @@ class Gateway:
 
     async def _ping_loop(self) -> None:
         period_s = self.config.ping_interval_ms / 1000.0
+        ticks = 0
         while True:
             for peer in list(self.peers.values()):
                 peer.ping()
@@ -408,6 +472,9 @@ class Gateway:
                         peer.last_rtt_ms
                     )
             self._update_gauges()
+            ticks += 1
+            if self.recorder is not None and ticks % max(1, round(1.0 / period_s)) == 0:
+                self.recorder.record_latency(self.latency.snapshot(time.monotonic()))
             await asyncio.sleep(period_s)
 
     def _collect_command_ages(self) -> None:
@@ -519,6 +586,7 @@ class Gateway:
             "video": None if self.video is None else _jsonable(self.video.stats),
             "control_loop": _jsonable(self.loop.stats()) if self.loop else None,
             "scene": self.scene(),
+            "recording": None if self.recording_path is None else str(self.recording_path),
             "events": list(self.event_log)[-100:],
             "event_counts": dict(self.event_counts),
         }

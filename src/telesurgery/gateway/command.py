@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
 from telesurgery.cli import Command
 
@@ -35,6 +36,14 @@ class GatewayCommand(Command):
         parser.add_argument("--width", type=int, default=640, help="endoscope image width [px]")
         parser.add_argument("--height", type=int, default=480, help="endoscope image height [px]")
         parser.add_argument("--fps", type=float, default=30.0, help="endoscope frame rate [1/s]")
+        parser.add_argument(
+            "--record-dir",
+            type=Path,
+            default=Path("recordings"),
+            help="where each operation's MCAP recording goes (default ./recordings)",
+        )
+        parser.add_argument("--no-record", action="store_true", help="do not record this operation")
+        parser.add_argument("--operation", default="", help="operation id (recorded)")
         parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
 
     def run(self, args: argparse.Namespace) -> int:
@@ -52,6 +61,8 @@ class GatewayCommand(Command):
             port=args.port,
             link=args.link,
             camera_fps=args.fps,
+            record_dir=None if args.no_record else args.record_dir,
+            operation_id=args.operation,
             video=EncoderConfig(
                 codec=args.codec, width_px=args.width, height_px=args.height, fps=round(args.fps)
             ),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from telesurgery.exceptions import ConfigError
 from telesurgery.media.encoder import EncoderConfig
@@ -22,7 +23,7 @@ class GatewayConfig:
     custom spec such as ``delay=67.5ms,jitter=2ms,loss=0.01%``."""
     link_seed: int = 1
     """Seed of the link emulator's random numbers (reproducible runs)."""
-    state_rate_hz: float = 100.0
+    state_rate_hz: float = 125.0
     """Robot state messages per second sent to each console."""
     ping_interval_ms: float = 100.0
     """Gateway-initiated clock-sync pings per console [ms between pings]."""
@@ -34,6 +35,11 @@ class GatewayConfig:
     """Shared video encoder settings."""
     camera_fps: float = 30.0
     """Endoscope camera frame rate [1/s]."""
+    record_dir: Path | None = None
+    """Where each operation's MCAP recording is written (``operation-<UTC time>.mcap``);
+    None records nothing (the ``telesurgery gateway`` command records by default)."""
+    operation_id: str = ""
+    """The operation this gateway serves (recorded, and the audit trail's key)."""
     ice_servers: tuple[str, ...] = ()
     """STUN/TURN URLs; none by default (no public STUN reachable from an operating room LAN)."""
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -27,6 +27,9 @@ from telesurgery.protocol.messages import SupervisorState
 from telesurgery.robot.contract import OperatingState, Robot
 from telesurgery.safety.commands import ArmCommand
 from telesurgery.safety.state import ArmState as SupervisorArmState
+
+if TYPE_CHECKING:
+    from telesurgery.record.recorder import Recorder
 
 FloatArray = NDArray[np.float64]
 
@@ -74,7 +77,13 @@ class ArmSample:
 class StateSampler:
     """Tick callback publishing :class:`ArmSample` tuples (see the module docstring)."""
 
-    def __init__(self, robot: Robot, loop: ControlLoop, every_n_ticks: int = 5) -> None:
+    def __init__(
+        self,
+        robot: Robot,
+        loop: ControlLoop,
+        every_n_ticks: int = 5,
+        recorder: Recorder | None = None,
+    ) -> None:
         self._robot = robot
         self._loop = loop
         self._every = every_n_ticks
@@ -83,6 +92,7 @@ class StateSampler:
         self.latest: tuple[ArmSample, ...] = ()
         self._last_command: dict[str, tuple[int, float]] = {}
         self._command_lock = threading.Lock()
+        self._recorder = recorder
 
     def note_command(self, command: ArmCommand) -> None:
         """Remember the newest command per arm (network thread)."""
@@ -122,6 +132,10 @@ class StateSampler:
                 )
             )
         self.latest = tuple(samples)
+        recorder = self._recorder
+        if recorder is not None:  # measured robot state at 200 Hz (enqueue only)
+            for sample in samples:
+                recorder.record_state(sample.arm, now, sample.q_measured, sample.jaw_measured_rad)
 
 
 class PatientSide:

@@ -243,6 +243,9 @@ class SharedVideoEncoder:
         """Counters."""
         self.last_frame: EncodedFrame | None = None
         """The most recent encoded frame (for stats and tests)."""
+        self.encoded_listeners: list[Callable[[EncodedFrame], None]] = []
+        """Called with every encoded frame on the event loop (e.g. the recorder); must not
+        block."""
 
     @property
     def state(self) -> EncoderState:
@@ -350,6 +353,8 @@ class SharedVideoEncoder:
                 self.last_frame = encoded
                 for track in list(self._tracks):
                     track._push(encoded)
+                for listener in self.encoded_listeners:
+                    listener(encoded)
         except asyncio.CancelledError:
             raise
         except Exception:

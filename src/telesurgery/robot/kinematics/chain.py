@@ -121,15 +121,17 @@ def frame_error(current: Frame, target: Frame) -> tuple[list[float], float, floa
     summed column by column as ``sum_k current_k x target_k / 2``; the angle uses atan2 so it
     stays exact for tiny residuals.
     """
-    ex = ey = ez = 0.0
-    trace = 0.0
-    for k in (0, 3, 6):
-        c0, c1, c2 = current[k], current[k + 1], current[k + 2]
-        t0, t1, t2 = target[k], target[k + 1], target[k + 2]
-        ex += c1 * t2 - c2 * t1
-        ey += c2 * t0 - c0 * t2
-        ez += c0 * t1 - c1 * t0
-        trace += c0 * t0 + c1 * t1 + c2 * t2
+    c0, c1, c2, c3, c4, c5, c6, c7, c8 = current[:9]
+    t0, t1, t2, t3, t4, t5, t6, t7, t8 = target[:9]
+    # Unrolled over the three axes (servo path); the sums run in axis order x, y, z.
+    ex = (c1 * t2 - c2 * t1) + (c4 * t5 - c5 * t4) + (c7 * t8 - c8 * t7)
+    ey = (c2 * t0 - c0 * t2) + (c5 * t3 - c3 * t5) + (c8 * t6 - c6 * t8)
+    ez = (c0 * t1 - c1 * t0) + (c3 * t4 - c4 * t3) + (c6 * t7 - c7 * t6)
+    trace = (
+        (c0 * t0 + c1 * t1 + c2 * t2)
+        + (c3 * t3 + c4 * t4 + c5 * t5)
+        + (c6 * t6 + c7 * t7 + c8 * t8)
+    )
     ex, ey, ez = 0.5 * ex, 0.5 * ey, 0.5 * ez
     dx, dy, dz = target[9] - current[9], target[10] - current[10], target[11] - current[11]
     position_error_m = math.sqrt(dx * dx + dy * dy + dz * dz)

@@ -366,8 +366,11 @@ class PsmKinematics(ArmKinematics):
             if iteration == self._max_iterations:
                 return None
             step = _newton_step(frames, error)
-            if step is None or not all(abs(d) <= _MAX_NEWTON_STEP for d in step):
-                return None  # near-singular (NaN fails the test too): least squares there
+            if step is None:
+                return None
+            for d in step:
+                if not abs(d) <= _MAX_NEWTON_STEP:
+                    return None  # near-singular (NaN fails the test too): least squares there
             values = [v + d for v, d in zip(values, step, strict=True)]
         tolerances = self.tolerances
         if position_error_m > tolerances.position_m or rotation_error_rad > tolerances.rotation_rad:

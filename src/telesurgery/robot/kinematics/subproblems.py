@@ -83,17 +83,22 @@ class TwoJointDirection:
             cos_tb = math.copysign(1.0, cos_tb)
         angle_b = math.acos(cos_tb)
         phi = math.atan2(y1, x1)
-        solutions: list[tuple[float, float]] = []
-        for tb in (angle_b, -angle_b):
-            m1 = self._sc * math.sin(tb)
-            m2 = -self._sc * math.cos(tb) * self._cb - self._cc * self._sb
-            if m1 * m1 + m2 * m2 < axis_tolerance * axis_tolerance:
-                return None
-            ta = phi - math.atan2(m2, m1)
-            solutions.append(
-                (wrap_angle_rad(ta - self.offset_a_rad), wrap_angle_rad(tb - self.offset_b_rad))
-            )
-        return solutions[0], solutions[1]
+        # tb = +-angle_b: sin(tb) = +-sin(angle_b), cos(tb) = cos(angle_b) (the same m2).
+        m1 = self._sc * math.sin(angle_b)
+        m2 = -self._sc * math.cos(angle_b) * self._cb - self._cc * self._sb
+        if m1 * m1 + m2 * m2 < axis_tolerance * axis_tolerance:
+            return None
+        offset_a, offset_b = self.offset_a_rad, self.offset_b_rad
+        return (
+            (
+                wrap_angle_rad(phi - math.atan2(m2, m1) - offset_a),
+                wrap_angle_rad(angle_b - offset_b),
+            ),
+            (
+                wrap_angle_rad(phi - math.atan2(m2, -m1) - offset_a),
+                wrap_angle_rad(-angle_b - offset_b),
+            ),
+        )
 
     def rotation(self, q_a: float, q_b: float) -> FloatArray:
         """(3, 3) ``RotX(alpha_a) RotZ(q_a + offset_a) RotX(alpha_b) RotZ(q_b + offset_b)``.
@@ -109,15 +114,20 @@ class TwoJointDirection:
         ca, sa, cb, sb = self._ca, self._sa, self._cb, self._sb
         # Rows of RotX(alpha_a) RotZ(t_a) times RotX(alpha_b) RotZ(t_b), expanded.
         s2cb, s2sb, c2cb, c2sb = s2 * cb, s2 * sb, c2 * cb, c2 * sb
-        rows = ((c1, -s1, 0.0), (s1 * ca, c1 * ca, -sa), (s1 * sa, c1 * sa, ca))
-        out: list[float] = []
-        for a0, a1, a2 in rows:
-            out += (
-                a0 * c2 + a1 * s2cb + a2 * s2sb,
-                -a0 * s2 + a1 * c2cb + a2 * c2sb,
-                -a1 * sb + a2 * cb,
-            )
-        return (out[0], out[1], out[2], out[3], out[4], out[5], out[6], out[7], out[8])
+        # Rows (c1, -s1, 0), (s1 ca, c1 ca, -sa), (s1 sa, c1 sa, ca), unrolled.
+        b0, b1, b2 = s1 * ca, c1 * ca, -sa
+        d0, d1 = s1 * sa, c1 * sa
+        return (
+            c1 * c2 - s1 * s2cb,
+            -c1 * s2 - s1 * c2cb,
+            s1 * sb,
+            b0 * c2 + b1 * s2cb + b2 * s2sb,
+            -b0 * s2 + b1 * c2cb + b2 * c2sb,
+            -b1 * sb + b2 * cb,
+            d0 * c2 + d1 * s2cb + ca * s2sb,
+            -d0 * s2 + d1 * c2cb + ca * c2sb,
+            -d1 * sb + ca * cb,
+        )
 
 
 Matrix3 = tuple[float, float, float, float, float, float, float, float, float]

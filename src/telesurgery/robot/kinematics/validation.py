@@ -90,7 +90,8 @@ def _rotation_error(rows: list[list[float]]) -> float:
         b * c + e * f + h * i,
     )
     determinant = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g)
-    return max(max(abs(v) for v in gram), abs(determinant - 1.0))
+    g0, g1, g2, g3, g4, g5 = gram
+    return max(abs(g0), abs(g1), abs(g2), abs(g3), abs(g4), abs(g5), abs(determinant - 1.0))
 
 
 def as_joint_vector(q: object, joint_names: tuple[str, ...], name: str = "q") -> FloatArray:
