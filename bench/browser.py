@@ -62,9 +62,12 @@ def sctp_state(gateway: Any) -> list[dict[str, Any]]:
     return out
 
 
-async def measure(seconds: float, warmup_s: float, ping_hz: int, engage: bool) -> dict[str, Any]:
+async def measure(
+    seconds: float, warmup_s: float, ping_hz: int, engage: bool, camera_fps: float, state_hz: float
+) -> dict[str, Any]:
+    config = GatewayConfig(port=0, link="none", camera_fps=camera_fps, state_rate_hz=state_hz)
     async with (
-        running_gateway(GatewayConfig(port=0, link="none")) as (url, gateway),
+        running_gateway(config) as (url, gateway),
         chromium() as browser,
     ):
         page = await open_console(browser, url, f"console_id=bench&ping_hz={ping_hz}")
@@ -108,6 +111,8 @@ async def measure(seconds: float, warmup_s: float, ping_hz: int, engage: bool) -
             "browser_control_rtt_samples": len(end["rtt"]),
             "browser_ping_hz": ping_hz,
             "engaged": engage,
+            "camera_fps": camera_fps,
+            "state_hz": state_hz,
             "gateway_sctp": sctp_state(gateway),
             "browser_fps": round((end["frames"] - start["frames"]) / elapsed_s, 2),
             "browser_control_hz": round((end["control"] - start["control"]) / elapsed_s, 1),
@@ -131,8 +136,19 @@ def main() -> None:
     parser.add_argument(
         "--no-engage", action="store_true", help="do not stream control while measuring"
     )
+    parser.add_argument("--camera-fps", type=float, default=30.0, help="endoscope frame rate")
+    parser.add_argument("--state-hz", type=float, default=200.0, help="robot state rate [Hz]")
     args = parser.parse_args()
-    result = asyncio.run(measure(args.seconds, args.warmup_s, args.ping_hz, not args.no_engage))
+    result = asyncio.run(
+        measure(
+            args.seconds,
+            args.warmup_s,
+            args.ping_hz,
+            not args.no_engage,
+            args.camera_fps,
+            args.state_hz,
+        )
+    )
     for name in ("browser_g2g_ms", "browser_control_rtt_ms"):
         print(f"{name}: p50 {result[name + '_p50']} p99 {result[name + '_p99']}")
     print(f"browser_fps: {result['browser_fps']}")
