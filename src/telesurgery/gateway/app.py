@@ -147,6 +147,7 @@ class Gateway:
         self._remove_tick: Any = None
         self._event_filter = EventRateFilter()
         self._ages_read = 0
+        self._pose_cache: dict[tuple[str, str], tuple[bytes, Any, Any]] = {}
         self.event_log: collections.deque[dict[str, Any]] = collections.deque(maxlen=2000)
         """Recent supervisor events other than the per-command noisy ones (for /status, tests)."""
         self.event_counts: collections.Counter[str] = collections.Counter()
@@ -411,10 +412,21 @@ class Gateway:
 
     # -- loops ----------------------------------------------------------------------------------
 
+    def _pose(self, arm: str, which: str, q: Any) -> tuple[Any, Any]:
+        """(position, quaternion) of ``T_rcm_tip`` at ``q``; an arm at rest costs no FK."""
+        key = (arm, which)
+        q_bytes = np.round(q, 9).tobytes()  # sub-nanometre jitter of a resting arm: a hit
+        cached = self._pose_cache.get(key)
+        if cached is not None and cached[0] == q_bytes:
+            return cached[1], cached[2]
+        T = self.kinematics[arm].forward(q)
+        position, quat = _vec3(T[:3, 3]), _quat(T)
+        self._pose_cache[key] = (q_bytes, position, quat)
+        return position, quat
+
     def _arm_state(self, sample: ArmSample, now_s: float) -> ArmState:
-        kin = self.kinematics[sample.arm]
-        T_measured = kin.forward(sample.q_measured)
-        T_setpoint = kin.forward(sample.q_setpoint)
+        measured_p, measured_q = self._pose(sample.arm, "measured", sample.q_measured)
+        setpoint_p, setpoint_q = self._pose(sample.arm, "setpoint", sample.q_setpoint)
         age_us = None
         if sample.last_command_sent_s is not None:
             age_us = max(0, min(_U32 - 1, int((now_s - sample.last_command_sent_s) * 1e6)))
@@ -424,10 +436,10 @@ class Gateway:
             supervisor_state=SUPERVISOR_STATE_CODE[sample.supervisor_state],
             is_homed=sample.is_homed,
             is_busy=sample.is_busy,
-            measured_position_m=_vec3(T_measured[:3, 3]),
-            measured_quat_xyzw=_quat(T_measured),
-            setpoint_position_m=_vec3(T_setpoint[:3, 3]),
-            setpoint_quat_xyzw=_quat(T_setpoint),
+            measured_position_m=measured_p,
+            measured_quat_xyzw=measured_q,
+            setpoint_position_m=setpoint_p,
+            setpoint_quat_xyzw=setpoint_q,
             measured_jaw_rad=sample.jaw_measured_rad,
             setpoint_jaw_rad=(None if sample.jaw_measured_rad is None else sample.jaw_setpoint_rad),
             last_command_seq=sample.last_command_seq,
