@@ -400,10 +400,11 @@ def _servo_targets(count: int, seed: int, insertion_m: tuple[float, float] | Non
     return [(hint, KIN.forward(q)) for hint, q in zip(hints, moved, strict=True)]
 
 
-@pytest.mark.parametrize(("insertion_m", "min_fast_share"), [(None, 0.9), ((0.0, 0.03), 0.0)])
+@pytest.mark.parametrize(("insertion_m", "min_fast_share"), [(None, 0.95), ((0.0, 0.03), 0.8)])
 def test_fast_path_returns_the_general_solution_or_hands_over(
     insertion_m: tuple[float, float] | None, min_fast_share: float
 ) -> None:
+    # With a short insertion the wrist is near or behind the RCM: other branches compete.
     fast_count = 0
     cases = _servo_targets(400, 11, insertion_m)
     for hint, T in cases:

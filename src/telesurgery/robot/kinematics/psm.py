@@ -42,14 +42,15 @@ Singular cases, handled deliberately (within ``IkTolerances.singular_distance_m`
 * Wrist pitch at +-90 deg (yaw axis along the shaft; roll and wrist yaw then turn about the same
   axis) lies outside the +-80 deg range and is reported as unreachable.
 
-Servo fast path: :meth:`PsmKinematics.inverse` first runs the above on plain floats for the
-common case -- an exact float64 target (checked on floats), the yaw axis and the pitch point at
-least 1 mm from the RCM, and only the natural branch passing the prefilter, so its solution is the
-only candidate. The Newton step there is exact but uses the chain's structure (two 3x3 solves,
-see :func:`_newton_step`) and the verification FK is unrolled for this structure. Anything else
-(several candidates, a singular neighbourhood, a limit, a step above 1 cm, slow convergence, a
-malformed input) hands over to the full enumeration, which decides from scratch and owns every
-error message: answers agree to ~1e-14, messages are the same.
+Servo fast path: :meth:`PsmKinematics.inverse` first runs the above on plain floats whenever no
+singular case is near -- the yaw axis and the pitch point at least 0.1 mm from the RCM, so the
+three shaft hypotheses are fixed and each is either solved or rejected by its limits. The Newton
+step there is exact but uses the chain's structure (two 3x3 solves, see :func:`_newton_step`)
+and the verification FK is unrolled for this structure; an exact float64 target is checked on
+floats (anything else goes through the full checks first: projection or ``InvalidCommand``).
+Anything else (a singular neighbourhood, no solution, a clamp onto a limit, a Newton step above
+1e-2, slow convergence) hands over to the full enumeration, which decides from scratch and owns
+every error message: answers agree to ~1e-13, messages are the same.
 
 Cost (``bench/kinematics.py``, shared and loaded 2-core dev box, thread CPU time): inverse
 ~35-45 us p50 in the servo case (was ~85 us with a 6x6 numpy solve and array validation).
@@ -57,6 +58,7 @@ Cost (``bench/kinematics.py``, shared and loaded 2-core dev box, thread CPU time
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Sequence
 
@@ -100,7 +102,7 @@ _HUGE_STEP = np.full(6, np.inf)
 _DEGENERATE_M = 1e-12  # a direction from a vector shorter than this [m] is meaningless
 _CONE_CENTRE = np.array([0.0, 0.0, -1.0])  # shaft direction at yaw = pitch = 0
 _FREE_TURNS_RAD = tuple(k * math.pi / 6.0 for k in range(12))  # first: the hint's own
-_REGULAR_M = 1e-3  # float fast path only with the yaw axis and pitch point this far from the RCM
+_REGULAR_M = 1e-4  # float fast path only with the yaw axis and pitch point this far from the RCM
 
 Vector3 = tuple[float, float, float]
 """A 3-vector as floats."""
@@ -113,6 +115,13 @@ _JOINT_TYPES = (
     JointType.REVOLUTE,
     JointType.REVOLUTE,
 )
+
+
+class _Verdict(enum.Enum):
+    """Why :meth:`PsmKinematics._finish_regular` returned no joints."""
+
+    REJECTED = "the refined joints of this branch lie outside the limits"
+    HAND_OVER = "the general path must decide (large or slow Newton iteration, clamp)"
 
 
 def _require_zero(links: Sequence[DHLink], index: int, attribute: str) -> None:
@@ -185,6 +194,8 @@ class PsmKinematics(ArmKinematics):
         self._pitch_mid_rad = 0.5 * (pitch.q_min + pitch.q_max)
         self._home = np.clip(np.zeros(6), self.q_min, self.q_max)
         self._home_values: list[float] = self._home.tolist()
+        self._regular_m = max(_REGULAR_M, 10.0 * tolerances.singular_distance_m)
+        """The fast path needs the yaw axis and pitch point this far from the RCM [m]."""
         cs = [(math.cos(link.alpha_rad), math.sin(link.alpha_rad)) for link in links]
         self._unrolled = (
             (*cs[0], yaw.theta_rad + yaw.offset),
@@ -308,13 +319,13 @@ class PsmKinematics(ArmKinematics):
         return self._inverse_general(T, np.array(hint_values, dtype=np.float64))
 
     def _inverse_regular(self, rows: list[list[float]], hint: list[float]) -> list[float] | None:
-        """The servo case on floats: the target is away from every singular neighbourhood and
-        only the natural branch passes the prefilter, so that branch's solution (if it exists)
-        is the only one and :meth:`_inverse_general` would return it too.
+        """The servo case on floats: :meth:`_inverse_general` for a target away from every
+        singular neighbourhood, where the hypotheses are the three fixed ones and each is
+        either solved exactly or rejected by its limits.
 
-        None hands over to :meth:`_inverse_general` (several candidates, a singular
-        neighbourhood, no solution, slow convergence): it decides again from scratch and owns
-        every error message, so the fast path cannot change an answer or a message.
+        None hands over to :meth:`_inverse_general` (a singular neighbourhood, no solution, a
+        clamp, a large or slow Newton iteration): it decides again from scratch and owns every
+        error message, so the fast path cannot change an answer or a message.
         """
         r0, r1, r2 = rows[0], rows[1], rows[2]
         R6 = mul3(
@@ -329,34 +340,61 @@ class PsmKinematics(ArmKinematics):
         along = p0 * z0 + p1 * z1 + p2 * z2
         w0, w1, w2 = p0 - along * z0, p1 - along * z1, p2 - along * z2
         n = math.sqrt(w0 * w0 + w1 * w1 + w2 * w2)
-        if n < _REGULAR_M:
-            return None
+        regular_m = self._regular_m
+        if n < regular_m:
+            return None  # yaw axis near the RCM: a family of solutions
         e0, e1, e2 = w0 / n, w1 / n, w2 / n
         a = self.wrist_link_m
-        # Natural branch: pitch point p6 - a e in front of the RCM, shaft through it.
-        f0, f1, f2 = p0 - a * e0, p1 - a * e1, p2 - a * e2
-        r = math.sqrt(f0 * f0 + f1 * f1 + f2 * f2)
-        if r < _REGULAR_M:
-            return None
-        q3 = r - self.shaft_offset_m
+        f0, f1, f2 = p0 - a * e0, p1 - a * e1, p2 - a * e2  # pitch point for u = e
+        rf = math.sqrt(f0 * f0 + f1 * f1 + f2 * f2)
+        if rf < regular_m:
+            return None  # pitch point near the RCM: a family of solutions
+        b0, b1, b2 = p0 + a * e0, p1 + a * e1, p2 + a * e2  # pitch point for u = -e
+        rb = math.sqrt(b0 * b0 + b1 * b1 + b2 * b2)
         insertion_min, insertion_max = self._limits[2]
         low, high = insertion_min - _PREFILTER_MARGIN, insertion_max + _PREFILTER_MARGIN
-        if not (e0 * f0 + e1 * f1 + e2 * f2 > 0.0 and low <= q3 <= high):
-            return None
-        # The folded branch (u = -e, shaft through p6 + a e reversed) must fail the prefilter;
-        # the third hypothesis (u = e, shaft reversed) fails it whenever the natural one passes.
-        b0, b1, b2 = p0 + a * e0, p1 + a * e1, p2 + a * e2
-        rb = math.sqrt(b0 * b0 + b1 * b1 + b2 * b2)
-        if (
-            rb > _DEGENERATE_M
-            and e0 * b0 + e1 * b1 + e2 * b2 > 0.0
-            and low <= -rb - self.shaft_offset_m <= high
-        ):
-            return None
-        seed = self._closed_form((e0, e1, e2), (f0 / r, f1 / r, f2 / r), q3, R6)
-        if isinstance(seed, str):
-            return None
         target: Frame = (R6[0], R6[3], R6[6], R6[1], R6[4], R6[7], z0, z1, z2, p0, p1, p2)
+        solutions: list[list[float]] = []
+        # The hypotheses of _hypotheses, in its order: (u, pitch point, sigma).
+        for u, (c0, c1, c2), r, sigma in (
+            ((e0, e1, e2), (f0, f1, f2), rf, 1.0),
+            ((-e0, -e1, -e2), (b0, b1, b2), rb, -1.0),
+            ((e0, e1, e2), (f0, f1, f2), rf, -1.0),
+        ):
+            if r <= _DEGENERATE_M:
+                continue  # _hypotheses leaves it out
+            k = sigma / r
+            z3 = (k * c0, k * c1, k * c2)
+            q3 = sigma * r - self.shaft_offset_m
+            if u[0] * z3[0] + u[1] * z3[1] + u[2] * z3[2] <= 0.0 or not low <= q3 <= high:
+                continue  # the prefilter of _inverse_general
+            if r < regular_m:
+                return None  # a poorly conditioned seed: let the general path judge it
+            seed = self._closed_form(u, z3, q3, R6)
+            if isinstance(seed, str):
+                continue  # no closed form on this branch
+            outcome = self._finish_regular(seed, target, hint)
+            if outcome is _Verdict.HAND_OVER:
+                return None
+            if outcome is not _Verdict.REJECTED:
+                solutions.append(outcome)
+        if not solutions:
+            return None  # unreachable: the general path words the reason
+        best = solutions[0]
+        if len(solutions) > 1:
+            best_distance = math.inf
+            for solution in solutions:  # nearest the hint, the first on a tie (like argmin)
+                distance = sum((v - h) ** 2 for v, h in zip(solution, hint, strict=True))
+                if distance < best_distance:
+                    best, best_distance = solution, distance
+        return best
+
+    def _finish_regular(
+        self, seed: list[float], target: Frame, hint: list[float]
+    ) -> list[float] | _Verdict:
+        """:meth:`_finish` on floats: the refined joints, ``REJECTED`` if they lie outside the
+        limits (beyond the clamping margin), ``HAND_OVER`` for a large or slow Newton iteration
+        or a clamp."""
         values = seed
         for iteration in range(self._max_iterations + 1):
             frames = self._frames(values)
@@ -364,22 +402,26 @@ class PsmKinematics(ArmKinematics):
             if position_error_m < _CONVERGED and rotation_error_rad < _CONVERGED:
                 break
             if iteration == self._max_iterations:
-                return None
+                return _Verdict.HAND_OVER
             step = _newton_step(frames, error)
             if step is None:
-                return None
+                return _Verdict.HAND_OVER
             for d in step:
-                if not abs(d) <= _MAX_NEWTON_STEP:
-                    return None  # near-singular (NaN fails the test too): least squares there
+                if not abs(d) <= _MAX_NEWTON_STEP:  # NaN fails the test too
+                    return _Verdict.HAND_OVER  # near-singular: least squares there
             values = [v + d for v, d in zip(values, step, strict=True)]
         tolerances = self.tolerances
         if position_error_m > tolerances.position_m or rotation_error_rad > tolerances.rotation_rad:
-            return None
-        values[3] = self._roll_turn(values[3], hint[3], tolerances.joint_limit_margin)
+            return _Verdict.HAND_OVER
+        margin = tolerances.joint_limit_margin
+        values[3] = self._roll_turn(values[3], hint[3], margin)
+        inside = True
         for value, (lower, upper) in zip(values, self._limits, strict=True):
-            if not lower <= value <= upper:
-                return None  # outside, or within the margin and to be clamped and re-verified
-        return values
+            if not lower - margin <= value <= upper + margin:
+                return _Verdict.REJECTED
+            inside = inside and lower <= value <= upper
+        # Within the margin only: the general path clamps and verifies again.
+        return values if inside else _Verdict.HAND_OVER
 
     def _roll_turn(self, roll_rad: float, hint_roll_rad: float, margin: float) -> float:
         """Of ``roll_rad`` and its turns +-2 pi within the roll range, the one nearest the hint
