@@ -139,17 +139,21 @@ class Console:
         """Run a motion trial until one is not interrupted by the watchdog.
 
         The machine is shared: a stall of the gateway's event loop longer than 100 ms makes the
-        supervisor hold (correctly), and a stall beyond 1 s disengages the arm, which is not what
-        these trials measure. A trial that ended following is repeated; the mapping is checked
-        on a trial the supervisor let through.
+        supervisor hold (correctly), a stall beyond 1 s disengages the arm, and a stall of the page
+        longer than the tremor filter's 100 ms input gap re-anchors the mapping (spec section 9:
+        the hand motion made during the gap is not applied). None of these is what the trials
+        measure; a disturbed trial is repeated and the mapping is checked on an undisturbed one.
         """
         disturbances: list[list[str]] = []
         for _ in range(tries):
             await self.engage()
             await asyncio.sleep(0.3)
             start = len(self.gateway.event_log)
+            gaps = (await snapshot(self.page))["input_gaps"]
             result = await attempt()
             events = self.supervisor_events_since(start)
+            if (await snapshot(self.page))["input_gaps"] > gaps:
+                events.append("console input gap > 100 ms (page stalled)")
             if not events:
                 return result
             disturbances.append(events)

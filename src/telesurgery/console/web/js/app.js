@@ -11,6 +11,7 @@ import { TeleopSession, armOf } from "./session.js";
 import { SCALE_PRESETS } from "./teleop/scaling.js";
 import { Alarms, Severity } from "./alarms.js";
 import { Hud } from "./hud.js";
+import { Ticker } from "./ticker.js";
 
 /** Page options from the query string, validated; errors list the valid values. */
 export function optionsFromQuery(search) {
@@ -44,45 +45,6 @@ export function optionsFromQuery(search) {
     adaptive: onOff("adaptive"),
     mute: q.get("mute") === "1",
   };
-}
-
-/** A fixed-rate loop: setTimeout scheduled from a MessageChannel task is not clamped to 4 ms. */
-export class Ticker {
-  constructor(periodMs, callback) {
-    this.periodMs = periodMs;
-    this.callback = callback;
-    this.channel = new MessageChannel();
-    this.timer = null;
-    this.running = false;
-    this.next = 0;
-    this.channel.port1.onmessage = () => {
-      if (!this.running) return;
-      this.next += this.periodMs;
-      const now = performance.now();
-      if (this.next < now - 50) this.next = now; // after a stall, do not burst
-      this.timer = setTimeout(() => this.fire(), Math.max(0, this.next - now));
-    };
-  }
-
-  start() {
-    this.running = true;
-    this.next = performance.now();
-    this.fire();
-  }
-
-  fire() {
-    if (!this.running) return;
-    try {
-      this.callback(performance.now());
-    } finally {
-      this.channel.port2.postMessage(0);
-    }
-  }
-
-  stop() {
-    this.running = false;
-    clearTimeout(this.timer);
-  }
 }
 
 const SUSPEND_TEXT = {
@@ -260,7 +222,7 @@ export class ConsoleApp {
     if (arm === this.arm) return;
     this.arm = arm;
     this.hud.note(`Driving ${arm}${arm === "ECM" ? " (camera)" : ""}`);
-    this.session?.pipeline(arm).reset();
+    this.session?.resetArm(arm);
   }
 
   setScale(name) {
@@ -482,6 +444,7 @@ export class ConsoleApp {
       control_skipped: c?.controlSkipped ?? 0,
       protocol_errors: c?.protocolErrors ?? 0,
       teleop: this.lastStatus,
+      input_gaps: this.session?.inputGaps ?? 0,
       arms: state
         ? state.arms.map((a) => ({
             arm: a.arm,

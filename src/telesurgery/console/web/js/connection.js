@@ -2,6 +2,7 @@
 // robot state in, control out, and the endoscope video track (mirrors console/client.py).
 import { ClockSync } from "./clock_sync.js";
 import { PROTOCOL_VERSION, ProtocolError, decode, encodePing, encodePong } from "./protocol.js";
+import { Ticker } from "./ticker.js";
 
 /** The console's monotonic clock [ns] as BigInt (performance.now(), the page's time origin). */
 export function monoNowNs() {
@@ -77,7 +78,7 @@ export class GatewayConnection extends EventTarget {
     this.lastRttMs = null;
     this.videoTrack = null;
     this.receiver = null;
-    this.pingTimer = null;
+    this.pinger = null;
   }
 
   /** Offer, exchange SDP, wait for both channels and a first clock sample. */
@@ -178,23 +179,8 @@ export class GatewayConnection extends EventTarget {
 
   /** Ping the gateway at pingHz on the control channel (its own RTT display, clock offset). */
   startPings() {
-    const periodMs = 1000 / this.pingHz;
-    let next = performance.now();
-    const channel = new MessageChannel();
-    // setTimeout scheduled from a message task is not nested, so Chrome does not clamp it to 4 ms.
-    channel.port1.onmessage = () => {
-      next += periodMs;
-      const now = performance.now();
-      if (next < now - 50) next = now; // after a stall (background tab), do not burst
-      this.pingTimer = setTimeout(tick, Math.max(0, next - now));
-    };
-    const tick = () => {
-      if (this.pc === null) return;
-      this.ping();
-      channel.port2.postMessage(0);
-    };
-    this.pingChannel = channel;
-    tick();
+    this.pinger = new Ticker(1000 / this.pingHz, () => this.ping());
+    this.pinger.start();
   }
 
   ping() {
@@ -281,7 +267,7 @@ export class GatewayConnection extends EventTarget {
   }
 
   close() {
-    clearTimeout(this.pingTimer);
+    this.pinger?.stop();
     if (this.pc) this.pc.close();
     this.pc = null;
   }

@@ -45,6 +45,8 @@ export class TeleopSession {
     this.lastEngageMs = {};
     this.supervisorPrev = {};
     this.messagesSent = 0;
+    this.inputGaps = 0;
+    this.lastSampleS = {};
   }
 
   pipeline(arm) {
@@ -90,10 +92,18 @@ export class TeleopSession {
     return arms;
   }
 
+  /** Forget one arm's following period (the next sample re-anchors on its tool). */
+  resetArm(arm) {
+    if (arm in this.pipelines) this.pipelines[arm].reset();
+    delete this.held[arm];
+    delete this.lastSampleS[arm];
+  }
+
   /** Stop everything: no more targets until the surgeon engages again. */
   reset() {
     for (const p of Object.values(this.pipelines)) p.reset();
     this.held = {};
+    this.lastSampleS = {};
   }
 
   toolState(arm, state, rttMs) {
@@ -130,8 +140,7 @@ export class TeleopSession {
       const prev = this.supervisorPrev[a.arm];
       if (prev !== undefined && prev !== "DISENGAGED" && prev !== "ESTOPPED" &&
           (a.supervisor_state === "DISENGAGED" || a.supervisor_state === "ESTOPPED")) {
-        if (a.arm in this.pipelines) this.pipelines[a.arm].reset();
-        delete this.held[a.arm];
+        this.resetArm(a.arm);
       }
       this.supervisorPrev[a.arm] = a.supervisor_state;
     }
@@ -139,6 +148,12 @@ export class TeleopSession {
     if (tool === null) return { sent: false, status: null };
     const out = this.pipeline(arm).step(sample, tool);
     this.status[arm] = out.status;
+    // an input gap (> max_input_gap_s, e.g. a stalled page) restarts the filter: the pipeline
+    // re-anchors without a jump, and the hand motion made during the gap is not applied
+    if (out.status.filter_restarted && out.target !== null && this.lastSampleS[arm] !== undefined) {
+      this.inputGaps++;
+    }
+    this.lastSampleS[arm] = sample.timestamp_s;
     const camera = arm === this.geometry.camera_arm;
     const targets = [];
     let flags = ControlFlag.OPERATOR_PRESENT | (camera ? ControlFlag.CAMERA_CONTROL : 0);
