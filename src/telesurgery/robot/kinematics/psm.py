@@ -193,7 +193,7 @@ class PsmKinematics(ArmKinematics):
         """Signed position of the pitch axis along the shaft at zero insertion [m] (-0.0156)."""
         self._pitch_mid_rad = 0.5 * (pitch.q_min + pitch.q_max)
         self._home = np.clip(np.zeros(6), self.q_min, self.q_max)
-        self._home_values: list[float] = self._home.tolist()
+        self._home_values: tuple[float, ...] = tuple(self._home.tolist())
         self._regular_m = max(_REGULAR_M, 10.0 * tolerances.singular_distance_m)
         """The fast path needs the yaw axis and pitch point this far from the RCM [m]."""
         cs = [(math.cos(link.alpha_rad), math.sin(link.alpha_rad)) for link in links]
@@ -318,7 +318,9 @@ class PsmKinematics(ArmKinematics):
             T = np.array(rows)
         return self._inverse_general(T, np.array(hint_values, dtype=np.float64))
 
-    def _inverse_regular(self, rows: list[list[float]], hint: list[float]) -> list[float] | None:
+    def _inverse_regular(
+        self, rows: list[list[float]], hint: Sequence[float]
+    ) -> list[float] | None:
         """The servo case on floats: :meth:`_inverse_general` for a target away from every
         singular neighbourhood, where the hypotheses are the three fixed ones and each is
         either solved exactly or rejected by its limits.
@@ -390,7 +392,7 @@ class PsmKinematics(ArmKinematics):
         return best
 
     def _finish_regular(
-        self, seed: list[float], target: Frame, hint: list[float]
+        self, seed: list[float], target: Frame, hint: Sequence[float]
     ) -> list[float] | _Verdict:
         """:meth:`_finish` on floats: the refined joints, ``REJECTED`` if they lie outside the
         limits (beyond the clamping margin), ``HAND_OVER`` for a large or slow Newton iteration
