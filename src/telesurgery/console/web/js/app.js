@@ -12,6 +12,7 @@ import { SCALE_PRESETS } from "./teleop/scaling.js";
 import { Alarms, Severity } from "./alarms.js";
 import { Hud } from "./hud.js";
 import { Ticker } from "./ticker.js";
+import { reactionTo } from "./supervisor_events.js";
 
 /** Page options from the query string, validated; errors list the valid values. */
 export function optionsFromQuery(search) {
@@ -307,67 +308,20 @@ export class ConsoleApp {
 
   onSupervisorEvent(ev) {
     this.hud.log(ev);
-    const arm = ev.arm;
-    switch (ev.event) {
-      case "LatencyAlarm": {
-        const stop = ev.level === "stop";
-        this.alarms.raise("latency", stop ? Severity.CRITICAL : Severity.WARNING,
-          `${stop ? "LATENCY STOP" : "Latency warning"}: RTT ${Math.round(ev.rtt_ms)} ms > ${Math.round(ev.threshold_ms)} ms${stop ? "; arms held" : ""}`);
-        break;
+    const actions = reactionTo(ev, {
+      holdAfterMs: this.config.hold_after_ms,
+      clutchedArm: this.clutch ? this.arm : null,
+      releasedRecently: performance.now() - this.releasedAtMs < 2000,
+    });
+    for (const a of actions) {
+      if (a.raise) this.alarms.raise(...a.raise);
+      else if (a.clear) this.alarms.clear(a.clear);
+      else if (a.note) this.hud.note(a.note);
+      else if (a.controller) this.controllers[a.controller[0]] = a.controller[1];
+      else if ("estop" in a) {
+        this.estopped = a.estop;
+        if (a.estop) this.setEngaged(false, { release: false });
       }
-      case "LatencyRecovered":
-        if (ev.level === "ok") this.alarms.clear("latency");
-        else this.alarms.raise("latency", Severity.WARNING, `Latency warning: RTT ${Math.round(ev.rtt_ms)} ms`);
-        break;
-      case "WatchdogHold":
-        if (this.clutch && arm === this.arm) {
-          this.hud.note(`${arm} holds while the clutch is pressed`);
-          break;
-        }
-        this.alarms.raise(`arm:${arm}`, Severity.CRITICAL, `${arm} HOLDING: no command for ${this.config.hold_after_ms} ms (watchdog)`);
-        break;
-      case "Disengaged":
-        if (ev.cause === "controller_changed" && performance.now() - this.releasedAtMs < 2000) {
-          this.hud.note(`${arm} released`);
-          break;
-        }
-        if (this.clutch && arm === this.arm && ev.cause === "watchdog_disengage") {
-          this.hud.note(`${arm} disengaged during the clutch: it re-engages when you release it`);
-          break;
-        }
-        this.alarms.raise(`arm:${arm}`, Severity.CRITICAL, `${arm} DISENGAGED (${ev.cause}): press Enter to engage again`);
-        break;
-      case "Engaged":
-        this.alarms.clear(`arm:${arm}`);
-        break;
-      case "EngageRefused":
-        // retries crossing a state update need no action from the surgeon
-        if (ev.reason === "already_engaged" || ev.reason === "no_recent_command") break;
-        this.hud.note(`${arm} engage refused (${ev.reason}): ${ev.detail}`);
-        break;
-      case "ArmStateChanged":
-        if (ev.new === "following") this.alarms.clear(`arm:${arm}`);
-        break;
-      case "EStopLatched":
-        this.estopped = true;
-        this.setEngaged(false, { release: false });
-        this.alarms.clear("estop-local");
-        this.alarms.raise("estop", Severity.CRITICAL, `E-STOP LATCHED by ${ev.by_console_id} (${ev.role}): only the bedside can clear it`);
-        break;
-      case "EStopCleared":
-        this.estopped = false;
-        this.alarms.clear("estop");
-        this.alarms.clear("estop-local");
-        break;
-      case "EStopClearRefused":
-      case "EStopRefused":
-        this.hud.note(`${ev.event}: ${ev.detail}`);
-        break;
-      case "ControllerChanged":
-        this.controllers[arm] = ev.new;
-        break;
-      default:
-        break;
     }
   }
 

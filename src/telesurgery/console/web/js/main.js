@@ -24,6 +24,7 @@ const elements = {
   clearEstop: $("clear-estop"),
   help: $("help"),
 };
+$("help-button").addEventListener("click", () => elements.help.toggleAttribute("hidden"));
 
 let options;
 try {

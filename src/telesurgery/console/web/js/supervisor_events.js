@@ -1,0 +1,59 @@
+// What the console does about each supervisor event (JSON from the events channel, see
+// telesurgery.safety.events): a pure mapping to alarm / note / state actions, so that it can be
+// tested without a page. Alarm keys: "latency", "arm:<ARM>", "estop".
+import { Severity } from "./alarms.js";
+
+/**
+ * @param {object} ev the event, e.g. {event: "WatchdogHold", arm: "PSM1", now_s: ...}
+ * @param {{holdAfterMs: number, clutchedArm: string | null, releasedRecently: boolean}} ctx
+ * @returns {Array<object>} actions: {raise: [key, severity, text]} | {clear: key} | {note: text}
+ *   | {estop: boolean} | {controller: [arm, holder]}
+ */
+export function reactionTo(ev, ctx) {
+  const arm = ev.arm;
+  switch (ev.event) {
+    case "LatencyAlarm": {
+      const stop = ev.level === "stop";
+      const text =
+        `${stop ? "LATENCY STOP" : "Latency warning"}: RTT ${Math.round(ev.rtt_ms)} ms > ` +
+        `${Math.round(ev.threshold_ms)} ms${stop ? "; arms held" : ""}`;
+      return [{ raise: ["latency", stop ? Severity.CRITICAL : Severity.WARNING, text] }];
+    }
+    case "LatencyRecovered":
+      return ev.level === "ok"
+        ? [{ clear: "latency" }]
+        : [{ raise: ["latency", Severity.WARNING, `Latency warning: RTT ${Math.round(ev.rtt_ms)} ms`] }];
+    case "WatchdogHold":
+      if (ctx.clutchedArm === arm) return [{ note: `${arm} holds while the clutch is pressed` }];
+      return [{ raise: [`arm:${arm}`, Severity.CRITICAL, `${arm} HOLDING: no command for ${ctx.holdAfterMs} ms (watchdog)`] }];
+    case "Disengaged":
+      if (ev.cause === "controller_changed" && ctx.releasedRecently) return [{ note: `${arm} released` }];
+      if (ev.cause === "watchdog_disengage" && ctx.clutchedArm === arm) {
+        return [{ note: `${arm} disengaged during the clutch: it re-engages when you release it` }];
+      }
+      return [{ raise: [`arm:${arm}`, Severity.CRITICAL, `${arm} DISENGAGED (${ev.cause}): press Enter to engage again`] }];
+    case "Engaged":
+      return [{ clear: `arm:${arm}` }];
+    case "ArmStateChanged":
+      return ev.new === "following" ? [{ clear: `arm:${arm}` }] : [];
+    case "EngageRefused":
+      // retries crossing a state update need no action from the surgeon
+      if (ev.reason === "already_engaged" || ev.reason === "no_recent_command") return [];
+      return [{ note: `${arm} engage refused (${ev.reason}): ${ev.detail}` }];
+    case "EStopLatched":
+      return [
+        { estop: true },
+        { clear: "estop-local" },
+        { raise: ["estop", Severity.CRITICAL, `E-STOP LATCHED by ${ev.by_console_id} (${ev.role}): only the bedside can clear it`] },
+      ];
+    case "EStopCleared":
+      return [{ estop: false }, { clear: "estop" }, { clear: "estop-local" }];
+    case "EStopRefused":
+    case "EStopClearRefused":
+      return [{ note: `${ev.event}: ${ev.detail}` }];
+    case "ControllerChanged":
+      return [{ controller: [arm, ev.new] }];
+    default:
+      return [];
+  }
+}
