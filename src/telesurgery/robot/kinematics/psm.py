@@ -52,8 +52,10 @@ Anything else (a singular neighbourhood, no solution, a clamp onto a limit, a Ne
 1e-2, slow convergence) hands over to the full enumeration, which decides from scratch and owns
 every error message: answers agree to ~1e-13, messages are the same.
 
-Cost (``bench/kinematics.py``, shared and loaded 2-core dev box, thread CPU time): inverse
-~35-45 us p50 in the servo case (was ~85 us with a 6x6 numpy solve and array validation).
+Cost (``bench/kinematics.py``, shared 2-core dev box at load 4-6, thread CPU time): inverse
+~45-50 us p50, ~140-160 us p99 in the servo case (the previous version with a 6x6 numpy solve
+and array validation: ~105-150 us p50 in the same runs); the p99 holds the two-Newton-step
+targets (wrist pitch near its limits) and the hand-overs.
 """
 
 from __future__ import annotations
