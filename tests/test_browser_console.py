@@ -268,6 +268,19 @@ async def test_clutch_prevents_motion(console: Console) -> None:
     await console.engage()
 
 
+async def test_release_disengages_at_once_without_alarm(console: Console) -> None:
+    await console.engage()
+    await asyncio.sleep(0.3)
+    start = len(console.gateway.event_log)
+    await console.page.keyboard.press("Enter")  # release: a DISENGAGE_REQUEST, then silence
+    await wait_for(lambda: console.supervisor("PSM1") is ArmState.DISENGAGED, 0.8, "PSM1 released")
+    events = [e["event"] for e in list(console.gateway.event_log)[start:]]
+    assert "WatchdogHold" not in events, events  # released, not timed out
+    s = await snapshot(console.page)
+    assert not s["engaged"]
+    assert not any(a["key"].startswith("arm:") for a in s["alarms"]), s["alarms"]
+
+
 async def test_link_cut_raises_alarm_and_robot_holds(console: Console) -> None:
     await console.engage()
     console.gateway.set_link_cut(True)
