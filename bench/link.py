@@ -25,9 +25,6 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -36,14 +33,9 @@ import aiohttp
 import numpy as np
 
 from telesurgery.console.client import ConsoleClient
+from telesurgery.gateway.process import gateway_process
 from telesurgery.link.profiles import parse_link
 from telesurgery.protocol.messages import ArmId, ArmTarget, LatencyComponent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cpu_seconds(pid: int) -> float:
@@ -54,35 +46,10 @@ def cpu_seconds(pid: int) -> float:
 
 
 @contextlib.asynccontextmanager
-async def gateway_process(
-    link: str, extra: list[str] | None = None
-) -> AsyncIterator[tuple[str, int]]:
-    port = free_port()
-    cmd = [sys.executable, "-m", "telesurgery.cli", "gateway", "--port", str(port), "--link", link]
-    proc = subprocess.Popen(
-        [*cmd, *(extra or [])], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        async with aiohttp.ClientSession() as http:
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"gateway exited: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
-                with contextlib.suppress(aiohttp.ClientError):
-                    async with http.get(f"{url}/status") as r:
-                        if r.status == 200:
-                            break
-                if time.monotonic() > deadline:
-                    raise RuntimeError("gateway did not start within 60 s")
-                await asyncio.sleep(0.2)
-        yield url, proc.pid
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+async def gateway(link: str, extra: list[str] | None = None) -> AsyncIterator[tuple[str, int]]:
+    """A gateway process (no recording) behind ``link``: yields (url, pid)."""
+    async with gateway_process(["--link", link, "--no-record", *(extra or [])]) as running:
+        yield running.url, running.pid
 
 
 async def status(url: str) -> dict[str, Any]:
@@ -155,7 +122,7 @@ async def inbound_video_bytes(console: ConsoleClient) -> int:
 async def run_main(seconds: float, link: str) -> dict[str, Any]:
     result: dict[str, Any] = {}
     # 1. loopback, no emulation: control one-way, g2g at 640x480, bitrate, gateway CPU
-    async with gateway_process("none") as (url, pid):
+    async with gateway("none") as (url, pid):
         async with ConsoleClient(url, console_id="bench") as console:
             await asyncio.sleep(1.0)
             cpu0, wall0 = cpu_seconds(pid), time.monotonic()
@@ -181,7 +148,7 @@ async def run_main(seconds: float, link: str) -> dict[str, Any]:
             servo_overrun_pct=st["servo"]["period"]["overrun_pct"] if st["servo"] else None,
         )
     # 2. 1280x720
-    async with gateway_process("none", ["--width", "1280", "--height", "720"]) as (url, _):
+    async with gateway("none", ["--width", "1280", "--height", "720"]) as (url, _):
         async with ConsoleClient(url, console_id="bench-720p") as console:
             await asyncio.sleep(1.0)
             g2g720, frames720 = await measure_video(console, min(seconds, 10.0))
@@ -192,7 +159,7 @@ async def run_main(seconds: float, link: str) -> dict[str, Any]:
         )
     # 3. RTT under the named profile
     profile = parse_link(link)
-    async with gateway_process(link) as (url, _):
+    async with gateway(link) as (url, _):
         async with ConsoleClient(url, console_id="bench-rtt") as console:
             await asyncio.sleep(min(seconds, 10.0))
             rtt = console.latency_snapshot().stats[LatencyComponent.NETWORK_RTT]
@@ -204,7 +171,7 @@ async def run_main(seconds: float, link: str) -> dict[str, Any]:
             rtt_profile_error_pct=100.0 * abs(rtt.mean_ms - profile.rtt_ms) / profile.rtt_ms,
         )
     # 4. 1 Mbit/s bottleneck: adapt, then measure
-    async with gateway_process("lan@1mbps") as (url, _):
+    async with gateway("lan@1mbps") as (url, _):
         async with ConsoleClient(url, console_id="bench-1mbps") as console:
             await asyncio.sleep(10.0)  # let the rate controller adapt
             bytes0 = await inbound_video_bytes(console)

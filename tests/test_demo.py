@@ -48,7 +48,7 @@ def test_remote_demo_operates_across_the_emulated_link(
     snapshots = tmp_path / "remote"
     code = main(
         ["demo", "--headless", "--duration", "40", "--port", "0", "--snapshots", str(snapshots),
-         "--snapshot-every", "2"]
+         "--snapshot-every", "2", "--record-dir", str(tmp_path / "recordings")]
     )  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0, out  # the scripted surgeon ran its whole peg transfer
@@ -60,6 +60,7 @@ def test_remote_demo_operates_across_the_emulated_link(
                   "motion-to-photon", "tracking error", "supervisor events"):  # fmt: skip
         assert label in out, out
     assert "'Engaged'" in out
+    assert list((tmp_path / "recordings").glob("operation-*.mcap")), out
     pngs = sorted(snapshots.glob("remote_view_*.png"))
     assert pngs, out
     with Image.open(pngs[-1]) as image:

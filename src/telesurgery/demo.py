@@ -101,6 +101,12 @@ class DemoCommand(Command):
             default=2.0,
             help="seconds between snapshots (default 2)",
         )
+        parser.add_argument(
+            "--record-dir",
+            type=Path,
+            default=Path("recordings"),
+            help="where the gateway records the operation (default ./recordings)",
+        )
         parser.add_argument("--width", type=int, default=640, help="camera width [px]")
         parser.add_argument("--height", type=int, default=480, help="camera height [px]")
         parser.add_argument("--fps", type=float, default=30.0, help="camera frame rate")
@@ -127,6 +133,7 @@ class DemoCommand(Command):
             width=args.width,
             height=args.height,
             fps=args.fps,
+            record_dir=args.record_dir,
         )
         try:
             summary = asyncio.run(run_remote_demo(options, sys.stdout))

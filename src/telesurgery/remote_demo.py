@@ -68,6 +68,8 @@ class RemoteDemoOptions:
     """Endoscope image height [px]."""
     fps: float = 30.0
     """Endoscope frame rate [1/s]."""
+    record_dir: Path | None = Path("recordings")
+    """Where the gateway records the operation (MCAP); None: no recording."""
 
 
 @dataclass(slots=True)
@@ -115,6 +117,10 @@ async def run_remote_demo(options: RemoteDemoOptions, out: TextIO) -> RemoteDemo
         "--link", options.link,
         "--width", str(options.width), "--height", str(options.height), "--fps", str(options.fps),
     ]  # fmt: skip
+    if options.record_dir is None:
+        gateway_args.append("--no-record")
+    else:
+        gateway_args += ["--record-dir", str(options.record_dir)]
     ring = sim.board.ring_names[sim.board.ring_pegs.index(options.from_peg)]
     async with gateway_process(gateway_args, host=options.host, port=options.port) as gateway:
         url = gateway.url

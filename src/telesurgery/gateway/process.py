@@ -11,10 +11,11 @@ import contextlib
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 import aiohttp
 
@@ -55,27 +56,36 @@ async def gateway_process(
     """Start ``telesurgery gateway --host HOST --port PORT *args``; stop it on exit."""
     port = port or free_port(host)
     argv = [sys.executable, "-m", "telesurgery.cli", "gateway", "--host", host, "--port", str(port)]
-    proc = subprocess.Popen(
-        [*argv, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
-    running = RunningGateway(url=f"http://{host}:{port}", pid=proc.pid)
-    try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if proc.poll() is not None:
-                err = proc.stderr.read() if proc.stderr is not None else ""
-                raise GatewayProcessError(f"gateway exited with {proc.returncode}: {err[-2000:]}")
-            with contextlib.suppress(aiohttp.ClientError, OSError):
-                await running.status()
-                break
-            if time.monotonic() > deadline:
-                raise GatewayProcessError(f"gateway did not answer within {timeout_s} s")
-            await asyncio.sleep(0.2)
-        yield running
-    finally:
-        proc.terminate()
+    # the gateway's log goes to a file (a pipe nobody reads would block it once full)
+    with tempfile.TemporaryFile(mode="w+", prefix="telesurgery-gateway-") as log_file:
+        proc = subprocess.Popen(
+            [*argv, *args], stdout=subprocess.DEVNULL, stderr=log_file, text=True
+        )
+        running = RunningGateway(url=f"http://{host}:{port}", pid=proc.pid)
         try:
-            await asyncio.get_running_loop().run_in_executor(None, proc.wait, 15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            await _wait_ready(running, proc, log_file, timeout_s)
+            yield running
+        finally:
+            proc.terminate()
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, proc.wait, 15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+async def _wait_ready(
+    running: RunningGateway, proc: subprocess.Popen[str], log_file: IO[str], timeout_s: float
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if proc.poll() is not None:
+            log_file.seek(0)
+            err = log_file.read()
+            raise GatewayProcessError(f"gateway exited with {proc.returncode}: {err[-2000:]}")
+        with contextlib.suppress(aiohttp.ClientError, OSError):
+            await running.status()
+            return
+        if time.monotonic() > deadline:
+            raise GatewayProcessError(f"gateway did not answer within {timeout_s} s")
+        await asyncio.sleep(0.2)
