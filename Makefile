@@ -27,7 +27,10 @@ test: setup
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
-	$(BIN)/pytest -q
+	@# a throwaway PostgreSQL so the database tests run on both SQLite and PostgreSQL
+	@url=$$(bash scripts/postgres.sh start); \
+	TELESURGERY_TEST_POSTGRES_URL=$$url $(BIN)/pytest -q; rc=$$?; \
+	bash scripts/postgres.sh stop; exit $$rc
 
 bench: setup
 	$(BIN)/python bench/robot.py

@@ -12,7 +12,8 @@ VENV=".venv"
 # chromium: the real browser for console tests (Playwright drives it; no browser download)
 # iproute2 + ethtool: network namespaces and veth set-up for the WAN-emulation tests
 # openssl: the local development TLS certificate
-SYSTEM_PACKAGES=(libegl1 libgl1-mesa-dri libgles2 chromium iproute2 ethtool openssl)
+# postgresql: a throwaway server for the database tests (the product uses SQLite by default)
+SYSTEM_PACKAGES=(libegl1 libgl1-mesa-dri libgles2 chromium iproute2 ethtool openssl postgresql)
 
 need=()
 for p in "${SYSTEM_PACKAGES[@]}"; do
@@ -37,9 +38,9 @@ if [ ! -f "$stamp" ]; then
     "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
     if [ -f constraints.txt ]; then
         # constraints.txt pins the versions this tree was tested with (pip freeze)
-        "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[dev]"
+        "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[dev,postgres]"
     else
-        "$VENV/bin/python" -m pip install -q -e ".[dev]"
+        "$VENV/bin/python" -m pip install -q -e ".[dev,postgres]"
     fi
     rm -f "$VENV"/.installed-*
     touch "$stamp"
