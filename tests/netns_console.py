@@ -1,6 +1,6 @@
 """Console probe for the namespace WAN test: ``python netns_console.py URL REPORT_AFTER_S``.
 
-Connects with the console SDK, streams absolute PSM1 targets at 500 Hz (holding the tool where it
+Connects with the console SDK, streams absolute PSM1 targets at 250 Hz (holding the tool where it
 is, engaging until the supervisor follows), prints one JSON line with the latencies it saw after
 ``REPORT_AFTER_S`` seconds, then keeps streaming until it is killed.
 """
@@ -28,7 +28,7 @@ async def main(url: str, report_after_s: float) -> None:
         while True:
             state = next(a for a in console.latest_state.arms if a.arm is ArmId.PSM1)
             following = state.supervisor_state is SupervisorState.FOLLOWING
-            console.send_targets([target], engage=not following and i % 50 == 0)
+            console.send_targets([target], engage=not following and i % 25 == 0)
             i += 1
             if not reported and loop.time() - t0 >= report_after_s:
                 snap = console.latency_snapshot().stats
@@ -45,7 +45,7 @@ async def main(url: str, report_after_s: float) -> None:
                     flush=True,
                 )
                 reported = True
-            await asyncio.sleep(0.002)
+            await asyncio.sleep(0.004)
 
 
 if __name__ == "__main__":

@@ -81,10 +81,10 @@ def test_rtt_through_the_wan_and_hold_on_cut(
     try:
         line = console.stdout.readline()
         assert line, console.stderr.read() if console.stderr else ""
-        report = json.loads(line)  # after 6 s of streaming targets at 500 Hz
-        # measured round trip within 5 % of the configured 135 ms
-        assert abs(report["rtt_p50_ms"] - 135.0) <= 0.05 * 135.0, report
+        report = json.loads(line)  # after 6 s of streaming targets at 250 Hz
         status = gateway_status(wan_topology)
+        # measured round trip within 5 % of the configured 135 ms
+        assert abs(report["rtt_p50_ms"] - 135.0) <= 0.05 * 135.0, (report, status["events"][-5:])
         psm1 = next(a for a in status["arms"] if a["arm"] == "PSM1")
         assert psm1["supervisor_state"] == "following", (psm1, status["events"])
         gateway_rtt = status["peers"][0]["rtt_ms"]

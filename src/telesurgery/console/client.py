@@ -40,6 +40,7 @@ from telesurgery.console.video import (
 from telesurgery.exceptions import ProtocolError, TelesurgeryError
 from telesurgery.link.clock_sync import ClockSync
 from telesurgery.link.latency import LatencySnapshot, LatencyTracker
+from telesurgery.link.rtt_filter import WindowedMinRtt
 from telesurgery.media.webrtc import prefer_codec, rtc_configuration
 from telesurgery.protocol.codec import decode, encode
 from telesurgery.protocol.messages import (
@@ -127,9 +128,11 @@ class ConsoleClient:
         self.alarms_seen: collections.deque[dict[str, Any]] = collections.deque(maxlen=1000)
         """Alarm events received (latency, watchdog, disengage, e-stop), newest last."""
         self.last_rtt_ms: float | None = None
-        """Round trip of the newest ping/pong [ms]."""
+        """Round trip of the newest ping/pong, host scheduling included [ms]."""
         self.rtt_ms: float | None = None
-        """Smoothed round trip (EWMA, weight 0.2 per 100 ms ping) [ms]; None before the first."""
+        """Network round trip: the minimum over the last 0.5 s of pings
+        (:class:`~telesurgery.link.rtt_filter.WindowedMinRtt`) [ms]; None before the first."""
+        self._rtt_filter = WindowedMinRtt()
         self.latest_frame: ReceivedFrame | None = None
         """The newest decoded frame (also queued for :meth:`next_frame`)."""
         # motion-to-photon bookkeeping: when each seq was sent, and which seq each state showed
@@ -306,10 +309,9 @@ class ConsoleClient:
         elif isinstance(message, Pong):
             sample = self.clock.on_pong(message, now_ns)
             if sample is not None:
-                rtt_ms = sample.rtt_ns / 1e6
-                self.latency.add(LatencyComponent.NETWORK_RTT, rtt_ms, now_ns / 1e9)
-                self.last_rtt_ms = rtt_ms
-                self.rtt_ms = rtt_ms if self.rtt_ms is None else 0.8 * self.rtt_ms + 0.2 * rtt_ms
+                self.last_rtt_ms = sample.rtt_ns / 1e6
+                self.rtt_ms = self._rtt_filter.add(self.last_rtt_ms, now_ns / 1e9)
+                self.latency.add(LatencyComponent.NETWORK_RTT, self.rtt_ms, now_ns / 1e9)
 
     def _on_event(self, data: bytes | str) -> None:
         try:

@@ -29,6 +29,7 @@ import numpy as np
 from telesurgery.exceptions import ProtocolError
 from telesurgery.gateway.rate_limit import TokenBucket
 from telesurgery.link.clock_sync import ClockSync
+from telesurgery.link.rtt_filter import WindowedMinRtt
 from telesurgery.operation.roles import Role
 from telesurgery.protocol.codec import decode, encode
 from telesurgery.protocol.messages import (
@@ -105,6 +106,8 @@ class ConsolePeer:
         self.counters = PeerCounters()
         self.clock = ClockSync()
         self.last_rtt_ms: float | None = None
+        """Network round trip to this console (0.5 s window minimum of pings) [ms]."""
+        self._rtt_filter = WindowedMinRtt()
         self._control = control
         self._max_bytes = max_message_bytes
         self._clock_ns = clock_ns
@@ -203,7 +206,8 @@ class ConsolePeer:
             self.counters.pongs_received += 1
             sample = self.clock.on_pong(message, now_ns)
             if sample is not None:
-                self.last_rtt_ms = sample.rtt_ns / 1e6
+                # network round trip: window minimum (host hiccups are in the command age)
+                self.last_rtt_ms = self._rtt_filter.add(sample.rtt_ns / 1e6, now_ns / _NS)
                 self._control.on_rtt(self.console_id, self.last_rtt_ms)
         elif isinstance(message, ControlMessage):
             self._on_control_message(message, now_ns)
