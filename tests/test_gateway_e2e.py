@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -154,3 +156,14 @@ async def test_bad_offers_get_clear_errors(gateway_url: tuple[str, Gateway]) -> 
             assert "valid are bedside" in (await response.json())["error"]
     with pytest.raises(ConnectError):
         await ConsoleClient("http://127.0.0.1:9", console_id="x").connect()
+
+
+async def test_a_dead_patient_process_is_reported(gateway_url: tuple[str, Gateway]) -> None:
+    url, gateway = gateway_url
+    assert gateway.patient is not None and gateway.patient.pid is not None
+    os.kill(gateway.patient.pid, signal.SIGKILL)
+    await wait_for(lambda: gateway.patient is not None and not gateway.patient.alive)
+    async with aiohttp.ClientSession() as http, http.get(f"{url}/status") as response:
+        status = await response.json()
+    assert status["patient_process"]["alive"] is False
+    assert status["patient_process"]["exit_detail"] is not None

@@ -1,8 +1,11 @@
 """The patient-side gateway: an aiohttp app owning the robot, the control loop, video and peers.
 
 Lifespan (``Gateway.start`` / ``Gateway.stop``, wired to aiohttp's ``cleanup_ctx``) owns every
-task and thread: the robot's servo loop and camera threads, the shared video encoder, the state
-broadcaster, the clock-sync pinger and the event pump. Each has a stop path that waits for it.
+task, thread and process: the patient process (robot driver with its servo loop and camera
+threads, control loop, state sampler, recorder; see :mod:`telesurgery.gateway.patient_process`),
+reached through :class:`~telesurgery.gateway.patient_client.PatientSideClient`, the shared video
+encoder, the state broadcaster, the clock-sync pinger and the event pump. Each has a stop path
+that waits for it. The robot's servo loop thus never shares an interpreter lock with the network.
 
 HTTP API:
 
@@ -21,26 +24,22 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from aiohttp import web
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
-from telesurgery.exceptions import ConfigError, TelesurgeryError
+from telesurgery.exceptions import TelesurgeryError
 from telesurgery.gateway.config import GatewayConfig
-from telesurgery.gateway.control_loop import ControlLoop
 from telesurgery.gateway.event_filter import NOISY_EVENTS, EventRateFilter
 from telesurgery.gateway.link_shim import EmulatedIceLink
 from telesurgery.gateway.metrics import GatewayMetrics
-from telesurgery.gateway.patient_side import (
-    SUPERVISOR_STATE_CODE,
-    ArmSample,
-    PatientSide,
-    StateSampler,
-)
+from telesurgery.gateway.patient_client import PatientSideClient
+from telesurgery.gateway.patient_process import KINEMATICS_BY_KIND, PatientProcessConfig
+from telesurgery.gateway.patient_side import SUPERVISOR_STATE_CODE, ArmSample, PatientSide
 from telesurgery.gateway.peer import ConsolePeer
 from telesurgery.link.emulator import LinkEmulator
 from telesurgery.link.latency import LatencyTracker
@@ -59,13 +58,7 @@ from telesurgery.protocol.messages import (
     OperatingStateCode,
     RobotStateMessage,
 )
-from telesurgery.robot.contract import Robot
-
-if TYPE_CHECKING:
-    from telesurgery.record.recorder import Recorder
 from telesurgery.robot.kinematics.base import ArmKinematics
-from telesurgery.robot.kinematics.ecm import EcmKinematics
-from telesurgery.robot.kinematics.psm import PsmKinematics
 from telesurgery.robot.kinematics.rotations import quat_xyzw_from_matrix
 from telesurgery.robot.registry import RobotConfig
 from telesurgery.robot.sim.config import SimCartConfig
@@ -79,11 +72,7 @@ NO_EMULATION = "none"
 """``--link none``: no in-process emulation (the real network, or the netns WAN)."""
 
 
-KINEMATICS_BY_KIND: dict[str, Callable[[], ArmKinematics]] = {
-    "psm": PsmKinematics,
-    "ecm": EcmKinematics,
-}
-"""Analytic kinematics the supervisor uses for each arm kind of the safety configuration."""
+__all__ = ["KINEMATICS_BY_KIND", "Gateway", "create_app"]
 
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "console" / "web"
@@ -125,12 +114,15 @@ class Gateway:
         )
         self.metrics = GatewayMetrics()
         self.latency = LatencyTracker()
-        self.robot: Robot | None = None
-        self.loop: ControlLoop | None = None
-        self.recorder: Recorder | None = None
-        """The operation's recorder, when ``config.record_dir`` is set."""
+        self.patient: PatientSideClient | None = None
+        """The patient process (robot, control loop, sampler, recorder), once started."""
+        self.loop: PatientSideClient | None = None
+        """The control loop's front door and published state (the patient process)."""
+        self.recorder: PatientSideClient | None = None
+        """Forwards to the operation's recorder in the patient process, when recording."""
         self.recording_path: Path | None = None
-        self.sampler: StateSampler | None = None
+        self.sampler: PatientSideClient | None = None
+        """Newest state samples (``sampler.latest``)."""
         self.control: PatientSide | None = None
         self.kinematics: dict[str, ArmKinematics] = {
             name: KINEMATICS_BY_KIND[arm.arm_kind.name]()
@@ -143,8 +135,6 @@ class Gateway:
         self._next_session = 1
         self._state_seq = 0
         self._tasks: list[asyncio.Task[None]] = []
-        self._unsubscribe_camera: Any = None
-        self._remove_tick: Any = None
         self._event_filter = EventRateFilter()
         self._ages_read = 0
         self._pose_cache: dict[tuple[str, str], tuple[bytes, Any, Any]] = {}
@@ -157,25 +147,30 @@ class Gateway:
     # -- lifespan -------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        robot = self.robot_config.make()
-        self.robot = robot
-        add_tick = getattr(robot, "add_tick_callback", None)
-        if add_tick is None:
-            raise ConfigError("robot", type(robot).__name__, "a driver with add_tick_callback")
-        await loop.run_in_executor(None, self._prepare_arms, robot)
-        self.loop = await self._make_control_loop(robot)
-        self.sampler = StateSampler(robot, self.loop, recorder=self.recorder)
-        self.control = PatientSide(self.loop, self.sampler)
-        remove_loop = add_tick(self.loop.tick)
-        remove_sampler = add_tick(self.sampler)
-        self._remove_tick = lambda: (remove_sampler(), remove_loop())
-        await loop.run_in_executor(None, robot.connect)
-        camera = getattr(robot, "camera", None)
-        if camera is not None:
+        """Start the patient process (arms homed, camera running), the encoder and the loops."""
+        record_path = None
+        if self.config.record_dir is not None:
+            stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+            record_path = self.config.record_dir / f"operation-{stamp}.mcap"
+        patient = PatientSideClient(
+            PatientProcessConfig(
+                robot=self.robot_config,
+                safety=self.safety_config,
+                record_path=record_path,
+                operation_id=self.config.operation_id,
+                video_codec=self.config.video.codec,
+            )
+        )
+        await patient.start()
+        self.patient = self.loop = self.sampler = patient
+        if record_path is not None:
+            self.recording_path = record_path
+            self.recorder = patient
+        self.control = PatientSide(patient, patient)
+        if getattr(self.robot_config, "camera", None) is not None:
             self.video = SharedVideoEncoder(self.config.video)
             await self.video.start()
-            self._unsubscribe_camera = camera.subscribe(self.video.submit_threadsafe)
+            patient.frame_listeners.append(self.video.submit)
             if self.recorder is not None:
                 self.video.encoded_listeners.append(self.recorder.record_video)
         self._tasks = [
@@ -184,68 +179,10 @@ class Gateway:
             asyncio.create_task(self._event_loop(), name="event-pump"),
         ]
 
-    async def _make_control_loop(self, robot: Robot) -> ControlLoop:
-        """The control loop, with a recording supervisor when this operation is recorded."""
-        if self.config.record_dir is None:
-            return ControlLoop.for_robot(robot, self.safety_config, self.kinematics)
-        from telesurgery.record.recorder import Recorder
-        from telesurgery.record.session import SessionInfo
-        from telesurgery.record.tap import RecordedSupervisor
-
-        initial_q = {
-            name: robot.arm(name).setpoint_js().position for name in self.safety_config.arms
-        }
-        initial_jaw = {}
-        for name in self.safety_config.arms:
-            jaw = robot.arm(name).jaw
-            if jaw is not None:
-                initial_jaw[name] = float(jaw.setpoint_js().position[0])
-        session = SessionInfo(
-            safety=self.safety_config,
-            initial_q={k: tuple(float(x) for x in v) for k, v in initial_q.items()},
-            initial_jaw_rad=initial_jaw,
-            T_world_rcm={
-                name: tuple(tuple(float(x) for x in row) for row in arm.T_world_rcm)
-                for name, arm in robot.arms.items()
-            },
-            operation_id=self.config.operation_id,
-            video_codec=self.config.video.codec,
-            started_wall_ns=time.time_ns(),
-        )
-        directory = self.config.record_dir
-        directory.mkdir(parents=True, exist_ok=True)
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        self.recording_path = directory / f"operation-{stamp}.mcap"
-        recorder = Recorder(self.recording_path, session)
-        await asyncio.get_running_loop().run_in_executor(None, recorder.start)
-        self.recorder = recorder
-        supervisor = RecordedSupervisor(
-            self.safety_config, self.kinematics, initial_q, initial_jaw, recorder=recorder
-        )
-        return ControlLoop(robot, supervisor)
-
-    @staticmethod
-    def _prepare_arms(robot: Robot) -> None:
-        """Enable and home every arm (deterministically, before the real-time loop starts)."""
-        for arm in robot.arms.values():
-            arm.enable()
-            arm.home()
-        step = getattr(robot, "step", None)
-        if step is not None:
-            for _ in range(100):
-                if all(a.operating_state().is_homed for a in robot.arms.values()):
-                    break
-                step(50)
-
     def geometry(self) -> dict[str, Any]:
         """Where the arms stand (sent to consoles at join): ``T_world_rcm`` per arm."""
-        assert self.robot is not None
-        return {
-            "T_world_rcm": {
-                name: np.asarray(arm.T_world_rcm).tolist() for name, arm in self.robot.arms.items()
-            },
-            "camera_arm": "ECM",
-        }
+        assert self.patient is not None
+        return {"T_world_rcm": dict(self.patient.T_world_rcm), "camera_arm": "ECM"}
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -256,17 +193,16 @@ class Gateway:
         self._tasks.clear()
         for session in list(self.peers):
             await self._drop_peer(session)
-        if self._unsubscribe_camera is not None:
-            self._unsubscribe_camera()
         if self.video is not None:
+            if self.patient is not None:
+                self.patient.frame_listeners.clear()
             await self.video.stop()
-        if self.robot is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self.robot.disconnect)
-        if self._remove_tick is not None:
-            self._remove_tick()
-        if self.recorder is not None:
-            stats = await asyncio.get_running_loop().run_in_executor(None, self.recorder.stop)
-            logger.info("recording %s closed: %s", self.recording_path, stats)
+        if self.patient is not None:
+            await self.patient.stop()  # holds the arms, disconnects, closes the recording
+            if self.recording_path is not None:
+                logger.info(
+                    "recording %s closed: %s", self.recording_path, self.patient.recorder_stats
+                )
 
     # -- signalling -----------------------------------------------------------------------------
 
@@ -512,9 +448,8 @@ class Gateway:
             if not math.isnan(stats.p50_ms):
                 self.metrics.latency_p50_ms.labels(component=name).set(stats.p50_ms)
                 self.metrics.latency_p99_ms.labels(component=name).set(stats.p99_ms)
-        stats_fn = getattr(self.robot, "servo_stats", None)
-        if stats_fn is not None:
-            servo = stats_fn()
+        servo = None if self.patient is None else self.patient.servo_stats()
+        if servo is not None:
             self.metrics.servo_period_p99_ms.set(servo.period.period_p99_ms)
             self.metrics.servo_overruns.set(servo.period.overruns)
         if self.video is not None:
@@ -544,15 +479,7 @@ class Gateway:
 
     def scene(self) -> dict[str, Any] | None:
         """Object positions of a simulated cart (ground truth for demos and tests), else None."""
-        robot = self.robot
-        board = getattr(getattr(robot, "config", None), "board", None)
-        body = getattr(robot, "T_world_body", None)
-        if board is None or body is None:
-            return None
-        return {
-            "rings": {name: body(name)[:3, 3].tolist() for name in board.ring_names},
-            "pegs": {i: board.peg_position(i).tolist() for i in range(len(board.peg_names))},
-        }
+        return None if self.patient is None else self.patient.scene()
 
     def console_config(self) -> dict[str, Any]:
         """What a browser console needs before it connects: thresholds, link, protocol."""
@@ -568,7 +495,7 @@ class Gateway:
         }
 
     def status(self) -> dict[str, Any]:
-        servo = getattr(self.robot, "servo_stats", None)
+        patient = self.patient
         return {
             "link": self.config.link,
             "peers": [
@@ -594,7 +521,8 @@ class Gateway:
                 for sample in (self.sampler.latest if self.sampler is not None else ())
             ],
             "latency": self.latency.snapshot(time.monotonic()).as_dict(),
-            "servo": None if servo is None else _jsonable(servo()),
+            "servo": None if patient is None else _jsonable(patient.servo_stats()),
+            "patient_process": None if patient is None else patient.status(),
             "video": None if self.video is None else _jsonable(self.video.stats),
             "control_loop": _jsonable(self.loop.stats()) if self.loop else None,
             "scene": self.scene(),

@@ -223,6 +223,11 @@ class ControlLoop:
         supervisor = SafetySupervisor(safety, kinematics, initial_q, initial_jaw)
         return cls(robot, supervisor, config)
 
+    @property
+    def arm_names(self) -> tuple[str, ...]:
+        """The supervised arms."""
+        return self.supervisor.arm_names
+
     # ------------------------------------------------------------ network side (any thread)
 
     def submit(self, command: ArmCommand) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -138,15 +138,40 @@ class StateSampler:
                 recorder.record_state(sample.arm, now, sample.q_measured, sample.jaw_measured_rad)
 
 
-class PatientSide:
-    """The :class:`ControlPort` of every peer, on top of one :class:`ControlLoop`."""
+class LoopPort(Protocol):
+    """The thread-safe front door of a control loop: :class:`ControlLoop` itself, or the
+    gateway's :class:`~telesurgery.gateway.patient_client.PatientSideClient` to one in the
+    patient process."""
 
-    def __init__(self, loop: ControlLoop, sampler: StateSampler) -> None:
+    @property
+    def arm_names(self) -> tuple[str, ...]: ...
+
+    def submit(self, command: ArmCommand) -> None: ...
+
+    def request_engage(self, arm: str, console_id: str, *, after_clutch: bool = False) -> bool: ...
+
+    def set_controller(self, arm: str, console_id: str | None) -> bool: ...
+
+    def estop(self, by_console_id: str, role: Role) -> bool: ...
+
+    def clear_estop(self, role: Role) -> bool: ...
+
+    def report_rtt(self, rtt_ms: float) -> bool: ...
+
+
+class CommandNoter(Protocol):
+    """Who remembers the newest command per arm (a :class:`StateSampler`)."""
+
+    def note_command(self, command: ArmCommand) -> None: ...
+
+
+class PatientSide:
+    """The :class:`ControlPort` of every peer, on top of one control loop's front door."""
+
+    def __init__(self, loop: LoopPort, sampler: CommandNoter) -> None:
         self.loop = loop
         self.sampler = sampler
-        self._controllers: dict[str, str | None] = {
-            name: None for name in loop.supervisor.arm_names
-        }
+        self._controllers: dict[str, str | None] = {name: None for name in loop.arm_names}
         self.controls_refused = 0
         self.disengage_requests = 0
 

@@ -1,0 +1,408 @@
+"""The patient side in its own process: robot driver, control loop, state sampler (and recorder).
+
+Why a process: the gateway's asyncio thread (aiohttp, aiortc: DTLS, SCTP, RTP) is busy most of
+the time; in one interpreter it delays the robot's servo ticks through the interpreter lock.
+Here the servo thread shares its lock only with the camera thread (which renders with the lock
+released) and two light I/O threads: the receiver (this process's main thread) and the
+publisher.
+
+The gateway talks to this process over one duplex pipe (pickled tuples, tag first; see
+:mod:`telesurgery.gateway.patient_wire`) and reads camera pixels from a shared-memory
+:class:`~telesurgery.gateway.frame_ring.FrameRing`:
+
+* in: commands (handed to :meth:`ControlLoop.submit`, thread-safe), control inputs, recording
+  items only the gateway sees (encoded video, latency snapshots, operation events), ``stop``;
+* out: ``ready`` (arms homed, camera running) or ``failed``; then every ``publish_period_s`` one
+  ``update`` (newest state samples, supervisor events, new command ages, and every
+  ``stats_period_s`` the loop, servo and camera statistics and the scene); ``frame`` notices from
+  the camera thread; ``stopped`` last.
+
+Stopping: on ``stop``, or when the pipe reaches EOF (the gateway died), every arm is released
+(the supervisor holds it), the hold is given ``hold_before_disconnect_s`` of servo ticks, then the
+robot is disconnected and the recording closed. If commands merely stop arriving, the
+supervisor's own watchdog holds the arms.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+
+from telesurgery.exceptions import ConfigError, TelesurgeryError
+from telesurgery.gateway import patient_wire as wire
+from telesurgery.gateway.control_loop import ControlLoop
+from telesurgery.gateway.frame_ring import FrameRing, FrameRingSpec
+from telesurgery.gateway.patient_side import StateSampler
+from telesurgery.operation.roles import Role
+from telesurgery.record.session import safety_config_to_dict
+from telesurgery.robot.contract import Robot
+from telesurgery.robot.kinematics.base import ArmKinematics
+from telesurgery.robot.kinematics.ecm import EcmKinematics
+from telesurgery.robot.kinematics.psm import PsmKinematics
+from telesurgery.robot.registry import RobotConfig
+from telesurgery.safety.config import SafetyConfig
+
+logger = logging.getLogger(__name__)
+
+KINEMATICS_BY_KIND: dict[str, Callable[[], ArmKinematics]] = {
+    "psm": PsmKinematics,
+    "ecm": EcmKinematics,
+}
+"""Analytic kinematics the supervisor uses for each arm kind of the safety configuration."""
+
+
+@dataclass(frozen=True, slots=True)
+class PatientProcessConfig:
+    """Everything the patient process needs to build the patient side (pickled to it)."""
+
+    robot: RobotConfig
+    """The robot driver's config."""
+    safety: SafetyConfig
+    """The safety supervisor's config."""
+    ring: FrameRingSpec | None = None
+    """Where camera frames go; None publishes no frames."""
+    record_path: Path | None = None
+    """MCAP file of this operation; None records nothing."""
+    operation_id: str = ""
+    """Operation identifier stored in the recording's session."""
+    video_codec: str = "h264"
+    """Codec named in the recording's session."""
+    sample_every_ticks: int = 5
+    """Servo ticks per state sample (5 at 1 kHz: 200 Hz)."""
+    publish_period_s: float = 0.005
+    """Period of the ``update`` messages [s]."""
+    stats_period_s: float = 0.1
+    """Period of the statistics carried by updates [s]."""
+    camera_ready_timeout_s: float = 30.0
+    """How long the first camera frame may take before start-up fails [s]."""
+    hold_before_disconnect_s: float = 0.05
+    """Servo time given to the hold of every arm before the robot is disconnected [s]."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The safety config holds read-only mappings, which do not pickle: it travels as the
+        # plain dict its own ``from_dict`` reads back (and so is validated again in the child).
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values["safety"] = safety_config_to_dict(self.safety)
+        return (_config_from_wire, (values,))
+
+    def __post_init__(self) -> None:
+        for name in ("publish_period_s", "stats_period_s", "camera_ready_timeout_s"):
+            value = getattr(self, name)
+            if not value > 0.0:
+                raise ConfigError(name, value, "> 0 s")
+        if self.sample_every_ticks < 1:
+            raise ConfigError("sample_every_ticks", self.sample_every_ticks, ">= 1")
+
+
+def _config_from_wire(values: dict[str, Any]) -> PatientProcessConfig:
+    return PatientProcessConfig(**{**values, "safety": SafetyConfig.from_dict(values["safety"])})
+
+
+def run_patient_process(conn: Connection, config: PatientProcessConfig) -> None:
+    """Entry point of the child process: start, report ready, serve until stop or EOF."""
+    logging.basicConfig(level=logging.WARNING, format="patient-process %(levelname)s %(message)s")
+    # A Ctrl-C or a SIGTERM sent to the whole process group is the gateway's to handle: it
+    # stops this process in order (hold, disconnect, close the recording); if it dies instead,
+    # the pipe's end stops this process. Only SIGKILL ends it abruptly.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    side = PatientProcess(conn, config)
+    try:
+        info = side.start()
+    except BaseException as error:  # report why, then let the process fail
+        side.send((wire.FAILED, f"{type(error).__name__}: {error}"))
+        side.shutdown()
+        raise
+    side.send((wire.READY, info))
+    side.serve()
+
+
+class PatientProcess:
+    """The child side of the patient-side IPC (see the module docstring)."""
+
+    def __init__(self, conn: Connection, config: PatientProcessConfig) -> None:
+        self.config = config
+        self._conn = conn
+        self._send_lock = threading.Lock()
+        self._pipe_open = True
+        self.robot: Robot | None = None
+        self.loop: ControlLoop | None = None
+        self.sampler: StateSampler | None = None
+        self._recorder: Any = None
+        self._ring: FrameRing | None = None
+        self._cleanups: list[Callable[[], None]] = []
+        self._stop = threading.Event()
+        self._publisher: threading.Thread | None = None
+        self._ages_read = 0
+        self._handlers: dict[str, Callable[..., object]] = {
+            wire.COMMAND: self._on_command,
+            wire.ENGAGE: lambda arm, console, clutch: self._loop().request_engage(
+                arm, console, after_clutch=clutch
+            ),
+            wire.CONTROLLER: lambda arm, console: self._loop().set_controller(arm, console),
+            wire.ESTOP: lambda console, role: self._loop().estop(console, Role(role)),
+            wire.CLEAR_ESTOP: lambda role: self._loop().clear_estop(Role(role)),
+            wire.RTT: lambda rtt_ms: self._loop().report_rtt(rtt_ms),
+            wire.FORGET: lambda console: self._loop().forget_console(console),
+            wire.VIDEO: self._on_video,
+            wire.LATENCY: lambda snapshot: self._record("record_latency", snapshot),
+            wire.OPERATION_EVENT: lambda name, now_s, fields: self._record(
+                "record_operation_event", name, now_s, **fields
+            ),
+        }
+
+    def _loop(self) -> ControlLoop:
+        assert self.loop is not None
+        return self.loop
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> dict[str, Any]:
+        """Build, home and start everything; returns the ``ready`` information."""
+        config = self.config
+        robot = config.robot.make()
+        self.robot = robot
+        add_tick = getattr(robot, "add_tick_callback", None)
+        if add_tick is None:
+            raise ConfigError("robot", type(robot).__name__, "a driver with add_tick_callback")
+        prepare_arms(robot)
+        kinematics = {
+            name: KINEMATICS_BY_KIND[arm.arm_kind.name]()
+            for name, arm in config.safety.arms.items()
+        }
+        self.loop = self._make_control_loop(robot, kinematics)
+        self.sampler = StateSampler(
+            robot, self.loop, every_n_ticks=config.sample_every_ticks, recorder=self._recorder
+        )
+        self._cleanups.append(add_tick(self.loop.tick))
+        self._cleanups.append(add_tick(self.sampler))
+        robot.connect()
+        self._cleanups.append(robot.disconnect)
+        camera = getattr(robot, "camera", None)
+        if camera is not None and config.ring is not None:
+            self._ring = FrameRing.attach(config.ring)
+            self._cleanups.append(camera.subscribe(self._on_frame))
+            if not camera.wait_first_frame(config.camera_ready_timeout_s):
+                raise TelesurgeryError(
+                    f"the camera gave no frame within {config.camera_ready_timeout_s} s"
+                )
+        return {
+            "arm_names": self.loop.supervisor.arm_names,
+            "T_world_rcm": {
+                name: np.asarray(arm.T_world_rcm).tolist() for name, arm in robot.arms.items()
+            },
+        }
+
+    def _make_control_loop(self, robot: Robot, kinematics: dict[str, ArmKinematics]) -> ControlLoop:
+        config = self.config
+        if config.record_path is None:
+            return ControlLoop.for_robot(robot, config.safety, kinematics)
+        from telesurgery.record.recorder import Recorder
+        from telesurgery.record.session import SessionInfo
+        from telesurgery.record.tap import RecordedSupervisor
+
+        initial_q = {name: robot.arm(name).setpoint_js().position for name in config.safety.arms}
+        initial_jaw = {}
+        for name in config.safety.arms:
+            jaw = robot.arm(name).jaw
+            if jaw is not None:
+                initial_jaw[name] = float(jaw.setpoint_js().position[0])
+        session = SessionInfo(
+            safety=config.safety,
+            initial_q={k: tuple(float(x) for x in v) for k, v in initial_q.items()},
+            initial_jaw_rad=initial_jaw,
+            T_world_rcm={
+                name: tuple(tuple(float(x) for x in row) for row in arm.T_world_rcm)
+                for name, arm in robot.arms.items()
+            },
+            operation_id=config.operation_id,
+            video_codec=config.video_codec,
+            started_wall_ns=time.time_ns(),
+        )
+        config.record_path.parent.mkdir(parents=True, exist_ok=True)
+        recorder = Recorder(config.record_path, session)
+        recorder.start()
+        self._recorder = recorder
+        supervisor = RecordedSupervisor(
+            config.safety, kinematics, initial_q, initial_jaw, recorder=recorder
+        )
+        return ControlLoop(robot, supervisor)
+
+    def serve(self) -> None:
+        """Publish and receive until ``stop`` or EOF, then shut down."""
+        conn = self._conn
+        self._publisher = threading.Thread(target=self._publish, name="patient-publish")
+        self._publisher.start()
+        while True:
+            try:
+                message = wire.loads(conn.recv_bytes())
+            except (EOFError, OSError):
+                logger.warning("the gateway is gone (pipe closed): holding the arms, stopping")
+                self._pipe_open = False
+                break
+            tag = message[0]
+            if tag == wire.STOP:
+                break
+            handler = self._handlers.get(tag)
+            if handler is None:
+                logger.error("unknown message %r; valid are %s", tag, sorted(self._handlers))
+                continue
+            try:
+                handler(*message[1:])
+            except TelesurgeryError as error:
+                logger.error("%s refused: %s", tag, error)
+        stats = self.shutdown()
+        self.send((wire.STOPPED, stats))
+
+    def shutdown(self) -> Any:
+        """Hold every arm, stop publishing, disconnect the robot, close the recording."""
+        loop = self.loop
+        if loop is not None:
+            for arm in loop.supervisor.arm_names:
+                loop.set_controller(arm, None)  # released: the supervisor holds the arm
+            time.sleep(self.config.hold_before_disconnect_s)
+        self._stop.set()
+        if self._publisher is not None:
+            self._publisher.join()
+        while self._cleanups:
+            try:
+                self._cleanups.pop()()
+            except Exception:
+                logger.exception("patient-side cleanup failed")
+        stats = None
+        if self._recorder is not None:
+            stats = self._recorder.stop()
+        if self._ring is not None:
+            self._ring.close()
+        return stats
+
+    # -- pipe -----------------------------------------------------------------------------------
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        """Send one message (any thread); a closed pipe drops it (the gateway is gone)."""
+        if not self._pipe_open:
+            return
+        data = wire.dumps(message)
+        with self._send_lock:
+            try:
+                self._conn.send_bytes(data)
+            except OSError:
+                self._pipe_open = False
+
+    def _on_command(self, *fields: Any) -> None:
+        command = wire.unpack_command(fields)
+        self._loop().submit(command)
+        assert self.sampler is not None
+        self.sampler.note_command(command)
+
+    def _record(self, method: str, *args: Any, **kwargs: Any) -> None:
+        if self._recorder is not None:
+            getattr(self._recorder, method)(*args, **kwargs)
+
+    def _on_video(self, *fields: Any) -> None:
+        if self._recorder is not None:
+            self._recorder.record_video(wire.unpack_video(fields))
+
+    # -- camera thread --------------------------------------------------------------------------
+
+    def _on_frame(self, frame: Any) -> None:
+        ring = self._ring
+        if ring is None:
+            return
+        slot = ring.write(frame.frame_number, frame.pixels)
+        self.send(
+            (
+                wire.FRAME,
+                slot,
+                frame.frame_number,
+                frame.capture_monotonic_ns,
+                frame.capture_wall_ns,
+                frame.sim_time_s,
+                np.asarray(frame.T_world_camera),
+            )
+        )
+
+    # -- publisher thread -----------------------------------------------------------------------
+
+    def _publish(self) -> None:
+        period = self.config.publish_period_s
+        stats_every = max(1, round(self.config.stats_period_s / period))
+        last_samples: tuple[Any, ...] = ()
+        cycle = 0
+        next_t = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                last_samples = self._publish_once(last_samples, cycle % stats_every == 0)
+            except Exception:  # keep serving the gateway; the cause is in the log
+                logger.exception("publishing the patient-side state failed")
+            cycle += 1
+            next_t += period
+            delay = next_t - time.monotonic()
+            if delay < -period:  # fell behind (loaded machine): skip, do not burst
+                next_t = time.monotonic()
+            self._stop.wait(max(0.0, delay))
+
+    def _publish_once(self, last_samples: tuple[Any, ...], with_stats: bool) -> tuple[Any, ...]:
+        loop, sampler = self.loop, self.sampler
+        assert loop is not None and sampler is not None
+        samples = sampler.latest
+        events = []
+        while (event := loop.next_event()) is not None:
+            events.append(event)
+        count = loop.commands_applied
+        new = min(count - self._ages_read, 4096)
+        self._ages_read = count
+        ages = loop.command_ages_ms()[-new:] if new > 0 else None
+        stats = self._stats() if with_stats else None
+        fresh = samples if samples is not last_samples else None
+        if fresh is not None or events or ages is not None or stats is not None:
+            self.send((wire.UPDATE, fresh, events, count, ages, stats))
+        return samples
+
+    def _stats(self) -> dict[str, Any]:
+        loop, robot = self.loop, self.robot
+        assert loop is not None and robot is not None
+        stats = loop.stats()
+        servo = getattr(robot, "servo_stats", None)
+        camera = getattr(robot, "camera_stats", None)
+        return {
+            "control_loop": stats,
+            "servo": None if servo is None else servo(),
+            "camera": None if camera is None else camera(),
+            "scene": scene(robot),
+        }
+
+
+def prepare_arms(robot: Robot) -> None:
+    """Enable and home every arm (deterministically, before the real-time loop starts)."""
+    for arm in robot.arms.values():
+        arm.enable()
+        arm.home()
+    step = getattr(robot, "step", None)
+    if step is not None:
+        for _ in range(100):
+            if all(a.operating_state().is_homed for a in robot.arms.values()):
+                break
+            step(50)
+
+
+def scene(robot: Robot) -> dict[str, Any] | None:
+    """Object positions of a simulated cart (ground truth for demos and tests), else None."""
+    board = getattr(getattr(robot, "config", None), "board", None)
+    body = getattr(robot, "T_world_body", None)
+    if board is None or body is None:
+        return None
+    body_fn = cast(Callable[[str], Any], body)
+    return {
+        "rings": {name: body_fn(name)[:3, 3].tolist() for name in board.ring_names},
+        "pegs": {i: board.peg_position(i).tolist() for i in range(len(board.peg_names))},
+    }

@@ -1,0 +1,145 @@
+"""The patient process behind its client: start, command round trip, stop, child and parent death.
+
+The cart runs without its camera here (no GL): what is tested is the process boundary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+
+import numpy as np
+import pytest
+
+from telesurgery.gateway.patient_client import PatientProcessError, PatientSideClient
+from telesurgery.gateway.patient_process import PatientProcessConfig
+from telesurgery.robot.sim.config import SimCartConfig
+from telesurgery.safety.commands import ArmCommand
+from telesurgery.safety.config import SafetyConfig
+
+pytestmark = [pytest.mark.sim, pytest.mark.timeout(120)]
+
+
+def _config() -> PatientProcessConfig:
+    return PatientProcessConfig(robot=SimCartConfig(camera=None), safety=SafetyConfig())
+
+
+async def _wait(predicate: Callable[[], bool], timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[PatientSideClient]:
+    patient = PatientSideClient(_config())
+    await patient.start()
+    try:
+        yield patient
+    finally:
+        await patient.stop()
+
+
+async def test_commands_reach_the_supervisor_and_state_comes_back(
+    client: PatientSideClient,
+) -> None:
+    assert client.alive and set(client.arm_names) == {"PSM1", "PSM2", "ECM"}
+    assert set(client.T_world_rcm) == {"PSM1", "PSM2", "ECM"}
+    await _wait(lambda: len(client.latest) == 3 and client.stats() is not None)
+    assert client.set_controller("PSM1", "rome")
+    await _wait(lambda: next(s for s in client.latest if s.arm == "PSM1").controller == "rome")
+    stats = client.stats()
+    assert stats is not None
+    T = stats.arms["PSM1"].T_rcm_tip
+    command = ArmCommand(
+        console_id="rome",
+        arm="PSM1",
+        seq=7,
+        sent_time_s=time.monotonic(),
+        position_m=np.array(T[:3, 3]),
+        quat_xyzw=np.array([0.0, 0.0, 0.0, 1.0]),
+        jaw_rad=0.2,
+    )
+    client.submit(command)
+    await _wait(lambda: next(s for s in client.latest if s.arm == "PSM1").last_command_seq == 7)
+    await _wait(lambda: (s := client.stats()) is not None and s.commands_submitted >= 1)
+    servo = client.servo_stats()
+    assert servo is not None and servo.period.count > 0
+    assert client.status()["alive"] is True
+
+
+async def test_a_dead_child_is_reported_and_sends_become_no_ops(
+    client: PatientSideClient,
+) -> None:
+    await _wait(lambda: len(client.latest) == 3)
+    pid = client.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    await _wait(lambda: not client.alive)
+    assert not client.set_controller("PSM1", "rome")
+    status = client.status()
+    assert status["alive"] is False and status["exit_detail"] is not None
+    await client.stop()  # reaps; idempotent with the fixture's stop
+    assert client.pid is None
+
+
+async def test_a_child_that_cannot_start_says_why() -> None:
+    patient = PatientSideClient(_config())
+    with pytest.raises(PatientProcessError, match=r"no answer within 0\.001 s"):
+        await patient.start(timeout_s=0.001)
+    assert patient.pid is None
+
+
+_ORPHAN = """
+import asyncio, os, sys
+from telesurgery.gateway.patient_client import PatientSideClient
+from telesurgery.gateway.patient_process import PatientProcessConfig
+from telesurgery.robot.sim.config import SimCartConfig
+from telesurgery.safety.config import SafetyConfig
+
+async def main():
+    patient = PatientSideClient(PatientProcessConfig(SimCartConfig(camera=None), SafetyConfig()))
+    await patient.start()
+    print(patient.pid, flush=True)
+    await asyncio.sleep(60)
+
+asyncio.run(main())
+"""
+
+
+def _alive(pid: int) -> bool:
+    """Running (an exited orphan may stay a zombie until its new parent reaps it)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_the_child_stops_when_the_gateway_dies() -> None:
+    gateway = subprocess.Popen(
+        [sys.executable, "-c", _ORPHAN], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert gateway.stdout is not None
+        child_pid = int(gateway.stdout.readline())
+        assert _alive(child_pid)
+        gateway.kill()  # no stop message: the child sees the pipe's end
+        gateway.wait()
+        deadline = time.monotonic() + 20.0
+        while _alive(child_pid):
+            assert time.monotonic() < deadline, "the patient process outlived its gateway"
+            time.sleep(0.05)
+    finally:
+        if gateway.poll() is None:
+            gateway.kill()
+            gateway.wait()
+        for stream in (gateway.stdout, gateway.stderr):
+            if stream is not None:
+                stream.close()
