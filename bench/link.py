@@ -39,10 +39,28 @@ from telesurgery.protocol.messages import ArmId, ArmTarget, LatencyComponent
 
 
 def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
+    """CPU time [s] of a process and its live children (the gateway and its patient process)."""
     ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
+    total = 0.0
+    for p in [pid, *_children(pid)]:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                found += [int(c) for c in f.read().split()]
+        except FileNotFoundError:
+            continue
+    return found
 
 
 @contextlib.asynccontextmanager
@@ -109,14 +127,10 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-async def inbound_video_bytes(console: ConsoleClient) -> int:
-    pc = console._pc
-    assert pc is not None
-    total = 0
-    for report in (await pc.getStats()).values():
-        if getattr(report, "type", "") == "inbound-rtp" and getattr(report, "kind", "") == "video":
-            total += int(getattr(report, "bytesReceived", 0))
-    return total
+async def inbound_video_bytes(url: str) -> int:
+    """Video bytes encoded so far by the gateway (encoded once for every peer)."""
+    st = await status(url)
+    return int(st["video"]["bytes_encoded"]) if st.get("video") else 0
 
 
 async def run_main(seconds: float, link: str) -> dict[str, Any]:
@@ -126,11 +140,11 @@ async def run_main(seconds: float, link: str) -> dict[str, Any]:
         async with ConsoleClient(url, console_id="bench") as console:
             await asyncio.sleep(1.0)
             cpu0, wall0 = cpu_seconds(pid), time.monotonic()
-            bytes0 = await inbound_video_bytes(console)
+            bytes0 = await inbound_video_bytes(url)
             sent, (g2g, frames) = await asyncio.gather(
                 stream_targets(console, seconds, 1000.0), measure_video(console, seconds)
             )
-            bytes1 = await inbound_video_bytes(console)
+            bytes1 = await inbound_video_bytes(url)
             cpu1, wall1 = cpu_seconds(pid), time.monotonic()
             st = await status(url)
         lat = st["latency"]
@@ -174,12 +188,10 @@ async def run_main(seconds: float, link: str) -> dict[str, Any]:
     async with gateway("lan@1mbps") as (url, _):
         async with ConsoleClient(url, console_id="bench-1mbps") as console:
             await asyncio.sleep(10.0)  # let the rate controller adapt
-            bytes0 = await inbound_video_bytes(console)
+            bytes0 = await inbound_video_bytes(url)
             t0 = time.monotonic()
             g2g_b, frames_b = await measure_video(console, min(seconds, 15.0))
-            kbps = (
-                (await inbound_video_bytes(console) - bytes0) * 8 / 1000 / (time.monotonic() - t0)
-            )
+            kbps = (await inbound_video_bytes(url) - bytes0) * 8 / 1000 / (time.monotonic() - t0)
         result.update(
             bottleneck_1mbps_g2g_ms_p50=pct(g2g_b, 50),
             bottleneck_1mbps_g2g_ms_p99=pct(g2g_b, 99),
