@@ -33,7 +33,11 @@ from telesurgery.link.latency import LatencySnapshot
 from telesurgery.link.profiles import parse_link
 from telesurgery.protocol.messages import ArmId, LatencyComponent
 from telesurgery.robot.sim.config import SimCartConfig
-from telesurgery.robot.sim.peg_transfer import peg_transfer_waypoints
+from telesurgery.robot.sim.peg_transfer import GraspGeometry, peg_transfer_waypoints
+
+REMOTE_GRASP = GraspGeometry(grasp_dwell_s=1.5, release_dwell_s=1.0)
+"""A remote surgeon waits to *see* the jaws closed (one round trip, plus the supervisor's jaw
+rate limit) before lifting, and open before leaving: longer dwells than a local script."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +193,7 @@ async def _operate(
     waypoints = [
         ToolWaypoint(w.label, w.T_world_tip, w.jaw_rad, w.dwell_s)
         for w in peg_transfer_waypoints(
-            sim.board, options.from_peg, options.to_peg, ring_xy_m=ring_xy
+            sim.board, options.from_peg, options.to_peg, grasp=REMOTE_GRASP, ring_xy_m=ring_xy
         )
     ]
     surgeon = ScriptedSurgeon(session, "PSM1", waypoints)
