@@ -144,7 +144,8 @@ def latency_figure(recording: Recording, tb: _Timebase) -> Figure:
     ax.set_ylabel("latency [ms]")
     ax.set_xlim(0, max(tb.duration_s, 1e-3))
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper right", fontsize=7, ncol=2)
+    if ax.get_legend_handles_labels()[0]:  # an empty recording has nothing to label
+        ax.legend(loc="upper right", fontsize=7, ncol=2)
     ax.set_title("Latency components")
     return fig
 
@@ -189,7 +190,8 @@ def command_rate_figure(recording: Recording, tb: _Timebase) -> Figure:
     ax.set_ylabel("commands per second")
     ax.set_xlim(0, max(tb.duration_s, 1e-3))
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=7)
+    if ax.get_legend_handles_labels()[0]:  # an empty recording has nothing to label
+        ax.legend(loc="lower right", fontsize=7)
     return fig
 
 
@@ -247,7 +249,8 @@ def tracking_figure(recording: Recording, tb: _Timebase, arms: Sequence[str]) ->
         ax.grid(alpha=0.3)
         ax.set_xlim(0, max(tb.duration_s, 1e-3))
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7)
+            if ax.get_legend_handles_labels()[0]:  # an empty recording has nothing to label
+                ax.legend(fontsize=7)
     return fig
 
 
