@@ -248,9 +248,8 @@ def tracking_figure(recording: Recording, tb: _Timebase, arms: Sequence[str]) ->
         ax.set_xlabel("time [s]")
         ax.grid(alpha=0.3)
         ax.set_xlim(0, max(tb.duration_s, 1e-3))
-        if ax.get_legend_handles_labels()[0]:
-            if ax.get_legend_handles_labels()[0]:  # an empty recording has nothing to label
-                ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:  # an empty recording has nothing to label
+            ax.legend(fontsize=7)
     return fig
 
 
