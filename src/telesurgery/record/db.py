@@ -34,7 +34,8 @@ from telesurgery.exceptions import ConfigError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_URL = "sqlite:///telesurgery.db"
+DEFAULT_URL = "sqlite:///var/telesurgery.db"
+"""The one database of a site (accounts, operations, audit trail) unless a URL is given."""
 """The database used when none is configured: a SQLite file in the working directory."""
 
 SUPPORTED_DIALECTS = ("sqlite", "postgresql")
