@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import sys
 from pathlib import Path
 
@@ -29,17 +30,19 @@ class AuditCommand(Command):
     def configure(self, parser: argparse.ArgumentParser) -> None:
         sub = parser.add_subparsers(dest="audit_action", metavar="ACTION", required=True)
         verify = sub.add_parser("verify", help="verify every record's link and hash")
-        from telesurgery.record.db import DEFAULT_URL
-
         verify.add_argument(
-            "--db", default=DEFAULT_URL, help=f"database URL (default {DEFAULT_URL})"
+            "--db",
+            default=None,
+            help="database URL (default $TELESURGERY_DB, else sqlite:///var/telesurgery.db: "
+            "the same database as `telesurgery admin`)",
         )
 
     def run(self, args: argparse.Namespace) -> int:
+        from telesurgery.operation.command import default_db_url
         from telesurgery.record.audit import AuditTrail
         from telesurgery.record.db import make_engine
 
-        engine = make_engine(args.db)
+        engine = make_engine(args.db or default_db_url(os.environ))
         try:
             result = AuditTrail(engine).verify()
         finally:
@@ -64,8 +67,20 @@ class ReplayCommand(Command):
         parser.add_argument("--start", help="export from this time [s since the start]")
         parser.add_argument("--end", help="export up to this time [s since the start]")
         parser.add_argument("-o", "--output", type=Path, help="exported MCAP file (new)")
+        parser.add_argument(
+            "--serve",
+            action="store_true",
+            help="serve the recording to browser consoles in viewer mode (observers; loops)",
+        )
+        parser.add_argument("--host", default="127.0.0.1", help="--serve: bind address")
+        parser.add_argument("--port", type=int, default=8090, help="--serve: port (default 8090)")
+        parser.add_argument(
+            "--speed", type=float, default=1.0, help="--serve: playback speed (default 1.0)"
+        )
 
     def run(self, args: argparse.Namespace) -> int:
+        if args.serve:
+            return _serve(args)
         from telesurgery.record.channels import VIDEO
         from telesurgery.record.reader import read_recording
         from telesurgery.record.replay import export_range, replay_supervisor
@@ -112,6 +127,33 @@ class ReplayCommand(Command):
             if problem is not None:
                 print(f"MISMATCH: {problem}", file=sys.stderr)
         return 1
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """``telesurgery replay FILE --serve``: the viewer server, until interrupted."""
+    from aiohttp import web
+
+    from telesurgery.record.reader import read_recording
+    from telesurgery.record.viewer import (
+        Timeline,
+        Viewer,
+        ViewerConfig,
+        create_viewer_app,
+        viewer_url,
+    )
+
+    config = ViewerConfig(speed=args.speed)
+    recording = read_recording(args.file)
+    for damage in recording.damages:
+        print(f"damaged: {damage}", file=sys.stderr)
+    timeline = Timeline.from_recording(recording)
+    print(
+        f"replaying {args.file} ({timeline.duration_ns / 1e9:.1f} s, speed {config.speed:g}, "
+        f"looping) to observers at {viewer_url(args.host, args.port)}",
+        flush=True,
+    )
+    web.run_app(create_viewer_app(Viewer(timeline, config)), host=args.host, port=args.port)
+    return 0
 
 
 class ReportCommand(Command):
