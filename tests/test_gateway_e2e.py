@@ -167,3 +167,13 @@ async def test_a_dead_patient_process_is_reported(gateway_url: tuple[str, Gatewa
         status = await response.json()
     assert status["patient_process"]["alive"] is False
     assert status["patient_process"]["exit_detail"] is not None
+
+
+async def test_a_refused_offer_is_a_clear_error_and_leaks_nothing(
+    gateway_url: tuple[str, Gateway],
+) -> None:
+    url, gateway = gateway_url
+    client = ConsoleClient(url, console_id="x", role="surgeon-in-chief")
+    with pytest.raises(ConnectError, match=r"refused the connection \(400\).*valid are bedside"):
+        await client.connect()
+    assert client._pc is None and not gateway.peers

@@ -187,15 +187,15 @@ class ConsoleClient:
                 aiohttp.ClientSession() as http,
                 http.post(f"{self.url}/api/offer", json=body, headers=headers) as response,
             ):
+                status = response.status
                 answer = await response.json(content_type=None)
-                if response.status != 200:
-                    raise ConnectError(
-                        f"gateway refused the connection ({response.status}): "
-                        f"{answer.get('error', answer)}"
-                    )
-        except aiohttp.ClientError as error:
-            await pc.close()
+        except (aiohttp.ClientError, ValueError) as error:
+            await self.close()
             raise ConnectError(f"cannot reach gateway at {self.url}: {error}") from None
+        if status != 200:
+            await self.close()  # the peer connection and its sockets go with the refusal
+            detail = answer.get("error", answer) if isinstance(answer, dict) else answer
+            raise ConnectError(f"gateway refused the connection ({status}): {detail}")
         self.session_id = int(answer["session_id"])
         self.gateway_wall_minus_mono_ns = int(answer.get("gateway_wall_minus_mono_ns", 0))
         self.geometry = dict(answer.get("geometry", {}))
