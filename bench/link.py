@@ -66,7 +66,9 @@ def _children(pid: int) -> list[int]:
 @contextlib.asynccontextmanager
 async def gateway(link: str, extra: list[str] | None = None) -> AsyncIterator[tuple[str, int]]:
     """A gateway process (no recording) behind ``link``: yields (url, pid)."""
-    async with gateway_process(["--link", link, "--no-record", *(extra or [])]) as running:
+    async with gateway_process(
+        ["--link", link, "--no-record", "--no-audit", *(extra or [])]
+    ) as running:
         yield running.url, running.pid
 
 

@@ -39,7 +39,14 @@ async def _operate(url: str) -> None:
 
 
 async def _record(directory: Path) -> Path:
-    gateway = Gateway(GatewayConfig(port=0, record_dir=directory, operation_id="case-1"))
+    gateway = Gateway(
+        GatewayConfig(
+            port=0,
+            record_dir=directory,
+            operation_id="case-1",
+            audit_db=f"sqlite:///{directory / 'audit.db'}",
+        )
+    )
     runner = web.AppRunner(create_app(gateway))
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -75,3 +82,20 @@ def test_recorded_operation_reads_back_replays_and_reports(
     assert main(["report", str(path), "-o", str(report)]) == 0
     html = report.read_text()
     assert "<img" in html and "latency" in html.lower()
+
+    # the audit trail of the same operation: who joined, control changes, alarms; chain intact
+    from telesurgery.record.audit import AuditKind, AuditTrail
+    from telesurgery.record.db import make_engine
+
+    audit_url = f"sqlite:///{tmp_path / 'recordings' / 'audit.db'}"
+    trail = AuditTrail(make_engine(audit_url))
+    kinds = [record.kind for record in trail.records()]
+    assert kinds[0] is AuditKind.OPERATION_STARTED and kinds[-1] is AuditKind.OPERATION_ENDED
+    for kind in (AuditKind.RECORDING_STARTED, AuditKind.PARTICIPANT_JOINED,
+                 AuditKind.CONTROL_CHANGED, AuditKind.PARTICIPANT_LEFT):  # fmt: skip
+        assert kind in kinds, kinds
+    assert all(r.operation_id == "case-1" for r in trail.records())
+    assert trail.verify().ok
+    assert (
+        main(["audit", "verify", "--db", f"sqlite:///{tmp_path / 'recordings' / 'audit.db'}"]) == 0
+    )

@@ -122,9 +122,11 @@ async def run_remote_demo(options: RemoteDemoOptions, out: TextIO) -> RemoteDemo
         "--width", str(options.width), "--height", str(options.height), "--fps", str(options.fps),
     ]  # fmt: skip
     if options.record_dir is None:
-        gateway_args.append("--no-record")
+        gateway_args += ["--no-record", "--no-audit"]
     else:
-        gateway_args += ["--record-dir", str(options.record_dir)]
+        # the demo keeps its recording and its audit trail side by side
+        audit_db = f"sqlite:///{options.record_dir.resolve() / 'audit.db'}"
+        gateway_args += ["--record-dir", str(options.record_dir), "--db", audit_db]
     ring = sim.board.ring_names[sim.board.ring_pegs.index(options.from_peg)]
     async with gateway_process(gateway_args, host=options.host, port=options.port) as gateway:
         url = gateway.url
@@ -325,5 +327,7 @@ def print_summary(summary: RemoteDemoSummary, out: TextIO) -> None:
             f"telesurgery report {summary.recording})",
             file=out,
         )
+        audit = Path(summary.recording).parent / "audit.db"
+        print(f"audit trail          telesurgery audit verify --db sqlite:///{audit}", file=out)
     alarms = {k: v for k, v in summary.events.items() if k not in ("ArmStateChanged",)}
     print(f"supervisor events    {dict(sorted(alarms.items()))}", file=out)

@@ -33,6 +33,7 @@ from aiohttp import web
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from telesurgery.exceptions import TelesurgeryError
+from telesurgery.gateway.audit_writer import AuditWriter
 from telesurgery.gateway.config import GatewayConfig
 from telesurgery.gateway.event_filter import NOISY_EVENTS, EventRateFilter
 from telesurgery.gateway.link_shim import EmulatedIceLink
@@ -58,6 +59,7 @@ from telesurgery.protocol.messages import (
     OperatingStateCode,
     RobotStateMessage,
 )
+from telesurgery.record.audit import AuditKind
 from telesurgery.robot.kinematics.base import ArmKinematics
 from telesurgery.robot.kinematics.rotations import quat_xyzw_from_matrix
 from telesurgery.robot.registry import RobotConfig
@@ -142,12 +144,17 @@ class Gateway:
         """Recent supervisor events other than the per-command noisy ones (for /status, tests)."""
         self.event_counts: collections.Counter[str] = collections.Counter()
         """Every supervisor event, counted by type."""
-        """Recent supervisor events (bounded), for /status and tests."""
+        self.audit: AuditWriter | None = None
+        """The audit-trail writer, when ``config.audit_db`` is set."""
 
     # -- lifespan -------------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Start the patient process (arms homed, camera running), the encoder and the loops."""
+        if self.config.audit_db is not None:
+            self.audit = await asyncio.get_running_loop().run_in_executor(
+                None, _open_audit, self.config.audit_db, self.config.operation_id
+            )
         record_path = None
         if self.config.record_dir is not None:
             stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
@@ -173,6 +180,21 @@ class Gateway:
             patient.frame_listeners.append(self.video.submit)
             if self.recorder is not None:
                 self.video.encoded_listeners.append(self.recorder.record_video)
+        if self.audit is not None:
+            latency, watchdog = self.safety_config.latency, self.safety_config.watchdog
+            self.audit.submit(
+                AuditKind.OPERATION_STARTED,
+                payload={
+                    "link": self.config.link,
+                    "latency_warn_ms": latency.warn_ms,
+                    "latency_stop_ms": latency.stop_ms,
+                    "hold_after_ms": watchdog.hold_after_ms,
+                    "disengage_after_ms": watchdog.disengage_after_ms,
+                    "max_command_age_ms": self.safety_config.max_command_age_ms,
+                },
+            )
+            if record_path is not None:
+                self.audit.submit(AuditKind.RECORDING_STARTED, payload={"path": str(record_path)})
         self._tasks = [
             asyncio.create_task(self._state_loop(), name="state-broadcast"),
             asyncio.create_task(self._ping_loop(), name="clock-sync-pings"),
@@ -203,6 +225,15 @@ class Gateway:
                 logger.info(
                     "recording %s closed: %s", self.recording_path, self.patient.recorder_stats
                 )
+        if self.audit is not None:
+            if self.recording_path is not None:
+                self.audit.submit(
+                    AuditKind.RECORDING_STOPPED, payload={"path": str(self.recording_path)}
+                )
+            self.audit.submit(
+                AuditKind.OPERATION_ENDED, payload={"events": dict(self.event_counts)}
+            )
+            await asyncio.get_running_loop().run_in_executor(None, self.audit.stop)
 
     # -- signalling -----------------------------------------------------------------------------
 
@@ -237,6 +268,12 @@ class Gateway:
         )
         self.peers[session_id] = peer
         self.metrics.peers.set(len(self.peers))
+        if self.audit is not None:
+            self.audit.submit(
+                AuditKind.PARTICIPANT_JOINED,
+                actor=console_id,
+                payload={"role": role.value, "session_id": session_id},
+            )
         if self.recorder is not None:
             self.recorder.record_operation_event(
                 "console_joined",
@@ -330,6 +367,12 @@ class Gateway:
         if self.recorder is not None:
             self.recorder.record_operation_event(
                 "console_left", time.monotonic(), console_id=peer.console_id, session_id=session_id
+            )
+        if self.audit is not None:
+            self.audit.submit(
+                AuditKind.PARTICIPANT_LEFT,
+                actor=peer.console_id,
+                payload={"role": peer.role.value, "session_id": session_id},
             )
 
     def _on_latency_report(self, console_id: str, report: LatencyReport) -> None:
@@ -464,6 +507,8 @@ class Gateway:
             while (event := self.loop.next_event()) is not None:
                 events.append(event)
             for event in events:
+                if self.audit is not None:
+                    self.audit.submit_safety_event(event)
                 record = event_record(event)
                 self.metrics.supervisor_events.labels(event=record["event"]).inc()
                 self.event_counts[record["event"]] += 1
@@ -526,10 +571,21 @@ class Gateway:
             "video": None if self.video is None else _jsonable(self.video.stats),
             "control_loop": _jsonable(self.loop.stats()) if self.loop else None,
             "scene": self.scene(),
+            "audit": None if self.audit is None else self.audit.status(),
             "recording": None if self.recording_path is None else str(self.recording_path),
             "events": list(self.event_log)[-100:],
             "event_counts": dict(self.event_counts),
         }
+
+
+def _open_audit(url: str, operation_id: str) -> AuditWriter:
+    """Open (and migrate) the audit trail and start its writer thread (blocking)."""
+    from telesurgery.record.audit import AuditTrail
+    from telesurgery.record.db import make_engine
+
+    writer = AuditWriter(AuditTrail(make_engine(url)), operation_id)
+    writer.start()
+    return writer
 
 
 def is_transparent(profile: LinkProfile) -> bool:

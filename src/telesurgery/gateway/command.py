@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 
 from telesurgery.cli import Command
@@ -44,6 +45,13 @@ class GatewayCommand(Command):
         )
         parser.add_argument("--no-record", action="store_true", help="do not record this operation")
         parser.add_argument("--operation", default="", help="operation id (recorded)")
+        parser.add_argument(
+            "--db",
+            default=None,
+            help="database URL of the audit trail (default $TELESURGERY_DB, else "
+            "sqlite:///var/telesurgery.db)",
+        )
+        parser.add_argument("--no-audit", action="store_true", help="keep no audit trail")
         parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
 
     def run(self, args: argparse.Namespace) -> int:
@@ -52,6 +60,7 @@ class GatewayCommand(Command):
         from telesurgery.gateway.app import Gateway, create_app
         from telesurgery.gateway.config import GatewayConfig
         from telesurgery.media.encoder import EncoderConfig
+        from telesurgery.operation.command import default_db_url
         from telesurgery.robot.sim.camera import CameraConfig
         from telesurgery.robot.sim.config import SimCartConfig
 
@@ -62,6 +71,7 @@ class GatewayCommand(Command):
             link=args.link,
             camera_fps=args.fps,
             record_dir=None if args.no_record else args.record_dir,
+            audit_db=None if args.no_audit else (args.db or default_db_url(os.environ)),
             operation_id=args.operation,
             video=EncoderConfig(
                 codec=args.codec, width_px=args.width, height_px=args.height, fps=round(args.fps)

@@ -38,6 +38,9 @@ class GatewayConfig:
     record_dir: Path | None = None
     """Where each operation's MCAP recording is written (``operation-<UTC time>.mcap``);
     None records nothing (the ``telesurgery gateway`` command records by default)."""
+    audit_db: str | None = None
+    """Database URL of the audit trail (control changes, alarms, e-stops, participants); None
+    keeps no trail (the ``telesurgery gateway`` command uses the site database by default)."""
     operation_id: str = ""
     """The operation this gateway serves (recorded, and the audit trail's key)."""
     ice_servers: tuple[str, ...] = ()
