@@ -33,10 +33,12 @@ from telesurgery.exceptions import TelesurgeryError
 from telesurgery.record.db import Migration, metadata, migrate
 from telesurgery.safety.events import (
     ControllerChanged,
+    Disengaged,
     EStopCleared,
     EStopLatched,
     LatencyAlarm,
     SafetyEvent,
+    WatchdogHold,
 )
 
 GENESIS_HASH = "0" * 64
@@ -203,6 +205,8 @@ _SAFETY_KINDS: Mapping[type[Any], AuditKind] = MappingProxyType(
     {
         ControllerChanged: AuditKind.CONTROL_CHANGED,
         LatencyAlarm: AuditKind.ALARM,
+        WatchdogHold: AuditKind.ALARM,
+        Disengaged: AuditKind.ALARM,
         EStopLatched: AuditKind.ESTOP_LATCHED,
         EStopCleared: AuditKind.ESTOP_CLEARED,
     }

@@ -1,0 +1,60 @@
+"""The gateway's audit writer: records in order off the caller's thread, drops counted and
+written to the trail, only the safety events the trail keeps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from telesurgery.gateway.audit_writer import AuditWriter
+from telesurgery.operation.roles import Role
+from telesurgery.record.audit import AuditKind, AuditTrail
+from telesurgery.record.db import make_engine
+from telesurgery.safety.events import ArmStateChanged, EStopLatched, WatchdogHold
+from telesurgery.safety.state import ArmState, Cause
+
+
+def trail(tmp_path: Path) -> AuditTrail:
+    return AuditTrail(make_engine(f"sqlite:///{tmp_path / 'audit.db'}"))
+
+
+def test_records_and_safety_events_are_appended_in_order(tmp_path: Path) -> None:
+    writer = AuditWriter(trail(tmp_path), "case-7")
+    writer.start()
+    writer.submit(AuditKind.OPERATION_STARTED, payload={"link": "lan"})
+    writer.submit(AuditKind.PARTICIPANT_JOINED, actor="rome", payload={"role": "lead"})
+    writer.submit_safety_event(EStopLatched(1.0, "rome", Role.LEAD))
+    writer.stop()
+    records = list(writer.trail.records())
+    assert [r.kind for r in records] == [
+        AuditKind.OPERATION_STARTED,
+        AuditKind.PARTICIPANT_JOINED,
+        AuditKind.ESTOP_LATCHED,
+    ]
+    assert records[1].actor == "rome" and records[2].operation_id == "case-7"
+    assert writer.trail.verify().ok and writer.status()["appended"] == 3
+
+
+def test_alarms_are_kept_and_other_events_skipped(tmp_path: Path) -> None:
+    writer = AuditWriter(trail(tmp_path), "case-7")
+    writer.start()
+    writer.submit_safety_event(WatchdogHold(1.0, "PSM1", 0.9, 1.0, (0.0,) * 6))
+    writer.submit_safety_event(
+        ArmStateChanged(1.0, "PSM1", ArmState.FOLLOWING, ArmState.HOLDING, Cause.WATCHDOG_HOLD)
+    )
+    writer.stop()
+    records = list(writer.trail.records())
+    assert [r.kind for r in records] == [AuditKind.ALARM]
+    assert records[0].payload["event"] == "WatchdogHold"
+
+
+def test_a_full_queue_drops_and_the_trail_says_so(tmp_path: Path) -> None:
+    writer = AuditWriter(trail(tmp_path), "case-7", capacity=2)
+    for _ in range(5):  # writer not started: the queue fills
+        writer.submit(AuditKind.ALARM, payload={"x": 1})
+    assert writer.dropped == 3
+    writer.start()
+    writer.stop()
+    records = list(writer.trail.records())
+    assert records[0].kind is AuditKind.CONFIG_CHANGED
+    assert records[0].payload == {"change": "audit_records_dropped", "count": 3}
+    assert [r.kind for r in records[1:]] == [AuditKind.ALARM, AuditKind.ALARM]
