@@ -39,7 +39,9 @@ def test_alarms_are_kept_and_other_events_skipped(tmp_path: Path) -> None:
     writer.start()
     writer.submit_safety_event(WatchdogHold(1.0, "PSM1", 0.9, 1.0, (0.0,) * 6))
     writer.submit_safety_event(
-        ArmStateChanged(1.0, "PSM1", ArmState.FOLLOWING, ArmState.HOLDING, Cause.WATCHDOG_HOLD)
+        ArmStateChanged(
+            1.0, "PSM1", ArmState.FOLLOWING, ArmState.HOLDING, Cause.WATCHDOG_HOLD, (0.0,) * 6
+        )
     )
     writer.stop()
     records = list(writer.trail.records())
