@@ -42,6 +42,7 @@ from telesurgery.gateway.patient_client import PatientSideClient
 from telesurgery.gateway.patient_process import KINEMATICS_BY_KIND, PatientProcessConfig
 from telesurgery.gateway.patient_side import SUPERVISOR_STATE_CODE, ArmSample, PatientSide
 from telesurgery.gateway.peer import ConsolePeer
+from telesurgery.gateway.signalling import offer_handler
 from telesurgery.link.emulator import LinkEmulator
 from telesurgery.link.latency import LatencyTracker
 from telesurgery.link.profiles import LinkProfile, parse_link
@@ -638,19 +639,7 @@ def create_app(gateway: Gateway) -> web.Application:
         finally:
             await gateway.stop()
 
-    async def offer(request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-        except ValueError:
-            return web.json_response({"error": "request body must be JSON"}, status=400)
-        if not isinstance(body, dict):
-            return web.json_response({"error": "request body must be a JSON object"}, status=400)
-        try:
-            return web.json_response(await gateway.accept_offer(body))
-        except OfferError as error:
-            return web.json_response({"error": str(error)}, status=400)
-        except ValueError as error:  # aiortc: malformed SDP
-            return web.json_response({"error": f"invalid SDP: {error}"}, status=400)
+    offer = offer_handler(gateway.accept_offer, (OfferError,))
 
     async def status(_request: web.Request) -> web.Response:
         return web.json_response(gateway.status())

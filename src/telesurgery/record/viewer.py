@@ -42,6 +42,7 @@ from telesurgery.gateway.app import WEB_ROOT
 from telesurgery.gateway.event_filter import EventRateFilter
 from telesurgery.gateway.patient_process import KINEMATICS_BY_KIND
 from telesurgery.gateway.peer import ConsolePeer
+from telesurgery.gateway.signalling import offer_handler
 from telesurgery.media.encoder import VIDEO_CLOCK_HZ, VIDEO_TIME_BASE
 from telesurgery.media.webrtc import rtc_configuration
 from telesurgery.operation.roles import Role
@@ -466,19 +467,7 @@ def create_viewer_app(viewer: Viewer) -> web.Application:
         yield
         await viewer.stop()
 
-    async def offer(request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-        except ValueError:
-            return web.json_response({"error": "request body must be JSON"}, status=400)
-        if not isinstance(body, dict):
-            return web.json_response({"error": "request body must be a JSON object"}, status=400)
-        try:
-            return web.json_response(await viewer.accept_offer(body))
-        except ViewerOfferError as error:
-            return web.json_response({"error": str(error)}, status=400)
-        except ValueError as error:
-            return web.json_response({"error": f"invalid SDP: {error}"}, status=400)
+    offer = offer_handler(viewer.accept_offer, (ViewerOfferError,))
 
     async def index(_request: web.Request) -> web.FileResponse:
         return web.FileResponse(WEB_ROOT / "index.html")
