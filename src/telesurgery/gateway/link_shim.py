@@ -6,8 +6,8 @@ two calls of one :class:`aiortc.RTCIceTransport` delays, drops, reorders and rat
 channels of that peer — control, events, video and RTCP — symmetrically and at packet level, which
 is what a WAN does. ICE connectivity checks themselves are not delayed.
 
-The emulators are sans-I/O (:class:`PacketLink`); this module is the thin asyncio adapter: it
-re-arms one ``loop.call_at`` per direction at the emulator's ``deadline()``.
+The emulators are sans-I/O (:class:`~telesurgery.link.asyncio_link.PacketLink`); each direction
+is driven by :class:`~telesurgery.link.asyncio_link.AsyncioLink` (one re-armed ``loop.call_at``).
 """
 
 from __future__ import annotations
@@ -16,67 +16,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any
+
+from telesurgery.link.asyncio_link import AsyncioLink, PacketLink
 
 logger = logging.getLogger(__name__)
-
-
-class PacketLink(Protocol):
-    """One direction of an emulated link (sans-I/O)."""
-
-    def send(self, packet: bytes, now: float) -> None:
-        """Offer a packet to the link at time ``now`` [s]."""
-
-    def receive(self, now: float) -> list[bytes]:
-        """Packets whose delivery time is <= ``now``, in delivery order."""
-
-    def deadline(self) -> float | None:
-        """When the next packet is due [s], or None when the link is empty."""
-
-
-class _Direction:
-    """Drives one :class:`PacketLink` with a single re-armed loop timer."""
-
-    def __init__(
-        self,
-        link: PacketLink,
-        deliver: Callable[[bytes], None],
-        loop: asyncio.AbstractEventLoop,
-    ) -> None:
-        self._link = link
-        self._deliver = deliver
-        self._loop = loop
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
-        self.delivered = 0
-
-    def push(self, packet: bytes) -> None:
-        self._link.send(packet, self._loop.time())
-        self._rearm()
-
-    def _rearm(self) -> None:
-        due = self._link.deadline()
-        if due is None:
-            return
-        if self._timer is not None and self._timer_at is not None and self._timer_at <= due:
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer_at = due
-        self._timer = self._loop.call_at(due, self._fire)
-
-    def _fire(self) -> None:
-        self._timer = None
-        self._timer_at = None
-        for packet in self._link.receive(self._loop.time()):
-            self.delivered += 1
-            self._deliver(packet)
-        self._rearm()
-
-    def cancel(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
 
 
 class EmulatedIceLink:
@@ -100,8 +44,8 @@ class EmulatedIceLink:
         self._raw_recv: Callable[[], Awaitable[bytes]] = ice_transport._recv
         self._inbox: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
-        self._out = _Direction(to_remote, self._outbox.put_nowait, self._loop)
-        self._in = _Direction(from_remote, self._inbox.put_nowait, self._loop)
+        self._out = AsyncioLink(to_remote, self._outbox.put_nowait, self._loop)
+        self._in = AsyncioLink(from_remote, self._inbox.put_nowait, self._loop)
         self._reader: asyncio.Task[None] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._closed = False
@@ -121,7 +65,7 @@ class EmulatedIceLink:
         if self.cut:
             self.dropped_by_cut += 1
             return
-        self._out.push(bytes(data))
+        self._out.send(bytes(data))
 
     async def _recv(self) -> bytes:
         if self._reader is None and not self._closed:
@@ -140,7 +84,7 @@ class EmulatedIceLink:
                 if self.cut:
                     self.dropped_by_cut += 1
                     continue
-                self._in.push(data)
+                self._in.send(data)
         except (ConnectionError, asyncio.CancelledError):
             pass
         except Exception:  # pragma: no cover - unexpected: log, then end the link
@@ -162,8 +106,8 @@ class EmulatedIceLink:
     async def aclose(self) -> None:
         """Stop both directions and wait for the helper tasks to exit."""
         self._closed = True
-        self._out.cancel()
-        self._in.cancel()
+        self._out.close()
+        self._in.close()
         self._outbox.put_nowait(None)
         for task in (self._reader, self._writer):
             if task is not None and not task.done():
