@@ -2,7 +2,7 @@
 
 The script is written where surgeons think — tool-tip poses in the cart's world (e.g. the peg
 transfer of :mod:`telesurgery.robot.sim.peg_transfer`) — and turned, at every sample, into the
-*master* pose that would produce it (:func:`~telesurgery.console.surgeon.master_pose_for_tool`).
+*master* pose that would produce it (see :class:`ScriptedSurgeon`).
 That master pose then goes through the same conditioning as a human hand (tremor filter,
 scaling, camera-frame mapping, clutch, alignment) and over the same wire, so the demo exercises
 every layer a real surgeon does.

@@ -10,9 +10,8 @@ gateway streams, and sends the resulting absolute targets with a :class:`Console
 An engage request rides on the first message of each following period, and again while the
 supervisor reports the arm as not following (a refused engage is retried with fresh targets).
 
-:func:`master_pose_for_tool` does the inverse mapping for scripted surgeons: which master pose
-makes the tool go to a given pose, so scripts can be written in tool space and still pass
-through the real conditioning.
+Scripted surgeons write their motion in tool space and map it back to the master
+(:mod:`telesurgery.console.scripted`), so they still pass through the real conditioning.
 """
 
 from __future__ import annotations
@@ -28,7 +27,6 @@ from telesurgery.console.client import ConsoleClient
 from telesurgery.exceptions import InvalidArm
 from telesurgery.protocol.messages import ArmId, ArmTarget, RobotStateMessage, SupervisorState
 from telesurgery.robot.kinematics.rotations import matrix_from_quat_xyzw
-from telesurgery.teleop.camera_frame import R_rcm_console
 from telesurgery.teleop.pipeline import TeleopConfig, TeleopPipeline
 from telesurgery.teleop.types import FollowState, MasterSample, TeleopStatus, ToolState
 
@@ -77,28 +75,6 @@ def camera_pose(state: RobotStateMessage, geometry: CartGeometry) -> FloatArray 
         return None
     result: FloatArray = geometry.T_world_rcm[geometry.camera_arm] @ T_rcm_tip
     return result
-
-
-def master_pose_for_tool(
-    T_rcm_tip: FloatArray,
-    T_world_camera: FloatArray,
-    T_world_rcm: FloatArray,
-    *,
-    anchor_T_rcm_tip: FloatArray,
-    anchor_master_position_m: FloatArray,
-    scale: float,
-) -> FloatArray:
-    """The master pose ``T_console_master`` that drives the tool to ``T_rcm_tip``.
-
-    Inverse of the pipeline's mapping for a session anchored at ``anchor_T_rcm_tip`` with the
-    hand at ``anchor_master_position_m``; ``scale`` is tool metres per master metre.
-    """
-    R = R_rcm_console(T_world_camera, T_world_rcm)
-    T = np.eye(4)
-    T[:3, :3] = R.T @ T_rcm_tip[:3, :3]
-    delta_rcm = T_rcm_tip[:3, 3] - anchor_T_rcm_tip[:3, 3]
-    T[:3, 3] = anchor_master_position_m + (R.T @ delta_rcm) / scale
-    return T
 
 
 class TeleopSession:

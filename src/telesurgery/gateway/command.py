@@ -69,7 +69,6 @@ class GatewayCommand(Command):
             host=args.host,
             port=args.port,
             link=args.link,
-            camera_fps=args.fps,
             record_dir=None if args.no_record else args.record_dir,
             audit_db=None if args.no_audit else (args.db or default_db_url(os.environ)),
             operation_id=args.operation,

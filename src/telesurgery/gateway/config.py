@@ -33,8 +33,6 @@ class GatewayConfig:
     """Per-console control message rate limit [messages/s] (token bucket, burst 10 % of it)."""
     video: EncoderConfig = field(default_factory=EncoderConfig)
     """Shared video encoder settings."""
-    camera_fps: float = 30.0
-    """Endoscope camera frame rate [1/s]."""
     record_dir: Path | None = None
     """Where each operation's MCAP recording is written (``operation-<UTC time>.mcap``);
     None records nothing (the ``telesurgery gateway`` command records by default)."""
@@ -57,5 +55,3 @@ class GatewayConfig:
             raise ConfigError("max_message_bytes", self.max_message_bytes, "64..65536")
         if not 10.0 <= self.max_control_rate_hz <= 100_000.0:
             raise ConfigError("max_control_rate_hz", self.max_control_rate_hz, "10..100000")
-        if not 1.0 <= self.camera_fps <= 120.0:
-            raise ConfigError("camera_fps", self.camera_fps, "1..120")

@@ -15,7 +15,6 @@ Channels (created by the console, which makes the offer):
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -288,12 +287,3 @@ class ConsolePeer:
     async def close(self) -> None:
         with contextlib.suppress(Exception):
             await self.pc.close()
-
-
-async def wait_channels_open(peer: ConsolePeer, timeout_s: float = 10.0) -> None:
-    """Wait until the console's control channel is open (used by tests and the demo)."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not peer.control_open:
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError("control channel did not open")
-        await asyncio.sleep(0.01)
