@@ -61,11 +61,13 @@ from telesurgery.protocol.messages import (
     RobotStateMessage,
 )
 from telesurgery.record.audit import AuditKind
+from telesurgery.record.event_codec import event_to_dict
 from telesurgery.robot.kinematics.base import ArmKinematics
 from telesurgery.robot.kinematics.rotations import quat_xyzw_from_matrix
 from telesurgery.robot.registry import RobotConfig
 from telesurgery.robot.sim.config import SimCartConfig
 from telesurgery.safety.config import SafetyConfig
+from telesurgery.safety.events import SafetyEvent
 
 logger = logging.getLogger(__name__)
 
@@ -601,12 +603,12 @@ def is_transparent(profile: LinkProfile) -> bool:
     )
 
 
-def event_record(event: Any) -> dict[str, Any]:
-    """A supervisor event as a JSON-able dict: ``{"event": "WatchdogHold", ...fields}``."""
-    record: dict[str, Any] = {"event": type(event).__name__}
-    for name in getattr(event, "__dataclass_fields__", {}):
-        record[name] = _jsonable(getattr(event, name))
-    return record
+def event_record(event: SafetyEvent) -> dict[str, Any]:
+    """A supervisor event in the events-channel form ``{"event": "WatchdogHold", ...fields}``:
+    the recording's :func:`~telesurgery.record.event_codec.event_to_dict`, flattened, with
+    non-finite numbers as null (strict JSON, as browsers parse it)."""
+    plain = event_to_dict(event)
+    return {"event": plain["type"], **_jsonable(plain["fields"])}
 
 
 def _jsonable(value: Any) -> Any:

@@ -251,7 +251,8 @@ class ReplayVideoTrack(MediaStreamTrack):
 
 
 class _NoControl:
-    """The viewer's control port: a replay has no robot; requests are logged and ignored."""
+    """The viewer's control port: a replay has no robot, so requests are ignored (an e-stop is
+    logged)."""
 
     def submit(self, command: Any) -> None:
         pass  # observers' commands are rejected by the peer before reaching here
