@@ -177,3 +177,19 @@ async def test_a_refused_offer_is_a_clear_error_and_leaks_nothing(
     with pytest.raises(ConnectError, match=r"refused the connection \(400\).*valid are bedside"):
         await client.connect()
     assert client._pc is None and not gateway.peers
+
+
+async def test_a_wrong_protocol_version_is_refused_before_anything_changes(
+    gateway_url: tuple[str, Gateway],
+) -> None:
+    url, gateway = gateway_url
+    before = dict(gateway.event_counts)
+    offer = {"sdp": "v=0", "type": "offer", "role": "lead", "protocol_version": 99}
+    async with aiohttp.ClientSession() as http, http.post(f"{url}/api/offer", json=offer) as r:
+        assert r.status == 400
+        assert (await r.json())["error"] == "protocol version 99 is not spoken here; valid is 1"
+    await asyncio.sleep(0.2)
+    assert not gateway.peers
+    assert gateway.control is not None
+    assert all(h is None for h in gateway.control.status()["controllers"].values())
+    assert dict(gateway.event_counts) == before

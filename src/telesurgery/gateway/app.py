@@ -255,6 +255,11 @@ class Gateway:
             raise OfferError(
                 f"unknown role {body.get('role')!r}; valid are {', '.join(r.value for r in Role)}"
             ) from None
+        version = body.get("protocol_version", PROTOCOL_VERSION)
+        if version != PROTOCOL_VERSION:  # before any peer or control assignment exists
+            raise OfferError(
+                f"protocol version {version!r} is not spoken here; valid is {PROTOCOL_VERSION}"
+            )
         session_id = self._next_session
         self._next_session += 1
         pc = RTCPeerConnection(rtc_configuration(self.config.ice_servers))
@@ -309,12 +314,6 @@ class Gateway:
         self._install_link(session_id, pc)
         if role in _CONTROLLING_ROLES:
             self.control.assign_free_arms(console_id)
-        version = body.get("protocol_version", PROTOCOL_VERSION)
-        if version != PROTOCOL_VERSION:
-            await self._drop_peer(session_id)
-            raise OfferError(
-                f"protocol version {version!r} is not spoken here; valid is {PROTOCOL_VERSION}"
-            )
         return {
             "sdp": pc.localDescription.sdp,
             "type": pc.localDescription.type,
