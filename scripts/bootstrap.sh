@@ -19,6 +19,8 @@ need=()
 for p in "${SYSTEM_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
+# node: runs the browser console's JavaScript against the shared test vectors (any recent node)
+command -v node >/dev/null 2>&1 || need+=(nodejs)
 if ((${#need[@]})); then
     SUDO=""
     if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
