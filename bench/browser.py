@@ -34,6 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from browser_support import chromium, open_console, running_gateway
 from telesurgery.gateway.config import GatewayConfig
+from telesurgery.robot.sim.camera import CameraConfig
+from telesurgery.robot.sim.config import SimCartConfig
 
 PING_HZ = 500
 """The control-channel ping rate the page measures its RTT with [Hz]."""
@@ -65,9 +67,10 @@ def sctp_state(gateway: Any) -> list[dict[str, Any]]:
 async def measure(
     seconds: float, warmup_s: float, ping_hz: int, engage: bool, camera_fps: float, state_hz: float
 ) -> dict[str, Any]:
-    config = GatewayConfig(port=0, link="none", camera_fps=camera_fps, state_rate_hz=state_hz)
+    config = GatewayConfig(port=0, link="none", state_rate_hz=state_hz)
+    robot = SimCartConfig(camera=CameraConfig(fps=camera_fps))
     async with (
-        running_gateway(config) as (url, gateway),
+        running_gateway(config, robot_config=robot) as (url, gateway),
         chromium() as browser,
     ):
         page = await open_console(browser, url, f"console_id=bench&ping_hz={ping_hz}")

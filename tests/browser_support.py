@@ -19,6 +19,7 @@ from aiohttp import web
 
 from telesurgery.gateway.app import Gateway, create_app
 from telesurgery.gateway.config import GatewayConfig
+from telesurgery.robot.registry import RobotConfig
 from telesurgery.safety.config import SafetyConfig
 
 CHROMIUM = os.environ.get("TELESURGERY_CHROMIUM", "/usr/bin/chromium")
@@ -54,10 +55,17 @@ def chromium_available() -> bool:
 
 @contextlib.asynccontextmanager
 async def running_gateway(
-    config: GatewayConfig | None = None, *, safety_config: SafetyConfig | None = None
+    config: GatewayConfig | None = None,
+    *,
+    safety_config: SafetyConfig | None = None,
+    robot_config: RobotConfig | None = None,
 ) -> AsyncIterator[tuple[str, Gateway]]:
     """A started gateway (sim cart, camera, encoder) serving the console; yields (url, gateway)."""
-    gateway = Gateway(config or GatewayConfig(port=0, link="lan"), safety_config=safety_config)
+    gateway = Gateway(
+        config or GatewayConfig(port=0, link="lan"),
+        safety_config=safety_config,
+        robot_config=robot_config,
+    )
     runner = web.AppRunner(create_app(gateway))
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

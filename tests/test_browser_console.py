@@ -178,7 +178,7 @@ async def console() -> AsyncIterator[Console]:
     )
     async with (
         running_gateway(
-            GatewayConfig(port=0, link="lan", state_rate_hz=100.0, camera_fps=15.0),
+            GatewayConfig(port=0, link="lan", state_rate_hz=100.0),
             safety_config=safety,
         ) as (url, gw),
         chromium() as browser,
