@@ -1,0 +1,382 @@
+"""Voice among the consoles: the aiortc adapter around the mix-minus core.
+
+The pure conference is :class:`~telesurgery.media.voice_mix.VoiceMixer`; this module only moves
+audio between it and the peer connections, on one clock:
+
+* each speaking console's incoming audio track is read by one task (its owner is the
+  :class:`VoiceConference`), resampled to 48 kHz mono int16 and pushed into the mixer;
+* one mixing task ticks every 20 ms (absolute deadlines on the loop clock) and hands each
+  listener's mix-minus frame to that listener's :class:`MixTrack`, whose ``recv()`` the peer's
+  ``RTCRtpSender`` awaits (aiortc then encodes Opus per sender, in its executor);
+* every ``activity_interval_ms`` at most (<= 5 Hz), while someone speaks and once more when
+  everyone has gone quiet, ``on_activity`` receives a ``voice_activity`` event for the events
+  channel (``docs/protocol.md``).
+
+Who speaks and who listens comes from the role (:func:`voice_access`): the surgeons (bedside,
+lead, consultant) and the admin speak and listen; observers listen only when the gateway allows
+it (``observers_hear_voice``) and never speak — their audio m-line is answered ``sendonly`` (or
+``inactive``), so the gateway never even receives their audio, and nothing they send is mixed.
+Muting is the console's business (it stops sending or sends silence).
+
+Wiring (in ``Gateway.accept_offer``, between ``setRemoteDescription`` and ``createAnswer``)::
+
+    access = gateway.voice.attach(f"{console_id}#{session_id}", console_id, role, pc)
+    ...
+    await gateway.voice.detach(participant_id)   # when the peer goes
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import fractions
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import av
+import numpy as np
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from numpy.typing import NDArray
+
+from telesurgery.exceptions import ConfigError
+from telesurgery.media.voice_mix import (
+    FRAME_MS,
+    SAMPLE_RATE_HZ,
+    MixResult,
+    VoiceMixConfig,
+    VoiceMixer,
+)
+from telesurgery.operation.roles import Role
+
+logger = logging.getLogger(__name__)
+
+_TIME_BASE = fractions.Fraction(1, SAMPLE_RATE_HZ)
+_FRAME_S = FRAME_MS / 1000.0
+
+
+class VoiceAccess(enum.Enum):
+    """What a console may do in the voice conference."""
+
+    SPEAK_AND_LISTEN = "speak_and_listen"
+    """Its microphone is mixed for the others; it hears everyone else."""
+    LISTEN = "listen"
+    """It hears the full mix; its audio is never read."""
+    NONE = "none"
+    """No audio either way."""
+
+    @property
+    def speaks(self) -> bool:
+        return self is VoiceAccess.SPEAK_AND_LISTEN
+
+    @property
+    def listens(self) -> bool:
+        return self is not VoiceAccess.NONE
+
+
+SPEAKING_ROLES = frozenset({Role.BEDSIDE, Role.LEAD, Role.CONSULTANT, Role.ADMIN})
+"""Roles that speak and hear everyone else; observers only ever listen."""
+
+
+def voice_access(role: Role, *, observers_hear_voice: bool) -> VoiceAccess:
+    """The role's voice rights: the operating team speaks and listens (mix-minus); observers
+    hear the full mix only when the gateway allows it, and never speak."""
+    if role in SPEAKING_ROLES:
+        return VoiceAccess.SPEAK_AND_LISTEN
+    return VoiceAccess.LISTEN if observers_hear_voice else VoiceAccess.NONE
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceConfig:
+    """How the gateway runs the voice conference."""
+
+    mix: VoiceMixConfig = field(default_factory=VoiceMixConfig)
+    """The mixer core's jitter queues, timeouts and speaking threshold."""
+    observers_hear_voice: bool = False
+    """Observers receive the full mix (they never speak)."""
+    activity_interval_ms: float = 250.0
+    """Shortest interval between two ``voice_activity`` events [ms] (>= 200: at most 5 Hz)."""
+    track_queue_frames: int = 3
+    """Mixed frames a listener's track holds before the oldest is dropped [frames of 20 ms]."""
+
+    def __post_init__(self) -> None:
+        if not 200.0 <= self.activity_interval_ms <= 10_000.0:
+            raise ConfigError("activity_interval_ms", self.activity_interval_ms, "200..10000")
+        if not 1 <= self.track_queue_frames <= 50:
+            raise ConfigError("track_queue_frames", self.track_queue_frames, "1..50")
+
+
+@dataclass(slots=True)
+class VoiceStats:
+    """Counters of the conference (read them; do not write)."""
+
+    ticks: int = 0
+    """Mixing ticks run."""
+    late_ticks: int = 0
+    """Ticks that started more than one frame late (the loop was busy); the clock re-anchors."""
+    frames_received: int = 0
+    """Decoded audio frames read from speakers' tracks."""
+    activity_events: int = 0
+    """``voice_activity`` events emitted."""
+    mix_ms_max: float = 0.0
+    """Longest mixing tick (mix + hand-off to every listener) [ms]."""
+
+
+class MixTrack(MediaStreamTrack):
+    """A listener's outgoing audio: its mix-minus frames as 48 kHz mono s16 ``av.AudioFrame`` s."""
+
+    kind = "audio"
+
+    def __init__(self, name: str, max_frames: int) -> None:
+        super().__init__()
+        self.name = name
+        """The listener, for logs."""
+        self._frames: deque[NDArray[np.int16]] = deque()
+        self._max_frames = max_frames
+        self._ready = asyncio.Event()
+        self._pts = 0
+        self.frames_sent = 0
+        """Frames handed to the sender."""
+        self.frames_dropped = 0
+        """Oldest frames dropped because the sender fell behind."""
+
+    def push(self, pcm: NDArray[np.int16]) -> None:
+        """Queue one mixed frame (the mixer's tick); the oldest goes if the sender lags."""
+        if self.readyState != "live":
+            return
+        self._frames.append(pcm)
+        if len(self._frames) > self._max_frames:
+            self._frames.popleft()
+            self.frames_dropped += 1
+        self._ready.set()
+
+    async def recv(self) -> av.AudioFrame:
+        """The next mixed frame (waits for the mixer's tick)."""
+        while not self._frames:
+            if self.readyState != "live":
+                raise MediaStreamError
+            self._ready.clear()
+            await self._ready.wait()
+        pcm = self._frames.popleft()
+        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = SAMPLE_RATE_HZ
+        frame.pts = self._pts
+        frame.time_base = _TIME_BASE
+        self._pts += pcm.size
+        self.frames_sent += 1
+        return frame
+
+    def stop(self) -> None:
+        super().stop()
+        self._ready.set()
+
+
+def to_mono_48k(resampler: av.AudioResampler, frame: av.AudioFrame) -> NDArray[np.int16]:
+    """A decoded frame as 48 kHz mono int16 samples (via ``resampler``, kept per speaker)."""
+    chunks = [
+        np.asarray(out.to_ndarray(), dtype=np.int16).reshape(-1)
+        for out in resampler.resample(frame)
+    ]
+    return np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
+
+
+@dataclass(slots=True)
+class _Participant:
+    console_id: str
+    access: VoiceAccess
+    track: MixTrack | None = None
+    reader: asyncio.Task[None] | None = None
+
+
+class VoiceConference:
+    """The gateway's voice conference; ``await start()`` ... ``await stop()``."""
+
+    def __init__(
+        self,
+        config: VoiceConfig | None = None,
+        *,
+        on_activity: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.config = config or VoiceConfig()
+        self.mixer = VoiceMixer(self.config.mix)
+        self.on_activity = on_activity
+        """Receives each ``voice_activity`` event (a JSON-able dict)."""
+        self.stats = VoiceStats()
+        self._participants: dict[str, _Participant] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._speaking: dict[str, float] = {}
+        self._announced: frozenset[str] = frozenset()
+        self._next_activity_s = 0.0
+
+    # -- lifespan -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the mixing clock."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._mix_loop(), name="voice-mix")
+
+    async def stop(self) -> None:
+        """Stop the clock and every reader; end every listener's track."""
+        for participant_id in list(self._participants):
+            await self.detach(participant_id)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    # -- participants ---------------------------------------------------------------------------
+
+    def attach(self, participant_id: str, console_id: str, role: Role, pc: Any) -> VoiceAccess:
+        """Join a console whose offer is set as remote description (call before createAnswer).
+
+        Uses the offer's first audio transceiver: a listener gets a :class:`MixTrack`, a speaker's
+        remote track is read; the transceiver direction is narrowed to what the role may do.
+        Returns :attr:`VoiceAccess.NONE` (and changes nothing) when the offer has no audio.
+        """
+        transceiver = next((t for t in pc.getTransceivers() if t.kind == "audio"), None)
+        if transceiver is None:
+            return VoiceAccess.NONE
+        access = voice_access(role, observers_hear_voice=self.config.observers_hear_voice)
+        participant = _Participant(console_id=console_id, access=access)
+        transceiver.direction = {
+            VoiceAccess.SPEAK_AND_LISTEN: "sendrecv",
+            VoiceAccess.LISTEN: "sendonly",
+            VoiceAccess.NONE: "inactive",
+        }[access]
+        if access is VoiceAccess.NONE:
+            return access
+        self.mixer.add(participant_id, speaks=access.speaks, listens=access.listens)
+        participant.track = MixTrack(participant_id, self.config.track_queue_frames)
+        transceiver.sender.replaceTrack(participant.track)
+        remote = transceiver.receiver.track
+        if access.speaks and remote is not None:
+            participant.reader = asyncio.create_task(
+                self._read(participant_id, remote), name=f"voice-in {participant_id}"
+            )
+        self._participants[participant_id] = participant
+        logger.info("voice: %s joined (%s)", participant_id, access.value)
+        return access
+
+    async def detach(self, participant_id: str) -> None:
+        """Leave the conference: stop reading, end the track (unknown ids are ignored)."""
+        participant = self._participants.pop(participant_id, None)
+        if participant is None:
+            return
+        self.mixer.remove(participant_id)
+        self._speaking.pop(participant_id, None)
+        if participant.track is not None:
+            participant.track.stop()
+        if participant.reader is not None:
+            participant.reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await participant.reader
+
+    def access(self, participant_id: str) -> VoiceAccess:
+        """A participant's voice rights (NONE if not in the conference)."""
+        participant = self._participants.get(participant_id)
+        return VoiceAccess.NONE if participant is None else participant.access
+
+    def status(self) -> dict[str, Any]:
+        """For ``/status``: participants, their queues and counters."""
+        participants = []
+        for pid, participant in self._participants.items():
+            entry: dict[str, Any] = {
+                "participant": pid,
+                "console_id": participant.console_id,
+                "access": participant.access.value,
+            }
+            if participant.access.speaks:
+                stats = self.mixer.speaker_stats(pid)
+                entry.update(
+                    queued_frames=self.mixer.queued_frames(pid),
+                    frames_in=stats.frames_in,
+                    frames_dropped=stats.frames_dropped,
+                    underruns=stats.underruns,
+                )
+            if participant.track is not None:
+                entry.update(
+                    frames_sent=participant.track.frames_sent,
+                    frames_send_dropped=participant.track.frames_dropped,
+                )
+            participants.append(entry)
+        return {
+            "observers_hear_voice": self.config.observers_hear_voice,
+            "ticks": self.stats.ticks,
+            "late_ticks": self.stats.late_ticks,
+            "mix_ms_max": self.stats.mix_ms_max,
+            "participants": participants,
+        }
+
+    # -- tasks ----------------------------------------------------------------------------------
+
+    async def _read(self, participant_id: str, track: Any) -> None:
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE_HZ)
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                frame = await track.recv()
+                self.stats.frames_received += 1
+                if participant_id in self._participants:
+                    self.mixer.push(participant_id, to_mono_48k(resampler, frame), loop.time())
+        except MediaStreamError:
+            return
+
+    async def _mix_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_s = loop.time()
+        while True:
+            now = loop.time()
+            if now - next_s > _FRAME_S:  # the loop stalled: re-anchor instead of bursting
+                self.stats.late_ticks += 1
+                next_s = now
+            started = time.perf_counter()
+            self.tick(next_s)
+            self.stats.mix_ms_max = max(
+                self.stats.mix_ms_max, (time.perf_counter() - started) * 1000.0
+            )
+            next_s += _FRAME_S
+            await asyncio.sleep(max(0.0, next_s - loop.time()))
+
+    def tick(self, now: float) -> MixResult:
+        """One mixing step at ``now`` [s, loop clock]: frames to listeners, activity events."""
+        self.stats.ticks += 1
+        result = self.mixer.mix(now)
+        for pid, pcm in result.frames.items():
+            participant = self._participants.get(pid)
+            if participant is not None and participant.track is not None:
+                participant.track.push(pcm)
+        self._track_activity(result, now)
+        return result
+
+    def _track_activity(self, result: MixResult, now: float) -> None:
+        for pid in result.speaking:
+            level = result.levels_dbfs[pid]
+            self._speaking[pid] = max(self._speaking.get(pid, -math.inf), level)
+        if now < self._next_activity_s:
+            return
+        speaking = frozenset(self._speaking)
+        if not speaking and not self._announced:
+            return
+        self._next_activity_s = now + self.config.activity_interval_ms / 1000.0
+        event = {
+            "type": "voice_activity",
+            "speakers": [
+                {
+                    "console_id": self._participants[pid].console_id,
+                    "level_dbfs": round(level, 1),
+                }
+                for pid, level in sorted(self._speaking.items())
+                if pid in self._participants
+            ],
+        }
+        self._announced = speaking
+        self._speaking.clear()
+        self.stats.activity_events += 1
+        if self.on_activity is not None:
+            self.on_activity(event)
