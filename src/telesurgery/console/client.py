@@ -8,6 +8,10 @@
         console.send_targets([ArmTarget(ArmId.PSM1, p, q, jaw)], engage=True)
         print(console.latency_snapshot().as_dict())
 
+    # voice: speak with any aiortc audio track, hear everyone else (telesurgery.console.voice)
+    async with ConsoleClient(url, console_id="rome-lead", microphone=ToneTrack(440.0)) as console:
+        chunk = await console.voice.next_chunk()        # 48 kHz mono int16 of the mix
+
 The client offers (it chooses the video codec with ``setCodecPreferences`` on its receive
 transceiver), creates the two data channels, pings the gateway for clock synchronisation, and
 releases video frames on the RTP marker bit (:mod:`telesurgery.console.video`).
@@ -29,7 +33,7 @@ from typing import Any
 
 import aiohttp
 from aiortc import RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from telesurgery.console.video import (
     ReceivedFrame,
@@ -37,6 +41,7 @@ from telesurgery.console.video import (
     enable_marker_release,
     receiver_for_track,
 )
+from telesurgery.console.voice import VoiceReceiver
 from telesurgery.exceptions import ProtocolError, TelesurgeryError
 from telesurgery.link.clock_sync import ClockSync
 from telesurgery.link.latency import LatencySnapshot, LatencyTracker
@@ -85,13 +90,21 @@ class ConsoleClientConfig:
     """How long to wait for the channels to open [s]."""
     token: str | None = None
     """Access token (operations with authentication)."""
+    voice: bool = False
+    """Offer audio and receive the conference's mix (:attr:`ConsoleClient.voice`); implied by a
+    ``microphone`` (see :mod:`telesurgery.console.voice`)."""
 
 
 class ConsoleClient:
     """One console connection to a gateway (asyncio)."""
 
     def __init__(
-        self, url: str, config: ConsoleClientConfig | None = None, **overrides: Any
+        self,
+        url: str,
+        config: ConsoleClientConfig | None = None,
+        *,
+        microphone: MediaStreamTrack | None = None,
+        **overrides: Any,
     ) -> None:
         base = config or ConsoleClientConfig()
         if overrides:
@@ -103,6 +116,13 @@ class ConsoleClient:
             base = ConsoleClientConfig(**fields)
         self.url = url.rstrip("/")
         self.config = base
+        self.microphone = microphone
+        """The audio track this console speaks with (any aiortc audio track), or None."""
+        self.voice: VoiceReceiver | None = None
+        """The conference mix this console hears, once the gateway sends audio."""
+        self.voice_activity: dict[str, Any] | None = None
+        """The newest ``voice_activity`` event (who is speaking, their levels)."""
+        self._audio_sender: Any = None
         self.session_id: int | None = None
         self.clock = ClockSync()
         self.latency = LatencyTracker()
@@ -163,6 +183,12 @@ class ConsoleClient:
         self._events_channel.on("message", self._on_event)
         transceiver = pc.addTransceiver("video", direction="recvonly")
         prefer_codec(transceiver, self.config.codec)
+        if self.microphone is not None or self.config.voice:
+            audio = pc.addTransceiver(
+                "audio", direction="sendrecv" if self.microphone else "recvonly"
+            )
+            audio.sender.replaceTrack(self.microphone)
+            self._audio_sender = audio.sender
 
         @pc.on("track")
         def on_track(track: Any) -> None:
@@ -170,6 +196,9 @@ class ConsoleClient:
                 enable_marker_release(receiver_for_track(pc, track))
                 self._video = VideoReceiver(track)
                 self._tasks.append(asyncio.create_task(self._video_loop(), name="video-recv"))
+            elif track.kind == "audio":
+                self.voice = VoiceReceiver(track)
+                self._tasks.append(asyncio.create_task(self.voice.run(), name="voice-recv"))
 
         await pc.setLocalDescription(await pc.createOffer())
         body = {
@@ -270,6 +299,12 @@ class ConsoleClient:
         """A request on the reliable events channel, e.g. ``request("estop")``."""
         self._events_channel.send(json.dumps({"type": kind, **fields}))
 
+    def set_muted(self, muted: bool) -> None:
+        """Stop (True) or resume (False) sending the microphone; the others stop hearing it."""
+        if self._audio_sender is None or self.microphone is None:
+            raise TelesurgeryError("no microphone: pass ConsoleClient(..., microphone=track)")
+        self._audio_sender.replaceTrack(None if muted else self.microphone)
+
     def estop(self) -> None:
         self.request("estop")
 
@@ -321,6 +356,8 @@ class ConsoleClient:
             return
         if isinstance(event, dict) and event.get("event") in ALARM_EVENTS:
             self.alarms_seen.append(event)
+        if isinstance(event, dict) and event.get("type") == "voice_activity":
+            self.voice_activity = event
         try:
             self.events.put_nowait(event)
         except asyncio.QueueFull:
