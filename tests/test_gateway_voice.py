@@ -214,6 +214,26 @@ async def test_observer_with_the_flag_hears_but_cannot_inject_audio() -> None:
         assert r.conference.mixer.participants["hall"] == (False, True)
 
 
+async def test_listen_only_participants_share_one_opus_encode() -> None:
+    async with room(VoiceConfig(observers_hear_voice=True)) as r:
+        await r.join("lead", Role.LEAD, ToneTrack(440.0, 0.2))
+        observers = [await r.join(f"trainee-{k}", Role.OBSERVER) for k in range(3)]
+        for observer in observers:
+            await wait_until_heard(observer)
+        await asyncio.sleep(0.3)
+        ticks0 = r.conference.stats.ticks
+        encoded0 = r.conference.stats.shared_frames_encoded
+        heard = [await listen(observer, 0.6) for observer in observers[:2]]
+        for pcm in heard:
+            assert abs(peak_hz(pcm) - 440.0) < 5.0
+        ticks = r.conference.stats.ticks - ticks0
+        encoded = r.conference.stats.shared_frames_encoded - encoded0
+        assert abs(encoded - ticks) <= 2  # one encode per tick, whatever the number of observers
+        status = r.conference.status()
+        sent = [p["frames_sent"] for p in status["participants"] if p["access"] == "listen"]
+        assert len(sent) == 3 and min(sent) > 30
+
+
 async def test_offer_without_audio_is_not_in_the_conference() -> None:
     async with room() as r:
         console = await r.join("video-only", Role.LEAD, audio=False)

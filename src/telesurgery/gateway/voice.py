@@ -6,8 +6,12 @@ audio between it and the peer connections, on one clock:
 * each speaking console's incoming audio track is read by one task (its owner is the
   :class:`VoiceConference`), resampled to 48 kHz mono int16 and pushed into the mixer;
 * one mixing task ticks every 20 ms (absolute deadlines on the loop clock) and hands each
-  listener's mix-minus frame to that listener's :class:`MixTrack`, whose ``recv()`` the peer's
+  speaker's mix-minus frame to that speaker's :class:`MixTrack`, whose ``recv()`` the peer's
   ``RTCRtpSender`` awaits (aiortc then encodes Opus per sender, in its executor);
+* listen-only participants (observers, when allowed) all hear the same full mix: it is encoded
+  **once** per tick by :class:`SharedMixEncoder` in one worker thread, and every listener's
+  :class:`EncodedMixTrack` hands the same Opus packets to its sender, which only packetizes them
+  (as the video's encode-once fan-out): twenty observers cost one encoder, not twenty;
 * every ``activity_interval_ms`` at most (<= 5 Hz), while someone speaks and once more when
   everyone has gone quiet, ``on_activity`` receives a ``voice_activity`` event for the events
   channel (``docs/protocol.md``).
@@ -28,6 +32,7 @@ Wiring (in ``Gateway.accept_offer``, between ``setRemoteDescription`` and ``crea
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import enum
 import fractions
@@ -103,12 +108,16 @@ class VoiceConfig:
     """Shortest interval between two ``voice_activity`` events [ms] (>= 200: at most 5 Hz)."""
     track_queue_frames: int = 3
     """Mixed frames a listener's track holds before the oldest is dropped [frames of 20 ms]."""
+    shared_bitrate_bps: int = 32_000
+    """Opus bitrate of the full mix encoded once for listen-only participants [bit/s]."""
 
     def __post_init__(self) -> None:
         if not 200.0 <= self.activity_interval_ms <= 10_000.0:
             raise ConfigError("activity_interval_ms", self.activity_interval_ms, "200..10000")
         if not 1 <= self.track_queue_frames <= 50:
             raise ConfigError("track_queue_frames", self.track_queue_frames, "1..50")
+        if not 6_000 <= self.shared_bitrate_bps <= 510_000:
+            raise ConfigError("shared_bitrate_bps", self.shared_bitrate_bps, "6000..510000 (Opus)")
 
 
 @dataclass(slots=True)
@@ -125,6 +134,10 @@ class VoiceStats:
     """``voice_activity`` events emitted."""
     mix_ms_max: float = 0.0
     """Longest mixing tick (mix + hand-off to every listener) [ms]."""
+    shared_frames_encoded: int = 0
+    """Full-mix frames encoded once for all listen-only participants."""
+    shared_encode_ms_max: float = 0.0
+    """Longest shared Opus encode [ms] (worker thread)."""
 
 
 class MixTrack(MediaStreamTrack):
@@ -176,6 +189,78 @@ class MixTrack(MediaStreamTrack):
         self._ready.set()
 
 
+class SharedMixEncoder:
+    """Opus encoder of the full mix, shared by every listen-only participant (blocking calls:
+    run :meth:`encode` in a worker thread)."""
+
+    def __init__(self, bitrate_bps: int) -> None:
+        codec = av.CodecContext.create("libopus", "w")
+        codec.bit_rate = bitrate_bps
+        codec.format = "s16"
+        codec.layout = "mono"
+        codec.sample_rate = SAMPLE_RATE_HZ
+        codec.time_base = _TIME_BASE
+        codec.options = {"application": "voip"}
+        self._codec: Any = codec
+        self._pts = 0
+
+    def encode(self, pcm: NDArray[np.int16]) -> tuple[list[av.Packet[Any]], float]:
+        """One 20 ms frame -> its Opus packets (pts in samples) and the encode time [ms]."""
+        started = time.perf_counter()
+        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = SAMPLE_RATE_HZ
+        frame.pts = self._pts
+        frame.time_base = _TIME_BASE
+        packets = list(self._codec.encode(frame))
+        for packet in packets:  # our own sample clock: continuous, starts at 0
+            packet.pts = self._pts
+            packet.time_base = _TIME_BASE
+        self._pts += pcm.size
+        return packets, (time.perf_counter() - started) * 1000.0
+
+
+class EncodedMixTrack(MediaStreamTrack):
+    """A listen-only participant's audio: the shared encoder's Opus packets (aiortc packetizes)."""
+
+    kind = "audio"
+
+    def __init__(self, name: str, max_packets: int) -> None:
+        super().__init__()
+        self.name = name
+        """The listener, for logs."""
+        self._packets: deque[av.Packet[Any]] = deque()
+        self._max_packets = max_packets
+        self._ready = asyncio.Event()
+        self.frames_sent = 0
+        """Packets handed to the sender."""
+        self.frames_dropped = 0
+        """Oldest packets dropped because the sender fell behind."""
+
+    def push(self, packet: av.Packet[Any]) -> None:
+        """Queue one shared packet; the oldest goes if the sender lags."""
+        if self.readyState != "live":
+            return
+        self._packets.append(packet)
+        if len(self._packets) > self._max_packets:
+            self._packets.popleft()
+            self.frames_dropped += 1
+        self._ready.set()
+
+    async def recv(self) -> av.Packet[Any]:
+        """The next shared Opus packet."""
+        while not self._packets:
+            if self.readyState != "live":
+                raise MediaStreamError
+            self._ready.clear()
+            await self._ready.wait()
+        self.frames_sent += 1
+        return self._packets.popleft()
+
+    def stop(self) -> None:
+        super().stop()
+        self._ready.set()
+
+
 def to_mono_48k(resampler: av.AudioResampler, frame: av.AudioFrame) -> NDArray[np.int16]:
     """A decoded frame as 48 kHz mono int16 samples (via ``resampler``, kept per speaker)."""
     chunks = [
@@ -189,7 +274,7 @@ def to_mono_48k(resampler: av.AudioResampler, frame: av.AudioFrame) -> NDArray[n
 class _Participant:
     console_id: str
     access: VoiceAccess
-    track: MixTrack | None = None
+    track: MixTrack | EncodedMixTrack | None = None
     reader: asyncio.Task[None] | None = None
 
 
@@ -212,12 +297,18 @@ class VoiceConference:
         self._speaking: dict[str, float] = {}
         self._announced: frozenset[str] = frozenset()
         self._next_activity_s = 0.0
+        self._shared: SharedMixEncoder | None = None
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._encoding: asyncio.Future[tuple[list[av.Packet[Any]], float]] | None = None
 
     # -- lifespan -------------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Start the mixing clock."""
         if self._task is None:
+            self._executor = concurrent.futures.ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="voice-opus"
+            )
             self._task = asyncio.create_task(self._mix_loop(), name="voice-mix")
 
     async def stop(self) -> None:
@@ -229,6 +320,13 @@ class VoiceConference:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._encoding is not None:
+            with contextlib.suppress(Exception):
+                await self._encoding
+            self._encoding = None
+        if self._executor is not None:
+            executor, self._executor = self._executor, None
+            await asyncio.get_running_loop().run_in_executor(None, executor.shutdown)
 
     # -- participants ---------------------------------------------------------------------------
 
@@ -252,7 +350,10 @@ class VoiceConference:
         if access is VoiceAccess.NONE:
             return access
         self.mixer.add(participant_id, speaks=access.speaks, listens=access.listens)
-        participant.track = MixTrack(participant_id, self.config.track_queue_frames)
+        if access.speaks:
+            participant.track = MixTrack(participant_id, self.config.track_queue_frames)
+        else:
+            participant.track = EncodedMixTrack(participant_id, self.config.track_queue_frames)
         transceiver.sender.replaceTrack(participant.track)
         remote = transceiver.receiver.track
         if access.speaks and remote is not None:
@@ -310,6 +411,8 @@ class VoiceConference:
             "ticks": self.stats.ticks,
             "late_ticks": self.stats.late_ticks,
             "mix_ms_max": self.stats.mix_ms_max,
+            "shared_frames_encoded": self.stats.shared_frames_encoded,
+            "shared_encode_ms_max": self.stats.shared_encode_ms_max,
             "participants": participants,
         }
 
@@ -347,12 +450,46 @@ class VoiceConference:
         """One mixing step at ``now`` [s, loop clock]: frames to listeners, activity events."""
         self.stats.ticks += 1
         result = self.mixer.mix(now)
+        shared = False
         for pid, pcm in result.frames.items():
-            participant = self._participants.get(pid)
-            if participant is not None and participant.track is not None:
-                participant.track.push(pcm)
+            track = self._participants[pid].track
+            if isinstance(track, MixTrack):
+                track.push(pcm)
+            else:
+                shared = True
+        if shared:
+            self._encode_shared(result.full_mix)
         self._track_activity(result, now)
         return result
+
+    def _encode_shared(self, full_mix: NDArray[np.int16]) -> None:
+        """Encode the full mix once in the worker; its packets go to every listen-only track."""
+        if self._executor is None:
+            return
+        if self._shared is None:
+            self._shared = SharedMixEncoder(self.config.shared_bitrate_bps)
+        future = asyncio.get_running_loop().run_in_executor(
+            self._executor, self._shared.encode, full_mix
+        )
+        future.add_done_callback(self._on_shared_encoded)
+        self._encoding = future
+
+    def _on_shared_encoded(
+        self, future: asyncio.Future[tuple[list[av.Packet[Any]], float]]
+    ) -> None:
+        if future.cancelled():
+            return
+        error = future.exception()
+        if error is not None:
+            logger.error("voice: shared Opus encode failed", exc_info=error)
+            return
+        packets, encode_ms = future.result()
+        self.stats.shared_frames_encoded += 1
+        self.stats.shared_encode_ms_max = max(self.stats.shared_encode_ms_max, encode_ms)
+        for participant in self._participants.values():
+            if isinstance(participant.track, EncodedMixTrack):
+                for packet in packets:
+                    participant.track.push(packet)
 
     def _track_activity(self, result: MixResult, now: float) -> None:
         for pid in result.speaking:
