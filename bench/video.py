@@ -20,7 +20,11 @@ import numpy as np
 from aiortc import RTCPeerConnection
 from numpy.typing import NDArray
 
-from telesurgery.console.video import VideoReceiver, enable_marker_release, receiver_for_track
+from telesurgery.console.video import (
+    VideoReceiver,
+    enable_low_latency_receive,
+    receiver_for_track,
+)
 from telesurgery.link.emulator import LinkEmulator
 from telesurgery.link.profiles import LinkProfile
 from telesurgery.media.bitrate import RateController, RateTarget
@@ -110,7 +114,7 @@ async def bench_latency(marker: bool, frames: int) -> dict:
     @viewer_pc.on("track")
     def on_track(track: object) -> None:
         if marker:
-            enable_marker_release(receiver_for_track(viewer_pc, track))
+            enable_low_latency_receive(receiver_for_track(viewer_pc, track))
         receivers.append(VideoReceiver(track))
 
     await sender_pc.setLocalDescription(await sender_pc.createOffer())

@@ -1,4 +1,4 @@
-"""Marker-bit release in the SDK's jitter buffer, and the receiver patch's guards."""
+"""The SDK's low-latency jitter buffer (aiortc adapter of the frame assembler) and its guards."""
 
 from __future__ import annotations
 
@@ -9,10 +9,14 @@ from aiortc.jitterbuffer import JitterBuffer
 from aiortc.rtp import RtpPacket
 
 from telesurgery.console.video import (
-    MarkerReleaseJitterBuffer,
+    LowLatencyJitterBuffer,
     MarkerReleaseUnavailable,
-    enable_marker_release,
+    enable_low_latency_receive,
 )
+from telesurgery.media.jitter import FrameAssembler, h264_keyframe_start
+
+KEY = b"\x00\x00\x00\x01\x67sps"
+P = b"\x00\x00\x00\x01\x41p"
 
 
 def packet(seq: int, timestamp: int, data: bytes, marker: bool = False) -> RtpPacket:
@@ -21,15 +25,28 @@ def packet(seq: int, timestamp: int, data: bytes, marker: bool = False) -> RtpPa
     return p
 
 
-def test_a_frame_is_released_by_its_marker_packet() -> None:
-    buffer = MarkerReleaseJitterBuffer(capacity=128, is_video=True)
-    assert buffer.add(packet(10, 1000, b"a")) == (False, None)
-    assert buffer.add(packet(11, 1000, b"b")) == (False, None)
-    _, frame = buffer.add(packet(12, 1000, b"c", marker=True))
-    assert frame is not None and (frame.data, frame.timestamp) == (b"abc", 1000)
-    _, frame = buffer.add(packet(13, 4000, b"d", marker=True))
-    assert frame is not None and (frame.data, frame.timestamp) == (b"d", 4000)
-    assert buffer.frames_released_on_marker == 2
+class Clock:
+    def __init__(self) -> None:
+        self.now_ns = 1_000_000_000
+
+    def __call__(self) -> int:
+        return self.now_ns
+
+
+def test_frames_are_released_on_their_marker_with_timings() -> None:
+    clock = Clock()
+    buffer = LowLatencyJitterBuffer(FrameAssembler(h264_keyframe_start), clock)
+    assert buffer.add(packet(10, 1000, KEY)) == (False, None)
+    clock.now_ns += 2_000_000
+    request, frame = buffer.add(packet(11, 1000, b"b", marker=True))
+    assert not request and frame is not None
+    assert (frame.data, frame.timestamp) == (KEY + b"b", 1000)
+    timing = buffer.timing(0)  # aiortc rebases the first released timestamp to pts 0
+    assert timing is not None
+    assert (timing.first_packet_ns, timing.complete_ns) == (1_000_000_000, 1_002_000_000)
+    assert timing.released_ns == 1_002_000_000
+    _, frame = buffer.add(packet(12, 4000, P, marker=True))
+    assert frame is not None and buffer.timing(3000) is not None
 
 
 def test_stock_buffer_waits_for_the_next_frame() -> None:
@@ -40,21 +57,16 @@ def test_stock_buffer_waits_for_the_next_frame() -> None:
     assert frame is not None and frame.data == b"ab"
 
 
-def test_a_gap_before_the_marker_holds_the_frame_until_filled() -> None:
-    buffer = MarkerReleaseJitterBuffer(capacity=128, is_video=True)
-    buffer.add(packet(10, 1000, b"a"))
-    assert buffer.add(packet(12, 1000, b"c", marker=True)) == (False, None)  # 11 missing
-    _, frame = buffer.add(packet(11, 1000, b"b"))  # retransmission fills the gap
-    assert frame is not None and frame.data == b"abc"
-
-
-def test_a_frame_whose_marker_was_lost_is_released_by_the_next_frame() -> None:
-    buffer = MarkerReleaseJitterBuffer(capacity=128, is_video=True)
-    buffer.add(packet(10, 1000, b"a"))
-    buffer.add(packet(11, 1000, b"b"))  # marker packet never arrives
-    _, frame = buffer.add(packet(12, 4000, b"c"))
-    assert frame is not None and (frame.data, frame.timestamp) == (b"ab", 1000)
-    assert buffer.frames_released_on_marker == 0
+def test_a_lost_packet_asks_for_a_keyframe_instead_of_stalling() -> None:
+    clock = Clock()
+    buffer = LowLatencyJitterBuffer(FrameAssembler(h264_keyframe_start), clock)
+    buffer.add(packet(10, 0, KEY, marker=True))
+    buffer.add(packet(12, 3000, P, marker=True))  # 11 lost
+    clock.now_ns += 50_000_000  # longer than the retransmission wait
+    request, frame = buffer.add(packet(13, 6000, P, marker=True))
+    assert request and frame is None
+    request, frame = buffer.add(packet(14, 9000, KEY, marker=True))
+    assert not request and frame is not None and frame.timestamp == 9000
 
 
 class FakeReceiver:
@@ -66,17 +78,17 @@ class FakeReceiver:
 
 def test_enable_swaps_the_buffer_once() -> None:
     receiver = FakeReceiver(JitterBuffer(capacity=512, is_video=True))
-    buffer = enable_marker_release(receiver)
-    assert isinstance(buffer, MarkerReleaseJitterBuffer) and buffer.capacity == 512
-    assert enable_marker_release(receiver) is buffer
+    buffer = enable_low_latency_receive(receiver, codec="vp8")
+    assert isinstance(buffer, LowLatencyJitterBuffer)
+    assert enable_low_latency_receive(receiver) is buffer
 
 
 def test_enable_refuses_audio_started_and_foreign_receivers() -> None:
     with pytest.raises(MarkerReleaseUnavailable, match="got audio"):
-        enable_marker_release(FakeReceiver(JitterBuffer(capacity=16, prefetch=4)))
+        enable_low_latency_receive(FakeReceiver(JitterBuffer(capacity=16, prefetch=4)))
     started = JitterBuffer(capacity=512, is_video=True)
     started.add(packet(1, 0, b"x"))
     with pytest.raises(MarkerReleaseUnavailable, match="before media flows"):
-        enable_marker_release(FakeReceiver(started))
+        enable_low_latency_receive(FakeReceiver(started))
     with pytest.raises(MarkerReleaseUnavailable, match="valid is an aiortc"):
-        enable_marker_release(object())
+        enable_low_latency_receive(object())

@@ -14,10 +14,10 @@ from aiortc.mediastreams import MediaStreamError
 from numpy.typing import NDArray
 
 from telesurgery.console.video import (
-    MarkerReleaseJitterBuffer,
+    LowLatencyJitterBuffer,
     ReceivedFrame,
     VideoReceiver,
-    enable_marker_release,
+    enable_low_latency_receive,
     receiver_for_track,
 )
 from telesurgery.exceptions import TelesurgeryError
@@ -67,7 +67,7 @@ class Viewer:
     pc: RTCPeerConnection
     sender_pc: RTCPeerConnection
     receiver: VideoReceiver | None = None
-    buffer: MarkerReleaseJitterBuffer | None = None
+    buffer: LowLatencyJitterBuffer | None = None
     tap: SenderFeedbackTap | None = None
 
 
@@ -83,8 +83,10 @@ async def connect(shared: SharedVideoEncoder, name: str, *, marker: bool = True)
     @viewer_pc.on("track")
     def on_track(track: object) -> None:
         if marker:
-            viewer.buffer = enable_marker_release(receiver_for_track(viewer_pc, track))
-        viewer.receiver = VideoReceiver(track, LAYOUT)
+            viewer.buffer = enable_low_latency_receive(
+                receiver_for_track(viewer_pc, track), codec=shared.config.codec
+            )
+        viewer.receiver = VideoReceiver(track, LAYOUT, timings=viewer.buffer)
 
     await sender_pc.setLocalDescription(await sender_pc.createOffer())
     await viewer_pc.setRemoteDescription(sender_pc.localDescription)
@@ -153,7 +155,9 @@ async def test_one_encode_fans_out_to_three_peers_with_stamps() -> None:
         for f in frames:
             latency = f.latency_ms()
             assert latency is not None and 0 <= latency < 1000
-    assert all(v.buffer is not None and v.buffer.frames_released_on_marker > 0 for v in viewers)
+    assert all(
+        v.buffer is not None and v.buffer.assembler.stats.frames_released > 0 for v in viewers
+    )
 
 
 async def start_streaming(

@@ -38,7 +38,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from telesurgery.console.video import (
     ReceivedFrame,
     VideoReceiver,
-    enable_marker_release,
+    enable_low_latency_receive,
     receiver_for_track,
 )
 from telesurgery.console.voice import VoiceReceiver
@@ -193,8 +193,10 @@ class ConsoleClient:
         @pc.on("track")
         def on_track(track: Any) -> None:
             if track.kind == "video":
-                enable_marker_release(receiver_for_track(pc, track))
-                self._video = VideoReceiver(track)
+                buffer = enable_low_latency_receive(
+                    receiver_for_track(pc, track), codec=self.config.codec
+                )
+                self._video = VideoReceiver(track, timings=buffer)
                 self._tasks.append(asyncio.create_task(self._video_loop(), name="video-recv"))
             elif track.kind == "audio":
                 self.voice = VoiceReceiver(track)

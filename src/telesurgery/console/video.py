@@ -1,11 +1,13 @@
-"""Low-latency video receive for the Python SDK: marker-bit frame release and stamp read-back.
+"""Low-latency video receive for the Python SDK: a jitter buffer that never stalls, stamps.
 
 aiortc's video jitter buffer hands a frame to the decoder only when the first packet of the
-*next* frame arrives (it ignores the RTP marker bit), which costs one frame interval (33 ms at
-30 fps) at every aiortc receiver. :func:`enable_marker_release` swaps the receiver's buffer for
-:class:`MarkerReleaseJitterBuffer`, which also releases a frame as soon as all its packets up to
-the one carrying the marker bit (RFC 6184 / RFC 7741: last packet of the picture) are present;
-everything else (loss handling, PLI on overflow, misorder) is aiortc's own code.
+*next* frame arrives (one frame interval late, 33 ms at 30 fps), and a lost packet blocks every
+later frame until 512 packets pile up behind it (seconds at 1 Mbit/s; the frames then reach the
+screen seconds late). :func:`enable_low_latency_receive` swaps the receiver's buffer for
+:class:`LowLatencyJitterBuffer`, the aiortc adapter of :class:`~telesurgery.media.jitter.
+FrameAssembler`: frames are released on their marker bit, a hole waits only briefly for its
+retransmission, then the frames behind it are dropped and a keyframe is requested (PLI) —
+the picture freezes briefly instead of falling behind.
 
 This is the only monkeypatch here: it replaces one private attribute on one receiver instance,
 checks that the attribute exists and is aiortc's ``JitterBuffer`` (raising
@@ -14,71 +16,105 @@ peer connection's ``"track"`` handler::
 
     @pc.on("track")
     def on_track(track):
-        enable_marker_release(receiver_for_track(pc, track))
-        receiver = VideoReceiver(track)
+        buffer = enable_low_latency_receive(receiver_for_track(pc, track), codec="h264")
+        receiver = VideoReceiver(track, timings=buffer)
         ...  # frame = await receiver.recv(); frame.stamp.frame_number, frame.latency_ms()
 
 Decoding stays in aiortc's decoder thread (PyAV); :class:`VideoReceiver` reads the decoded
-frames and the stamps drawn by :mod:`telesurgery.media.stamp`.
+frames, the stamps drawn by :mod:`telesurgery.media.stamp`, and the buffer's per-frame packet
+arrival times (for the per-stage latency breakdown of ``bench/link.py``).
 """
 
 from __future__ import annotations
 
+import collections
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import av
 import numpy as np
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
+from aiortc.rtcrtpreceiver import TimestampMapper
+from aiortc.rtp import RtpPacket
 from numpy.typing import NDArray
 
 from telesurgery.exceptions import TelesurgeryError
+from telesurgery.media.jitter import AssemblerConfig, FrameAssembler, keyframe_test
 from telesurgery.media.stamp import FrameStamp, StampLayout, read_stamp, unwrap_capture_wall_ns
 
 _BUFFER_ATTRIBUTE = "_RTCRtpReceiver__jitter_buffer"
+_TIMINGS_KEPT = 256
 
 
 class MarkerReleaseUnavailable(TelesurgeryError):
     """The receiver does not have the jitter buffer this module replaces."""
 
 
-class MarkerReleaseJitterBuffer(JitterBuffer):
-    """aiortc's ``JitterBuffer`` that also releases a frame on its marker-bit packet."""
+@dataclass(frozen=True, slots=True)
+class FrameTiming:
+    """When one frame's packets arrived and when the buffer released it (monotonic [ns])."""
 
-    def __init__(self, capacity: int, prefetch: int = 0, is_video: bool = False) -> None:
-        super().__init__(capacity, prefetch=prefetch, is_video=is_video)
-        self.frames_released_on_marker = 0
-        """Frames released by their marker bit (the others by aiortc's next-frame rule)."""
+    first_packet_ns: int
+    """First packet of the frame received."""
+    complete_ns: int
+    """Last missing packet received (the frame became whole)."""
+    released_ns: int
+    """Handed to the decoder."""
 
-    def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
-        packets = []
-        timestamp = None
+
+class LowLatencyJitterBuffer(JitterBuffer):
+    """aiortc's ``JitterBuffer`` interface around a :class:`FrameAssembler`."""
+
+    def __init__(
+        self,
+        assembler: FrameAssembler,
+        clock_ns: Callable[[], int] = time.monotonic_ns,
+    ) -> None:
+        super().__init__(capacity=512, is_video=True)  # the base's own storage stays unused
+        self.assembler = assembler
+        """The sans-I/O frame assembler (its ``stats`` count releases, drops, recoveries)."""
+        self._clock_ns = clock_ns
+        self._mapper = TimestampMapper()  # the same rebasing as the receiver's, frame by frame
+        self._timings: collections.OrderedDict[int, FrameTiming] = collections.OrderedDict()
+
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        now_ns = self._clock_ns()
+        now = now_ns / 1e9
+        assembler = self.assembler
         if self._origin is None:
-            return None
-        for count in range(self.capacity):
-            packet = self._packets[(self._origin + count) % self.capacity]
-            if packet is None:
-                break
-            if timestamp is None:
-                timestamp = packet.timestamp
-            elif packet.timestamp != timestamp:
-                break  # an older frame without its marker: aiortc's rule below releases it
-            packets.append(packet)
-            if packet.marker:
-                self.remove(count + 1)
-                self.frames_released_on_marker += 1
-                return JitterFrame(
-                    data=b"".join(getattr(p, "_data", b"") for p in packets), timestamp=timestamp
-                )
-        frame: JitterFrame | None = super()._remove_frame(sequence_number)
-        return frame
+            self._origin = packet.sequence_number  # "media has flowed" for enable's guard
+        data: bytes = getattr(packet, "_data", b"")
+        assembler.add(packet.sequence_number, packet.timestamp, bool(packet.marker), data, now)
+        frame = assembler.pop_frame()
+        request = assembler.keyframe_request_due(now)
+        if frame is None:
+            return request, None
+        pts = self._mapper.map(frame.timestamp)
+        self._timings[pts] = FrameTiming(
+            first_packet_ns=int(frame.first_packet_s * 1e9),
+            complete_ns=int(frame.complete_s * 1e9),
+            released_ns=now_ns,
+        )
+        if len(self._timings) > _TIMINGS_KEPT:
+            self._timings.popitem(last=False)
+        return request, JitterFrame(data=frame.data, timestamp=frame.timestamp)
+
+    def timing(self, pts: int) -> FrameTiming | None:
+        """Arrival and release times of the frame decoded with this ``pts``, if still kept."""
+        return self._timings.get(pts)
 
 
-def enable_marker_release(receiver: Any) -> MarkerReleaseJitterBuffer:
-    """Give a video ``RTCRtpReceiver`` a marker-releasing jitter buffer; returns it."""
+def enable_low_latency_receive(
+    receiver: Any, codec: str = "h264", config: AssemblerConfig | None = None
+) -> LowLatencyJitterBuffer:
+    """Give a video ``RTCRtpReceiver`` a :class:`LowLatencyJitterBuffer`; returns it.
+
+    ``codec`` ("h264" or "vp8") selects the keyframe test the buffer restarts on.
+    """
     current = getattr(receiver, _BUFFER_ATTRIBUTE, None)
-    if isinstance(current, MarkerReleaseJitterBuffer):
+    if isinstance(current, LowLatencyJitterBuffer):
         return current
     if not isinstance(current, JitterBuffer):
         raise MarkerReleaseUnavailable(
@@ -86,13 +122,13 @@ def enable_marker_release(receiver: Any) -> MarkerReleaseJitterBuffer:
             "valid is an aiortc (1.9-1.16) RTCRtpReceiver"
         )
     if not current._is_video:
-        raise MarkerReleaseUnavailable("marker release applies to video receivers: got audio")
+        raise MarkerReleaseUnavailable("low-latency receive applies to video receivers: got audio")
     if current._origin is not None:
         raise MarkerReleaseUnavailable(
-            "the receiver has already buffered media: call enable_marker_release in the "
+            "the receiver has already buffered media: call enable_low_latency_receive in the "
             "peer connection's 'track' handler, before media flows"
         )
-    buffer = MarkerReleaseJitterBuffer(capacity=current.capacity, is_video=True)
+    buffer = LowLatencyJitterBuffer(FrameAssembler(keyframe_test(codec), config))
     setattr(receiver, _BUFFER_ATTRIBUTE, buffer)
     return buffer
 
@@ -119,6 +155,9 @@ class ReceivedFrame:
     """When the SDK got the decoded frame, ``time.monotonic_ns``."""
     decoded_wall_ns: int
     """When the SDK got the decoded frame, ``time.time_ns``."""
+    timing: FrameTiming | None = None
+    """Packet arrival and buffer release times, when the receiver has a
+    :class:`LowLatencyJitterBuffer`."""
 
     def rgb(self) -> NDArray[np.uint8]:
         """(H, W, 3) RGB pixels."""
@@ -141,9 +180,15 @@ class ReceivedFrame:
 class VideoReceiver:
     """Reads decoded frames from a remote aiortc video track and their stamps."""
 
-    def __init__(self, track: Any, layout: StampLayout | None = None) -> None:
+    def __init__(
+        self,
+        track: Any,
+        layout: StampLayout | None = None,
+        timings: LowLatencyJitterBuffer | None = None,
+    ) -> None:
         self._track = track
         self._layout = layout or StampLayout()
+        self._timings = timings
         self.frames_received = 0
         """Frames returned by :meth:`recv`."""
         self.stamps_unreadable = 0
@@ -164,6 +209,7 @@ class VideoReceiver:
             rtp_timestamp=int(frame.pts or 0),
             decoded_monotonic_ns=decoded_monotonic_ns,
             decoded_wall_ns=decoded_wall_ns,
+            timing=None if self._timings is None else self._timings.timing(int(frame.pts or 0)),
         )
 
     @staticmethod
