@@ -280,6 +280,40 @@ def test_a_reconnected_console_restarts_its_sequence_after_forget() -> None:
     assert loop.stats().supervisor.commands_accepted == 3
 
 
+def test_inputs_take_effect_in_the_order_they_were_handed_over() -> None:
+    """A command handed over before a forget (the old connection's last) is applied before it,
+    even when both wait for the same tick; the reconnected console's first command then counts."""
+    cart = ready_cart()
+    loop = make_loop(cart, ControlLoopConfig(stats_every_ticks=1))
+    console = Console(cart, loop, "PSM1")
+    console.engage()
+    console.seq = 1000
+    console.send()  # seq 1001, still unread when the console reconnects
+    assert loop.forget_console("lead")
+    console.seq = 0
+    console.send()  # seq 1, after the forget
+    cart.step(1)
+    supervisor = loop.stats().supervisor
+    assert supervisor.out_of_order_dropped == 0
+    assert supervisor.commands_accepted == 4
+    assert loop.stats().commands_overwritten == 0  # the forget separates the two
+
+
+def test_commands_between_two_control_inputs_still_coalesce() -> None:
+    cart = ready_cart()
+    loop = make_loop(cart, ControlLoopConfig(stats_every_ticks=1))
+    console = Console(cart, loop, "PSM1")
+    console.engage()
+    console.send()
+    console.send()  # overwrites the previous one: one command, not two
+    assert loop.report_rtt(5.0)
+    console.send()
+    cart.step(1)
+    stats = loop.stats()
+    assert stats.commands_overwritten == 1
+    assert stats.supervisor.commands_accepted == 2 + 2
+
+
 def test_a_tilted_camera_target_is_projected_onto_the_scope_axis_and_reported() -> None:
     from telesurgery.robot.kinematics.rotations import rot_x
 

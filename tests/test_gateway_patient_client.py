@@ -74,6 +74,47 @@ async def test_commands_reach_the_supervisor_and_state_comes_back(
     assert client.status()["alive"] is True
 
 
+async def test_a_command_never_overtakes_a_control_input_sent_before_it(
+    client: PatientSideClient,
+) -> None:
+    """Commands go through shared memory, control inputs through the pipe: a reconnected
+    console's first commands (sequence restarted) must meet the supervisor after its forget."""
+    await _wait(lambda: client.stats() is not None)
+    stats = client.stats()
+    assert stats is not None
+    T = stats.arms["PSM1"].T_rcm_tip
+    assert client.set_controller("PSM1", "rome")
+
+    def command(seq: int) -> ArmCommand:
+        return ArmCommand(
+            "rome", "PSM1", seq, time.monotonic(), np.array(T[:3, 3]), np.array([0, 0, 0, 1.0])
+        )
+
+    for seq in range(1000, 1020):
+        client.submit(command(seq))
+        await asyncio.sleep(0.002)
+    for _ in range(20):  # reconnect: forget, then the sequence restarts, as fast as it goes
+        assert client.forget_console("rome")
+        for seq in (1, 2):
+            client.submit(command(seq))
+        await asyncio.sleep(0.002)
+        for seq in range(1000, 1003):
+            client.submit(command(seq))
+    sent = client.status()["commands_in_slots"]
+    assert sent == 20 + 20 * 5
+
+    def all_read() -> bool:
+        read = client.status()["command_slots"]
+        return read is not None and read["taken"] + read["overwritten"] == sent
+
+    await _wait(all_read)
+    await asyncio.sleep(0.2)  # the next statistics carry the supervisor's verdicts
+    final = client.stats()
+    assert final is not None
+    assert final.supervisor.out_of_order_dropped == 0
+    assert final.supervisor.duplicate_dropped == 0
+
+
 async def test_a_dead_child_is_reported_and_sends_become_no_ops(
     client: PatientSideClient,
 ) -> None:

@@ -7,12 +7,17 @@ touches the supervisor. Hand-overs are explicit:
 
 * commands: a latest-value mailbox per (console, arm) -- an unread command overwritten by a newer
   one is counted, never queued (a late pose target is worth nothing);
-* control inputs (engage, handover, e-stop, clear, RTT): a small FIFO, applied in arrival order at
-  the start of the next tick (so an e-stop acts within one servo period);
+* control inputs (engage, handover, e-stop, clear, RTT, forget): a small FIFO, applied at the start
+  of the next tick (so an e-stop acts within one servo period);
+* order: inputs take effect in the order they were handed over. Queuing a control input closes
+  the mailbox's current contents into the FIFO ahead of it (commands between two control inputs
+  still coalesce, newest per (console, arm) wins), so a command handed over before a ``forget``
+  or a handover is never applied after it; the mailbox is read after the FIFO;
 * events out: a bounded FIFO the network side drains; when it is full new events are dropped and
   counted.
 
-Per tick: control inputs -> commands -> ``supervisor.on_tick(now)`` -> ``servo_jp`` of every arm
+Per tick: control inputs (and the commands queued ahead of them) -> commands ->
+``supervisor.on_tick(now)`` -> ``servo_jp`` of every arm
 (and jaw) -> events out. Once attached, the loop streams a setpoint to every supervised arm every
 tick (holding disengaged arms where they are). If the robot refuses one (disabled, faulted,
 homing), that arm is disengaged and left to the robot until it is enabled, homed and idle again;
@@ -191,8 +196,8 @@ class ControlLoop:
         self._lock = threading.Lock()
         self._mailbox: dict[tuple[str, str], ArmCommand] = {}
         self._reading: dict[tuple[str, str], ArmCommand] = {}
-        self._controls: deque[ControlInput] = deque()
-        self._applying: deque[ControlInput] = deque()
+        self._controls: deque[ControlInput | ArmCommand] = deque()
+        self._applying: deque[ControlInput | ArmCommand] = deque()
         self._events: deque[SafetyEvent] = deque()
         self._submitted = 0
         self._overwritten = 0
@@ -240,7 +245,8 @@ class ControlLoop:
             self._mailbox[key] = command
 
     def submit_control(self, control: ControlInput) -> bool:
-        """Queue a control input for the next tick; False if the FIFO is full (counted).
+        """Queue a control input for the next tick, behind the commands handed over before it;
+        False if the FIFO is full (counted; the commands queued ahead of it count too).
 
         Raises ``InvalidArm`` for a handover of an arm the supervisor does not have.
         """
@@ -250,6 +256,9 @@ class ControlLoop:
             if len(self._controls) >= self.config.max_pending_controls:
                 self._controls_refused += 1
                 return False
+            if self._mailbox:
+                self._controls.extend(self._mailbox.values())
+                self._mailbox.clear()
             self._controls.append(control)
             return True
 
@@ -314,13 +323,14 @@ class ControlLoop:
             self._mailbox, self._reading = self._reading, self._mailbox
         controls = self._applying
         while controls:
-            self._apply_control(controls.popleft(), now)
+            item = controls.popleft()
+            if isinstance(item, ArmCommand):
+                self._feed(item, now)
+            else:
+                self._apply_control(item, now)
         reading = self._reading
-        ages = self._ages_ms
         for command in reading.values():
-            if sup.on_command(command, now):
-                ages[self._age_count % ages.shape[0]] = (now - command.sent_time_s) * 1000.0
-                self._age_count += 1
+            self._feed(command, now)
         reading.clear()
         sup.on_tick(now)
         for name, arm in self._arms:
@@ -353,6 +363,12 @@ class ControlLoop:
                     event = sup.next_event()
         if self._ticks % self.config.stats_every_ticks == 0:
             self._stats = self._snapshot()
+
+    def _feed(self, command: ArmCommand, now: float) -> None:
+        if self.supervisor.on_command(command, now):
+            ages = self._ages_ms
+            ages[self._age_count % ages.shape[0]] = (now - command.sent_time_s) * 1000.0
+            self._age_count += 1
 
     def _resync(self, name: str, arm: Arm, now: float) -> bool:
         status = arm.operating_state()

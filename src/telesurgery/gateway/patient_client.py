@@ -4,8 +4,11 @@
 in a ``spawn``-ed child (no fork after threads), waits until it is ready, and then offers the
 gateway the same small surface the in-process objects did:
 
-* the control loop's thread-safe front door (``submit``, ``request_engage``, ``set_controller``,
-  ``estop``, ``clear_estop``, ``report_rtt``, ``forget_console``), as one-way pipe messages;
+* the control loop's thread-safe front door: ``submit`` writes the command into its slot of the
+  shared-memory :class:`~telesurgery.gateway.command_slots.CommandSlots` (no syscall, no
+  pickling; the child's servo tick reads it), fenced behind the pipe messages sent before it;
+  ``request_engage``, ``set_controller``, ``estop``, ``clear_estop``, ``report_rtt`` and
+  ``forget_console`` are one-way pipe messages;
 * what the patient side publishes (``latest`` state samples, ``next_event``, ``stats``,
   ``command_ages_ms`` / ``commands_applied``, ``servo_stats``, ``camera_stats``, ``scene``), as
   the newest values received;
@@ -28,7 +31,7 @@ import logging
 import multiprocessing
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -37,6 +40,7 @@ from numpy.typing import NDArray
 
 from telesurgery.exceptions import TelesurgeryError
 from telesurgery.gateway import patient_wire as wire
+from telesurgery.gateway.command_slots import CommandSlots, CommandSlotsReadStats
 from telesurgery.gateway.control_loop import ControlLoopStats
 from telesurgery.gateway.frame_ring import FrameRing
 from telesurgery.gateway.patient_process import PatientProcessConfig, run_patient_process
@@ -98,6 +102,9 @@ class PatientSideClient:
         self._process: Any = None
         self._conn: Connection | None = None
         self._ring: FrameRing | None = None
+        self._slots: CommandSlots | None = None
+        self._sent = 0
+        self._slot_stats: CommandSlotsReadStats | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._alive = False
         self._stopping = False
@@ -140,6 +147,8 @@ class PatientSideClient:
         if camera is not None:
             self._ring = FrameRing.create(camera.height, camera.width, self._frame_slots)
             self.config = replace(self.config, ring=self._ring.spec)
+        self._slots = CommandSlots.create()
+        self.config = replace(self.config, commands=self._slots.spec)
         context = multiprocessing.get_context("spawn")
         parent, child = context.Pipe(duplex=True)
         process = context.Process(
@@ -188,6 +197,9 @@ class PatientSideClient:
         if self._ring is not None:
             self._ring.close()
             self._ring = None
+        if self._slots is not None:
+            self._slots.close()
+            self._slots = None
         self._process = None
 
     def _detach(self) -> None:
@@ -220,6 +232,8 @@ class PatientSideClient:
             "exit_detail": self.exit_detail,
             "frames_received": self.frames_received,
             "torn_frames": 0 if self._ring is None else self._ring.torn_reads,
+            "commands_in_slots": 0 if self._slots is None else self._slots.writes,
+            "command_slots": None if self._slot_stats is None else asdict(self._slot_stats),
         }
 
     # -- pipe -----------------------------------------------------------------------------------
@@ -233,6 +247,7 @@ class PatientSideClient:
         except OSError:
             self._child_gone("its pipe broke")
             return False
+        self._sent += 1  # the fence of the commands written after this message
         return True
 
     def _on_readable(self) -> None:
@@ -282,6 +297,7 @@ class PatientSideClient:
             self._servo = stats["servo"]
             self._camera = stats["camera"]
             self._scene = stats["scene"]
+            self._slot_stats = stats.get("command_slots")
 
     def _on_frame(
         self,
@@ -315,8 +331,13 @@ class PatientSideClient:
     # -- the control loop's front door ----------------------------------------------------------
 
     def submit(self, command: ArmCommand) -> None:
-        """Hand a command to the child's control loop (newest per console and arm wins)."""
-        self._send(wire.pack_command(command))
+        """Hand a command to the child's control loop (newest per console and arm wins): into
+        its shared-memory slot, or on the pipe if it does not fit one."""
+        slots = self._slots
+        if not self._alive or slots is None:
+            return
+        if not slots.write(command, self._sent):
+            self._send(wire.pack_command(command))
 
     def note_command(self, command: ArmCommand) -> None:
         """Nothing to do: the child's sampler notes every command it receives."""

@@ -7,11 +7,18 @@ released) and two light I/O threads: the receiver (this process's main thread) a
 publisher.
 
 The gateway talks to this process over one duplex pipe (pickled tuples, tag first; see
-:mod:`telesurgery.gateway.patient_wire`) and reads camera pixels from a shared-memory
-:class:`~telesurgery.gateway.frame_ring.FrameRing`:
+:mod:`telesurgery.gateway.patient_wire`), reads camera pixels from a shared-memory
+:class:`~telesurgery.gateway.frame_ring.FrameRing` and writes commands into shared-memory
+:class:`~telesurgery.gateway.command_slots.CommandSlots`:
 
-* in: commands (handed to :meth:`ControlLoop.submit`, thread-safe), control inputs, recording
-  items only the gateway sees (encoded video, latency snapshots, operation events), ``stop``;
+* commands: read from their slots by a tick callback at the start of every servo tick, just
+  before the control loop's tick (so a command written before the tick starts is fed to the
+  supervisor in that tick), and handed to :meth:`ControlLoop.submit`. Order with the pipe is
+  kept both ways: a command waits in its slot until the pipe messages sent before it are
+  dispatched (the slots' *fence*), and before dispatching a message the receiver hands over the
+  commands written before it. Commands that do not fit a slot come on the pipe instead;
+* in: control inputs, recording items only the gateway sees (encoded video, latency snapshots,
+  operation events), ``stop``; every message is counted once handed on (the fence's count);
 * out: ``ready`` (arms homed, camera running) or ``failed``; then every ``publish_period_s`` one
   ``update`` (newest state samples, supervisor events, new command ages, and every
   ``stats_period_s`` the loop, servo and camera statistics and the scene); ``frame`` notices from
@@ -39,6 +46,7 @@ import numpy as np
 
 from telesurgery.exceptions import ConfigError, TelesurgeryError
 from telesurgery.gateway import patient_wire as wire
+from telesurgery.gateway.command_slots import CommandSlots, CommandSlotsSpec
 from telesurgery.gateway.control_loop import ControlLoop
 from telesurgery.gateway.frame_ring import FrameRing, FrameRingSpec
 from telesurgery.gateway.patient_side import StateSampler
@@ -70,6 +78,8 @@ class PatientProcessConfig:
     """The safety supervisor's config."""
     ring: FrameRingSpec | None = None
     """Where camera frames go; None publishes no frames."""
+    commands: CommandSlotsSpec | None = None
+    """Where commands come from besides the pipe; None takes them from the pipe only."""
     record_path: Path | None = None
     """MCAP file of this operation; None records nothing."""
     operation_id: str = ""
@@ -139,6 +149,9 @@ class PatientProcess:
         self.sampler: StateSampler | None = None
         self._recorder: Any = None
         self._ring: FrameRing | None = None
+        self._slots: CommandSlots | None = None
+        self._dispatched = 0
+        self._take_lock = threading.Lock()
         self._cleanups: list[Callable[[], None]] = []
         self._stop = threading.Event()
         self._publisher: threading.Thread | None = None
@@ -183,6 +196,10 @@ class PatientProcess:
         self.sampler = StateSampler(
             robot, self.loop, every_n_ticks=config.sample_every_ticks, recorder=self._recorder
         )
+        if config.commands is not None:
+            self._slots = CommandSlots.attach(config.commands)
+            self._cleanups.append(self._slots.close)
+            self._cleanups.append(add_tick(lambda _now: self._take_commands()))
         self._cleanups.append(add_tick(self.loop.tick))
         self._cleanups.append(add_tick(self.sampler))
         robot.connect()
@@ -252,14 +269,19 @@ class PatientProcess:
             tag = message[0]
             if tag == wire.STOP:
                 break
+            if self._slots is not None:
+                self._take_commands()  # the commands written before this message go first
             handler = self._handlers.get(tag)
             if handler is None:
                 logger.error("unknown message %r; valid are %s", tag, sorted(self._handlers))
+                self._dispatched += 1
                 continue
             try:
                 handler(*message[1:])
             except TelesurgeryError as error:
                 logger.error("%s refused: %s", tag, error)
+            finally:
+                self._dispatched += 1  # after the handler: its control input is queued
         stats = self.shutdown()
         self.send((wire.STOPPED, stats))
 
@@ -303,6 +325,17 @@ class PatientProcess:
         self._loop().submit(command)
         assert self.sampler is not None
         self.sampler.note_command(command)
+
+    def _take_commands(self) -> None:
+        """Hand the control loop the commands written in their slots before the next pipe
+        message: in the servo thread before every tick, and in the receiver before it
+        dispatches a message (the loop applies inputs in the order they were handed over)."""
+        slots, loop, sampler = self._slots, self.loop, self.sampler
+        assert slots is not None and loop is not None and sampler is not None
+        with self._take_lock:
+            for command in slots.take(self._dispatched):
+                loop.submit(command)
+                sampler.note_command(command)
 
     def _record(self, method: str, *args: Any, **kwargs: Any) -> None:
         if self._recorder is not None:
@@ -379,6 +412,7 @@ class PatientProcess:
             "servo": None if servo is None else servo(),
             "camera": None if camera is None else camera(),
             "scene": scene(robot),
+            "command_slots": None if self._slots is None else self._slots.read_stats(),
         }
 
 
