@@ -1,11 +1,18 @@
-"""Gateway and console SDK over real WebRTC on this host, with the MuJoCo cart and its camera."""
+"""Gateway and console SDK over real WebRTC on this host, with the MuJoCo cart and its camera.
+
+The gateway authenticates as in production: an operation database (SQLite in a temporary
+directory) with one invitation per console, and every console signs in with its token.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import signal
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
 import numpy as np
@@ -15,14 +22,53 @@ from aiohttp import web
 from telesurgery.console.client import ConnectError, ConsoleClient
 from telesurgery.gateway.app import Gateway, create_app
 from telesurgery.gateway.config import GatewayConfig
+from telesurgery.operation.provision import provision
+from telesurgery.operation.roles import Role
+from telesurgery.operation.store import OperationStore
 from telesurgery.protocol.messages import ArmId, ArmTarget, RobotStateMessage, SupervisorState
+from telesurgery.record.audit import AuditTrail
+from telesurgery.record.db import make_engine
 
 pytestmark = [pytest.mark.sim, pytest.mark.timeout(120)]
 
 
+PARTICIPANTS = {"rome": Role.LEAD, "fuzzer": Role.CONSULTANT, "hall": Role.OBSERVER}
+
+
+@dataclass(frozen=True)
+class Operation:
+    operation_id: str
+    tokens: dict[str, str]
+    store: OperationStore
+
+
+def make_operation(db_url: str, name: str = "e2e") -> Operation:
+    engine = make_engine(db_url)
+    store = OperationStore(engine, AuditTrail(engine))
+    done = provision(
+        store,
+        name,
+        PARTICIPANTS,
+        ttl=dt.timedelta(hours=1),
+        now=dt.datetime.now(dt.UTC),
+        actor="test",
+    )
+    return Operation(done.operation.operation_id, dict(done.tokens), store)
+
+
 @pytest.fixture
-async def gateway_url() -> AsyncIterator[tuple[str, Gateway]]:
-    gateway = Gateway(GatewayConfig(port=0, link="none"))
+def operation(tmp_path: Path) -> Operation:
+    return make_operation(f"sqlite:///{tmp_path / 'site.db'}")
+
+
+@pytest.fixture
+async def gateway_url(operation: Operation) -> AsyncIterator[tuple[str, Gateway]]:
+    url = str(operation.store.engine.url)
+    gateway = Gateway(
+        GatewayConfig(
+            port=0, link="none", auth_db=url, audit_db=url, operation_id=operation.operation_id
+        )
+    )
     runner = web.AppRunner(create_app(gateway))
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -32,6 +78,10 @@ async def gateway_url() -> AsyncIterator[tuple[str, Gateway]]:
         yield f"http://127.0.0.1:{port}", gateway
     finally:
         await runner.cleanup()
+
+
+def client(url: str, operation: Operation, user: str, **options: object) -> ConsoleClient:
+    return ConsoleClient(url, console_id=user, token=operation.tokens[user], **options)
 
 
 def arm_state(state: RobotStateMessage | None, arm: ArmId):  # type: ignore[no-untyped-def]
@@ -54,9 +104,12 @@ async def drain(client: ConsoleClient) -> list[str]:
     return names
 
 
-async def test_console_sees_stamped_video_and_fast_state(gateway_url: tuple[str, Gateway]) -> None:
+async def test_console_sees_stamped_video_and_fast_state(
+    gateway_url: tuple[str, Gateway], operation: Operation
+) -> None:
     url, _ = gateway_url
-    async with ConsoleClient(url, console_id="rome") as console:
+    async with client(url, operation, "rome") as console:
+        assert console.role == "lead" and console.display_name == "rome"
         frame = await console.next_frame(timeout_s=15.0)
         assert (frame.frame.width, frame.frame.height) == (640, 480)
         assert frame.stamp is not None
@@ -67,9 +120,12 @@ async def test_console_sees_stamped_video_and_fast_state(gateway_url: tuple[str,
         assert {a.arm for a in state.arms} == {ArmId.PSM1, ArmId.PSM2, ArmId.ECM}
 
 
-async def test_engage_move_then_cut_stream_holds(gateway_url: tuple[str, Gateway]) -> None:
+async def test_engage_move_then_cut_stream_holds(
+    gateway_url: tuple[str, Gateway], operation: Operation
+) -> None:
     url, gateway = gateway_url
-    async with ConsoleClient(url, console_id="rome") as console:
+    async with client(url, operation, "rome") as console:
+        assert console.arms_controlled == ["PSM1", "PSM2", "ECM"]  # a lead gets the free arms
         await wait_for(lambda: console.latest_state is not None)
         start = arm_state(console.latest_state, ArmId.PSM1)
         p0 = np.array(start.setpoint_position_m)
@@ -103,9 +159,11 @@ async def test_engage_move_then_cut_stream_holds(gateway_url: tuple[str, Gateway
         assert any(e["event"] == "WatchdogHold" for e in gateway.event_log)
 
 
-async def test_garbage_is_counted_and_service_continues(gateway_url: tuple[str, Gateway]) -> None:
+async def test_garbage_is_counted_and_service_continues(
+    gateway_url: tuple[str, Gateway], operation: Operation
+) -> None:
     url, gateway = gateway_url
-    async with ConsoleClient(url, console_id="fuzzer") as console:
+    async with client(url, operation, "fuzzer") as console:
         await wait_for(lambda: console.latest_state is not None)
         for payload in (b"", b"\x00" * 10, b"TS\x09\x01\x00\x06", b"x" * 5000):
             console.send_raw(payload)
@@ -121,14 +179,20 @@ async def test_garbage_is_counted_and_service_continues(gateway_url: tuple[str, 
                 metrics = await response.text()
         counters = status["peers"][0]["counters"]
         assert counters["rejected_malformed"] >= 3
-        assert counters["rejected_unexpected"] == 1
+        refused = [r for r in console.refusals if r["kind"] == "teleport"]
+        assert refused and refused[0]["code"] == "invalid"
+        assert "valid types are estop" in refused[0]["reason"]
         assert 'telesurgery_rejected_messages_total{reason="malformed"}' in metrics
         assert len(gateway.peers) == 1
 
 
-async def test_observer_cannot_move_the_robot(gateway_url: tuple[str, Gateway]) -> None:
+async def test_observer_cannot_move_the_robot(
+    gateway_url: tuple[str, Gateway], operation: Operation
+) -> None:
     url, _ = gateway_url
-    async with ConsoleClient(url, console_id="hall", role="observer") as observer:
+    # the offer claims "lead": the token says observer, and the token wins
+    async with client(url, operation, "hall", role="lead") as observer:
+        assert observer.role == "observer" and observer.arms_controlled == []
         await wait_for(lambda: observer.latest_state is not None)
         start = arm_state(observer.latest_state, ArmId.PSM1)
         p = np.array(start.setpoint_position_m) + np.array([0.005, 0, 0])
@@ -152,8 +216,9 @@ async def test_bad_offers_get_clear_errors(gateway_url: tuple[str, Gateway]) -> 
         async with http.post(
             f"{url}/api/offer", json={"sdp": "v=0", "type": "offer", "role": "king"}
         ) as response:
-            assert response.status == 400
-            assert "valid are bedside" in (await response.json())["error"]
+            assert response.status == 403  # no token: the role in the body does not matter
+            body = await response.json()
+            assert body["reason"] == "missing" and "telesurgery admin invite" in body["error"]
     with pytest.raises(ConnectError):
         await ConsoleClient("http://127.0.0.1:9", console_id="x").connect()
 
@@ -170,13 +235,14 @@ async def test_a_dead_patient_process_is_reported(gateway_url: tuple[str, Gatewa
 
 
 async def test_a_refused_offer_is_a_clear_error_and_leaks_nothing(
-    gateway_url: tuple[str, Gateway],
+    gateway_url: tuple[str, Gateway], operation: Operation
 ) -> None:
     url, gateway = gateway_url
-    client = ConsoleClient(url, console_id="x", role="surgeon-in-chief")
-    with pytest.raises(ConnectError, match=r"refused the connection \(400\).*valid are bedside"):
-        await client.connect()
-    assert client._pc is None and not gateway.peers
+    forged = operation.tokens["rome"][:-4] + "AAAA"
+    console = ConsoleClient(url, console_id="x", token=forged)
+    with pytest.raises(ConnectError, match=r"refused the connection \(403\).*not genuine"):
+        await console.connect()
+    assert console._pc is None and not gateway.peers and not gateway.room.members
 
 
 async def test_a_wrong_protocol_version_is_refused_before_anything_changes(
@@ -193,3 +259,64 @@ async def test_a_wrong_protocol_version_is_refused_before_anything_changes(
     assert gateway.control is not None
     assert all(h is None for h in gateway.control.status()["controllers"].values())
     assert dict(gateway.event_counts) == before
+
+
+async def test_tokens_not_valid_here_are_refused_with_a_reason_and_audited(
+    gateway_url: tuple[str, Gateway], operation: Operation
+) -> None:
+    url, gateway = gateway_url
+    store, op_id = operation.store, operation.operation_id
+    now = dt.datetime.now(dt.UTC)
+    hour = dt.timedelta(hours=1)
+    expired = store.invite(
+        op_id, "rome", Role.LEAD, dt.timedelta(seconds=1), now=now - hour, actor="test"
+    ).token
+    revoked = store.invite(op_id, "fuzzer", Role.CONSULTANT, hour, now=now, actor="test")
+    store.revoke(revoked.invitation.token_id, now=now, actor="test")
+    other = provision(store, "another-case", {"rome": Role.LEAD}, ttl=hour, now=now, actor="test")
+    cases = {
+        "expired": expired,
+        "revoked": revoked.token,
+        "wrong_operation": other.tokens["rome"],
+        "forged": operation.tokens["rome"][:-4]
+        + ("AAAA" if operation.tokens["rome"][-1] != "A" else "BBBB"),
+        "malformed": "let-me-in",
+    }
+    async with aiohttp.ClientSession() as http:
+        for reason, token in cases.items():
+            offer = {"sdp": "v=0", "type": "offer", "console_id": reason, "token": token}
+            async with http.post(f"{url}/api/offer", json=offer) as response:
+                assert response.status == 403, reason
+                body = await response.json()
+            assert body["reason"] == reason
+            assert body["error"].startswith(("token", "malformed"))  # says which and why
+        # the header form is read too
+        async with http.post(
+            f"{url}/api/offer",
+            json={"sdp": "v=0", "type": "offer", "console_id": "hdr"},
+            headers={"Authorization": f"Bearer {revoked.token}"},
+        ) as response:
+            assert response.status == 403 and (await response.json())["reason"] == "revoked"
+    assert not gateway.peers and not gateway.room.members
+    assert all(holder is None for holder in gateway.room.controllers.values())
+    failed = [
+        record.payload["reason"]
+        for record in AuditTrail(store.engine).records()
+        if record.kind.value == "login_failed"
+    ]
+    assert set(cases) <= set(failed)
+
+
+async def test_a_console_id_is_one_connection(
+    gateway_url: tuple[str, Gateway], operation: Operation
+) -> None:
+    url, gateway = gateway_url
+    async with client(url, operation, "rome") as first:
+        # another user may not take the id; the same user reconnecting replaces the connection
+        with pytest.raises(ConnectError, match=r"\(409\).*in use"):
+            await ConsoleClient(url, console_id="rome", token=operation.tokens["fuzzer"]).connect()
+        async with client(url, operation, "rome") as second:
+            assert second.arms_controlled == ["PSM1", "PSM2", "ECM"]
+            assert len(gateway.peers) == 1
+            assert [p.session_id for p in gateway.peers.values()] == [second.session_id]
+            assert first.session_id != second.session_id

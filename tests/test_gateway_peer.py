@@ -76,7 +76,11 @@ class Clock:
 
 
 def make_peer(
-    role: Role = Role.LEAD, synced: bool = True
+    role: Role = Role.LEAD,
+    synced: bool = True,
+    controllers: dict[str, str | None] | None = None,
+    texts: list[tuple[str, str]] | None = None,
+    refused: list[tuple[str, str]] | None = None,
 ) -> tuple[ConsolePeer, RecordingPort, FakeChannel, FakeChannel, Clock]:
     clock = Clock()
     port = RecordingPort()
@@ -90,6 +94,11 @@ def make_peer(
         max_message_bytes=512,
         max_control_rate_hz=1000.0,
         clock_ns=clock,
+        controllers={"PSM1": "rome", "PSM2": None} if controllers is None else controllers,
+        on_text=None if texts is None else lambda console, text: texts.append((console, text)),
+        on_control_refused=(
+            None if refused is None else lambda console, arm: refused.append((console, arm))
+        ),
     )
     control, events = FakeChannel("control"), FakeChannel("events")
     pc.handlers["datachannel"](control)
@@ -150,9 +159,28 @@ def test_garbage_oversized_text_and_wrong_session_are_counted_not_submitted() ->
 
 
 def test_observer_cannot_send_control() -> None:
-    peer, port, _, _, clock = make_peer(role=Role.OBSERVER)
-    peer.on_control_bytes(control_message(1, clock.now_ns))
+    refused: list[tuple[str, str]] = []
+    peer, port, _, _, clock = make_peer(
+        role=Role.OBSERVER, controllers={"PSM1": "lead"}, refused=refused
+    )
+    peer.on_control_bytes(control_message(1, clock.now_ns + 5_000 * MS, ControlFlag.ENGAGE_REQUEST))
     assert port.calls == [] and peer.counters.rejected_role == 1
+    assert refused == [("rome", "PSM1")]
+
+
+def test_only_the_controller_of_an_arm_moves_it() -> None:
+    controllers: dict[str, str | None] = {"PSM1": "beijing-2"}
+    refused: list[tuple[str, str]] = []
+    peer, port, _, _, clock = make_peer(controllers=controllers, refused=refused)
+    flags = ControlFlag.ENGAGE_REQUEST
+    peer.on_control_bytes(control_message(1, clock.now_ns + 5_000 * MS, flags))
+    assert port.calls == [] and refused == [("rome", "PSM1")]
+    controllers["PSM1"] = "rome"  # the room's live map changed: the next target goes through
+    peer.on_control_bytes(control_message(2, clock.now_ns + 5_000 * MS, flags))
+    assert [c[0] for c in port.calls] == ["submit", "engage"]
+    controllers["PSM1"] = None
+    peer.on_control_bytes(control_message(3, clock.now_ns + 5_000 * MS))
+    assert len(port.calls) == 2 and peer.counters.rejected_role == 2
 
 
 def test_no_command_before_clock_sync() -> None:
@@ -188,16 +216,17 @@ def test_gateway_ping_pong_updates_rtt() -> None:
     assert port.calls[-1] == ("rtt", "rome", peer.last_rtt_ms)
 
 
-def test_event_requests() -> None:
-    peer, port, _, events, _ = make_peer()
+def test_event_text_goes_to_the_room_unparsed() -> None:
+    texts: list[tuple[str, str]] = []
+    peer, port, _, events, _ = make_peer(texts=texts)
     peer.on_event_text(json.dumps({"type": "estop"}))
-    peer.on_event_text(json.dumps({"type": "clear_estop"}))
-    peer.on_event_text(json.dumps({"type": "teleport"}))
     peer.on_event_text("{not json")
-    assert port.calls == [("estop", "rome", Role.LEAD), ("clear_estop", "rome", Role.LEAD)]
-    assert peer.counters.rejected_unexpected == 1 and peer.counters.rejected_malformed == 1
+    assert texts == [("rome", '{"type": "estop"}'), ("rome", "{not json")]
+    assert port.calls == []  # the room decides, and acts through the patient side
     peer.send_event({"event": "WatchdogHold"})
     assert json.loads(events.sent[-1]) == {"event": "WatchdogHold"}
+    peer.send_event_text('{"type":"chat"}')
+    assert events.sent[-1] == '{"type":"chat"}'
 
 
 def test_latency_report_on_events_channel_reaches_the_gateway() -> None:

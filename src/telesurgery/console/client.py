@@ -25,16 +25,18 @@ import collections
 import contextlib
 import json
 import logging
+import queue
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import Any
 
 import aiohttp
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from telesurgery.console.team import TeamView
 from telesurgery.console.video import (
     ReceivedFrame,
     VideoReceiver,
@@ -46,6 +48,7 @@ from telesurgery.exceptions import ProtocolError, TelesurgeryError
 from telesurgery.link.clock_sync import ClockSync
 from telesurgery.link.latency import LatencySnapshot, LatencyTracker
 from telesurgery.link.rtt_filter import WindowedMinRtt
+from telesurgery.media.voice_receive import enable_immediate_audio
 from telesurgery.media.webrtc import prefer_codec, rtc_configuration
 from telesurgery.protocol.codec import decode, encode
 from telesurgery.protocol.messages import (
@@ -89,7 +92,14 @@ class ConsoleClientConfig:
     connect_timeout_s: float = 15.0
     """How long to wait for the channels to open [s]."""
     token: str | None = None
-    """Access token (operations with authentication)."""
+    """Invitation token (``telesurgery admin invite``) of the gateway's operation: the gateway
+    takes the role from it (``role`` is then ignored). None on gateways without authentication."""
+    decode_video: bool = True
+    """Decode the endoscope video (False: receive it but never decode it - an observer in a
+    benchmark, or a console that only needs state and events; :meth:`ConsoleClient.next_frame`
+    then never returns)."""
+    verify_tls: bool = True
+    """Check the gateway's HTTPS certificate (False only for a development certificate)."""
     voice: bool = False
     """Offer audio and receive the conference's mix (:attr:`ConsoleClient.voice`); implied by a
     ``microphone`` (see :mod:`telesurgery.console.voice`)."""
@@ -136,6 +146,19 @@ class ConsoleClient:
         """Cart geometry announced by the gateway at join (``T_world_rcm`` per arm)."""
         self.arms_controlled: list[str] = []
         """Arms this console was given control of at join."""
+        self.role: str | None = None
+        """The role the gateway admitted this console with (from the token), once connected."""
+        self.display_name: str | None = None
+        """The name the others see, once connected."""
+        self.arms: list[str] = []
+        """Every arm of the cart, once connected."""
+        self.team = TeamView()
+        """Presence, controllers, handover requests, refusals, strokes and chat, as received."""
+        self.team_events: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=10_000)
+        """The team messages (``presence``, ``control_changed``, ``refused``, ``telestration``,
+        ``chat``...) in arrival order; :attr:`events` has the supervisor's."""
+        self._request_id = 0
+        self._stroke_id = 0
         self._pc: RTCPeerConnection | None = None
         self._control: Any = None
         self._events_channel: Any = None
@@ -192,13 +215,16 @@ class ConsoleClient:
 
         @pc.on("track")
         def on_track(track: Any) -> None:
-            if track.kind == "video":
+            if track.kind == "video" and not self.config.decode_video:
+                _never_decode(receiver_for_track(pc, track))
+            elif track.kind == "video":
                 buffer = enable_low_latency_receive(
                     receiver_for_track(pc, track), codec=self.config.codec
                 )
                 self._video = VideoReceiver(track, timings=buffer)
                 self._tasks.append(asyncio.create_task(self._video_loop(), name="video-recv"))
             elif track.kind == "audio":
+                enable_immediate_audio(receiver_for_track(pc, track))
                 self.voice = VoiceReceiver(track)
                 self._tasks.append(asyncio.create_task(self.voice.run(), name="voice-recv"))
 
@@ -212,10 +238,13 @@ class ConsoleClient:
         }
         headers = {}
         if self.config.token:
+            body["token"] = self.config.token
             headers["Authorization"] = f"Bearer {self.config.token}"
         try:
             async with (
-                aiohttp.ClientSession() as http,
+                aiohttp.ClientSession(
+                    connector=aiohttp.TCPConnector(ssl=self.config.verify_tls)
+                ) as http,
                 http.post(f"{self.url}/api/offer", json=body, headers=headers) as response,
             ):
                 status = response.status
@@ -231,6 +260,10 @@ class ConsoleClient:
         self.gateway_wall_minus_mono_ns = int(answer.get("gateway_wall_minus_mono_ns", 0))
         self.geometry = dict(answer.get("geometry", {}))
         self.arms_controlled = list(answer.get("arms_controlled", []))
+        self.role = answer.get("role", self.config.role)
+        self.display_name = answer.get("display_name", self.config.console_id)
+        self.arms = list(answer.get("arms", []))
+        self.team.controllers.update(dict.fromkeys(self.arms_controlled, self.config.console_id))
         await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], answer["type"]))
         deadline = time.monotonic() + self.config.connect_timeout_s
         while self._control.readyState != "open" or self._events_channel.readyState != "open":
@@ -313,6 +346,111 @@ class ConsoleClient:
     def clear_estop(self) -> None:
         self.request("clear_estop")
 
+    # -- the team: control handover, telestration, chat (docs/protocol.md, "Events channel") --
+
+    def _next_request_id(self) -> int:
+        self._request_id += 1
+        return self._request_id
+
+    def request_control(self, arm: str) -> int:
+        """Ask for control of ``arm`` (lead, consultant); returns the request id. A free arm is
+        given at once; a held one waits for its holder's grant or deny."""
+        request_id = self._next_request_id()
+        self.request("handover_request", request_id=request_id, arm=arm)
+        return request_id
+
+    def grant(self, arm: str, console_id: str, request_id: int) -> None:
+        """As holder of ``arm``, hand it to ``console_id``'s pending request ``request_id``."""
+        self.request("handover_grant", request_id=request_id, arm=arm, console_id=console_id)
+
+    def deny(self, arm: str, console_id: str, request_id: int) -> None:
+        """As holder of ``arm``, refuse ``console_id``'s pending request ``request_id``."""
+        self.request("handover_deny", request_id=request_id, arm=arm, console_id=console_id)
+
+    def take(self, arm: str) -> int:
+        """Take ``arm`` at once (bedside); returns the request id."""
+        request_id = self._next_request_id()
+        self.request("handover_take", request_id=request_id, arm=arm)
+        return request_id
+
+    def release(self, arm: str) -> int:
+        """Let go of ``arm`` (it holds, free); returns the request id."""
+        request_id = self._next_request_id()
+        self.request("handover_release", request_id=request_id, arm=arm)
+        return request_id
+
+    def reassign(self, arm: str, to: str) -> int:
+        """Give ``arm`` to console ``to`` (lead); returns the request id."""
+        request_id = self._next_request_id()
+        self.request("handover_reassign", request_id=request_id, arm=arm, to=to)
+        return request_id
+
+    def send_telestration(
+        self,
+        points: Sequence[tuple[float, float]],
+        *,
+        frame_id: int,
+        color: str = "#00ff88",
+        width_px: float = 3.0,
+        stroke_id: int | None = None,
+    ) -> int:
+        """Draw a stroke of normalised video points ``(u, v)`` over stamped frame ``frame_id``;
+        returns its id (pass it again to replace a growing stroke)."""
+        if stroke_id is None:
+            self._stroke_id += 1
+            stroke_id = self._stroke_id
+        self.request(
+            "telestration_stroke",
+            stroke_id=stroke_id,
+            frame_id=frame_id,
+            points=[[float(u), float(v)] for u, v in points],
+            color=color,
+            width_px=width_px,
+        )
+        return stroke_id
+
+    def clear_telestration(
+        self, stroke_ids: Sequence[int] | None = None, *, author: str | None = None
+    ) -> None:
+        """Clear own strokes (``stroke_ids``, or all); ``author`` another console's (or ``"*"``:
+        everyone's) - lead and bedside only."""
+        fields: dict[str, Any] = {"stroke_ids": None if stroke_ids is None else list(stroke_ids)}
+        if author is not None:
+            fields["author"] = author
+        self.request("telestration_clear", **fields)
+
+    def chat(self, text: str) -> None:
+        """Send a chat line to everyone."""
+        self.request("chat", text=text)
+
+    @property
+    def presence(self) -> dict[str, Any] | None:
+        """The newest ``presence`` message from the gateway, or None."""
+        return self.team.presence
+
+    @property
+    def controllers(self) -> Mapping[str, str | None]:
+        """Every arm -> its controlling console (None: free), as last announced."""
+        return MappingProxyType(self.team.controllers)
+
+    @property
+    def refusals(self) -> list[dict[str, Any]]:
+        """This console's refused messages (``refused``), oldest first."""
+        return list(self.team.refusals)
+
+    def holds(self, arm: str) -> bool:
+        """True when the gateway last announced this console as ``arm``'s controller."""
+        return self.team.controllers.get(arm) == self.config.console_id
+
+    async def wait_for(self, condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
+        """Wait until ``condition()`` holds (checked every 5 ms); TimeoutError after
+        ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"condition not met within {timeout_s} s")
+            await asyncio.sleep(0.005)
+
     # -- receiving ------------------------------------------------------------------------------
 
     def _on_control(self, data: bytes | str) -> None:
@@ -360,8 +498,12 @@ class ConsoleClient:
             self.alarms_seen.append(event)
         if isinstance(event, dict) and event.get("type") == "voice_activity":
             self.voice_activity = event
+        if isinstance(event, dict) and self.team.on_message(event):
+            queue_ = self.team_events  # presence, control, telestration, chat: the team's
+        else:
+            queue_ = self.events  # supervisor events ({"event": ...}) and the rest
         try:
-            self.events.put_nowait(event)
+            queue_.put_nowait(event)
         except asyncio.QueueFull:
             self.events_dropped += 1
 
@@ -440,3 +582,27 @@ class ConsoleClient:
 
     def latency_snapshot(self) -> LatencySnapshot:
         return self.latency.snapshot(time.monotonic())
+
+
+def _never_decode(receiver: Any) -> None:
+    """Make an aiortc video receiver drop every assembled frame instead of decoding it.
+
+    aiortc decodes every received frame in a thread, whether or not anyone reads the track. A
+    console that does not show the video (``decode_video=False``) swaps, before the receiver
+    starts, the decoder's input queue for one that keeps only the stop sentinel.
+    """
+    name = "_RTCRtpReceiver__decoder_queue"
+    if not hasattr(receiver, name):
+        raise TelesurgeryError(
+            "decode_video=False needs aiortc's RTCRtpReceiver decoder queue, which this aiortc "
+            "version does not have: use decode_video=True"
+        )
+    setattr(receiver, name, _SentinelOnlyQueue())
+
+
+class _SentinelOnlyQueue(queue.Queue[Any]):
+    """A decoder input queue that drops frames and passes only the stop sentinel (None)."""
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        if item is None:
+            super().put(item, block, timeout)

@@ -1,5 +1,10 @@
 """The patient-side gateway: an aiohttp app owning the robot, the control loop, video and peers.
 
+Who controls what, presence, telestration and chat are the operation room's
+(:class:`~telesurgery.gateway.room.OperationRoom`, sans-I/O, driven by
+:class:`~telesurgery.gateway.room_driver.RoomDriver`); sign-in is the
+:mod:`~telesurgery.gateway.admission`'s. The gateway only wires them to the peers.
+
 Lifespan (``Gateway.start`` / ``Gateway.stop``, wired to aiohttp's ``cleanup_ctx``) owns every
 task, thread and process: the patient process (robot driver with its servo loop and camera
 threads, control loop, state sampler, recorder; see :mod:`telesurgery.gateway.patient_process`),
@@ -9,9 +14,10 @@ that waits for it. The robot's servo loop thus never shares an interpreter lock 
 
 HTTP API:
 
-* ``POST /api/offer`` — WebRTC signalling: ``{"sdp", "type", "console_id", "role"}`` ->
-  ``{"sdp", "type", "session_id", "gateway_wall_minus_mono_ns"}``; errors are
-  ``{"error": "..."}`` with status 400 and say what is valid.
+* ``POST /api/offer`` — sign-in and WebRTC signalling: ``{"sdp", "type", "console_id",
+  "token"}`` -> ``{"sdp", "type", "session_id", "role", "arms_controlled", ...}``; refusals are
+  ``{"error": "...", "reason"}`` with status 400, 403 (token) or 409 (console id in use) and say
+  what is valid (``docs/protocol.md``, "Events channel").
 * ``GET /status`` — JSON: arms, supervisor states, peers, latency, servo and video figures.
 * ``GET /metrics`` — Prometheus text exposition.
 """
@@ -32,7 +38,7 @@ import numpy as np
 from aiohttp import web
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
-from telesurgery.exceptions import TelesurgeryError
+from telesurgery.gateway.admission import Admission, OpenAdmission, open_token_admission
 from telesurgery.gateway.audit_writer import AuditWriter
 from telesurgery.gateway.config import GatewayConfig
 from telesurgery.gateway.event_filter import NOISY_EVENTS, EventRateFilter
@@ -42,13 +48,16 @@ from telesurgery.gateway.patient_client import PatientSideClient
 from telesurgery.gateway.patient_process import KINEMATICS_BY_KIND, PatientProcessConfig
 from telesurgery.gateway.patient_side import SUPERVISOR_STATE_CODE, ArmSample, PatientSide
 from telesurgery.gateway.peer import ConsolePeer
-from telesurgery.gateway.signalling import offer_handler
+from telesurgery.gateway.room import Member, OperationRoom, RoomConfig
+from telesurgery.gateway.room_driver import RoomDriver
+from telesurgery.gateway.signalling import OfferRefused, offer_handler
 from telesurgery.link.emulator import LinkEmulator
 from telesurgery.link.latency import LatencyTracker
 from telesurgery.link.profiles import LinkProfile, parse_link
 from telesurgery.media.fanout import SharedVideoEncoder
 from telesurgery.media.feedback import SenderFeedbackTap
 from telesurgery.media.webrtc import rtc_configuration
+from telesurgery.operation.arbitration import ArbitrationConfig
 from telesurgery.operation.roles import Role
 from telesurgery.protocol.codec import encode
 from telesurgery.protocol.messages import (
@@ -67,12 +76,11 @@ from telesurgery.robot.kinematics.rotations import quat_xyzw_from_matrix
 from telesurgery.robot.registry import RobotConfig
 from telesurgery.robot.sim.config import SimCartConfig
 from telesurgery.safety.config import SafetyConfig
-from telesurgery.safety.events import SafetyEvent
+from telesurgery.safety.events import EStopCleared, EStopLatched, SafetyEvent
 
 logger = logging.getLogger(__name__)
 
 _U32 = 1 << 32
-_CONTROLLING_ROLES = (Role.LEAD, Role.BEDSIDE)
 NO_EMULATION = "none"
 """``--link none``: no in-process emulation (the real network, or the netns WAN)."""
 
@@ -87,8 +95,8 @@ GATEWAY_KEY: web.AppKey[Gateway] = web.AppKey("gateway")
 """Where the app keeps its :class:`Gateway`."""
 
 
-class OfferError(TelesurgeryError):
-    """A signalling request that cannot be answered."""
+class OfferError(OfferRefused):
+    """A signalling request that cannot be answered (400)."""
 
 
 def _vec3(a: Any) -> tuple[float, float, float]:
@@ -149,14 +157,50 @@ class Gateway:
         """Every supervisor event, counted by type."""
         self.audit: AuditWriter | None = None
         """The audit-trail writer, when ``config.audit_db`` is set."""
+        self.admission: Admission = OpenAdmission()
+        """Sign-in: tokens of ``config.operation_id`` when ``config.auth_db`` is set (at start)."""
+        self.room = OperationRoom(
+            self.config.operation_id or "local",
+            tuple(self.safety_config.arms),
+            RoomConfig(
+                arbitration=ArbitrationConfig(
+                    grant_timeout_ms=self.config.grant_timeout_ms,
+                    link_loss_handover_ms=self.safety_config.watchdog.disengage_after_ms,
+                ),
+                latency_warn_ms=self.safety_config.latency.warn_ms,
+                latency_stop_ms=self.safety_config.latency.stop_ms,
+                claim_free_arms=self.config.claim_free_arms,
+            ),
+        )
+        """Participants, control arbitration, presence, telestration, chat (sans-I/O)."""
+        self.room_driver: RoomDriver | None = None
+        """Feeds :attr:`room` and carries out its decisions (from start)."""
+        self._by_console: dict[str, ConsolePeer] = {}
+        self._link_lost: set[int] = set()
+        self._expiry: dict[int, asyncio.TimerHandle] = {}
 
     # -- lifespan -------------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Start the patient process (arms homed, camera running), the encoder and the loops."""
+        loop = asyncio.get_running_loop()
         if self.config.audit_db is not None:
-            self.audit = await asyncio.get_running_loop().run_in_executor(
+            self.audit = await loop.run_in_executor(
                 None, _open_audit, self.config.audit_db, self.config.operation_id
+            )
+        if self.config.auth_db is not None:
+            shared = self.audit is not None and self.config.audit_db == self.config.auth_db
+            self.admission = await loop.run_in_executor(
+                None,
+                open_token_admission,
+                self.config.auth_db,
+                self.config.operation_id,
+                self.audit.trail if shared and self.audit is not None else None,
+            )
+        else:
+            logger.warning(
+                "AUTHENTICATION IS OFF: any console may join with any role it states "
+                "(development and tests only; run with an operation database for real use)"
             )
         record_path = None
         if self.config.record_dir is not None:
@@ -177,6 +221,13 @@ class Gateway:
             self.recording_path = record_path
             self.recorder = patient
         self.control = PatientSide(patient, patient)
+        self.room_driver = RoomDriver(
+            self.room,
+            patient=self.control,
+            consoles=lambda: self._by_console,
+            audit=self.audit,
+            recorder=self.recorder,
+        )
         if getattr(self.robot_config, "camera", None) is not None:
             self.video = SharedVideoEncoder(self.config.video)
             await self.video.start()
@@ -218,6 +269,8 @@ class Gateway:
         self._tasks.clear()
         for session in list(self.peers):
             await self._drop_peer(session)
+        if self.room_driver is not None:
+            self.room_driver.close()
         if self.video is not None:
             if self.patient is not None:
                 self.patient.frame_listeners.clear()
@@ -241,25 +294,23 @@ class Gateway:
     # -- signalling -----------------------------------------------------------------------------
 
     async def accept_offer(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Answer a console's offer; raises :class:`OfferError` on a bad request."""
-        assert self.control is not None
+        """Sign a console in and answer its offer; raises :class:`OfferRefused` (400, 403, 409)
+        on a refused request, before any peer or participant exists."""
+        assert self.control is not None and self.room_driver is not None
         sdp = body.get("sdp")
         if not isinstance(sdp, str) or body.get("type") != "offer":
             raise OfferError('expected {"sdp": "<offer SDP>", "type": "offer", ...}')
         console_id = body.get("console_id", "console")
         if not isinstance(console_id, str) or not 1 <= len(console_id) <= 64:
             raise OfferError("console_id must be a string of 1..64 characters")
-        try:
-            role = Role(body.get("role", "lead"))
-        except ValueError:
-            raise OfferError(
-                f"unknown role {body.get('role')!r}; valid are {', '.join(r.value for r in Role)}"
-            ) from None
         version = body.get("protocol_version", PROTOCOL_VERSION)
         if version != PROTOCOL_VERSION:  # before any peer or control assignment exists
             raise OfferError(
                 f"protocol version {version!r} is not spoken here; valid is {PROTOCOL_VERSION}"
             )
+        admitted = await self.admission.admit(body, console_id)
+        role = admitted.role
+        await self._free_console_id(console_id, admitted.user)
         session_id = self._next_session
         self._next_session += 1
         pc = RTCPeerConnection(rtc_configuration(self.config.ice_servers))
@@ -269,18 +320,27 @@ class Gateway:
             role=role,
             pc=pc,
             control=self.control,
+            controllers=self.room.controllers,
             max_message_bytes=self.config.max_message_bytes,
             max_control_rate_hz=self.config.max_control_rate_hz,
             on_reject=self._on_reject,
             on_latency_report=self._on_latency_report,
+            on_text=self.room_driver.on_text,
+            on_control_refused=self.room_driver.on_control_refused,
         )
         self.peers[session_id] = peer
+        self._by_console[console_id] = peer
         self.metrics.peers.set(len(self.peers))
         if self.audit is not None:
             self.audit.submit(
                 AuditKind.PARTICIPANT_JOINED,
                 actor=console_id,
-                payload={"role": role.value, "session_id": session_id},
+                payload={
+                    "role": role.value,
+                    "session_id": session_id,
+                    "user": admitted.user,
+                    "token_id": admitted.token_id,
+                },
             )
         if self.recorder is not None:
             self.recorder.record_operation_event(
@@ -312,8 +372,13 @@ class Gateway:
                     break
         await pc.setLocalDescription(await pc.createAnswer())
         self._install_link(session_id, pc)
-        if role in _CONTROLLING_ROLES:
-            self.control.assign_free_arms(console_id)
+        if self.peers.get(session_id) is not peer:  # closed while the answer was made
+            raise OfferError(f"console {console_id} disconnected during signalling")
+        arms_controlled = self.room_driver.join(
+            Member(console_id, role, admitted.display_name, admitted.user)
+        )
+        if admitted.expires_at is not None:
+            self._expire_at(session_id, admitted.expires_at)
         return {
             "sdp": pc.localDescription.sdp,
             "type": pc.localDescription.type,
@@ -321,12 +386,42 @@ class Gateway:
             "gateway_wall_minus_mono_ns": time.time_ns() - time.monotonic_ns(),
             "protocol_version": PROTOCOL_VERSION,
             "geometry": self.geometry(),
-            "arms_controlled": [
-                arm
-                for arm, holder in self.control.status()["controllers"].items()
-                if holder == console_id
-            ],
+            "console_id": console_id,
+            "role": role.value,
+            "display_name": admitted.display_name,
+            "operation_id": self.config.operation_id,
+            "auth": "token" if self.admission.authenticated else "none",
+            "arms": list(self.room.arbitration.arms),
+            "arms_controlled": arms_controlled,
         }
+
+    async def _free_console_id(self, console_id: str, user: str | None) -> None:
+        """Make ``console_id`` available: the same user's older connection is closed (a
+        reconnect), another user's is a 409."""
+        old = self._by_console.get(console_id)
+        if old is None:
+            return
+        holder = self.room.members.get(console_id)
+        if holder is not None and holder.user != user:
+            raise OfferRefused(
+                f"console id {console_id!r} is in use by another participant: choose another",
+                status=409,
+                reason="console_id_in_use",
+            )
+        await self._drop_peer(old.session_id)
+
+    def _expire_at(self, session_id: int, expires_at: Any) -> None:
+        """End the session when its token expires."""
+        delay_s = max(0.0, expires_at.timestamp() - time.time())
+        loop = asyncio.get_running_loop()
+
+        def expire() -> None:
+            self._expiry.pop(session_id, None)
+            logger.info("session %d: token expired, closing", session_id)
+            task = loop.create_task(self._drop_peer(session_id), name=f"expire-{session_id}")
+            self._tasks.append(task)
+
+        self._expiry[session_id] = loop.call_later(min(delay_s, 86_400.0 * 30), expire)
 
     def _install_link(self, session_id: int, pc: Any) -> None:
         if self.link is None or is_transparent(self.link):
@@ -347,15 +442,45 @@ class Gateway:
         shim.install()
         self._links[session_id] = shim
 
-    def set_link_cut(self, cut: bool) -> None:
-        """Cut (drop every packet both ways) or restore every emulated peer link now."""
-        for shim in self._links.values():
-            shim.cut = cut
+    def set_link_cut(self, cut: bool, console_id: str | None = None) -> None:
+        """Cut (drop every packet both ways) or restore the emulated link of ``console_id``, or
+        of every console (None)."""
+        for session_id, shim in self._links.items():
+            peer = self.peers.get(session_id)
+            if console_id is None or (peer is not None and peer.console_id == console_id):
+                shim.cut = cut
+
+    def _check_links(self) -> None:
+        """Tell the room which consoles went silent on the control channel (or came back)."""
+        assert self.room_driver is not None
+        now_ns = time.monotonic_ns()
+        silent_ns = int(self.config.link_lost_after_ms * 1e6)
+        for session_id, peer in list(self.peers.items()):
+            heard = peer.last_heard_ns
+            if heard is None:
+                continue  # still connecting: not lost yet
+            lost = now_ns - heard > silent_ns
+            if lost and session_id not in self._link_lost:
+                self._link_lost.add(session_id)
+                self.room_driver.on_link_lost(peer.console_id)
+            elif not lost and session_id in self._link_lost:
+                self._link_lost.discard(session_id)
+                self.room_driver.on_link_restored(peer.console_id)
+            if not lost and peer.last_rtt_ms is not None:
+                self.room_driver.on_rtt(peer.console_id, peer.last_rtt_ms)
 
     async def _drop_peer(self, session_id: int) -> None:
         peer = self.peers.pop(session_id, None)
         if peer is None:
             return
+        if self._by_console.get(peer.console_id) is peer:
+            del self._by_console[peer.console_id]
+            if self.room_driver is not None:  # its requests end, its arms go to the bedside
+                self.room_driver.leave(peer.console_id)
+        self._link_lost.discard(session_id)
+        expiry = self._expiry.pop(session_id, None)
+        if expiry is not None:
+            expiry.cancel()
         self.metrics.peers.set(len(self.peers))
         tap = self._taps.pop(session_id, None)
         if tap is not None:
@@ -364,8 +489,6 @@ class Gateway:
         if link is not None:
             await link.aclose()
         await peer.close()
-        if self.control is not None:
-            self.control.console_left(peer.console_id)
         if self.recorder is not None:
             self.recorder.record_operation_event(
                 "console_left", time.monotonic(), console_id=peer.console_id, session_id=session_id
@@ -464,6 +587,7 @@ class Gateway:
                     self.metrics.latency_ms.labels(component="network_rtt").observe(
                         peer.last_rtt_ms
                     )
+            self._check_links()
             self._update_gauges()
             ticks += 1
             if self.recorder is not None and ticks % max(1, round(1.0 / period_s)) == 0:
@@ -509,6 +633,9 @@ class Gateway:
             while (event := self.loop.next_event()) is not None:
                 events.append(event)
             for event in events:
+                if isinstance(event, EStopLatched | EStopCleared):
+                    assert self.room_driver is not None
+                    self.room_driver.on_estop(isinstance(event, EStopLatched))
                 if self.audit is not None:
                     self.audit.submit_safety_event(event)
                 record = event_record(event)
@@ -545,6 +672,13 @@ class Gateway:
         patient = self.patient
         return {
             "link": self.config.link,
+            "operation_id": self.config.operation_id,
+            "auth": "token" if self.admission.authenticated else "none",
+            "room": {
+                **self.room.presence(time.monotonic()),
+                "refusals": self.room.refusals,
+                "strokes": len(self.room.board),
+            },
             "peers": [
                 {
                     "session_id": p.session_id,
@@ -640,7 +774,7 @@ def create_app(gateway: Gateway) -> web.Application:
         finally:
             await gateway.stop()
 
-    offer = offer_handler(gateway.accept_offer, (OfferError,))
+    offer = offer_handler(gateway.accept_offer, (OfferRefused,))
 
     async def status(_request: web.Request) -> web.Response:
         return web.json_response(gateway.status())

@@ -43,6 +43,24 @@ class GatewayConfig:
     """The operation this gateway serves (recorded, and the audit trail's key)."""
     ice_servers: tuple[str, ...] = ()
     """STUN/TURN URLs; none by default (no public STUN reachable from an operating room LAN)."""
+    auth_db: str | None = None
+    """Database URL of the operations, users and invitations: every console signs in with an
+    invitation token of ``operation_id`` and gets the role the token grants. None: no
+    authentication - the offer states its role (development and tests only; the gateway logs a
+    warning and ``/status`` shows ``"auth": "none"``). ``telesurgery gateway`` authenticates
+    unless given ``--no-auth``."""
+    claim_free_arms: bool = True
+    """A joining lead is given every free arm (as if it had requested them), a joining bedside
+    takes them; False: every arm must be asked for on the events channel."""
+    grant_timeout_ms: float = 10_000.0
+    """Time the holder of an arm has to answer a handover request (then it is denied) [ms]."""
+    link_lost_after_ms: float = 500.0
+    """A console whose control channel stays silent this long has lost its link [ms]: its
+    requests end, and its arms go to the bedside after the watchdog's ``disengage_after_ms``."""
+    tls_cert: Path | None = None
+    """PEM certificate (chain) of HTTPS for the console page, API and signalling; None: HTTP."""
+    tls_key: Path | None = None
+    """PEM private key of ``tls_cert``."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -55,3 +73,15 @@ class GatewayConfig:
             raise ConfigError("max_message_bytes", self.max_message_bytes, "64..65536")
         if not 10.0 <= self.max_control_rate_hz <= 100_000.0:
             raise ConfigError("max_control_rate_hz", self.max_control_rate_hz, "10..100000")
+        if not 100.0 <= self.grant_timeout_ms <= 600_000.0:
+            raise ConfigError("grant_timeout_ms", self.grant_timeout_ms, "100..600000")
+        if not 100.0 <= self.link_lost_after_ms <= 60_000.0:
+            raise ConfigError("link_lost_after_ms", self.link_lost_after_ms, "100..60000")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ConfigError(
+                "tls_cert/tls_key", (self.tls_cert, self.tls_key), "both set (HTTPS) or neither"
+            )
+        if self.auth_db is not None and not self.operation_id:
+            raise ConfigError(
+                "operation_id", self.operation_id, "the id of the operation (op_...) to sign in to"
+            )

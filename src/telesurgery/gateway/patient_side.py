@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from telesurgery.exceptions import InvalidArm
 from telesurgery.gateway.control_loop import ControlLoop
 from telesurgery.operation.roles import Role
 from telesurgery.protocol.messages import SupervisorState
@@ -169,6 +170,8 @@ class PatientSide:
     """The :class:`ControlPort` of every peer, on top of one control loop's front door."""
 
     def __init__(self, loop: LoopPort, sampler: CommandNoter) -> None:
+        """Front ``loop``; ``sampler`` remembers each arm's newest command. Every arm starts with
+        no controller; :meth:`set_controller` (the arbitration's decisions) changes that."""
         self.loop = loop
         self.sampler = sampler
         self._controllers: dict[str, str | None] = {name: None for name in loop.arm_names}
@@ -208,30 +211,21 @@ class PatientSide:
         if console_id in self._controllers.values():
             self.loop.report_rtt(rtt_ms)
 
-    # -- control assignment (until the arbitration state machine owns it) -------------------
+    # -- control assignment (decided by the operation room's arbitration) --------------------
 
     def controller(self, arm: str) -> str | None:
         return self._controllers.get(arm)
 
-    def assign_free_arms(self, console_id: str) -> list[str]:
-        """Give every arm without a controller to ``console_id``; returns the arms given."""
-        given = []
-        for arm, holder in self._controllers.items():
-            if holder is None:
-                self._controllers[arm] = console_id
-                self.loop.set_controller(arm, console_id)
-                given.append(arm)
-        return given
-
-    def console_left(self, console_id: str) -> list[str]:
-        """Release the arms of a console that left (they hold, disengaged)."""
-        released = []
-        for arm, holder in self._controllers.items():
-            if holder == console_id:
-                self._controllers[arm] = None
-                self.loop.set_controller(arm, None)
-                released.append(arm)
-        return released
+    def set_controller(self, arm: str, console_id: str | None, now: float) -> None:
+        """Hand ``arm`` to ``console_id`` (None: nobody): the supervisor holds the arm until the
+        new controller engages with alignment. (``now`` is the arbitration's; the supervisor
+        stamps the change with its own clock.)"""
+        if arm not in self._controllers:
+            raise InvalidArm(arm, self._controllers)
+        if self._controllers[arm] == console_id:
+            return
+        self._controllers[arm] = console_id
+        self.loop.set_controller(arm, console_id)
 
     def status(self) -> dict[str, Any]:
         return {"controllers": dict(self._controllers), "controls_refused": self.controls_refused}

@@ -1,16 +1,19 @@
 """One connected console: its WebRTC peer connection, its channels, and what it may say.
 
 The peer only translates: bytes from the control channel are decoded (:mod:`telesurgery.protocol`),
-checked against this console's session, rate-limited, time-mapped with this side's own clock-sync
-estimate, and handed to the :class:`ControlPort` (the supervisor's thread-safe front door). It
-never decides whether the robot moves; the safety supervisor does.
+checked against this console's session, rate-limited, checked against the live map of arm
+controllers (targets for an arm this console does not hold are dropped and counted, one dict
+lookup per target), time-mapped with this side's own clock-sync estimate, and handed to the
+:class:`ControlPort` (the supervisor's thread-safe front door). It never decides whether the
+robot moves; the safety supervisor does. Text on the events channel goes, unparsed, to the
+operation room (:mod:`telesurgery.gateway.room`), which authorises and answers it.
 
 Channels (created by the console, which makes the offer):
 
 * ``control`` — unreliable, unordered: :class:`ControlMessage` in, :class:`RobotStateMessage`
   out, :class:`Ping`/:class:`Pong` both ways.
-* ``events`` — reliable, ordered: JSON requests in (engage, e-stop), JSON events out
-  (see ``docs/protocol.md``, "Events channel").
+* ``events`` — reliable, ordered: JSON text both ways (see ``docs/protocol.md``, "Events
+  channel"), and binary :class:`LatencyReport` from the console.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Protocol
 
 import numpy as np
@@ -43,6 +47,7 @@ from telesurgery.safety.commands import ArmCommand
 logger = logging.getLogger(__name__)
 
 _NS = 1_000_000_000
+_NOBODY: Mapping[str, str | None] = MappingProxyType({})
 
 
 class ControlPort(Protocol):
@@ -96,8 +101,15 @@ class ConsolePeer:
         max_control_rate_hz: float,
         on_reject: Callable[[str, str], None] | None = None,
         on_latency_report: Callable[[str, LatencyReport], None] | None = None,
+        on_text: Callable[[str, str], None] | None = None,
+        on_control_refused: Callable[[str, str], None] | None = None,
         clock_ns: Callable[[], int] = time.monotonic_ns,
+        controllers: Mapping[str, str | None] = _NOBODY,
     ) -> None:
+        """``controllers`` is the live arm -> controlling console map (the operation room's);
+        (default: nobody controls anything, as for a replay viewer's observers);
+        ``on_text(console_id, text)`` receives events-channel text; ``on_control_refused(
+        console_id, arm)`` hears of targets dropped because this console does not hold ``arm``."""
         self.session_id = session_id
         self.console_id = console_id
         self.role = role
@@ -108,6 +120,11 @@ class ConsolePeer:
         """Network round trip to this console (0.5 s window minimum of pings) [ms]."""
         self._rtt_filter = WindowedMinRtt()
         self._control = control
+        self._controllers = controllers
+        self._on_text = on_text
+        self._on_control_refused = on_control_refused
+        self.last_heard_ns: int | None = None
+        """When the control channel last delivered anything (monotonic [ns]); None before."""
         self._max_bytes = max_message_bytes
         self._clock_ns = clock_ns
         self._bucket = TokenBucket(
@@ -149,7 +166,10 @@ class ConsolePeer:
 
     def send_event(self, event: dict[str, Any]) -> None:
         """Send a JSON event on the reliable events channel (queued until it opens)."""
-        text = json.dumps(event, separators=(",", ":"))
+        self.send_event_text(json.dumps(event, separators=(",", ":")))
+
+    def send_event_text(self, text: str) -> None:
+        """Send one JSON text on the reliable events channel (queued until it opens)."""
         ch = self._events_channel
         if ch is not None and ch.readyState == "open":
             ch.send(text)
@@ -183,6 +203,7 @@ class ConsolePeer:
         """One message from the control channel: anything wrong is counted and dropped."""
         now_ns = self._clock_ns()
         self.counters.control_received += 1
+        self.last_heard_ns = now_ns
         if isinstance(data, str):
             self._reject("malformed", "control channel carries binary messages, got text")
             return
@@ -219,9 +240,6 @@ class ConsolePeer:
                 "session", f"session id {message.session_id}; this console is {self.session_id}"
             )
             return
-        if self.role is Role.OBSERVER:
-            self._reject("role", "observers cannot send control")
-            return
         estimate = self.clock.estimate()
         if estimate is None:
             # No clock model yet: the age check cannot be trusted, so nothing is submitted.
@@ -229,8 +247,12 @@ class ConsolePeer:
             return
         sent_s = estimate.remote_to_local(message.sent_time_ns) / _NS
         clutch = bool(message.flags & ControlFlag.CLUTCH)
+        controllers = self._controllers
         for target in message.targets:
             arm = target.arm.name
+            if controllers.get(arm) != self.console_id:
+                self._refuse_control(arm)
+                continue
             was_clutched = self._clutched.get(arm, False)
             self._clutched[arm] = clutch
             if clutch:
@@ -252,37 +274,33 @@ class ConsolePeer:
             if message.flags & ControlFlag.DISENGAGE_REQUEST:
                 self._control.request_disengage(arm, self.console_id)
 
+    def _refuse_control(self, arm: str) -> None:
+        self._reject("role", f"{arm} is not controlled by {self.console_id}")
+        if self._on_control_refused is not None:
+            self._on_control_refused(self.console_id, arm)
+
     def on_event_text(self, data: bytes | str) -> None:
-        """The events channel: JSON requests ``{"type": "estop" | "clear_estop"}`` as text, or a
-        binary :class:`LatencyReport` (the console's glass-to-glass and motion-to-photon)."""
+        """The events channel: JSON text goes to the operation room (it parses, authorises and
+        answers); binary is a :class:`LatencyReport` (the console's glass-to-glass and
+        motion-to-photon)."""
+        if isinstance(data, str):
+            if self._on_text is not None:
+                self._on_text(self.console_id, data)
+            return
         if len(data) > self._max_bytes:
             self._reject("oversized", f"{len(data)} bytes; at most {self._max_bytes}")
             return
-        if isinstance(data, bytes):
-            try:
-                message = decode(data)
-            except ProtocolError as error:
-                self._reject("malformed", str(error))
-                return
-            if not isinstance(message, LatencyReport):
-                self._reject("unexpected", f"{type(message).__name__} on the events channel")
-                return
-            self.latency_report = message
-            if self._on_latency_report is not None:
-                self._on_latency_report(self.console_id, message)
-            return
         try:
-            request = json.loads(data)
-            kind = request["type"]
-        except (ValueError, KeyError, TypeError):
-            self._reject("malformed", 'events channel expects JSON {"type": ...}')
+            message = decode(data)
+        except ProtocolError as error:
+            self._reject("malformed", str(error))
             return
-        if kind == "estop":
-            self._control.estop(self.console_id, self.role)
-        elif kind == "clear_estop":
-            self._control.clear_estop(self.console_id, self.role)
-        else:
-            self._reject("unexpected", f"request type {kind!r}; valid are estop, clear_estop")
+        if not isinstance(message, LatencyReport):
+            self._reject("unexpected", f"{type(message).__name__} on the events channel")
+            return
+        self.latency_report = message
+        if self._on_latency_report is not None:
+            self._on_latency_report(self.console_id, message)
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):

@@ -483,7 +483,8 @@ class OperationRoom:
         self._finish(now)
 
     def on_link_restored(self, console_id: str, now: float) -> None:
-        """``console_id`` is heard again; arms it still holds stay."""
+        """``console_id`` is heard again; arms it still holds stay (and with
+        ``claim_free_arms`` a lead or bedside gets the free arms back, as on join)."""
         now = self._advance(now)
         link = self._links.get(console_id)
         if link is None:
@@ -491,6 +492,8 @@ class OperationRoom:
         link.lost = False
         self._recolour(link)
         self.arbitration.on_link_restored(console_id, now)
+        if self.config.claim_free_arms:  # arms released while it was away come back as on join
+            self._claim_free_arms(self._members[console_id], now)
         self._finish(now)
 
     def on_estop(self, latched: bool, now: float) -> None:
