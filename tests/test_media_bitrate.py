@@ -168,3 +168,17 @@ def test_config_errors_name_the_field(kwargs: dict[str, object], field: str) -> 
     with pytest.raises(ConfigError) as error:
         RateConfig(**kwargs)  # type: ignore[arg-type]
     assert error.value.field == field
+
+
+def test_loss_while_using_the_target_cuts_to_below_what_got_through() -> None:
+    controller = RateController()  # 1.5 Mbit/s; the bottleneck passes ~0.6 Mbit/s of video
+    target = controller.on_feedback(0.6, RTT_MS, None, 0.0, sent_bps=1_500_000)
+    # 1.5 M * (1 - 0.6) * 0.85 = 510 kbit/s in one step (not 1.5 M * 0.7 = 1.05 M)
+    assert target.bitrate_bps == pytest.approx(510_000, rel=1e-6)
+    assert controller.state is RateState.DECREASE
+
+
+def test_a_content_limited_encoder_says_nothing_about_the_bottleneck() -> None:
+    controller = RateController()  # a still scene: the encoder sends far below its target
+    target = controller.on_feedback(0.2, RTT_MS, None, 0.0, sent_bps=200_000)
+    assert target.bitrate_bps == pytest.approx(1_500_000 * 0.85, rel=1e-6)

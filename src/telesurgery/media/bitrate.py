@@ -15,6 +15,9 @@ Policy
   ``loss_low``, the rate grows by ``increase_factor`` at most once per ``increase_interval_s``.
   Between the two loss thresholds the rate holds. Growth is slow and cuts are fast (AIMD-like),
   and the hold time after a cut stops the up/down oscillation around the link capacity.
+* **Throughput on loss**: when the encoder used at least ``delivered_min_usage`` of its target
+  and the link lost more than ``loss_high``, the cut goes at once to below what got through
+  (``sent_bps * (1 - loss) * decrease_factor``) instead of creeping down one report at a time.
 * **REMB** (receiver estimate) caps the target when present.
 * **Degradation ladder**: the picture scale and frame rate follow the bitrate through
   :attr:`RateConfig.ladder` — the first rung whose ``min_bitrate_bps`` the target meets. The
@@ -87,6 +90,9 @@ class RateConfig:
     """Minimum time between two increase steps [s]."""
     hold_after_decrease_s: float = 3.0
     """No growth for this long after a cut [s]."""
+    delivered_min_usage: float = 0.7
+    """On loss, the rate that got through (``sent_bps * (1 - loss)``) bounds the cut only if
+    the encoder sent at least this fraction of its target."""
     ladder: tuple[LadderRung, ...] = field(default_factory=_default_ladder)
     """Degradation rungs, best first; the last must have ``min_bitrate_bps == 0``."""
     ladder_hysteresis: float = 1.2
@@ -174,9 +180,16 @@ class RateController:
         return self._state
 
     def on_feedback(
-        self, loss: float, rtt_ms: float | None, remb_bps: float | None, now: float
+        self,
+        loss: float,
+        rtt_ms: float | None,
+        remb_bps: float | None,
+        now: float,
+        *,
+        sent_bps: float | None = None,
     ) -> RateTarget:
-        """Feed one receiver report (``loss`` in [0, 1]; RTT and REMB if known) at ``now`` [s]."""
+        """Feed one receiver report (``loss`` in [0, 1]; RTT and REMB if known) at ``now`` [s];
+        ``sent_bps`` is the rate actually sent over the report's interval, if known."""
         cfg = self.config
         loss = min(max(loss, 0.0), 1.0)
         rtt_rise_ms = self._observe_rtt(rtt_ms, now)
@@ -190,6 +203,16 @@ class RateController:
                 if loss > cfg.loss_high:
                     factor = min(factor, 1.0 - loss / 2.0)
                 self._bitrate_bps *= factor
+                if (
+                    loss > cfg.loss_high
+                    and sent_bps is not None
+                    and sent_bps >= cfg.delivered_min_usage * self._bitrate_bps / factor
+                ):
+                    # we used our allotment and lost: what got through, with a margin, is
+                    # one step to below the bottleneck (a content-limited encoder that sent
+                    # far less than the target says nothing about the bottleneck)
+                    delivered = sent_bps * (1.0 - loss) * cfg.decrease_factor
+                    self._bitrate_bps = max(min(self._bitrate_bps, delivered), 0.0)
                 self._last_decrease_s = now
                 self._set_state(RateState.DECREASE)
             else:
