@@ -164,7 +164,7 @@ async def test_tone_reaches_the_other_surgeon_and_not_its_speaker() -> None:
         await asyncio.sleep(0.3)
         heard = await listen(bedside, 1.0)
         own = await listen(lead, 1.0)
-        assert heard.size >= 0.8 * SAMPLE_RATE_HZ
+        assert heard.size >= 0.5 * SAMPLE_RATE_HZ  # real time on a shared host: loosely
         assert abs(peak_hz(heard) - 440.0) < 5.0, peak_hz(heard)
         assert rms(heard) > 1000.0  # 0.3 full scale sine: rms ~ 6950
         assert rms(own) < 30.0, rms(own)  # the lead hears silence: nobody else speaks

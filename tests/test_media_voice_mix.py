@@ -106,6 +106,23 @@ def test_late_speaker_queue_stays_bounded_dropping_the_oldest() -> None:
     assert mixer.speaker_stats("late").underruns == 1
 
 
+def test_standing_backlog_is_trimmed_back_to_the_primed_depth() -> None:
+    mixer = VoiceMixer(VoiceMixConfig(queue_frames=4, trim_window_ticks=10))
+    mixer.add("a", speaks=True, listens=True)
+    mixer.add("b", speaks=True, listens=True)
+    for k in range(3):  # a burst after a stall: 60 ms queued
+        mixer.push("a", tone(440, start=k * FRAME_SAMPLES), 0.0)
+    depths = []
+    for t in range(40):  # then one frame per tick, in step with the mixer
+        mixer.push("a", tone(440, start=(t + 3) * FRAME_SAMPLES), t * TICK)
+        mixer.mix(t * TICK)
+        depths.append(mixer.queued_frames("a"))
+    assert depths[0] == 3 and depths[-1] == 0  # 60 ms of backlog gone, one 10-tick window each
+    assert depths[9] == 2 and depths[19] == 1 and depths[29] == 0
+    assert mixer.speaker_stats("a").frames_trimmed == 3
+    assert mixer.speaker_stats("a").underruns == 0
+
+
 def test_underrun_contributes_silence_and_is_counted() -> None:
     mixer = conference("a", "b")
     mixer.push("a", tone(440), 0.0)

@@ -4,7 +4,10 @@ The pure conference is :class:`~telesurgery.media.voice_mix.VoiceMixer`; this mo
 audio between it and the peer connections, on one clock:
 
 * each speaking console's incoming audio track is read by one task (its owner is the
-  :class:`VoiceConference`), resampled to 48 kHz mono int16 and pushed into the mixer;
+  :class:`VoiceConference`), resampled to 48 kHz mono int16 and pushed into the mixer; its
+  receiver releases packets as they arrive
+  (:func:`~telesurgery.media.voice_receive.enable_immediate_audio`): the mixer's primed, bounded
+  queue is the one jitter buffer of this hop;
 * one mixing task ticks every 20 ms (absolute deadlines on the loop clock) and hands each
   speaker's mix-minus frame to that speaker's :class:`MixTrack`, whose ``recv()`` the peer's
   ``RTCRtpSender`` awaits (aiortc then encodes Opus per sender, in its executor);
@@ -57,12 +60,16 @@ from telesurgery.media.voice_mix import (
     VoiceMixConfig,
     VoiceMixer,
 )
+from telesurgery.media.voice_receive import enable_immediate_audio
 from telesurgery.operation.roles import Role
 
 logger = logging.getLogger(__name__)
 
 _TIME_BASE = fractions.Fraction(1, SAMPLE_RATE_HZ)
 _FRAME_S = FRAME_MS / 1000.0
+_MAX_CATCH_UP_S = 0.1
+"""A mixing clock at most this late catches up tick by tick (the audio stays continuous); later
+than that it re-anchors (the missed ticks are skipped, counted as late)."""
 
 
 class VoiceAccess(enum.Enum):
@@ -127,7 +134,8 @@ class VoiceStats:
     ticks: int = 0
     """Mixing ticks run."""
     late_ticks: int = 0
-    """Ticks that started more than one frame late (the loop was busy); the clock re-anchors."""
+    """Times the mixing clock fell more than 100 ms behind (the loop was busy) and re-anchored,
+    skipping the missed ticks."""
     frames_received: int = 0
     """Decoded audio frames read from speakers' tracks."""
     activity_events: int = 0
@@ -357,6 +365,7 @@ class VoiceConference:
         transceiver.sender.replaceTrack(participant.track)
         remote = transceiver.receiver.track
         if access.speaks and remote is not None:
+            enable_immediate_audio(transceiver.receiver)
             participant.reader = asyncio.create_task(
                 self._read(participant_id, remote), name=f"voice-in {participant_id}"
             )
@@ -435,7 +444,7 @@ class VoiceConference:
         next_s = loop.time()
         while True:
             now = loop.time()
-            if now - next_s > _FRAME_S:  # the loop stalled: re-anchor instead of bursting
+            if now - next_s > _MAX_CATCH_UP_S:  # a long stall: re-anchor instead of bursting
                 self.stats.late_ticks += 1
                 next_s = now
             started = time.perf_counter()

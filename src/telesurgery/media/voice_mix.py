@@ -12,7 +12,10 @@ queue at a tick is an underrun: that speaker contributes silence for the tick (c
 who has pushed nothing for ``silence_timeout_ms`` drops out of the mix (queue flushed, partial
 frame discarded) until it pushes again; after (re)joining, playback of its audio starts once
 ``prime_frames`` frames are queued, which trades ``(prime_frames - 1) * 20 ms`` of delay for
-fewer underruns.
+fewer underruns. A backlog that only builds up (after a burst or an underrun, the queue keeps
+more frames than needed at every tick) is trimmed: when the queue held more than
+``prime_frames`` frames at every tick of a ``trim_window_ticks`` window, its oldest frame goes
+(counted), so the delay converges back to the primed depth instead of staying at the bound.
 
 Mixing is done once per tick in int32: ``total = sum(speakers)``; a speaking listener gets
 ``total - own``, everyone else ``total``; both saturate to int16 (clipping, never wrap-around).
@@ -58,6 +61,9 @@ class VoiceMixConfig:
     """A speaker who pushed nothing for this long drops out of the mix [ms]."""
     speaking_threshold_dbfs: float = -45.0
     """Frame RMS level above which a speaker counts as speaking [dBFS]."""
+    trim_window_ticks: int = 25
+    """A queue deeper than ``prime_frames`` at every tick of this many ticks loses its oldest
+    frame [ticks of 20 ms]."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.queue_frames <= 50:
@@ -70,6 +76,8 @@ class VoiceMixConfig:
             raise ConfigError("silence_timeout_ms", self.silence_timeout_ms, f"{FRAME_MS}..10000")
         if not -120.0 <= self.speaking_threshold_dbfs <= 0.0:
             raise ConfigError("speaking_threshold_dbfs", self.speaking_threshold_dbfs, "-120..0")
+        if not 2 <= self.trim_window_ticks <= 10_000:
+            raise ConfigError("trim_window_ticks", self.trim_window_ticks, "2..10000")
 
 
 @dataclass(slots=True)
@@ -82,6 +90,8 @@ class SpeakerStats:
     """Frames that went into a mix."""
     frames_dropped: int = 0
     """Oldest frames dropped because the queue was full (latency bounded instead)."""
+    frames_trimmed: int = 0
+    """Oldest frames dropped because a standing backlog outlasted ``trim_window_ticks``."""
     underruns: int = 0
     """Ticks at which an active, primed speaker had no frame (it contributed silence)."""
     timeouts: int = 0
@@ -108,6 +118,8 @@ class _Speaker:
     partial: NDArray[np.int16] = field(default_factory=lambda: np.zeros(0, np.int16))
     last_push_s: float | None = None
     primed: bool = False
+    window_ticks: int = 0
+    window_min_depth: int = 0
     stats: SpeakerStats = field(default_factory=SpeakerStats)
 
 
@@ -219,8 +231,23 @@ class VoiceMixer:
         speaker.partial = np.zeros(0, np.int16)
         speaker.primed = False
         speaker.last_push_s = None
+        speaker.window_ticks = 0
 
     # -- output ---------------------------------------------------------------------------------
+
+    def _trim(self, speaker: _Speaker) -> None:
+        """Drop the oldest frame of a backlog that stood for a whole window."""
+        depth = len(speaker.queue)
+        if speaker.window_ticks == 0:
+            speaker.window_min_depth = depth
+        speaker.window_min_depth = min(speaker.window_min_depth, depth)
+        speaker.window_ticks += 1
+        if speaker.window_ticks < self.config.trim_window_ticks:
+            return
+        if speaker.window_min_depth > self.config.prime_frames:
+            speaker.queue.popleft()
+            speaker.stats.frames_trimmed += 1
+        speaker.window_ticks = 0
 
     def mix(self, now: float) -> MixResult:
         """One 20 ms tick at ``now`` [s]: take one frame per active speaker, mix for everyone."""
@@ -232,6 +259,7 @@ class VoiceMixer:
             self._expire(speaker, now)
             if not speaker.primed:
                 continue
+            self._trim(speaker)
             if not speaker.queue:
                 speaker.stats.underruns += 1
                 continue
