@@ -15,7 +15,10 @@ this host, streams absolute targets at 1 kHz, and measures:
 * ``bottleneck_1mbps_g2g_ms_p99``: glass-to-glass p99 behind a 1 Mbit/s bottleneck, measured
   after the rate controller has had ``--adapt-seconds`` to adapt.
 
-Usage: ``python bench/link.py [--seconds N] [--link NAME]``; the last line is one JSON object.
+Usage: ``python bench/link.py [--seconds N] [--link NAME] [--only control]``; the last
+line is one JSON object. ``--only control`` runs the loopback phase with the video flowing (the
+camera renders, the gateway encodes, the SDK decodes) but measures only the control path, and
+adds the machine's load average before and after (the machine is shared: read p99 with it).
 """
 
 from __future__ import annotations
@@ -107,9 +110,19 @@ async def stream_targets(console: ConsoleClient, seconds: float, rate_hz: float)
     return sent
 
 
-async def measure_video(console: ConsoleClient, seconds: float) -> tuple[list[float], int]:
-    """Glass-to-glass samples [ms] and received video bytes over ``seconds``."""
+CONSOLE_STAGES = ("first_packet", "complete", "released", "decoded")
+"""Receive stages, each from capture: first RTP packet of the frame received, its last missing
+packet received, handed to the decoder by the jitter buffer, decoded and read by the SDK."""
+
+
+async def measure_video(
+    console: ConsoleClient, seconds: float
+) -> tuple[list[float], int, dict[str, list[float]]]:
+    """Glass-to-glass samples [ms], frames received and receive-stage samples [ms, from capture]
+    over ``seconds``. Stages put the capture on this host's monotonic clock through the gateway's
+    own wall-minus-monotonic difference: valid because gateway and console share this host."""
     latencies: list[float] = []
+    stages: dict[str, list[float]] = {stage: [] for stage in CONSOLE_STAGES}
     frames = 0
     loop = asyncio.get_running_loop()
     t0 = loop.time()
@@ -122,7 +135,32 @@ async def measure_video(console: ConsoleClient, seconds: float) -> tuple[list[fl
         lat = frame.latency_ms(console.wall_offset_ns())
         if lat is not None:
             latencies.append(lat)
-    return latencies, frames
+        capture_wall = frame.capture_wall_ns()
+        if capture_wall is not None and frame.timing is not None:
+            capture = capture_wall - console.gateway_wall_minus_mono_ns
+            timing = frame.timing
+            for stage, at_ns in zip(
+                CONSOLE_STAGES,
+                (timing.first_packet_ns, timing.complete_ns, timing.released_ns),
+                strict=False,
+            ):
+                stages[stage].append((at_ns - capture) / 1e6)
+            stages["decoded"].append((frame.decoded_monotonic_ns - capture) / 1e6)
+    return latencies, frames, stages
+
+
+def stage_breakdown(
+    gateway_video: dict[str, Any] | None, console_stages: dict[str, list[float]]
+) -> dict[str, float | None]:
+    """p50 of every stage from capture [ms]: the gateway's (from its ``/status``, see
+    :data:`telesurgery.media.fanout.STAGES`) then the console's (:data:`CONSOLE_STAGES`)."""
+    result: dict[str, float | None] = {}
+    gateway_stages = (gateway_video or {}).get("stage_ms") or {}
+    for stage, values in gateway_stages.items():
+        result[stage] = values.get("p50")
+    for stage, samples in console_stages.items():
+        result[stage] = pct(samples, 50) if samples else None
+    return result
 
 
 def pct(values: list[float], q: float) -> float:
@@ -135,15 +173,61 @@ async def inbound_video_bytes(url: str) -> int:
     return int(st["video"]["bytes_encoded"]) if st.get("video") else 0
 
 
-async def run_main(seconds: float, link: str) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    # 1. loopback, no emulation: control one-way, g2g at 640x480, bitrate, gateway CPU
+async def run_control(seconds: float) -> dict[str, Any]:
+    """Loopback, no emulation, video flowing: control one-way only, and the gateway's CPU."""
+    async with gateway("none") as (url, pid), ConsoleClient(url, console_id="bench") as console:
+        await asyncio.sleep(1.0)
+        load_before = os.getloadavg()[0]
+        cpu0, wall0 = cpu_seconds(pid), time.monotonic()
+        sent = await stream_targets(console, seconds, 1000.0)
+        cpu1, wall1 = cpu_seconds(pid), time.monotonic()
+        st = await status(url)
+    lat = st["latency"]
+    servo = st["servo"]
+    return {
+        "control_oneway_ms_p50": lat.get("command_age_p50_ms"),
+        "control_oneway_ms_p99": lat.get("command_age_p99_ms"),
+        "control_messages_sent": sent,
+        "control_rate_hz": sent / seconds,
+        "gateway_cpu_pct": 100.0 * (cpu1 - cpu0) / (wall1 - wall0),
+        "servo_period_p99_ms": servo["period"]["period_p99_ms"] if servo else None,
+        "servo_overrun_pct": servo["period"]["overrun_pct"] if servo else None,
+        "load1_before": round(load_before, 2),
+        "load1_after": round(os.getloadavg()[0], 2),
+        "cpus": os.cpu_count(),
+    }
+
+
+PHASES = ("loopback", "720p", "rtt", "bottleneck")
+"""Benchmark phases, in order (``--phases`` picks some)."""
+
+
+async def run_main(
+    seconds: float, link: str, only: str = "all", phases: tuple[str, ...] = PHASES
+) -> dict[str, Any]:
+    if only == "control":
+        return await run_control(seconds)
+    result: dict[str, Any] = {"load_avg_1min_start": os.getloadavg()[0]}
+    if "loopback" in phases:
+        await _loopback_phase(seconds, result)
+    if "720p" in phases:
+        await _720p_phase(seconds, result)
+    if "rtt" in phases:
+        await _rtt_phase(seconds, link, result)
+    if "bottleneck" in phases:
+        await _bottleneck_phase(seconds, result)
+    result["load_avg_1min_end"] = os.getloadavg()[0]
+    return result
+
+
+async def _loopback_phase(seconds: float, result: dict[str, Any]) -> None:
+    """Loopback, no emulation: control one-way, g2g at 640x480, bitrate, gateway CPU."""
     async with gateway("none") as (url, pid):
         async with ConsoleClient(url, console_id="bench") as console:
             await asyncio.sleep(1.0)
             cpu0, wall0 = cpu_seconds(pid), time.monotonic()
             bytes0 = await inbound_video_bytes(url)
-            sent, (g2g, frames) = await asyncio.gather(
+            sent, (g2g, frames, stages) = await asyncio.gather(
                 stream_targets(console, seconds, 1000.0), measure_video(console, seconds)
             )
             bytes1 = await inbound_video_bytes(url)
@@ -162,18 +246,26 @@ async def run_main(seconds: float, link: str) -> dict[str, Any]:
             gateway_cpu_pct=100.0 * (cpu1 - cpu0) / (wall1 - wall0),
             servo_period_p99_ms=st["servo"]["period"]["period_p99_ms"] if st["servo"] else None,
             servo_overrun_pct=st["servo"]["period"]["overrun_pct"] if st["servo"] else None,
+            g2g_stage_p50_ms=stage_breakdown(st.get("video"), stages),
         )
-    # 2. 1280x720
+
+
+async def _720p_phase(seconds: float, result: dict[str, Any]) -> None:
     async with gateway("none", ["--width", "1280", "--height", "720"]) as (url, _):
         async with ConsoleClient(url, console_id="bench-720p") as console:
             await asyncio.sleep(1.0)
-            g2g720, frames720 = await measure_video(console, min(seconds, 10.0))
+            g2g720, frames720, stages720 = await measure_video(console, min(seconds, 10.0))
+            st = await status(url)
         result.update(
+            g2g_720p_stage_p50_ms=stage_breakdown(st.get("video"), stages720),
             g2g_720p_ms_p50=pct(g2g720, 50),
             g2g_720p_ms_p99=pct(g2g720, 99),
             fps_720p=frames720 / min(seconds, 10.0),
         )
-    # 3. RTT under the named profile
+
+
+async def _rtt_phase(seconds: float, link: str, result: dict[str, Any]) -> None:
+    """RTT under the named profile."""
     profile = parse_link(link)
     async with gateway(link) as (url, _):
         async with ConsoleClient(url, console_id="bench-rtt") as console:
@@ -186,21 +278,29 @@ async def run_main(seconds: float, link: str) -> dict[str, Any]:
             rtt_measured_ms_mean=rtt.mean_ms,
             rtt_profile_error_pct=100.0 * abs(rtt.mean_ms - profile.rtt_ms) / profile.rtt_ms,
         )
-    # 4. 1 Mbit/s bottleneck: adapt, then measure
+
+
+async def _bottleneck_phase(seconds: float, result: dict[str, Any]) -> None:
+    """1 Mbit/s bottleneck: adapt, then measure."""
     async with gateway("lan@1mbps") as (url, _):
         async with ConsoleClient(url, console_id="bench-1mbps") as console:
             await asyncio.sleep(10.0)  # let the rate controller adapt
             bytes0 = await inbound_video_bytes(url)
             t0 = time.monotonic()
-            g2g_b, frames_b = await measure_video(console, min(seconds, 15.0))
+            g2g_b, frames_b, stages_b = await measure_video(console, min(seconds, 15.0))
             kbps = (await inbound_video_bytes(url) - bytes0) * 8 / 1000 / (time.monotonic() - t0)
+            st = await status(url)
+        video = st.get("video") or {}
         result.update(
+            bottleneck_1mbps_stage_p50_ms=stage_breakdown(video, stages_b),
+            bottleneck_1mbps_target_bps=video.get("target_bitrate_bps"),
+            bottleneck_1mbps_target_fps=video.get("target_fps"),
+            bottleneck_1mbps_target_scale=video.get("target_scale"),
             bottleneck_1mbps_g2g_ms_p50=pct(g2g_b, 50),
             bottleneck_1mbps_g2g_ms_p99=pct(g2g_b, 99),
             bottleneck_1mbps_video_kbps=kbps,
             bottleneck_1mbps_fps=frames_b / min(seconds, 15.0),
         )
-    return result
 
 
 def main() -> None:
@@ -209,9 +309,24 @@ def main() -> None:
     parser.add_argument(
         "--link", default="rome-beijing-dedicated", help="profile for the RTT check"
     )
+    parser.add_argument(
+        "--only",
+        choices=("all", "control"),
+        default="all",
+        help="control: only the loopback control one-way (video still flows)",
+    )
+    parser.add_argument(
+        "--phases",
+        default=",".join(PHASES),
+        help=f"comma-separated subset of {','.join(PHASES)} (with --only all)",
+    )
     args = parser.parse_args()
+    phases = tuple(p for p in args.phases.split(",") if p)
+    unknown = sorted(set(phases) - set(PHASES))
+    if unknown:
+        parser.error(f"unknown phase(s) {unknown}; valid are {list(PHASES)}")
     os.environ.setdefault("MUJOCO_GL", "egl")
-    result = asyncio.run(run_main(args.seconds, args.link))
+    result = asyncio.run(run_main(args.seconds, args.link, args.only, phases))
     for key, value in result.items():
         print(f"{key:32s} {value}")
     print(json.dumps(result))

@@ -65,6 +65,7 @@ from telesurgery.protocol.messages import (
 logger = logging.getLogger(__name__)
 
 _U32 = 1 << 32
+_REQUESTS = ControlFlag.ENGAGE_REQUEST | ControlFlag.DISENGAGE_REQUEST
 
 
 ALARM_EVENTS = frozenset(
@@ -165,6 +166,10 @@ class ConsoleClient:
         self._video: VideoReceiver | None = None
         self._video_ready = asyncio.Event()
         self._seq = 0
+        self._held_targets: ControlMessage | None = None
+        self.targets_superseded = 0
+        """Target messages never sent because a newer one replaced them while the control
+        channel had not taken the previous message yet (sender-side latest wins)."""
         self._tasks: list[asyncio.Task[None]] = []
         self._frames: asyncio.Queue[ReceivedFrame] = asyncio.Queue(maxsize=2)
         self.frames_dropped = 0
@@ -203,6 +208,7 @@ class ConsoleClient:
         self._control = pc.createDataChannel("control", ordered=False, maxRetransmits=0)
         self._events_channel = pc.createDataChannel("events", ordered=True)
         self._control.on("message", self._on_control)
+        self._control.on("bufferedamountlow", self._send_held_targets)
         self._events_channel.on("message", self._on_event)
         transceiver = pc.addTransceiver("video", direction="recvonly")
         prefer_codec(transceiver, self.config.codec)
@@ -302,7 +308,14 @@ class ConsoleClient:
         clutch: bool = False,
         disengage: bool = False,
     ) -> int:
-        """Send absolute targets now; returns the sequence number used."""
+        """Send absolute targets now; returns the sequence number used.
+
+        If the control channel has not yet taken the previous message (SCTP congestion window
+        full, or this event loop behind), this one is held and goes out as soon as the channel
+        drains; a newer call with the same flags replaces it (counted in
+        :attr:`targets_superseded`): a late pose target is worth nothing. A change of flags
+        (clutch) or an engage/disengage request is never replaced.
+        """
         if self.session_id is None or not self.connected:
             raise TelesurgeryError("not connected: call connect() first")
         flags = ControlFlag.OPERATOR_PRESENT
@@ -320,11 +333,27 @@ class ConsoleClient:
             flags=flags,
             targets=tuple(targets),
         )
-        self._control.send(encode(message))
+        held = self._held_targets
+        if held is not None and (held.flags != flags or flags & _REQUESTS):
+            self._control.send(encode(held))  # a change of clutch or a request is never skipped
+            held = self._held_targets = None
+        if self._control.bufferedAmount > 0:
+            # The association has not taken the previous message yet (congestion window full,
+            # or this loop is behind): hold this one; a newer one replaces it (latest wins).
+            if held is not None:
+                self.targets_superseded += 1
+            self._held_targets = message
+        else:
+            self._control.send(encode(message))
         self._sent_ns[self._seq] = message.sent_time_ns
         if len(self._sent_ns) > 4096:
             self._sent_ns.popitem(last=False)
         return self._seq
+
+    def _send_held_targets(self) -> None:
+        held, self._held_targets = self._held_targets, None
+        if held is not None and self.connected:
+            self._control.send(encode(held))
 
     def send_raw(self, data: bytes) -> None:
         """Send arbitrary bytes on the control channel (for fault-injection tests)."""
