@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import av
 import pytest
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.rtp import RtpPacket
@@ -11,9 +13,11 @@ from aiortc.rtp import RtpPacket
 from telesurgery.console.video import (
     LowLatencyJitterBuffer,
     MarkerReleaseUnavailable,
+    VideoReceiver,
     enable_low_latency_receive,
 )
 from telesurgery.media.jitter import FrameAssembler, h264_keyframe_start
+from telesurgery.media.stamp import StampLayout
 
 KEY = b"\x00\x00\x00\x01\x67sps"
 P = b"\x00\x00\x00\x01\x41p"
@@ -92,3 +96,32 @@ def test_enable_refuses_audio_started_and_foreign_receivers() -> None:
         enable_low_latency_receive(FakeReceiver(started))
     with pytest.raises(MarkerReleaseUnavailable, match="valid is an aiortc"):
         enable_low_latency_receive(object())
+
+
+class QueueTrack:
+    """Shaped like aiortc's RemoteStreamTrack: decoded frames wait in ``_queue``."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[av.VideoFrame | None] = asyncio.Queue()
+
+    async def recv(self) -> av.VideoFrame:
+        frame = await self._queue.get()
+        assert frame is not None
+        return frame
+
+
+def picture(pts: int) -> av.VideoFrame:
+    frame = av.VideoFrame(64, 48, "yuv420p")
+    frame.pts = pts
+    return frame
+
+
+async def test_the_receiver_skips_to_the_newest_decoded_frame() -> None:
+    track = QueueTrack()
+    receiver = VideoReceiver(track, StampLayout(cell_px=2))
+    for pts in (0, 3000, 6000):  # three frames decoded while nobody read
+        track._queue.put_nowait(picture(pts))
+    track._queue.put_nowait(None)  # and the track ended
+    received = await receiver.recv()
+    assert received.rtp_timestamp == 6000 and receiver.frames_skipped == 2
+    assert track._queue.get_nowait() is None  # the end marker stays for the next read

@@ -27,6 +27,7 @@ arrival times (for the per-stage latency breakdown of ``bench/link.py``).
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import time
 from collections.abc import Callable
@@ -193,10 +194,16 @@ class VideoReceiver:
         """Frames returned by :meth:`recv`."""
         self.stamps_unreadable = 0
         """Frames whose stamp did not decode (damaged by loss, or not stamped)."""
+        self.frames_skipped = 0
+        """Decoded frames skipped because a newer one was already waiting."""
 
     async def recv(self) -> ReceivedFrame:
-        """The next decoded frame (raises aiortc's ``MediaStreamError`` when the track ends)."""
+        """The newest decoded frame: decoded pictures are independent, so if several are
+        waiting (the caller or this process fell behind), the older ones are skipped and
+        counted in :attr:`frames_skipped`. Raises aiortc's ``MediaStreamError`` when the track
+        ends."""
         frame = await self._track.recv()
+        frame = self._newest_waiting(frame)
         decoded_monotonic_ns = time.monotonic_ns()
         decoded_wall_ns = time.time_ns()
         stamp = read_stamp(self._luma(frame), self._layout)
@@ -211,6 +218,21 @@ class VideoReceiver:
             decoded_wall_ns=decoded_wall_ns,
             timing=None if self._timings is None else self._timings.timing(int(frame.pts or 0)),
         )
+
+    def _newest_waiting(self, frame: av.VideoFrame) -> av.VideoFrame:
+        """Skip to the newest frame in aiortc's decoded-frame queue (its ``RemoteStreamTrack``
+        keeps one; other tracks are read one frame at a time)."""
+        queue = getattr(self._track, "_queue", None)
+        if not isinstance(queue, asyncio.Queue):
+            return frame
+        while not queue.empty():
+            newer = queue.get_nowait()
+            if newer is None:  # the end-of-track marker: leave it for the next recv
+                queue.put_nowait(None)
+                break
+            frame = newer
+            self.frames_skipped += 1
+        return frame
 
     @staticmethod
     def _luma(frame: av.VideoFrame) -> NDArray[np.uint8]:
