@@ -20,7 +20,7 @@ from telesurgery.console.video import (
     enable_low_latency_receive,
     receiver_for_track,
 )
-from telesurgery.exceptions import TelesurgeryError
+from telesurgery.exceptions import ConfigError, TelesurgeryError
 from telesurgery.media.bitrate import RateTarget
 from telesurgery.media.encoder import EncoderConfig, H264Encoder
 from telesurgery.media.fanout import (
@@ -402,3 +402,35 @@ async def test_lifecycle_transitions_are_guarded() -> None:
     await shared.stop()  # idempotent
     shared.submit_threadsafe(make_frame(0))  # ignored once stopped
     assert shared.stats.frames_submitted == 0
+
+
+def test_rtp_timestamps_follow_the_end_of_encoding_by_default() -> None:
+    config = EncoderConfig(codec="h264", width_px=WIDTH, height_px=HEIGHT)
+    target = RateTarget(bitrate_bps=500_000, fps=30, scale=1.0)
+    frame = make_frame(1)
+    fanout = FanoutConfig(stamp_layout=LAYOUT)
+    encoded = SharedVideoEncoder(config, fanout=fanout)._encode(frame, target, True)
+    clock = encoded.encoded_monotonic_ns * 90_000 // 1_000_000_000
+    assert all(p.pts == clock for p in encoded.packets)
+    fanout = FanoutConfig(stamp_layout=LAYOUT, rtp_time="capture")
+    capture = SharedVideoEncoder(config, fanout=fanout)
+    encoded = capture._encode(frame, target, True)
+    assert all(
+        p.pts == frame.capture_monotonic_ns * 90_000 // 1_000_000_000 for p in encoded.packets
+    )
+    with pytest.raises(ConfigError, match="one of capture, encoded"):
+        FanoutConfig(rtp_time="wall")
+
+
+def test_stage_latencies_from_capture_reach_the_stats() -> None:
+    config = EncoderConfig(codec="h264", width_px=WIDTH, height_px=HEIGHT)
+    shared = SharedVideoEncoder(config, fanout=FanoutConfig(stamp_layout=LAYOUT))
+    target = RateTarget(bitrate_bps=500_000, fps=30, scale=1.0)
+    for n in range(30):
+        frame = make_frame(n)
+        shared._note_encoded(
+            shared._encode(frame, target, n == 0, submitted_ns=time.monotonic_ns())
+        )
+    stages = shared.stats.stage_ms
+    assert set(stages) == {"submit", "encode_start", "encoded"}
+    assert 0 <= stages["submit"]["p50"] <= stages["encode_start"]["p50"] <= stages["encoded"]["p50"]

@@ -25,7 +25,11 @@ Wiring (in the gateway)::
 
 Frames: each frame is resized to the rate controller's scale, stamped with
 :mod:`telesurgery.media.stamp` (frame number and capture time), and encoded with ``pts`` = the
-capture monotonic time in the 90 kHz RTP clock, so RTP timestamps carry true capture spacing.
+capture monotonic time in the 90 kHz RTP clock. The packets' ``pts`` (hence the RTP timestamps)
+are by default the time encoding *finished* (``FanoutConfig.rtp_time = "encoded"``): a receiver
+sizes its jitter buffer from how frame arrival times vary against RTP timestamps, and with
+capture times it would count the camera's render and the encoder's time variation (several ms
+at p99) as network jitter and buffer for it. The capture time still travels in the stamp.
 
 Keyframes: a new track, a PLI/FIR from any peer, or a peer whose queue overflowed requests one;
 requests are coalesced to at most one forced keyframe per ``keyframe_min_interval_s`` (twenty
@@ -60,6 +64,7 @@ from telesurgery.media.stamp import FrameStamp, StampLayout, draw_stamp_yuv420p
 
 logger = logging.getLogger(__name__)
 
+_RTP_TIMES = ("capture", "encoded")
 _STAGE_WINDOW = 300
 """Frames in the per-stage latency window (10 s at 30 fps)."""
 
@@ -126,8 +131,12 @@ class FanoutConfig:
     frame queued behind two others is already 66 ms old at 30 fps)."""
     stamp_layout: StampLayout | None = field(default_factory=StampLayout)
     """Barcode layout, or ``None`` to send pictures unstamped."""
+    rtp_time: str = "encoded"
+    """What the RTP timestamps follow: "encoded" (when encoding finished) or "capture"."""
 
     def __post_init__(self) -> None:
+        if self.rtp_time not in _RTP_TIMES:
+            raise ConfigError("rtp_time", self.rtp_time, f"one of {', '.join(_RTP_TIMES)}")
         if self.keyframe_min_interval_s < 0:
             raise ConfigError("keyframe_min_interval_s", self.keyframe_min_interval_s, ">= 0")
         if self.track_queue_frames < 1:
@@ -486,6 +495,9 @@ class SharedVideoEncoder:
         packets = self._encoder.encode(picture, keyframe=keyframe, bitrate_bps=target.bitrate_bps)
         self.stats.frames_encoded += 1
         end_ns = time.monotonic_ns()
+        if self.fanout.rtp_time == "encoded":
+            for packet in packets:
+                packet.pts = end_ns * VIDEO_CLOCK_HZ // 1_000_000_000
         return EncodedFrame(
             packets=tuple(packets),
             keyframe=any(p.is_keyframe for p in packets),
