@@ -15,6 +15,10 @@ control messages at its normal rate while being measured.
 * ``browser_control_rtt_ms``: the page pings the gateway on the unreliable ``control`` channel
   at 500 Hz; RTT = (t3 - t0) - (t2 - t1) per exchange (page -> gateway -> page).
 * ``browser_fps``: frames presented per second in the page over the measurement window.
+* ``gateway_video_stage_ms``: the sender's stages from capture (p50/p99; see
+  :data:`telesurgery.media.fanout.STAGES`): what of ``browser_g2g_ms`` is spent before the
+  packets leave the gateway; the rest is the network and Chromium (jitter buffer, decode,
+  compositor).
 """
 
 from __future__ import annotations
@@ -117,6 +121,9 @@ async def measure(
             "camera_fps": camera_fps,
             "state_hz": state_hz,
             "gateway_sctp": sctp_state(gateway),
+            "gateway_video_stage_ms": None
+            if gateway.video is None
+            else gateway.video.stats.stage_ms,
             "browser_fps": round((end["frames"] - start["frames"]) / elapsed_s, 2),
             "browser_control_hz": round((end["control"] - start["control"]) / elapsed_s, 1),
             "browser_control_skipped": end["skipped"],
