@@ -4,7 +4,8 @@ Camera to screen: ``robot/sim`` camera frames ->
 :class:`~telesurgery.media.fanout.SharedVideoEncoder` (resize to the rate target, stamp,
 encode once in one worker thread) -> one
 :class:`~telesurgery.media.fanout.EncodedVideoTrack` per peer (aiortc only packetizes) -> the
-peers -> :mod:`telesurgery.console.video` (marker-bit release, stamp read-back).
+peers -> :mod:`telesurgery.console.video` (the jitter buffer of :mod:`~telesurgery.media.jitter`,
+stamp read-back).
 
 Modules, one concept each:
 
@@ -15,5 +16,7 @@ Modules, one concept each:
 * :mod:`~telesurgery.media.bitrate` — the sans-I/O rate controller and the who-drives-it policy.
 * :mod:`~telesurgery.media.feedback` — the aiortc RTCP tap (PLI/FIR, receiver reports, REMB).
 * :mod:`~telesurgery.media.stamp` — the pixel barcode (frame number, capture time).
+* :mod:`~telesurgery.media.jitter` — the receive-side frame assembler: marker-bit release, a
+  brief wait for retransmissions, then drop and request a keyframe instead of stalling.
 * :mod:`~telesurgery.media.webrtc` — ICE configuration, codec preference, SDP read-back.
 """
