@@ -182,3 +182,14 @@ def test_a_content_limited_encoder_says_nothing_about_the_bottleneck() -> None:
     controller = RateController()  # a still scene: the encoder sends far below its target
     target = controller.on_feedback(0.2, RTT_MS, None, 0.0, sent_bps=200_000)
     assert target.bitrate_bps == pytest.approx(1_500_000 * 0.85, rel=1e-6)
+
+
+def test_a_remb_between_reports_cuts_a_higher_target_at_once() -> None:
+    controller = RateController()
+    target = controller.on_remb(600_000, now=0.2)
+    assert target.bitrate_bps == 600_000 and controller.state is RateState.DECREASE
+    assert controller.on_remb(900_000, now=0.3).bitrate_bps == 600_000  # a cap, not a push
+    assert controller.on_remb(10_000, now=0.4).bitrate_bps == 100_000  # never below the floor
+    # and it caps later increases until a higher estimate arrives
+    run(controller, 1.0, 20.0, remb_bps=None)
+    assert controller.target().bitrate_bps == 100_000

@@ -80,7 +80,10 @@ async def test_reports_carry_loss_rtt_and_last_remb() -> None:
     await sender._handle_rtcp_packet(remb)
     rr = RtcpRrPacket(ssrc=1, reports=[block(SSRC, 64), block(999, 255)])
     await sender._handle_rtcp_packet(rr)
-    assert reports == [ReceiverReport(loss_fraction=0.25, rtt_ms=135.0, remb_bps=800_000.0)]
+    assert reports == [
+        ReceiverReport(loss_fraction=0.0, rtt_ms=None, remb_bps=800_000.0, remb_only=True),
+        ReceiverReport(loss_fraction=0.25, rtt_ms=135.0, remb_bps=800_000.0),
+    ]
     assert sender.handled == [remb, rr]  # aiortc's own handling still runs
 
 

@@ -18,7 +18,8 @@ Policy
 * **Throughput on loss**: when the encoder used at least ``delivered_min_usage`` of its target
   and the link lost more than ``loss_high``, the cut goes at once to below what got through
   (``sent_bps * (1 - loss) * decrease_factor``) instead of creeping down one report at a time.
-* **REMB** (receiver estimate) caps the target when present.
+* **REMB** (receiver estimate) caps the target when present; a REMB arriving between reports
+  (:meth:`RateController.on_remb`) cuts a target above it at once.
 * **Degradation ladder**: the picture scale and frame rate follow the bitrate through
   :attr:`RateConfig.ladder` — the first rung whose ``min_bitrate_bps`` the target meets. The
   default keeps 30 fps as long as possible and lowers the resolution first (frame rate is motion
@@ -233,6 +234,18 @@ class RateController:
             ceiling = min(ceiling, self._remb_bps)
         self._bitrate_bps = max(min(self._bitrate_bps, ceiling), float(cfg.min_bitrate_bps))
         self._rung = self._rung_for(self._bitrate_bps, current=self._rung)
+        return self.target()
+
+    def on_remb(self, remb_bps: float, now: float) -> RateTarget:
+        """A receiver-estimated maximum bitrate arriving on its own at ``now`` [s]: from now on
+        it caps the target (as in :meth:`on_feedback`), and a target above it is cut to it at
+        once — REMB is the receiver's delay-based estimate, the earliest sign of a queue."""
+        self._remb_bps = remb_bps
+        if remb_bps < self._bitrate_bps:
+            self._bitrate_bps = max(remb_bps, float(self.config.min_bitrate_bps))
+            self._last_decrease_s = now
+            self._set_state(RateState.DECREASE)
+            self._rung = self._rung_for(self._bitrate_bps, current=self._rung)
         return self.target()
 
     def target(self) -> RateTarget:

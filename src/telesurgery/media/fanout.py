@@ -364,19 +364,30 @@ class SharedVideoEncoder:
         """Feed a surgeon's receiver report to the rate controller, with the rate actually
         encoded since the previous report."""
         now = self._clock()
+        if report.remb_only:
+            if report.remb_bps is not None:
+                self._set_target(self.rate.on_remb(report.remb_bps, now))
+                self.stats.last_remb_bps = report.remb_bps
+            return
         sent_bps: float | None = None
         if self._last_report is not None:
             then, bytes_then = self._last_report
             if now - then > 0.1:
                 sent_bps = (self.stats.bytes_encoded - bytes_then) * 8 / (now - then)
         self._last_report = (now, self.stats.bytes_encoded)
-        self._target = target = self.rate.on_feedback(
-            report.loss_fraction, report.rtt_ms, report.remb_bps, now, sent_bps=sent_bps
+        self._set_target(
+            self.rate.on_feedback(
+                report.loss_fraction, report.rtt_ms, report.remb_bps, now, sent_bps=sent_bps
+            )
         )
         stats = self.stats
         stats.last_loss_fraction = report.loss_fraction
         stats.last_rtt_ms = report.rtt_ms
         stats.last_remb_bps = report.remb_bps
+
+    def _set_target(self, target: RateTarget) -> None:
+        self._target = target
+        stats = self.stats
         stats.target_bitrate_bps, stats.target_fps = target.bitrate_bps, target.fps
         stats.target_scale = target.scale
 

@@ -9,7 +9,9 @@ the class) and turns the packets into two callbacks:
 * ``on_keyframe_request()`` for PLI and FIR — wire it to the shared encoder;
 * ``on_report(ReceiverReport)`` for each receiver report block about this sender — loss
   fraction, round-trip time (aiortc's own LSR/DLSR estimate, read through ``getStats()``) and
-  the last REMB — wire it to the rate controller for surgeons' peers only.
+  the last REMB — and for each REMB as it arrives (``remb_only``: the receiver's delay-based
+  estimate is the earliest congestion signal, it should not wait ~1 s for the next report) —
+  wire it to the rate controller for surgeons' peers only.
 
 The wrapped method still runs for everything except PLI/FIR (NACK retransmissions, RTT and
 stats keep working). The hook is checked against the aiortc versions it was written for
@@ -56,6 +58,10 @@ class ReceiverReport:
     """Smoothed round-trip time [ms], or ``None`` before the first SR/RR exchange."""
     remb_bps: float | None
     """Last receiver-estimated maximum bitrate [bit/s], or ``None`` if none was received."""
+    remb_only: bool = False
+    """True for a REMB arriving between receiver reports (a receiver sends one at once when its
+    delay-based estimator sees the queue grow): only ``remb_bps`` is news; ``loss_fraction`` and
+    ``rtt_ms`` are then 0 and None, not measurements."""
 
 
 def check_aiortc_version(version: str = aiortc.__version__) -> None:
@@ -115,6 +121,12 @@ class SenderFeedbackTap:
                 return
             if self._sender._ssrc in ssrcs:
                 self._remb_bps = float(bitrate)
+                if self._on_report is not None:
+                    self._on_report(
+                        ReceiverReport(
+                            loss_fraction=0.0, rtt_ms=None, remb_bps=self._remb_bps, remb_only=True
+                        )
+                    )
         elif isinstance(packet, RtcpRrPacket | RtcpSrPacket):
             for block in packet.reports:
                 if block.ssrc != self._sender._ssrc:
