@@ -1,7 +1,9 @@
 // The surgeon console page: wires the connection, the video view, the virtual master and its
-// input devices, the teleoperation session, the HUD and the alarms. Query parameters (all
-// optional): console_id, role, gateway, ping_hz, control_hz, arm, scale, tremor, adaptive, mute.
+// input devices, the teleoperation session, the HUD and the alarms, and the team (control of the
+// arms, presence, telestration, chat). Query parameters (all optional): token, console_id, role,
+// gateway, ping_hz, control_hz, arm, scale, tremor, adaptive, mute.
 import { ConnectError, GatewayConnection } from "./connection.js";
+import { Voice } from "./voice.js";
 import { VideoView } from "./video.js";
 import { VirtualMaster } from "./master.js";
 import { KeyboardInput } from "./input/keyboard.js";
@@ -13,10 +15,16 @@ import { Alarms, Severity } from "./alarms.js";
 import { Hud } from "./hud.js";
 import { Ticker } from "./ticker.js";
 import { reactionTo } from "./supervisor_events.js";
+import { Team } from "./team/team.js";
+import { capabilitiesOf } from "./team/roles.js";
 
 /** Page options from the query string, validated; errors list the valid values. */
 export function optionsFromQuery(search) {
   const q = new URLSearchParams(search);
+  const token = q.get("token");
+  if (token !== null && !/^[\x21-\x7e]{8,512}$/.test(token)) {
+    throw new Error("invalid token: valid is the printable token of an invitation (8..512 characters)");
+  }
   const role = q.get("role") ?? "lead";
   const roles = ["lead", "bedside", "consultant", "observer"];
   if (!roles.includes(role)) throw new Error(`invalid role=${role}: valid are ${roles.join(", ")}`);
@@ -35,6 +43,7 @@ export function optionsFromQuery(search) {
     return v === "on";
   };
   return {
+    token,
     consoleId: q.get("console_id") ?? "browser-console",
     role,
     gateway: q.get("gateway") ?? window.location.origin,
@@ -53,6 +62,9 @@ const SUSPEND_TEXT = {
   hidden: "Console tab in the background",
   gamepad: "Gamepad disconnected",
 };
+
+/** Keys of the team features (one press each; none while typing in the chat). */
+const TEAM_KEYS = Object.freeze({ KeyG: "grant", KeyN: "deny", KeyT: "draw", KeyX: "clear", KeyC: "chat" });
 
 export class ConsoleApp {
   constructor(options, elements) {
@@ -73,7 +85,18 @@ export class ConsoleApp {
     this.scale = options.scale;
     this.engaged = false; // operator present: the surgeon asked to drive
     this.suspended = null; // why motion was stopped by the console itself
-    this.controllers = {};
+    this.identity = { consoleId: options.consoleId, role: options.role };
+    this.caps = capabilitiesOf(options.role);
+    this.needsClutch = new Set(); // arms handed to this console that wait for a clutch press
+    this.engageOnGrant = new Set(); // arms requested by Enter: engage them when granted
+    this.team = new Team(elements, {
+      consoleId: options.consoleId,
+      role: options.role,
+      send: (m) => this.connection?.request(m) ?? false,
+      frameNumber: () => this.video?.lastFrameNumber ?? null,
+      notify: (n) => this.onTeamNotice(n),
+    });
+    this.voice = new Voice({ role: options.role, mic: new URLSearchParams(window.location.search).get("mic") });
     this.lastTickMs = null;
     this.sentTimes = [];
     this.lastStatus = null;
@@ -89,7 +112,8 @@ export class ConsoleApp {
 
   async start() {
     this.bindInputs();
-    this.hud.setPhase("connecting", `connecting to ${this.options.gateway} as ${this.options.consoleId} (${this.options.role})`);
+    const who = this.options.token === null ? `as ${this.options.consoleId} (${this.options.role})` : "with an invitation token";
+    this.hud.setPhase("connecting", `connecting to ${this.options.gateway} ${who}`);
     try {
       const response = await fetch(`${this.options.gateway}/api/config`);
       this.config = await response.json();
@@ -98,10 +122,14 @@ export class ConsoleApp {
         consoleId: this.options.consoleId,
         role: this.options.role,
         pingHz: this.options.pingHz,
+        token: this.options.token,
+        beforeOffer: (pc) => this.voice.prepare(pc),
       });
       this.video = new VideoView(this.el.video, this.connection);
       this.connection.addEventListener("track", (e) => this.video.attach(e.detail));
       this.connection.addEventListener("supervisor", (e) => this.onSupervisorEvent(e.detail));
+      this.connection.addEventListener("team", (e) => this.team.onMessage(e.detail));
+      this.connection.addEventListener("team", (e) => this.voice.onMessage(e.detail));
       this.connection.addEventListener("connectionstate", (e) => {
         if (e.detail === "failed" || e.detail === "closed") {
           this.alarms.raise("connection", Severity.CRITICAL, `Connection ${e.detail}: reload the page to reconnect; the robot holds`);
@@ -109,14 +137,16 @@ export class ConsoleApp {
         }
       });
       const answer = await this.connection.connect();
-      for (const arm of Object.keys(answer.geometry.T_world_rcm)) this.controllers[arm] = null;
-      for (const arm of answer.arms_controlled) this.controllers[arm] = this.options.consoleId;
+      this.voice.start(answer).catch((error) => this.hud.note(`Voice: ${error.message}`));
+      // with a token the gateway decides who this console is
+      this.setIdentity(answer.console_id ?? this.options.consoleId, answer.role ?? this.options.role);
+      this.team.board.seed(answer.arms_controlled);
       this.session = new TeleopSession(this.connection, answer.geometry, {
         scaling: { ratio: SCALE_PRESETS[this.scale], delay_adaptive: { enabled: this.options.adaptive } },
         tremor: { enabled: this.options.tremor },
       });
       this.phase = "connected";
-      this.hud.setPhase("connected", `session ${answer.session_id} · ${this.options.consoleId} (${this.options.role})`);
+      this.hud.setPhase("connected", `session ${answer.session_id} · ${this.identity.consoleId} (${this.identity.role})`);
     } catch (error) {
       this.phase = "failed";
       const text = error instanceof ConnectError ? error.message : `cannot connect: ${error.message}`;
@@ -127,6 +157,7 @@ export class ConsoleApp {
     this.ticker = new Ticker(1000 / this.options.controlHz, (now) => this.tick(now));
     this.ticker.start();
     this.hudTimer = setInterval(() => this.refreshHud(), 200);
+    this.teamTimer = setInterval(() => this.team.render(performance.now()), 250); // prompt countdown
     this.statsTimer = setInterval(() => this.pollStats(), 1000);
   }
 
@@ -134,6 +165,7 @@ export class ConsoleApp {
 
   bindInputs() {
     window.addEventListener("keydown", (e) => this.onKey(e, true), true);
+    this.voice.bindKeys(window);
     window.addEventListener("keyup", (e) => this.onKey(e, false), true);
     window.addEventListener("blur", () => this.suspend("blur"));
     document.addEventListener("visibilitychange", () => {
@@ -157,9 +189,24 @@ export class ConsoleApp {
   }
 
   onKey(e, down) {
+    const typing = e.target instanceof HTMLInputElement || e.target instanceof HTMLTextAreaElement;
+    if (typing) {
+      // the chat has the keys, but Escape is the E-STOP everywhere
+      if (down && e.code === "Escape") {
+        e.target.blur();
+        if (this.caps.estop) this.consume(e, () => this.estop());
+      }
+      return;
+    }
     const onControl = e.target instanceof HTMLButtonElement || e.target instanceof HTMLSelectElement;
     if (down && !e.repeat) {
+      const team = TEAM_KEYS[e.code];
+      if (team !== undefined && !e.ctrlKey && !e.metaKey && !e.altKey) return this.consume(e, () => this.teamKey(team, e.shiftKey));
+      if (e.code === "KeyM") return this.consume(e, () => { this.alarms.muted = !this.alarms.muted; });
+      if (e.code === "KeyH" || e.code === "Slash") return this.consume(e, () => this.el.help.toggleAttribute("hidden"));
+      if (!this.caps.drive && !this.caps.estop) return; // view only: no control keys at all
       if (e.code === "Escape") return this.consume(e, () => this.estop());
+      if (!this.caps.drive) return;
       if (e.code === "Enter" && !onControl) return this.consume(e, () => this.setEngaged(!this.engaged));
       if (e.code === "Digit1") return this.consume(e, () => this.selectArm("PSM1"));
       if (e.code === "Digit2") return this.consume(e, () => this.selectArm("PSM2"));
@@ -169,9 +216,8 @@ export class ConsoleApp {
         const i = names.indexOf(this.scale) + (e.code === "BracketRight" ? 1 : -1);
         return this.consume(e, () => this.setScale(names[Math.min(Math.max(i, 0), names.length - 1)]));
       }
-      if (e.code === "KeyM") return this.consume(e, () => { this.alarms.muted = !this.alarms.muted; });
-      if (e.code === "KeyH" || e.code === "Slash") return this.consume(e, () => this.el.help.toggleAttribute("hidden"));
     }
+    if (!this.caps.drive) return;
     if (e.code === "Space" && onControl) return;
     if (down) this.keyboard.keydown(e.code);
     else this.keyboard.keyup(e.code);
@@ -183,22 +229,83 @@ export class ConsoleApp {
     action();
   }
 
+  teamKey(action, shift) {
+    if (action === "grant" || action === "deny") {
+      if (!this.team.answer(action === "grant")) this.hud.note("No request to answer");
+    } else if (action === "draw") {
+      if (!this.team.caps.draw) this.hud.note(`Role ${this.identity.role} cannot draw`);
+      else this.hud.note(this.team.toggleDraw() ? "Draw mode: draw on the video with the mouse (T to stop)" : "Draw mode off");
+    } else if (action === "clear") {
+      if (shift && this.team.caps.clearAll) this.team.clearAll();
+      else if (!this.team.clearMine()) this.hud.note("You have no strokes to clear");
+    } else if (action === "chat" && this.team.caps.chat) {
+      this.keyboard.release();
+      this.el.chatInput.focus();
+    }
+  }
+
+  // -- identity and control of the arms ----------------------------------------------------------
+
+  /** The console id and role the gateway confirmed; the page shows only what the role may do. */
+  setIdentity(consoleId, role) {
+    this.identity = { consoleId, role };
+    this.caps = capabilitiesOf(role);
+    this.team.applyRole(consoleId, role);
+    const el = this.el;
+    el.role.textContent = this.caps.drive ? `${role.toUpperCase()} · ${consoleId}` : `${role.toUpperCase()} · view only`;
+    el.role.dataset.role = role;
+    for (const node of [el.engage, el.scaleLabel, ...el.armButtons]) node.hidden = !this.caps.drive;
+    el.estop.hidden = !this.caps.estop;
+    el.clearEstop.hidden = !this.caps.clearEstop;
+    document.body.dataset.role = role;
+    if (!this.caps.drive && this.engaged) this.setEngaged(false, { release: false });
+  }
+
+  holds(arm) {
+    return this.team.board.holds(arm);
+  }
+
+  /** A ControlBoard notice: control gained or lost, a request to answer, an outcome, a refusal. */
+  onTeamNotice(n) {
+    if (n.gained !== undefined) {
+      this.session?.resetArm(n.gained);
+      if (this.engageOnGrant.delete(n.gained) && this.engaged) {
+        this.hud.note(`${n.gained} is yours: engaging with alignment`);
+        return;
+      }
+      this.needsClutch.add(n.gained);
+      // arms given at join need no banner: the surgeon engages with Enter anyway
+      if (this.phase === "connected") this.alarms.raise(`control:${n.gained}`, Severity.INFO, n.text);
+      return;
+    }
+    if (n.lost !== undefined) {
+      this.session?.resetArm(n.lost);
+      this.needsClutch.delete(n.lost);
+      this.alarms.clear(`control:${n.lost}`);
+    }
+    if (n.prompt !== undefined) this.alarms.beep(Severity.WARNING);
+    this.hud.note(n.text);
+  }
+
   // -- state changes -----------------------------------------------------------------------------
 
   /** Engage (operator present) or release; `release` sends a disengage request first. */
   setEngaged(on, { release = true } = {}) {
-    if (on && this.options.role === "observer") {
-      this.hud.note("Observers cannot drive the robot");
+    if (on && !this.caps.drive) {
+      this.hud.note(`Role ${this.identity.role} cannot drive the robot`);
       return;
     }
     if (on && this.phase !== "connected") return;
+    if (on) this.claim(this.arm);
     if (!on && this.engaged && release && this.session !== null) {
-      if (this.session.release().length > 0) this.releasedAtMs = performance.now();
+      if (this.session.release((arm) => this.holds(arm)).length > 0) this.releasedAtMs = performance.now();
     }
     this.engaged = on;
     this.session?.reset();
     this.lastStatus = null;
     if (on) {
+      this.needsClutch.clear(); // Enter is the explicit engage: every arm held aligns now
+      for (const arm of Object.keys(this.team.board.controllers)) this.alarms.clear(`control:${arm}`);
       this.suspended = null;
       this.alarms.clear("suspended");
       this.keyboard.release();
@@ -224,6 +331,22 @@ export class ConsoleApp {
     this.arm = arm;
     this.hud.note(`Driving ${arm}${arm === "ECM" ? " (camera)" : ""}`);
     this.session?.resetArm(arm);
+    if (this.engaged) this.claim(arm);
+  }
+
+  /** Engaging an arm this console does not hold: ask for it if it is free, else say who has it. */
+  claim(arm) {
+    const board = this.team.board;
+    if (board.holds(arm)) return;
+    const holder = board.controllers[arm] ?? null;
+    if (holder === null && (board.caps.request || board.caps.take)) {
+      this.engageOnGrant.add(arm);
+      this.team.send(board.caps.request ? board.request(arm) : board.take(arm));
+      this.hud.note(`${arm} is free: asking for it`);
+    } else if (holder !== null) {
+      const how = board.caps.take ? "Take it" : board.caps.request ? "Request it" : "Ask the lead for it";
+      this.hud.note(`${arm} is held by ${board.label(holder)}: ${how} in the Control panel`);
+    }
   }
 
   setScale(name) {
@@ -235,6 +358,7 @@ export class ConsoleApp {
   }
 
   estop() {
+    if (!this.caps.estop) return;
     this.connection?.request({ type: "estop" });
     this.setEngaged(false, { release: false });
     this.alarms.raise("estop-local", Severity.CRITICAL, "E-STOP requested: the robot stops");
@@ -248,12 +372,26 @@ export class ConsoleApp {
     this.watchLink(nowMs);
     const pads = navigator.getGamepads ? navigator.getGamepads() : [];
     if (this.gamepad.connected && this.gamepad.pollEngage(pads)) this.setEngaged(!this.engaged);
+    if (!this.caps.drive) return; // view only: nothing is ever sent on the control channel
     if (!this.engaged || this.session === null || this.connection.latestState === null) return;
     if (this.linkLost) return; // nothing sent into a dead link; the watchdog holds the robot
+    if (!this.holds(this.arm)) {
+      this.lastStatus = null; // another console (or nobody) controls it: nothing is sent
+      return;
+    }
     this.keyboard.apply(this.master, dt);
     this.mouse.apply(this.master);
     this.gamepad.apply(this.master, dt, pads);
     const clutch = this.keyboard.clutch || this.gamepad.clutch;
+    if (this.needsClutch.has(this.arm)) {
+      // handed over: the arm holds until the new controller presses the clutch, then aligns
+      if (!clutch) {
+        this.lastStatus = null;
+        return;
+      }
+      this.needsClutch.delete(this.arm);
+      this.alarms.clear(`control:${this.arm}`);
+    }
     const pipeline = this.session.pipeline(this.arm);
     if (!clutch && pipeline.state !== "FOLLOWING") {
       // the virtual master aligns itself with the tool, as a motorised master does before engaging
@@ -273,6 +411,18 @@ export class ConsoleApp {
       this.sentTimes.push(nowMs);
       while (this.sentTimes.length && this.sentTimes[0] < nowMs - 1000) this.sentTimes.shift();
     }
+  }
+
+  /** What the mode line says about control of the driven arm (null when it is plainly yours). */
+  controlNote() {
+    if (!this.caps.drive) return "view only";
+    const board = this.team.board;
+    if (!board.holds(this.arm)) {
+      const holder = board.controllers[this.arm] ?? null;
+      return holder === null ? `${this.arm} is free` : `${this.arm} held by ${board.label(holder)}`;
+    }
+    if (this.engaged && this.needsClutch.has(this.arm)) return "yours: press the clutch (Space) to engage";
+    return null;
   }
 
   rttP50() {
@@ -300,7 +450,11 @@ export class ConsoleApp {
     // an arm the robot state shows following again has no hold / disengage alarm any more
     const state = this.connection.latestState;
     if (!lost && state !== null) {
-      for (const a of state.arms) if (a.supervisor_state === "FOLLOWING") this.alarms.clear(`arm:${a.arm}`);
+      for (const a of state.arms) {
+        if (a.supervisor_state !== "FOLLOWING") continue;
+        this.alarms.clear(`arm:${a.arm}`);
+        if (this.holds(a.arm)) this.alarms.clear(`control:${a.arm}`);
+      }
     }
   }
 
@@ -317,7 +471,12 @@ export class ConsoleApp {
       if (a.raise) this.alarms.raise(...a.raise);
       else if (a.clear) this.alarms.clear(a.clear);
       else if (a.note) this.hud.note(a.note);
-      else if (a.controller) this.controllers[a.controller[0]] = a.controller[1];
+      else if (a.controller) {
+        const [arm, holder] = a.controller;
+        const before = this.team.board.controllers[arm] ?? null;
+        for (const n of this.team.board.onControlChanged(arm, before, holder ?? null, null)) this.onTeamNotice(n);
+        this.team.render(performance.now());
+      }
       else if ("estop" in a) {
         this.estopped = a.estop;
         if (a.estop) this.setEngaged(false, { release: false });
@@ -367,8 +526,11 @@ export class ConsoleApp {
     return {
       phase: this.phase,
       session_id: c?.sessionId ?? null,
-      console_id: this.options.consoleId,
-      role: this.options.role,
+      console_id: this.identity.consoleId,
+      role: this.identity.role,
+      view_only: !this.caps.drive,
+      needs_clutch: [...this.needsClutch],
+      control_note: this.controlNote(),
       engaged: this.engaged,
       suspended: this.suspended,
       clutch: !!this.clutch,
@@ -404,7 +566,7 @@ export class ConsoleApp {
             arm: a.arm,
             supervisor_state: a.supervisor_state,
             operating_state: a.operating_state,
-            controller: this.controllers[a.arm] ?? null,
+            controller: this.team.board.controllers[a.arm] ?? null,
             setpoint_position_m: a.setpoint_position_m,
             jaw_rad: a.measured_jaw_rad,
             command_age_ms: a.last_command_age_us === null ? null : a.last_command_age_us / 1000,
@@ -412,6 +574,7 @@ export class ConsoleApp {
         : [],
       alarms: [...this.alarms.active.entries()].map(([key, a]) => ({ key, severity: a.severity, text: a.text })),
       thresholds: this.config,
+      team: this.team.snapshot(),
     };
   }
 }

@@ -52,7 +52,8 @@ export { Window as SampleWindow };
 
 export class GatewayConnection extends EventTarget {
   /**
-   * @param {{baseUrl: string, consoleId: string, role: string, pingHz: number}} options
+   * @param {{baseUrl: string, consoleId: string, role: string, pingHz: number, token?: string | null}} options
+   *   token: the invitation token (the gateway takes the console's role from it)
    */
   constructor(options) {
     super();
@@ -60,6 +61,8 @@ export class GatewayConnection extends EventTarget {
     this.consoleId = options.consoleId;
     this.role = options.role;
     this.pingHz = options.pingHz;
+    this.token = options.token ?? null;
+    this.beforeOffer = options.beforeOffer ?? null; // (pc) => void: more m-lines (voice.js)
     this.clock = new ClockSync();
     this.pc = null;
     this.control = null;
@@ -104,6 +107,7 @@ export class GatewayConnection extends EventTarget {
       this.dispatchEvent(new CustomEvent("connectionstate", { detail: pc.connectionState }));
     };
     this.control.onclose = () => this.dispatchEvent(new CustomEvent("closed", { detail: "control channel closed" }));
+    if (this.beforeOffer !== null) await this.beforeOffer(pc);
     await pc.setLocalDescription(await pc.createOffer());
     await this.iceGatheringComplete(3000);
     let response;
@@ -117,6 +121,7 @@ export class GatewayConnection extends EventTarget {
           console_id: this.consoleId,
           role: this.role,
           protocol_version: PROTOCOL_VERSION,
+          ...(this.token === null ? {} : { token: this.token }),
         }),
       });
     } catch (error) {
@@ -233,7 +238,10 @@ export class GatewayConnection extends EventTarget {
       this.protocolErrors++;
       return;
     }
-    this.dispatchEvent(new CustomEvent("supervisor", { detail: event }));
+    // {"type": ...}: the team's messages (presence, handover, telestration, chat);
+    // {"event": ...}: the safety supervisor's events
+    const kind = event !== null && typeof event === "object" && typeof event.type === "string" ? "team" : "supervisor";
+    this.dispatchEvent(new CustomEvent(kind, { detail: event }));
   }
 
   /**

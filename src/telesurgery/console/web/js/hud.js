@@ -40,8 +40,10 @@ export class Hud {
     const t = s.teleop;
     el.mode.textContent =
       `${s.engaged ? (s.clutch ? "CLUTCH" : "ENGAGED") : "NOT ENGAGED"} · ${s.arm} · ${s.scale}` +
-      (t ? ` · ${t.state}${t.alignment_error_rad !== null ? ` (${(t.alignment_error_rad * 180 / Math.PI).toFixed(1)}°)` : ""}` : "");
-    el.mode.dataset.engaged = s.engaged ? (s.clutch ? "clutch" : "on") : "off";
+      (t ? ` · ${t.state}${t.alignment_error_rad !== null ? ` (${(t.alignment_error_rad * 180 / Math.PI).toFixed(1)}°)` : ""}` : "") +
+      (s.control_note ? ` · ${s.control_note}` : "");
+    el.mode.title = el.mode.textContent; // the whole line when it is cut short
+    el.mode.dataset.engaged = s.engaged ? (s.clutch ? "clutch" : s.control_note ? "waiting" : "on") : "off";
     const rows = s.arms.map((a) => {
       const mine = a.controller === s.console_id;
       return `<tr data-state="${a.supervisor_state}"${a.arm === s.arm ? ' class="selected"' : ""}>` +

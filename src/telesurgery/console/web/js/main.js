@@ -9,6 +9,7 @@ const elements = {
   phase: $("phase"),
   note: $("note"),
   link: $("link"),
+  role: $("role"),
   rtt: $("rtt"),
   g2g: $("g2g"),
   rate: $("rate"),
@@ -19,10 +20,27 @@ const elements = {
   armsPanel: $("arms-panel"),
   armButtons: [...document.querySelectorAll("[data-arm]")],
   scale: $("scale"),
+  scaleLabel: $("scale-label"),
   engage: $("engage"),
   estop: $("estop"),
   clearEstop: $("clear-estop"),
   help: $("help"),
+  // the team: control of the arms, presence, telestration, chat
+  controlRows: $("control-rows"),
+  handoverPrompt: $("handover-prompt"),
+  handoverText: $("handover-text"),
+  grant: $("grant"),
+  deny: $("deny"),
+  presence: $("presence"),
+  telestration: $("telestration"),
+  drawTools: $("draw-tools"),
+  draw: $("draw"),
+  drawColor: $("draw-color"),
+  clearMine: $("clear-mine"),
+  clearAll: $("clear-all"),
+  chatLog: $("chat-log"),
+  chatForm: $("chat-form"),
+  chatInput: $("chat-input"),
 };
 $("help-button").addEventListener("click", () => elements.help.toggleAttribute("hidden"));
 
@@ -36,7 +54,7 @@ try {
   throw error;
 }
 elements.scale.value = options.scale;
-elements.clearEstop.hidden = options.role !== "bedside";
 const app = new ConsoleApp(options, elements);
 window.consoleApp = app;
+app.setIdentity(options.consoleId, options.role); // until the gateway confirms it
 app.start();

@@ -66,10 +66,12 @@ export class TeleopSession {
   /**
    * The surgeon releases the arms: one CONTROL message with DISENGAGE_REQUEST and each driven
    * arm's current setpoint, then nothing until the next engage. Returns the arms released.
+   * @param {(arm: string) => boolean} [holds] the arms this console controls (default: all)
    */
-  release() {
+  release(holds = () => true) {
     const state = this.connection.latestState;
     const arms = Object.keys(this.pipelines).filter((arm) => {
+      if (!holds(arm)) return false; // another console follows it now: not ours to release
       const s = armOf(state, arm)?.supervisor_state;
       return s === "FOLLOWING" || s === "HOLDING";
     });
