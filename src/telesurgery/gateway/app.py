@@ -51,6 +51,7 @@ from telesurgery.gateway.peer import ConsolePeer
 from telesurgery.gateway.room import Member, OperationRoom, RoomConfig
 from telesurgery.gateway.room_driver import RoomDriver
 from telesurgery.gateway.signalling import OfferRefused, offer_handler
+from telesurgery.gateway.voice import VoiceConference
 from telesurgery.link.emulator import LinkEmulator
 from telesurgery.link.latency import LatencyTracker
 from telesurgery.link.profiles import LinkProfile, parse_link
@@ -157,6 +158,8 @@ class Gateway:
         """Every supervisor event, counted by type."""
         self.audit: AuditWriter | None = None
         """The audit-trail writer, when ``config.audit_db`` is set."""
+        self.voice = VoiceConference(self.config.voice, on_activity=self._broadcast_event)
+        """The consoles' voice conference (:mod:`telesurgery.gateway.voice`)."""
         self.admission: Admission = OpenAdmission()
         """Sign-in: tokens of ``config.operation_id`` when ``config.auth_db`` is set (at start)."""
         self.room = OperationRoom(
@@ -177,6 +180,7 @@ class Gateway:
         """Feeds :attr:`room` and carries out its decisions (from start)."""
         self._by_console: dict[str, ConsolePeer] = {}
         self._link_lost: set[int] = set()
+        self._last_link_check_ns = 0
         self._expiry: dict[int, asyncio.TimerHandle] = {}
 
     # -- lifespan -------------------------------------------------------------------------------
@@ -249,6 +253,7 @@ class Gateway:
             )
             if record_path is not None:
                 self.audit.submit(AuditKind.RECORDING_STARTED, payload={"path": str(record_path)})
+        await self.voice.start()
         self._tasks = [
             asyncio.create_task(self._state_loop(), name="state-broadcast"),
             asyncio.create_task(self._ping_loop(), name="clock-sync-pings"),
@@ -269,6 +274,7 @@ class Gateway:
         self._tasks.clear()
         for session in list(self.peers):
             await self._drop_peer(session)
+        await self.voice.stop()
         if self.room_driver is not None:
             self.room_driver.close()
         if self.video is not None:
@@ -370,9 +376,11 @@ class Gateway:
                         on_report=self.video.on_receiver_report if surgeon else None,
                     )
                     break
+        self.voice.attach(_voice_id(console_id, session_id), console_id, role, pc)
         await pc.setLocalDescription(await pc.createAnswer())
         self._install_link(session_id, pc)
         if self.peers.get(session_id) is not peer:  # closed while the answer was made
+            await self.voice.detach(_voice_id(console_id, session_id))
             raise OfferError(f"console {console_id} disconnected during signalling")
         arms_controlled = self.room_driver.join(
             Member(console_id, role, admitted.display_name, admitted.user)
@@ -455,6 +463,11 @@ class Gateway:
         assert self.room_driver is not None
         now_ns = time.monotonic_ns()
         silent_ns = int(self.config.link_lost_after_ms * 1e6)
+        last_check, self._last_link_check_ns = self._last_link_check_ns, now_ns
+        if now_ns - last_check > silent_ns // 2:
+            # this loop itself stalled: the silence may be ours (datagrams not read yet), so no
+            # link is declared lost until the next check
+            return
         for session_id, peer in list(self.peers.items()):
             heard = peer.last_heard_ns
             if heard is None:
@@ -473,6 +486,12 @@ class Gateway:
         peer = self.peers.pop(session_id, None)
         if peer is None:
             return
+        logger.info(
+            "console %s (session %d) left: connection %s",
+            peer.console_id,
+            session_id,
+            getattr(peer.pc, "connectionState", "?"),
+        )
         if self._by_console.get(peer.console_id) is peer:
             del self._by_console[peer.console_id]
             if self.room_driver is not None:  # its requests end, its arms go to the bedside
@@ -488,6 +507,7 @@ class Gateway:
         link = self._links.pop(session_id, None)
         if link is not None:
             await link.aclose()
+        await self.voice.detach(_voice_id(peer.console_id, session_id))
         await peer.close()
         if self.recorder is not None:
             self.recorder.record_operation_event(
@@ -509,6 +529,10 @@ class Gateway:
             self.metrics.console_latency_p99_ms.labels(console=console_id, component=name).set(
                 sample.p99_us / 1000.0
             )
+
+    def _broadcast_event(self, event: dict[str, Any]) -> None:
+        for peer in list(self.peers.values()):
+            peer.send_event(event)
 
     def _on_reject(self, reason: str, detail: str) -> None:
         self.metrics.rejected_messages.labels(reason=reason).inc()
@@ -708,10 +732,16 @@ class Gateway:
             "control_loop": _jsonable(self.loop.stats()) if self.loop else None,
             "scene": self.scene(),
             "audit": None if self.audit is None else self.audit.status(),
+            "voice": self.voice.status(),
             "recording": None if self.recording_path is None else str(self.recording_path),
             "events": list(self.event_log)[-100:],
             "event_counts": dict(self.event_counts),
         }
+
+
+def _voice_id(console_id: str, session_id: int) -> str:
+    """A connection's name in the voice conference (console ids may reconnect)."""
+    return f"{console_id}#{session_id}"
 
 
 def _open_audit(url: str, operation_id: str) -> AuditWriter:
