@@ -44,14 +44,36 @@ class GatewayCommand(Command):
             help="where each operation's MCAP recording goes (default ./recordings)",
         )
         parser.add_argument("--no-record", action="store_true", help="do not record this operation")
-        parser.add_argument("--operation", default="", help="operation id (recorded)")
+        parser.add_argument(
+            "--operation",
+            default="",
+            help="id of the operation served (op_..., from `telesurgery admin create-operation`): "
+            "consoles sign in with its invitation tokens; recorded and audited under it",
+        )
         parser.add_argument(
             "--db",
             default=None,
-            help="database URL of the audit trail (default $TELESURGERY_DB, else "
-            "sqlite:///var/telesurgery.db)",
+            help="database URL of the operations, invitations and audit trail (default "
+            "$TELESURGERY_DB, else sqlite:///var/telesurgery.db)",
         )
+        parser.add_argument(
+            "--no-auth",
+            action="store_true",
+            help="DEVELOPMENT ONLY: no sign-in, every console states its own role",
+        )
+        parser.add_argument(
+            "--tls-cert",
+            type=Path,
+            default=None,
+            help="PEM certificate chain: serve HTTPS (scripts/dev-cert.sh makes a development one)",
+        )
+        parser.add_argument("--tls-key", type=Path, default=None, help="PEM key of --tls-cert")
         parser.add_argument("--no-audit", action="store_true", help="keep no audit trail")
+        parser.add_argument(
+            "--observers-hear-voice",
+            action="store_true",
+            help="observers hear the surgeons' voice conference (they never speak)",
+        )
         parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
 
     def run(self, args: argparse.Namespace) -> int:
@@ -59,19 +81,26 @@ class GatewayCommand(Command):
 
         from telesurgery.gateway.app import Gateway, create_app
         from telesurgery.gateway.config import GatewayConfig
+        from telesurgery.gateway.voice import VoiceConfig
         from telesurgery.media.encoder import EncoderConfig
         from telesurgery.operation.command import default_db_url
+        from telesurgery.operation.tls import server_ssl_context
         from telesurgery.robot.sim.camera import CameraConfig
         from telesurgery.robot.sim.config import SimCartConfig
 
         logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO)
+        db = args.db or default_db_url(os.environ)
         config = GatewayConfig(
             host=args.host,
             port=args.port,
             link=args.link,
             record_dir=None if args.no_record else args.record_dir,
-            audit_db=None if args.no_audit else (args.db or default_db_url(os.environ)),
+            audit_db=None if args.no_audit else db,
+            auth_db=None if args.no_auth else db,
             operation_id=args.operation,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+            voice=VoiceConfig(observers_hear_voice=args.observers_hear_voice),
             video=EncoderConfig(
                 codec=args.codec, width_px=args.width, height_px=args.height, fps=round(args.fps)
             ),
@@ -79,7 +108,21 @@ class GatewayCommand(Command):
         robot = SimCartConfig(
             camera=CameraConfig(width=args.width, height=args.height, fps=args.fps)
         )
+        ssl_context = None
+        if config.tls_cert is not None and config.tls_key is not None:
+            ssl_context = server_ssl_context(config.tls_cert, config.tls_key)
         gateway = Gateway(config, robot_config=robot)
-        print(f"telesurgery gateway on http://{args.host}:{args.port}  link={args.link}")
-        web.run_app(create_app(gateway), host=args.host, port=args.port, print=None)
+        scheme = "https" if ssl_context is not None else "http"
+        auth = "NONE (--no-auth, development only)" if args.no_auth else "invitation tokens"
+        print(
+            f"telesurgery gateway on {scheme}://{args.host}:{args.port}  link={args.link}  "
+            f"operation={args.operation or '-'}  sign-in={auth}"
+        )
+        web.run_app(
+            create_app(gateway),
+            host=args.host,
+            port=args.port,
+            ssl_context=ssl_context,
+            print=None,
+        )
         return 0

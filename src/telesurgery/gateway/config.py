@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from telesurgery.exceptions import ConfigError
+from telesurgery.gateway.voice import VoiceConfig
 from telesurgery.media.encoder import EncoderConfig
 
 
@@ -43,6 +44,8 @@ class GatewayConfig:
     """The operation this gateway serves (recorded, and the audit trail's key)."""
     ice_servers: tuple[str, ...] = ()
     """STUN/TURN URLs; none by default (no public STUN reachable from an operating room LAN)."""
+    voice: VoiceConfig = field(default_factory=VoiceConfig)
+    """The consoles' voice conference (who hears whom, jitter queues)."""
     auth_db: str | None = None
     """Database URL of the operations, users and invitations: every console signs in with an
     invitation token of ``operation_id`` and gets the role the token grants. None: no

@@ -36,8 +36,12 @@ class RunningGateway:
     """Process id (for CPU accounting)."""
 
     async def status(self) -> dict[str, Any]:
-        """``GET /status``."""
-        async with aiohttp.ClientSession() as http, http.get(f"{self.url}/status") as response:
+        """``GET /status`` (a development certificate is not checked: this is our own child)."""
+        connector = aiohttp.TCPConnector(ssl=False)
+        async with (
+            aiohttp.ClientSession(connector=connector) as http,
+            http.get(f"{self.url}/status") as response,
+        ):
             result: dict[str, Any] = await response.json()
             return result
 
@@ -53,15 +57,22 @@ def free_port(host: str = "127.0.0.1") -> int:
 async def gateway_process(
     args: Sequence[str] = (), *, host: str = "127.0.0.1", port: int = 0, timeout_s: float = 60.0
 ) -> AsyncIterator[RunningGateway]:
-    """Start ``telesurgery gateway --host HOST --port PORT *args``; stop it on exit."""
+    """Start ``telesurgery gateway --host HOST --port PORT *args``; stop it on exit.
+
+    Without ``--operation`` in ``args`` the gateway runs with ``--no-auth`` (a benchmark's or a
+    test's gateway on this host); with ``--tls-cert`` its URL is ``https://``.
+    """
     port = port or free_port(host)
     argv = [sys.executable, "-m", "telesurgery.cli", "gateway", "--host", host, "--port", str(port)]
+    if "--operation" not in args:
+        argv.append("--no-auth")
+    scheme = "https" if "--tls-cert" in args else "http"
     # the gateway's log goes to a file (a pipe nobody reads would block it once full)
     with tempfile.TemporaryFile(mode="w+", prefix="telesurgery-gateway-") as log_file:
         proc = subprocess.Popen(
             [*argv, *args], stdout=subprocess.DEVNULL, stderr=log_file, text=True
         )
-        running = RunningGateway(url=f"http://{host}:{port}", pid=proc.pid)
+        running = RunningGateway(url=f"{scheme}://{host}:{port}", pid=proc.pid)
         try:
             await _wait_ready(running, proc, log_file, timeout_s)
             yield running
