@@ -182,9 +182,14 @@ async def run_control(seconds: float) -> dict[str, Any]:
         sent = await stream_targets(console, seconds, 1000.0)
         cpu1, wall1 = cpu_seconds(pid), time.monotonic()
         st = await status(url)
+        estimate = console.clock.estimate()
     lat = st["latency"]
     servo = st["servo"]
     return {
+        # Console and gateway share this host's monotonic clock: the true offset is 0, so this is
+        # the error of the NTP-style estimate (the gateway's own, which maps send times for the
+        # command age, is built the same way from the opposite direction).
+        "clock_offset_estimate_ms": None if estimate is None else estimate.offset_ns / 1e6,
         "control_oneway_ms_p50": lat.get("command_age_p50_ms"),
         "control_oneway_ms_p99": lat.get("command_age_p99_ms"),
         "control_messages_sent": sent,

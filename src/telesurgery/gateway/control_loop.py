@@ -24,6 +24,14 @@ homing), that arm is disengaged and left to the robot until it is enabled, homed
 then the supervisor restarts from the robot's own setpoint, so nothing jumps back. The tick
 reuses its buffers (mailboxes and FIFOs are swapped, not rebuilt); what remains allocates inside
 the supervisor (small numpy temporaries, event values) and the robot driver.
+
+When a command counts as applied: at the tick that feeds it to the supervisor. That tick also
+sends the setpoint it produces to the robot (``servo_jp``, before the physics step of the same
+period), so the setpoint follows the command within the tick's own work. The command's age
+(:meth:`ControlLoop.command_ages_ms`, the gateway's "command age at the robot" and the transport
+benchmark's ``control_oneway_ms``) is the tick's time ``now`` minus the console's send time on
+the synchronised clock: network, gateway and hand-over, plus the wait for the next tick
+(about 0 to 1 servo period: commands and ticks are not phase-locked), but not the tick's work.
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 Every message is a tuple whose first item is one of the tags below, pickled with protocol 5 and
 sent as one pipe message (:meth:`multiprocessing.connection.Connection.send_bytes`). Commands,
-the only high-rate message (up to 1-2 kHz), travel as flat tuples of builtins (no numpy arrays,
-no dataclass): about 200 bytes.
+the only high-rate message (up to 1-2 kHz), normally bypass the pipe
+(:mod:`telesurgery.gateway.command_slots`); one that does not fit a slot travels here as a flat
+tuple of builtins (no numpy arrays, no dataclass): about 200 bytes.
 """
 
 from __future__ import annotations
