@@ -110,6 +110,7 @@ def test_request_grant_hands_over_and_reports_granted() -> None:
             "requester": "li",
             "holder": "rome",
             "deadline_ms": 10_000,
+            "requested_ns": 1_000_000_000,
         }
     ]
     assert sent(out, "presence")[-1]["pending"][0]["requester"] == "li"

@@ -333,6 +333,7 @@ class OperationRoom:
                         "requester": request.console_id,
                         "holder": request.holder,
                         "deadline_ms": _ms_left(request.deadline_s, now),
+                        "requested_ns": round(request.requested_s * 1e9),
                     }
                 )
         return {
@@ -678,6 +679,7 @@ class OperationRoom:
                     "requester": event.console_id,
                     "holder": event.holder,
                     "deadline_ms": _ms_left(event.deadline_s, now),
+                    "requested_ns": round(event.now_s * 1e9),
                 },
             )
         )
