@@ -187,6 +187,7 @@ def bench_bottleneck(adaptive: bool, seconds: float, rate_bps: int = 1_000_000) 
     next_report_s = 1.0
     last_capture_s = -1.0
     bytes_sent = 0
+    bytes_at_report = 0
     frame_count = int(seconds * 30)
     for n in range(frame_count):
         now = n / 30
@@ -200,8 +201,10 @@ def bench_bottleneck(adaptive: bool, seconds: float, rate_bps: int = 1_000_000) 
             rtt_ms = (arrivals[highest] - sent_at[highest] + one_way_s) * 1000
             highest_reported = highest
             next_report_s += 1.0
+            sent_bps = (bytes_sent - bytes_at_report) * 8 / 1.0
+            bytes_at_report = bytes_sent
             if adaptive:
-                controller.on_feedback(loss, rtt_ms, None, now)
+                controller.on_feedback(loss, rtt_ms, None, now, sent_bps=sent_bps)
         target = controller.target() if adaptive else fixed
         if now - last_capture_s < 0.9 / target.fps:
             continue

@@ -81,7 +81,7 @@ def test_recovers_to_the_ceiling_after_the_link_heals() -> None:
 
 
 def test_no_growth_during_the_hold_after_a_cut() -> None:
-    controller = RateController()
+    controller = RateController(RateConfig(congestion_memory_s=0.0))
     controller.on_feedback(0.2, RTT_MS, None, now=0.0)
     cut = controller.target().bitrate_bps
     run(controller, 1.0, 2.0)  # clean reports at 1 s and 2 s: still holding
@@ -130,6 +130,7 @@ def test_ladder_hysteresis_prevents_resolution_flapping() -> None:
         start_bitrate_bps=650_000,
         ladder=(LadderRung(600_000, 1.0, 30), LadderRung(0, 0.5, 30)),
         ladder_hysteresis=1.2,
+        congestion_memory_s=0.0,
     )
     controller = RateController(config)
     controller.on_feedback(0.2, RTT_MS, None, now=0.0)  # 650k -> 552k: down a rung
@@ -193,3 +194,15 @@ def test_a_remb_between_reports_cuts_a_higher_target_at_once() -> None:
     # and it caps later increases until a higher estimate arrives
     run(controller, 1.0, 20.0, remb_bps=None)
     assert controller.target().bitrate_bps == 100_000
+
+
+def test_growth_stays_below_the_last_congested_rate_then_probes_again() -> None:
+    controller = RateController()
+    controller.on_feedback(0.3, RTT_MS, None, now=0.0)  # 1.5 Mbit/s was congested
+    assert controller.target().bitrate_bps == 1_275_000
+    controller.on_feedback(0.3, RTT_MS, None, now=1.0)  # and 1.275 Mbit/s too
+    assert controller.target().bitrate_bps == int(1_275_000 * 0.85)
+    now = run(controller, 2.0, 15.0)  # clean for 15 s: grows, but not past 0.85 x 1.275 M
+    assert controller.target().bitrate_bps == int(0.85 * 1_275_000)
+    run(controller, now, 15.0)  # more than 20 s after the cut: probing resumes
+    assert controller.target().bitrate_bps > 1_275_000

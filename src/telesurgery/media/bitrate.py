@@ -14,7 +14,10 @@ Policy
 * **Recovery**: after ``hold_after_decrease_s`` without congestion and with loss below
   ``loss_low``, the rate grows by ``increase_factor`` at most once per ``increase_interval_s``.
   Between the two loss thresholds the rate holds. Growth is slow and cuts are fast (AIMD-like),
-  and the hold time after a cut stops the up/down oscillation around the link capacity.
+  and the hold time after a cut stops the up/down oscillation around the link capacity. For
+  ``congestion_memory_s`` after a cut, growth also stops at ``congestion_headroom`` times the
+  rate that was congested, so the rate settles below the bottleneck instead of refilling its
+  queue every few seconds; after that, probing resumes (a recovered link is found again).
 * **Throughput on loss**: when the encoder used at least ``delivered_min_usage`` of its target
   and the link lost more than ``loss_high``, the cut goes at once to below what got through
   (``sent_bps * (1 - loss) * decrease_factor``) instead of creeping down one report at a time.
@@ -91,6 +94,11 @@ class RateConfig:
     """Minimum time between two increase steps [s]."""
     hold_after_decrease_s: float = 3.0
     """No growth for this long after a cut [s]."""
+    congestion_headroom: float = 0.85
+    """After a cut, growth stops at this fraction of the rate that was congested ..."""
+    congestion_memory_s: float = 20.0
+    """... for this long after the cut [s]; then probing above it resumes (the link may have
+    recovered)."""
     delivered_min_usage: float = 0.7
     """On loss, the rate that got through (``sent_bps * (1 - loss)``) bounds the cut only if
     the encoder sent at least this fraction of its target."""
@@ -126,6 +134,12 @@ class RateConfig:
         for rung in self.ladder:
             if not 0.0 < rung.scale <= 1.0 or rung.fps < 1:
                 raise ConfigError("ladder rung", rung, "0 < scale <= 1 and fps >= 1")
+        if not 0.0 < self.congestion_headroom <= 1.0 or self.congestion_memory_s < 0.0:
+            raise ConfigError(
+                "congestion_headroom/congestion_memory_s",
+                (self.congestion_headroom, self.congestion_memory_s),
+                "0 < headroom <= 1 and memory >= 0 s",
+            )
         if self.ladder_hysteresis < 1.0:
             raise ConfigError("ladder_hysteresis", self.ladder_hysteresis, ">= 1.0")
 
@@ -172,6 +186,7 @@ class RateController:
         self._rtts: deque[tuple[float, float]] = deque()
         self._last_decrease_s: float | None = None
         self._last_increase_s: float | None = None
+        self._congestion_bps: float | None = None
         self._state = RateState.START
         self._rung = self._rung_for(self._bitrate_bps, current=None)
 
@@ -203,6 +218,7 @@ class RateController:
                 factor = cfg.decrease_factor
                 if loss > cfg.loss_high:
                     factor = min(factor, 1.0 - loss / 2.0)
+                self._congestion_bps = self._bitrate_bps
                 self._bitrate_bps *= factor
                 if (
                     loss > cfg.loss_high
@@ -223,7 +239,16 @@ class RateController:
             and self._since(self._last_decrease_s, now) >= cfg.hold_after_decrease_s
             and self._since(self._last_increase_s, now) >= cfg.increase_interval_s
         ):
-            self._bitrate_bps *= cfg.increase_factor
+            grown = self._bitrate_bps * cfg.increase_factor
+            if (
+                self._congestion_bps is not None
+                and self._since(self._last_decrease_s, now) < cfg.congestion_memory_s
+            ):
+                # do not walk back into the queue we just left: stay below where it built
+                grown = min(
+                    grown, max(self._bitrate_bps, cfg.congestion_headroom * self._congestion_bps)
+                )
+            self._bitrate_bps = grown
             self._last_increase_s = now
             self._set_state(RateState.INCREASE)
         else:
