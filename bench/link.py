@@ -192,6 +192,9 @@ async def run_control(seconds: float) -> dict[str, Any]:
         "clock_offset_estimate_ms": None if estimate is None else estimate.offset_ns / 1e6,
         "control_oneway_ms_p50": lat.get("command_age_p50_ms"),
         "control_oneway_ms_p99": lat.get("command_age_p99_ms"),
+        # of which: the gateway's slot write -> the servo tick that applied the command
+        # (hand-over and the wait for the tick); the rest is network, the peer and clock sync
+        "control_handover_ms": (st.get("patient_process") or {}).get("command_handover_ms"),
         "control_messages_sent": sent,
         "control_rate_hz": sent / seconds,
         "gateway_cpu_pct": 100.0 * (cpu1 - cpu0) / (wall1 - wall0),

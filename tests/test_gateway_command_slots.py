@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import struct
+import time
 from collections.abc import Iterator
 from multiprocessing import shared_memory
 
@@ -61,8 +62,10 @@ def test_a_command_arrives_whole_and_only_once(pair: tuple[CommandSlots, Command
     assert reader.take(dispatched=0) == []
     sent = _command(7)
     assert writer.write(sent, fence=0)
+    before_ns = time.monotonic_ns()
     (got,) = reader.take(dispatched=0)
-    _same(got, sent)
+    _same(got.command, sent)
+    assert got.written_ns <= before_ns
     assert reader.take(dispatched=0) == []
     assert reader.read_stats().taken == 1
 
@@ -74,7 +77,9 @@ def test_no_jaw_and_non_finite_values_travel_as_they_are(
     sent = ArmCommand("rome", "ECM", 1, 5.0, np.array([math.nan, 0.0, 0.0]), np.zeros(4), None)
     writer.write(sent, fence=0)
     (got,) = reader.take(dispatched=0)
-    assert got.jaw_rad is None and math.isnan(got.position_m[0])  # the supervisor refuses it
+    assert got.command.jaw_rad is None and math.isnan(
+        got.command.position_m[0]
+    )  # the supervisor refuses it
 
 
 def test_the_newest_command_per_console_and_arm_wins_and_overwrites_are_counted(
@@ -86,7 +91,7 @@ def test_the_newest_command_per_console_and_arm_wins_and_overwrites_are_counted(
     writer.write(_command(1, arm="PSM2"), fence=0)
     writer.write(_command(1, console="beijing"), fence=0)
     got = reader.take(dispatched=0)
-    assert [(c.console_id, c.arm, c.seq) for c in got] == [
+    assert [(c.command.console_id, c.command.arm, c.command.seq) for c in got] == [
         ("rome", "PSM1", 3),
         ("rome", "PSM2", 1),
         ("beijing", "PSM1", 1),
@@ -103,7 +108,7 @@ def test_a_command_waits_until_the_pipe_messages_sent_before_it_are_dispatched(
     assert reader.read_stats().fenced == 1
     assert reader.take(dispatched=2) == []  # still waiting, and read again next tick
     (got,) = reader.take(dispatched=3)
-    assert got.seq == 1
+    assert got.command.seq == 1
 
 
 def test_a_slot_being_overwritten_is_left_for_the_next_read(
@@ -119,7 +124,7 @@ def test_a_slot_being_overwritten_is_left_for_the_next_read(
         assert reader.read_stats().torn == 1
         writer.write(_command(2), fence=0)
         (got,) = reader.take(dispatched=0)
-        assert got.seq == 2
+        assert got.command.seq == 2
     finally:
         raw.close()
 
@@ -133,7 +138,7 @@ def test_when_every_slot_is_taken_the_least_recently_written_pair_gives_its_slot
     writer.write(_command(2, console="a"), fence=0)  # "b" is now the least recently written
     writer.write(_command(1, console="e"), fence=0)
     got = reader.take(dispatched=0)
-    assert sorted(c.console_id for c in got) == ["a", "c", "d", "e"]
+    assert sorted(c.command.console_id for c in got) == ["a", "c", "d", "e"]
     assert reader.read_stats().overwritten == 2  # a's first command, and b's
 
 

@@ -113,6 +113,9 @@ async def test_a_command_never_overtakes_a_control_input_sent_before_it(
     assert final is not None
     assert final.supervisor.out_of_order_dropped == 0
     assert final.supervisor.duplicate_dropped == 0
+    handover = client.status()["command_handover_ms"]  # slot write -> the tick that applied it
+    assert handover is not None and handover["count"] >= 1
+    assert 0.0 <= handover["p50"] <= handover["p99"] <= handover["max"]
 
 
 async def test_a_dead_child_is_reported_and_sends_become_no_ops(

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import struct
+import time
 from dataclasses import dataclass
 from multiprocessing import shared_memory
 
@@ -42,9 +43,9 @@ from telesurgery.safety.commands import ArmCommand
 _HEADER = struct.Struct("<QQ")
 """``writes`` (commands written since creation), ``used`` (slots handed out, high-water mark)."""
 _TAG = struct.Struct("<Q")
-_PAYLOAD = struct.Struct("<QQ9dBBB64s16s")
-"""fence, seq, sent_time_s, position x y z, quaternion x y z w, jaw_rad, has_jaw, console id
-length, arm name length, console id, arm name (UTF-8, zero-padded)."""
+_PAYLOAD = struct.Struct("<QQQ9dBBB64s16s")
+"""fence, written_ns, seq, sent_time_s, position x y z, quaternion x y z w, jaw_rad, has_jaw,
+console id length, arm name length, console id, arm name (UTF-8, zero-padded)."""
 MAX_CONSOLE_ID_BYTES = 64
 """Longest console id a slot holds (UTF-8 bytes)."""
 MAX_ARM_NAME_BYTES = 16
@@ -80,6 +81,17 @@ class CommandSlotsSpec:
     def total_bytes(self) -> int:
         """Bytes of the whole block (header and slots)."""
         return _HEADER.size + self.slots * self.slot_bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SlotCommand:
+    """A command read from its slot."""
+
+    command: ArmCommand
+    """The command as the gateway wrote it."""
+    written_ns: int
+    """``time.monotonic_ns()`` when the gateway wrote it (the clock is system-wide: gateway and
+    patient process share the host)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +187,7 @@ class CommandSlots:
             buf,
             base + _TAG.size,
             fence,
+            time.monotonic_ns(),
             command.seq,
             command.sent_time_s,
             p[0],
@@ -209,7 +222,7 @@ class CommandSlots:
 
     # -- reader (the patient process's servo thread) ---------------------------------------------
 
-    def take(self, dispatched: int) -> list[ArmCommand]:
+    def take(self, dispatched: int) -> list[SlotCommand]:
         """Commands written since the last call whose fence is at most ``dispatched`` (pipe
         messages the patient process has handed on), in slot order."""
         buf = self._buf
@@ -218,7 +231,7 @@ class CommandSlots:
             return []
         self._seen_writes = writes
         self._pending = False
-        out: list[ArmCommand] = []
+        out: list[SlotCommand] = []
         slot_bytes = self.spec.slot_bytes
         read_tag = self._read_tag
         for slot in range(min(used, self.spec.slots)):
@@ -233,7 +246,9 @@ class CommandSlots:
                 self._torn += 1
                 self._pending = True
                 continue
-            fence, seq, sent_s, px, py, pz, qx, qy, qz, qw, jaw, has_jaw, nc, na, c, a = fields
+            fence, written, seq, sent_s, px, py, pz, qx, qy, qz, qw, jaw, has_jaw, nc, na, c, a = (
+                fields
+            )
             if fence > dispatched:
                 self._fenced += 1
                 self._pending = True
@@ -241,17 +256,16 @@ class CommandSlots:
             read_tag[slot] = end
             self._overwritten += max(0, end - last - 1)
             self._taken += 1
-            out.append(
-                ArmCommand(
-                    console_id=c[:nc].decode(),
-                    arm=a[:na].decode(),
-                    seq=seq,
-                    sent_time_s=sent_s,
-                    position_m=np.array((px, py, pz)),
-                    quat_xyzw=np.array((qx, qy, qz, qw)),
-                    jaw_rad=jaw if has_jaw else None,
-                )
+            command = ArmCommand(
+                console_id=c[:nc].decode(),
+                arm=a[:na].decode(),
+                seq=seq,
+                sent_time_s=sent_s,
+                position_m=np.array((px, py, pz)),
+                quat_xyzw=np.array((qx, qy, qz, qw)),
+                jaw_rad=jaw if has_jaw else None,
             )
+            out.append(SlotCommand(command, written))
         return out
 
     def read_stats(self) -> CommandSlotsReadStats:

@@ -105,6 +105,7 @@ class PatientSideClient:
         self._slots: CommandSlots | None = None
         self._sent = 0
         self._slot_stats: CommandSlotsReadStats | None = None
+        self._handover: dict[str, float] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._alive = False
         self._stopping = False
@@ -234,6 +235,9 @@ class PatientSideClient:
             "torn_frames": 0 if self._ring is None else self._ring.torn_reads,
             "commands_in_slots": 0 if self._slots is None else self._slots.writes,
             "command_slots": None if self._slot_stats is None else asdict(self._slot_stats),
+            # gateway slot write -> the servo tick that applied the command [ms]: the part of
+            # the command age spent on this host after the peer decoded it (tick wait included)
+            "command_handover_ms": self._handover,
         }
 
     # -- pipe -----------------------------------------------------------------------------------
@@ -298,6 +302,7 @@ class PatientSideClient:
             self._camera = stats["camera"]
             self._scene = stats["scene"]
             self._slot_stats = stats.get("command_slots")
+            self._handover = stats.get("command_handover_ms")
 
     def _on_frame(
         self,

@@ -152,6 +152,8 @@ class PatientProcess:
         self._slots: CommandSlots | None = None
         self._dispatched = 0
         self._take_lock = threading.Lock()
+        self._handover_ms = np.zeros(4096)
+        self._handovers = 0
         self._cleanups: list[Callable[[], None]] = []
         self._stop = threading.Event()
         self._publisher: threading.Thread | None = None
@@ -199,7 +201,7 @@ class PatientProcess:
         if config.commands is not None:
             self._slots = CommandSlots.attach(config.commands)
             self._cleanups.append(self._slots.close)
-            self._cleanups.append(add_tick(lambda _now: self._take_commands()))
+            self._cleanups.append(add_tick(self._take_commands))
         self._cleanups.append(add_tick(self.loop.tick))
         self._cleanups.append(add_tick(self.sampler))
         robot.connect()
@@ -270,7 +272,7 @@ class PatientProcess:
             if tag == wire.STOP:
                 break
             if self._slots is not None:
-                self._take_commands()  # the commands written before this message go first
+                self._take_commands(None)  # the commands written before this message go first
             handler = self._handlers.get(tag)
             if handler is None:
                 logger.error("unknown message %r; valid are %s", tag, sorted(self._handlers))
@@ -326,16 +328,35 @@ class PatientProcess:
         assert self.sampler is not None
         self.sampler.note_command(command)
 
-    def _take_commands(self) -> None:
+    def _take_commands(self, tick_s: float | None) -> None:
         """Hand the control loop the commands written in their slots before the next pipe
-        message: in the servo thread before every tick, and in the receiver before it
-        dispatches a message (the loop applies inputs in the order they were handed over)."""
+        message: in the servo thread at the start of every tick (``tick_s``: the tick's time),
+        and in the receiver before it dispatches a message (``None``); the loop applies inputs in
+        the order they were handed over. A command the tick takes is applied in that tick: its
+        hand-over time (gateway slot write -> tick) is kept for the statistics."""
         slots, loop, sampler = self._slots, self.loop, self.sampler
         assert slots is not None and loop is not None and sampler is not None
-        with self._take_lock:
-            for command in slots.take(self._dispatched):
-                loop.submit(command)
-                sampler.note_command(command)
+        with self._take_lock:  # taken and handed over at once: no control input between
+            taken = slots.take(self._dispatched)
+            for item in taken:
+                loop.submit(item.command)
+                sampler.note_command(item.command)
+        if tick_s is None:
+            return
+        ring = self._handover_ms
+        for item in taken:
+            ring[self._handovers % ring.shape[0]] = tick_s * 1e3 - item.written_ns / 1e6
+            self._handovers += 1
+
+    def _handover_stats(self) -> dict[str, float | int] | None:
+        """p50/p99 of the last (up to 4096) slot-write -> tick times [ms] (publisher thread;
+        a racing sample may be torn)."""
+        count = self._handovers
+        if count == 0:
+            return None
+        ages = self._handover_ms[: min(count, self._handover_ms.shape[0])]
+        p50, p99 = np.percentile(ages, (50, 99))
+        return {"p50": float(p50), "p99": float(p99), "max": float(ages.max()), "count": count}
 
     def _record(self, method: str, *args: Any, **kwargs: Any) -> None:
         if self._recorder is not None:
@@ -413,6 +434,7 @@ class PatientProcess:
             "camera": None if camera is None else camera(),
             "scene": scene(robot),
             "command_slots": None if self._slots is None else self._slots.read_stats(),
+            "command_handover_ms": self._handover_stats(),
         }
 
 
