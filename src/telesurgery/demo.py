@@ -107,6 +107,11 @@ class DemoCommand(Command):
             default=Path("recordings"),
             help="where the gateway records the operation (default ./recordings)",
         )
+        parser.add_argument(
+            "--no-tls",
+            action="store_true",
+            help="serve plain HTTP (default: HTTPS with a development certificate in var/tls/)",
+        )
         parser.add_argument("--width", type=int, default=640, help="camera width [px]")
         parser.add_argument("--height", type=int, default=480, help="camera height [px]")
         parser.add_argument("--fps", type=float, default=30.0, help="camera frame rate")
@@ -134,6 +139,7 @@ class DemoCommand(Command):
             height=args.height,
             fps=args.fps,
             record_dir=args.record_dir,
+            tls=not args.no_tls,
         )
         try:
             summary = asyncio.run(run_remote_demo(options, sys.stdout))

@@ -6,15 +6,21 @@ cart, safety supervisor, shared video encoder, WebRTC peers) with a link-emulati
 connects through the console SDK over real WebRTC and performs a peg transfer through the full
 conditioning pipeline. Once a second it prints the latency components; at the end a summary.
 
-The browser console is served by the same gateway: open the printed URL to watch (as an
-observer) while the script operates, or run with ``--no-script`` to operate yourself.
+The gateway authenticates as in a real operation: the demo creates a throwaway operation in its
+database with one invitation per role and prints a ready-to-use browser console login for each
+(the token is in the URL). It serves HTTPS with a self-signed development certificate
+(``var/tls/``; the browser warns once) unless ``--no-tls``. Open the observer's URL to watch while
+the script operates, or run with ``--no-script`` and log in as the lead surgeon to operate.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import math
+import secrets
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -31,6 +37,9 @@ from telesurgery.gateway.app import NO_EMULATION
 from telesurgery.gateway.process import gateway_process
 from telesurgery.link.latency import LatencySnapshot
 from telesurgery.link.profiles import parse_link
+from telesurgery.operation.provision import Provisioned, provision
+from telesurgery.operation.roles import Role
+from telesurgery.operation.store import OperationStore
 from telesurgery.protocol.messages import ArmId, LatencyComponent
 from telesurgery.robot.sim.config import SimCartConfig
 from telesurgery.robot.sim.peg_transfer import GraspGeometry, peg_transfer_waypoints
@@ -74,6 +83,45 @@ class RemoteDemoOptions:
     """Endoscope frame rate [1/s]."""
     record_dir: Path | None = Path("recordings")
     """Where the gateway records the operation (MCAP); None: no recording."""
+    tls: bool = True
+    """Serve HTTPS with a development certificate (``var/tls/``); False: plain HTTP."""
+
+
+SCRIPTED_SURGEON = "rome-lead"
+"""The scripted remote surgeon's user and console id."""
+BROWSER_LOGINS: dict[str, Role] = {
+    "surgeon": Role.LEAD,
+    "bedside": Role.BEDSIDE,
+    "consultant": Role.CONSULTANT,
+    "observer": Role.OBSERVER,
+}
+"""The demo's browser console users and their roles (one invitation each)."""
+INVITATION_TTL = dt.timedelta(hours=12)
+"""How long the demo's invitations are valid."""
+
+
+def provision_demo(db_url: str) -> Provisioned:
+    """A throwaway operation with invitations for the scripted surgeon and every browser role
+    (blocking: argon2 hashes; run in an executor)."""
+    from telesurgery.record.audit import AuditTrail
+    from telesurgery.record.db import make_engine
+
+    engine = make_engine(db_url)
+    now = dt.datetime.now(dt.UTC)
+    name = f"demo-{now:%Y%m%dT%H%M%S}-{secrets.token_hex(2)}"
+    participants = {SCRIPTED_SURGEON: Role.LEAD, **BROWSER_LOGINS}
+    store = OperationStore(engine, AuditTrail(engine))
+    try:
+        return provision(
+            store, name, participants, ttl=INVITATION_TTL, now=now, actor="telesurgery-demo"
+        )
+    finally:
+        engine.dispose()
+
+
+def login_url(base: str, provisioned: Provisioned, user: str) -> str:
+    """The browser console URL that signs ``user`` in (its token in the query)."""
+    return f"{base}/?token={provisioned.tokens[user]}&console_id={user}"
 
 
 @dataclass(slots=True)
@@ -112,7 +160,6 @@ def _fmt(snapshot: LatencySnapshot, component: LatencyComponent) -> str:
 
 async def run_remote_demo(options: RemoteDemoOptions, out: TextIO) -> RemoteDemoSummary:
     """Start the Beijing gateway (own process), connect the Rome console, operate, summarise."""
-    sim = SimCartConfig()
     profile = None if options.link == NO_EMULATION else parse_link(options.link)
     summary = RemoteDemoSummary(
         link=options.link, rtt_configured_ms=None if profile is None else profile.rtt_ms, latency={}
@@ -121,25 +168,63 @@ async def run_remote_demo(options: RemoteDemoOptions, out: TextIO) -> RemoteDemo
         "--link", options.link,
         "--width", str(options.width), "--height", str(options.height), "--fps", str(options.fps),
     ]  # fmt: skip
-    if options.record_dir is None:
-        gateway_args += ["--no-record", "--no-audit"]
-    else:
-        # the demo keeps its recording and its audit trail side by side
-        audit_db = f"sqlite:///{options.record_dir.resolve() / 'audit.db'}"
-        gateway_args += ["--record-dir", str(options.record_dir), "--db", audit_db]
+    with tempfile.TemporaryDirectory(prefix="telesurgery-demo-") as scratch:
+        if options.record_dir is None:
+            gateway_args += ["--no-record", "--no-audit"]
+            db_url = f"sqlite:///{Path(scratch) / 'demo.db'}"  # accounts only, thrown away
+        else:
+            # the demo keeps its recording, its accounts and its audit trail side by side
+            options.record_dir.mkdir(parents=True, exist_ok=True)
+            db_url = f"sqlite:///{options.record_dir.resolve() / 'audit.db'}"
+            gateway_args += ["--record-dir", str(options.record_dir)]
+        loop = asyncio.get_running_loop()
+        provisioned = await loop.run_in_executor(None, provision_demo, db_url)
+        gateway_args += ["--db", db_url, "--operation", provisioned.operation.operation_id]
+        if options.tls:
+            from telesurgery.operation.tls import ensure_dev_certificate
+
+            cert, key = await loop.run_in_executor(None, ensure_dev_certificate)
+            gateway_args += ["--tls-cert", str(cert), "--tls-key", str(key)]
+        await _operation(options, gateway_args, provisioned, summary, out)
+    return summary
+
+
+async def _operation(
+    options: RemoteDemoOptions,
+    gateway_args: list[str],
+    provisioned: Provisioned,
+    summary: RemoteDemoSummary,
+    out: TextIO,
+) -> None:
+    sim = SimCartConfig()
     ring = sim.board.ring_names[sim.board.ring_pegs.index(options.from_peg)]
     async with gateway_process(gateway_args, host=options.host, port=options.port) as gateway:
         url = gateway.url
         print(f"gateway (Beijing) on {url}  link={options.link}  pid={gateway.pid}", file=out)
+        print(
+            f"operation {provisioned.operation.operation_id} ({provisioned.operation.name}); "
+            "browser console logins (each URL signs its user in):",
+            file=out,
+        )
+        for user, role in BROWSER_LOGINS.items():
+            print(f"  {role.value:10s} {login_url(url, provisioned, user)}", file=out)
+        if options.tls:
+            print(
+                "  (self-signed development certificate: accept the browser's warning once)",
+                file=out,
+            )
         status = await gateway.status()
         ring_start = _ring(status, ring)
         if not options.script:
-            print(f"browser console (lead surgeon): {url}/?console_id=surgeon&role=lead", file=out)
             print("waiting for a browser surgeon; Ctrl-C ends the operation", file=out, flush=True)
             await asyncio.sleep(options.duration_s)
-            return summary
-        print(f"watch in a browser (observer): {url}/?console_id=observer&role=observer", file=out)
-        async with ConsoleClient(url, console_id="rome-lead", role="lead") as console:
+            return
+        async with ConsoleClient(
+            url,
+            console_id=SCRIPTED_SURGEON,
+            token=provisioned.tokens[SCRIPTED_SURGEON],
+            verify_tls=False,  # our own child's development certificate
+        ) as console:
             ring_xy = None if ring_start is None else np.array(ring_start[:2])
             await _operate(console, sim, options, summary, out, ring_xy)
             summary.latency = console.latency_snapshot().as_dict()
@@ -165,12 +250,11 @@ async def run_remote_demo(options: RemoteDemoOptions, out: TextIO) -> RemoteDemo
             summary.printed = True
             print(
                 f"\nthe scripted surgeon has left. Operate yourself in a browser:\n"
-                f"  {url}/?console_id=surgeon&role=lead\n(Ctrl-C ends the operation)",
+                f"  {login_url(url, provisioned, 'surgeon')}\n(Ctrl-C ends the operation)",
                 file=out,
                 flush=True,
             )
             await asyncio.Event().wait()
-    return summary
 
 
 def _ring(status: dict[str, Any], name: str) -> list[float] | None:
