@@ -218,6 +218,7 @@ export class Voice {
     if (!this.el) return;
     const hasMic = this.micTrack !== null;
     this.el.mic.disabled = !hasMic;
+    this.el.mic.hidden = this.state === MicState.LISTEN_ONLY || this.state === MicState.NO_AUDIO;
     this.el.mic.setAttribute("aria-pressed", String(hasMic && !this.muted));
     this.el.mic.textContent = !hasMic ? "Mic –" : this.muted ? "Mic muted (V)" : "Mic on (V)";
     const text = {
@@ -234,8 +235,12 @@ export class Voice {
     this.el.state.dataset.state = this.state;
     const items = this.speakers.map((s) => {
       const li = document.createElement("li");
+      const dot = document.createElement("span");
+      dot.textContent = "●";
+      dot.setAttribute("aria-hidden", "true");
+      Object.assign(dot.style, { color: "var(--green, #2ecc71)", marginRight: "4px" });
       const level = Number.isFinite(s.level_dbfs) ? ` ${Math.round(s.level_dbfs)} dBFS` : "";
-      li.textContent = `🔊 ${s.console_id}${level}`;
+      li.append(dot, `${s.console_id} speaking${level}`);
       li.dataset.consoleId = s.console_id;
       return li;
     });
