@@ -6,7 +6,7 @@ process - a lead (``rome-lead``, holds every arm at join) and a consultant (``ro
 and measures:
 
 * ``handover_ms_p50/p99``: one arm (PSM1) handed back and forth ``--handovers`` times. The asker
-  sends ``handover_request`` and from then on streams, at 500 Hz, the tool's current pose with
+  sends ``handover_request`` and from then on streams, at 200 Hz, the tool's current pose with
   ENGAGE_REQUEST (the gateway drops it while the asker does not hold the arm); the holder's
   console grants as soon as it sees ``handover_pending``. The interval is the gateway's: the
   request received (``handover_pending.requested_ns``) -> the new controller's first accepted
@@ -96,7 +96,7 @@ class Surgeon:
         self.pose = ((p[0], p[1], p[2]), state.setpoint_quat_xyzw)
 
     async def _stream(self) -> None:
-        period = 1.0 / 500.0
+        period = 1.0 / 200.0
         loop = asyncio.get_running_loop()
         next_t = loop.time()
         while True:
@@ -294,7 +294,8 @@ async def fanout(url: str, pid: int, observers: int, seconds: float) -> dict[str
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     load_before = os.getloadavg()
-    result: dict[str, Any] = {"link": args.link, "rtt_ms_configured": parse_link(args.link).rtt_ms}
+    rtt = 0.0 if args.link == "none" else parse_link(args.link).rtt_ms
+    result: dict[str, Any] = {"link": args.link, "rtt_ms_configured": rtt}
     async with gateway_process(["--link", args.link, "--no-record", "--no-audit"]) as gateway:
         result.update(await handovers(gateway.url, args.handovers))
         result.update(await fanout(gateway.url, gateway.pid, args.observers, args.seconds))
