@@ -434,3 +434,52 @@ def test_stage_latencies_from_capture_reach_the_stats() -> None:
     stages = shared.stats.stage_ms
     assert set(stages) == {"submit", "encode_start", "encoded"}
     assert 0 <= stages["submit"]["p50"] <= stages["encode_start"]["p50"] <= stages["encoded"]["p50"]
+
+
+async def test_a_lost_packet_costs_a_keyframe_not_a_stall() -> None:
+    """One RTP packet (and its retransmission) lost: the viewer drops the broken frames, asks
+    for a keyframe and shows frames again within a few frame intervals (aiortc's own buffer
+    would hold every later frame until 512 packets piled up behind the hole)."""
+    shared, viewers = await start_streaming()
+    viewer = viewers[0]
+    try:
+        await first_frames(shared, viewer)
+        assert viewer.receiver is not None and viewer.buffer is not None and viewer.tap
+        sender = viewer.sender_pc.getTransceivers()[0].sender
+        transport = sender.transport
+        send_rtp = transport._send_rtp
+        dropped: list[int] = []
+
+        async def lossy(data: bytes) -> None:
+            is_rtp = not 192 <= data[1] <= 223
+            ssrc = int.from_bytes(data[8:12], "big") if is_rtp else None
+            if ssrc == sender._rtx_ssrc:
+                return  # no retransmission fills the hole
+            if ssrc == sender._ssrc and not dropped:
+                dropped.append(int.from_bytes(data[2:4], "big"))
+                return
+            await send_rtp(data)
+
+        transport._send_rtp = lossy
+        after: list[ReceivedFrame] = []
+
+        async def read() -> None:
+            assert viewer.receiver is not None
+            while True:
+                frame = await viewer.receiver.recv()
+                if dropped and frame.stamp is not None:
+                    after.append(frame)
+
+        task = asyncio.create_task(read())
+        try:
+            await pump_until(shared, viewers, lambda: len(after) >= 10, timeout_s=3.0)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        stats = viewer.buffer.assembler.stats
+        assert stats.recoveries >= 1 and stats.keyframe_requests >= 1
+        assert viewer.tap.keyframe_requests >= 1  # the PLI reached the sender
+        numbers = [f.stamp.frame_number for f in after if f.stamp is not None]
+        assert numbers == sorted(numbers)
+    finally:
+        await close(viewers, shared)
