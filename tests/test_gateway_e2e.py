@@ -299,6 +299,19 @@ async def test_tokens_not_valid_here_are_refused_with_a_reason_and_audited(
             assert response.status == 403 and (await response.json())["reason"] == "revoked"
     assert not gateway.peers and not gateway.room.members
     assert all(holder is None for holder in gateway.room.controllers.values())
+    # a valid token that expires during the session ends the session then
+    short = store.invite(
+        op_id,
+        "fuzzer",
+        Role.CONSULTANT,
+        dt.timedelta(seconds=8),
+        now=dt.datetime.now(dt.UTC),
+        actor="test",
+    )
+    async with ConsoleClient(url, console_id="short", token=short.token, decode_video=False):
+        assert gateway.room.members["short"].role is Role.CONSULTANT
+        await wait_for(lambda: "short" not in gateway.room.members, timeout_s=20.0)
+        assert not gateway.peers
     failed = [
         record.payload["reason"]
         for record in AuditTrail(store.engine).records()

@@ -82,6 +82,8 @@ from telesurgery.safety.events import EStopCleared, EStopLatched, SafetyEvent
 logger = logging.getLogger(__name__)
 
 _U32 = 1 << 32
+_CONNECT_GRACE_NS = 10_000_000_000
+"""A console whose control channel delivers nothing this long after its offer has lost its link."""
 NO_EMULATION = "none"
 """``--link none``: no in-process emulation (the real network, or the netns WAN)."""
 
@@ -180,6 +182,7 @@ class Gateway:
         """Feeds :attr:`room` and carries out its decisions (from start)."""
         self._by_console: dict[str, ConsolePeer] = {}
         self._link_lost: set[int] = set()
+        self._joined_ns: dict[int, int] = {}
         self._last_link_check_ns = 0
         self._expiry: dict[int, asyncio.TimerHandle] = {}
 
@@ -336,6 +339,7 @@ class Gateway:
         )
         self.peers[session_id] = peer
         self._by_console[console_id] = peer
+        self._joined_ns[session_id] = time.monotonic_ns()
         self.metrics.peers.set(len(self.peers))
         if self.audit is not None:
             self.audit.submit(
@@ -470,8 +474,8 @@ class Gateway:
             return
         for session_id, peer in list(self.peers.items()):
             heard = peer.last_heard_ns
-            if heard is None:
-                continue  # still connecting: not lost yet
+            if heard is None:  # still connecting: lost only if it never gets through
+                heard = self._joined_ns.get(session_id, now_ns) + _CONNECT_GRACE_NS - silent_ns
             lost = now_ns - heard > silent_ns
             if lost and session_id not in self._link_lost:
                 self._link_lost.add(session_id)
@@ -497,6 +501,7 @@ class Gateway:
             if self.room_driver is not None:  # its requests end, its arms go to the bedside
                 self.room_driver.leave(peer.console_id)
         self._link_lost.discard(session_id)
+        self._joined_ns.pop(session_id, None)
         expiry = self._expiry.pop(session_id, None)
         if expiry is not None:
             expiry.cancel()
