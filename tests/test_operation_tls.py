@@ -78,3 +78,18 @@ def test_missing_or_mismatched_files_say_what_is_valid(tmp_path: Path) -> None:
     dev_cert(tmp_path / "b")
     with pytest.raises(ConfigError, match="the private key that matches it"):
         server_ssl_context(tmp_path / "a" / "dev-cert.pem", tmp_path / "b" / "dev-key.pem")
+
+
+@pytest.mark.parametrize("hostname", ["localhost", "127.0.0.1"])
+async def test_the_python_dev_certificate_is_verified_like_the_scripts(
+    tmp_path: Path, hostname: str
+) -> None:
+    from telesurgery.operation.tls import ensure_dev_certificate
+
+    cert, key = ensure_dev_certificate(tmp_path / "tls" / "cert.pem", tmp_path / "tls" / "key.pem")
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "tls" / ".gitignore").read_text() == "*\n"
+    assert await _handshake(server_ssl_context(cert, key), cert, hostname) == b"ok"
+    before = cert.read_bytes()
+    assert ensure_dev_certificate(cert, key) == (cert, key)  # idempotent
+    assert cert.read_bytes() == before
