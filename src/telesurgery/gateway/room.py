@@ -21,6 +21,7 @@ next command arrives. The adapter is :class:`telesurgery.gateway.room_driver.Roo
 
 from __future__ import annotations
 
+import enum
 import json
 import math
 from collections import deque
@@ -204,19 +205,22 @@ RoomOutput = Send | SetController | EStopRequest | AuditFact | RecordEvent
 """Anything the room asks its adapter to do."""
 
 
-class LinkColour:
-    """Presence link colours."""
+class LinkColour(enum.Enum):
+    """A console's link as presence shows it."""
 
     GREEN = "green"
+    """Round trip at most the supervisor's latency warning."""
     AMBER = "amber"
+    """Above the warning, or not measured yet."""
     RED = "red"
+    """Above the latency stop, or the link is lost."""
 
 
 @dataclass(slots=True)
 class _Link:
     rtt_ms: float | None = None
     lost: bool = False
-    colour: str = LinkColour.AMBER
+    colour: LinkColour = LinkColour.AMBER
 
 
 class _Refused(Exception):
@@ -344,7 +348,7 @@ class OperationRoom:
                     "role": m.role.value,
                     "display_name": m.display_name,
                     "rtt_ms": _round(self._links[m.console_id].rtt_ms),
-                    "link": self._links[m.console_id].colour,
+                    "link": self._links[m.console_id].colour.value,
                     "arms": arms_of.get(m.console_id, []),
                 }
                 for m in self._members.values()

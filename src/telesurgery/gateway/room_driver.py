@@ -89,6 +89,7 @@ class RoomDriver:
         self._clock = clock
         self._wall_ms = wall_ms
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_deadline: float | None = None
         self._handlers: Mapping[type[RoomOutput], Callable[[Any, float], None]] = {
             Send: self._send,
             SetController: self._set_controller,
@@ -167,9 +168,12 @@ class RoomDriver:
 
     def _rearm(self, now: float) -> None:
         deadline = self.room.deadline()
+        if self._timer is not None and deadline == self._timer_deadline:
+            return  # unchanged (the common case: a dropped command, an RTT sample)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._timer_deadline = deadline
         if deadline is not None:
             loop = asyncio.get_running_loop()
             self._timer = loop.call_later(max(0.0, deadline - now), self._on_timer)
