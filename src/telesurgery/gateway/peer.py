@@ -30,6 +30,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from telesurgery.exceptions import ProtocolError
+from telesurgery.gateway.delayed_sack import delay_sacks
 from telesurgery.gateway.rate_limit import TokenBucket
 from telesurgery.link.clock_sync import ClockSync
 from telesurgery.link.rtt_filter import WindowedMinRtt
@@ -146,6 +147,9 @@ class ConsolePeer:
         if channel.label == "control":
             self._control_channel = channel
             channel.on("message", self.on_control_bytes)
+            sctp = getattr(self.pc, "sctp", None)
+            if sctp is not None:  # 1 kHz control: a SACK every second packet, not every one
+                delay_sacks(sctp)
         elif channel.label == "events":
             self._events_channel = channel
             channel.on("message", self.on_event_text)
