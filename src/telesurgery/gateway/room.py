@@ -562,8 +562,7 @@ class OperationRoom:
         except TelestrationRefused as refused:
             raise _Refused(refused.code, str(refused)) from None
         message = stroke_to_dict(stroke)
-        self._outputs.append(Send(None, message))
-        self._outputs.append(RecordEvent("telestration", now, message))
+        self._broadcast(message, now)
 
     def _on_clear(self, member: Member, obj: Mapping[str, Any], now: float, wall_ms: int) -> None:
         request = parse_clear(obj)
@@ -581,16 +580,14 @@ class OperationRoom:
                 "stroke_ids": list(ids),
                 "by": member.console_id,
             }
-            self._outputs.append(Send(None, message))
-            self._outputs.append(RecordEvent("telestration_cleared", now, message))
+            self._broadcast(message, now)
 
     def _on_chat(self, member: Member, obj: Mapping[str, Any], now: float, wall_ms: int) -> None:
         text = parse_chat_text(obj)
         self._authorize(member, MessageKind.CHAT)
         chat = ChatMessage(member.console_id, member.role.value, member.display_name, text, wall_ms)
         message = chat.to_dict()
-        self._outputs.append(Send(None, message))
-        self._outputs.append(RecordEvent("chat", now, message))
+        self._broadcast(message, now)
 
     # ------------------------------------------------------------------ internals
 
@@ -645,18 +642,16 @@ class OperationRoom:
     def _on_changed(self, event: ControlChanged, now: float) -> None:
         self._controllers[event.arm] = event.new
         self._outputs.append(SetController(event.arm, event.new))
-        self._outputs.append(
-            Send(
-                None,
-                {
-                    "type": "control_changed",
-                    "arm": event.arm,
-                    "from": event.old,
-                    "to": event.new,
-                    "reason": event.reason.value,
-                    "by": event.by_console_id,
-                },
-            )
+        self._broadcast(
+            {
+                "type": "control_changed",
+                "arm": event.arm,
+                "from": event.old,
+                "to": event.new,
+                "reason": event.reason.value,
+                "by": event.by_console_id,
+            },
+            event.now_s,
         )
         self._outputs.append(
             AuditFact(
@@ -668,39 +663,40 @@ class OperationRoom:
         pending = self._pending.get(event.arm)
         if pending is not None and pending[0] == event.new:
             del self._pending[event.arm]
-            self._outputs.append(Send(None, _ended(event.arm, pending[1], pending[0], "granted")))
+            self._broadcast(_ended(event.arm, pending[1], pending[0], "granted"), event.now_s)
         self._presence_dirty = True
 
     def _on_requested(self, event: HandoverRequested, now: float) -> None:
         self._pending[event.arm] = (event.console_id, event.request_id)
-        self._outputs.append(
-            Send(
-                None,
-                {
-                    "type": "handover_pending",
-                    "arm": event.arm,
-                    "request_id": event.request_id,
-                    "requester": event.console_id,
-                    "holder": event.holder,
-                    "deadline_ms": _ms_left(event.deadline_s, now),
-                    "requested_ns": round(event.now_s * 1e9),
-                },
-            )
+        self._broadcast(
+            {
+                "type": "handover_pending",
+                "arm": event.arm,
+                "request_id": event.request_id,
+                "requester": event.console_id,
+                "holder": event.holder,
+                "deadline_ms": _ms_left(event.deadline_s, now),
+                "requested_ns": round(event.now_s * 1e9),
+            },
+            event.now_s,
         )
         self._presence_dirty = True
 
     def _on_ended(self, event: RequestEnded, now: float) -> None:
         self._pending.pop(event.arm, None)
         outcome = event.reason.value
-        self._outputs.append(
-            Send(None, _ended(event.arm, event.request_id, event.console_id, outcome))
-        )
+        self._broadcast(_ended(event.arm, event.request_id, event.console_id, outcome), event.now_s)
         self._presence_dirty = True
 
     def _on_refused(self, event: HandoverRefused, now: float) -> None:
         self._refuse(
             event.console_id, event.kind, event.request_id, event.refusal.value, event.detail
         )
+
+    def _broadcast(self, message: dict[str, Any], now_s: float) -> None:
+        """Send ``message`` to everyone and record it (the recording keeps the arbitration)."""
+        self._outputs.append(Send(None, message))
+        self._outputs.append(RecordEvent(message["type"], now_s, message))
 
     def _refuse(
         self, console_id: str, kind: str, request_id: int | None, code: str, reason: str
