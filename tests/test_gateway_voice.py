@@ -29,7 +29,7 @@ from telesurgery.gateway.voice import (
 from telesurgery.media.voice_mix import FRAME_SAMPLES, SAMPLE_RATE_HZ
 from telesurgery.operation.roles import Role
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = pytest.mark.timeout(120)
 
 
 @dataclass
@@ -118,7 +118,7 @@ async def room(config: VoiceConfig | None = None) -> AsyncIterator[Room]:
         await conference.stop()
 
 
-async def collect(ear: VoiceReceiver | None, seconds: float, timeout_s: float = 10.0) -> Any:
+async def collect(ear: VoiceReceiver | None, seconds: float, timeout_s: float = 20.0) -> Any:
     """The next ``seconds`` of audio decoded by ``ear`` (counted in samples, not wall time: the
     host is shared, real time is not guaranteed)."""
     assert ear is not None
@@ -131,7 +131,7 @@ async def collect(ear: VoiceReceiver | None, seconds: float, timeout_s: float = 
 
 
 async def wait_for_sound(
-    ear: VoiceReceiver | None, loud: bool, timeout_s: float = 10.0, stretch_s: float = 0.2
+    ear: VoiceReceiver | None, loud: bool, timeout_s: float = 20.0, stretch_s: float = 0.2
 ) -> None:
     """Wait until ``ear`` hears ``stretch_s`` of continuous tone (or of silence)."""
     assert ear is not None
@@ -179,6 +179,46 @@ async def test_mix_track_drops_the_oldest_frame_when_the_sender_lags() -> None:
     track.stop()
     with pytest.raises(MediaStreamError):
         await track.recv()
+
+
+async def attached(conference: VoiceConference, name: str, role: Role) -> list[Any]:
+    """A console's offer (sendrecv audio) attached to ``conference``; no network is started.
+    Returns the two peer connections to close."""
+    client, gateway_pc = RTCPeerConnection(), RTCPeerConnection()
+    client.addTransceiver("audio", direction="sendrecv")
+    await client.setLocalDescription(await client.createOffer())
+    await gateway_pc.setRemoteDescription(client.localDescription)
+    conference.attach(name, name, role, gateway_pc)
+    return [client, gateway_pc]
+
+
+async def test_activity_events_are_rate_limited_and_end_with_silence() -> None:
+    events: list[dict[str, Any]] = []
+    conference = VoiceConference(on_activity=events.append)  # not started: ticks by hand
+    pcs = await attached(conference, "lead", Role.LEAD)
+    pcs += await attached(conference, "bedside", Role.BEDSIDE)
+    try:
+        n = np.arange(FRAME_SAMPLES)
+        speech = (8000 * np.sin(2 * np.pi * 440 * n / SAMPLE_RATE_HZ)).astype(np.int16)
+        now = 10.0
+        for _ in range(50):  # one second of speech
+            conference.mixer.push("lead", speech, now)
+            conference.tick(now)
+            now += 0.02
+        assert 4 <= len(events) <= 5  # every 250 ms at most
+        assert all(e["speakers"][0]["console_id"] == "lead" for e in events)
+        for _ in range(50):  # one second of silence: one last, empty event
+            conference.tick(now)
+            now += 0.02
+        assert events[-1] == {"type": "voice_activity", "speakers": []}
+        assert sum(1 for e in events if not e["speakers"]) == 1
+        status = conference.status()
+        lead = next(p for p in status["participants"] if p["console_id"] == "lead")
+        assert lead["frames_in"] == 50 and lead["frames_sent"] == 0  # nothing pulled by a sender
+    finally:
+        await conference.stop()
+        for pc in pcs:
+            await pc.close()
 
 
 async def test_tone_reaches_the_other_surgeon_and_not_its_speaker() -> None:

@@ -67,6 +67,8 @@ logger = logging.getLogger(__name__)
 
 _TIME_BASE = fractions.Fraction(1, SAMPLE_RATE_HZ)
 _FRAME_S = FRAME_MS / 1000.0
+_MAX_PENDING_ENCODES = 3
+"""Shared encodes queued on the worker at most; more would only add delay."""
 _MAX_CATCH_UP_S = 0.1
 """A mixing clock at most this late catches up tick by tick (the audio stays continuous); later
 than that it re-anchors (the missed ticks are skipped, counted as late)."""
@@ -146,6 +148,9 @@ class VoiceStats:
     """Full-mix frames encoded once for all listen-only participants."""
     shared_encode_ms_max: float = 0.0
     """Longest shared Opus encode [ms] (worker thread)."""
+    shared_frames_skipped: int = 0
+    """Full-mix frames not encoded because the worker had fallen 3 frames behind (a gap for the
+    listen-only participants instead of a growing delay)."""
 
 
 class MixTrack(MediaStreamTrack):
@@ -308,6 +313,7 @@ class VoiceConference:
         self._shared: SharedMixEncoder | None = None
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._encoding: asyncio.Future[tuple[list[av.Packet[Any]], float]] | None = None
+        self._encodes_pending = 0
 
     # -- lifespan -------------------------------------------------------------------------------
 
@@ -422,6 +428,7 @@ class VoiceConference:
             "mix_ms_max": self.stats.mix_ms_max,
             "shared_frames_encoded": self.stats.shared_frames_encoded,
             "shared_encode_ms_max": self.stats.shared_encode_ms_max,
+            "shared_frames_skipped": self.stats.shared_frames_skipped,
             "participants": participants,
         }
 
@@ -437,7 +444,9 @@ class VoiceConference:
                 if participant_id in self._participants:
                     self.mixer.push(participant_id, to_mono_48k(resampler, frame), loop.time())
         except MediaStreamError:
-            return
+            return  # the peer went: expected
+        except Exception:
+            logger.exception("voice: reading %s failed; it is no longer heard", participant_id)
 
     async def _mix_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -448,7 +457,10 @@ class VoiceConference:
                 self.stats.late_ticks += 1
                 next_s = now
             started = time.perf_counter()
-            self.tick(next_s)
+            try:
+                self.tick(next_s)
+            except Exception:  # one bad tick must not silence the conference
+                logger.exception("voice: mixing tick failed")
             self.stats.mix_ms_max = max(
                 self.stats.mix_ms_max, (time.perf_counter() - started) * 1000.0
             )
@@ -477,6 +489,10 @@ class VoiceConference:
             return
         if self._shared is None:
             self._shared = SharedMixEncoder(self.config.shared_bitrate_bps)
+        if self._encodes_pending >= _MAX_PENDING_ENCODES:  # the worker is starved: do not queue
+            self.stats.shared_frames_skipped += 1
+            return
+        self._encodes_pending += 1
         future = asyncio.get_running_loop().run_in_executor(
             self._executor, self._shared.encode, full_mix
         )
@@ -486,6 +502,7 @@ class VoiceConference:
     def _on_shared_encoded(
         self, future: asyncio.Future[tuple[list[av.Packet[Any]], float]]
     ) -> None:
+        self._encodes_pending -= 1
         if future.cancelled():
             return
         error = future.exception()
