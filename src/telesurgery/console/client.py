@@ -526,7 +526,8 @@ class ConsoleClient:
         if isinstance(event, dict) and event.get("event") in ALARM_EVENTS:
             self.alarms_seen.append(event)
         if isinstance(event, dict) and event.get("type") == "voice_activity":
-            self.voice_activity = event
+            self.voice_activity = event  # latest value wins: not queued with the events
+            return
         if isinstance(event, dict) and self.team.on_message(event):
             queue_ = self.team_events  # presence, control, telestration, chat: the team's
         else:
