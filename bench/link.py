@@ -70,7 +70,7 @@ def _children(pid: int) -> list[int]:
 async def gateway(link: str, extra: list[str] | None = None) -> AsyncIterator[tuple[str, int]]:
     """A gateway process (no recording) behind ``link``: yields (url, pid)."""
     async with gateway_process(
-        ["--link", link, "--no-record", "--no-audit", *(extra or [])]
+        ["--link", link, "--no-record", "--no-audit", "--no-auth", *(extra or [])]
     ) as running:
         yield running.url, running.pid
 
