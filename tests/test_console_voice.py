@@ -74,3 +74,15 @@ async def test_receiver_downmixes_and_keeps_a_bounded_buffer() -> None:
     assert chunks[0].level_dbfs == pytest.approx(20 * np.log10(300 / 32768), abs=0.01)
     with pytest.raises(MediaStreamError):
         await ear.next_chunk(timeout_s=0.1)
+
+
+async def test_receiver_is_an_async_iterator_until_the_track_ends() -> None:
+    track = QueueTrack()
+    ear = VoiceReceiver(track)
+    task = asyncio.create_task(ear.run())
+    for k in range(3):
+        track.queue.put_nowait(stereo_frame(k + 1, k * FRAME_SAMPLES))
+    track.queue.put_nowait(None)
+    values = [int(chunk.pcm[0]) async for chunk in ear]
+    await task
+    assert values == [1, 2, 3]

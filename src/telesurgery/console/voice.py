@@ -5,6 +5,7 @@
     tone = ToneTrack(frequency_hz=440.0)           # or aiortc.contrib.media.MediaPlayer(...).audio
     async with ConsoleClient(url, microphone=tone) as console:
         chunk = await console.voice.next_chunk()   # AudioChunk: 20 ms of 48 kHz mono int16
+        async for chunk in console.voice: ...      # or as a stream, until the track ends
         console.set_muted(True)                    # stop sending (the others stop hearing us)
 
 :class:`VoiceReceiver` reads the incoming mix (the others' voices, never our own: the gateway
@@ -91,8 +92,9 @@ class VoiceReceiver:
             self.ended = True
             self._ready.set()
 
-    async def next_chunk(self, timeout_s: float = 5.0) -> AudioChunk:
-        """The oldest buffered chunk, waiting up to ``timeout_s`` for one."""
+    async def next_chunk(self, timeout_s: float | None = 5.0) -> AudioChunk:
+        """The oldest buffered chunk, waiting up to ``timeout_s`` (None: forever) for one;
+        raises aiortc's ``MediaStreamError`` once the track has ended and nothing is left."""
         async with asyncio.timeout(timeout_s):
             while not self._chunks:
                 if self.ended:
@@ -100,6 +102,16 @@ class VoiceReceiver:
                 self._ready.clear()
                 await self._ready.wait()
         return self._chunks.popleft()
+
+    def __aiter__(self) -> VoiceReceiver:
+        return self
+
+    async def __anext__(self) -> AudioChunk:
+        """``async for chunk in console.voice:`` until the track ends."""
+        try:
+            return await self.next_chunk(timeout_s=None)
+        except MediaStreamError:
+            raise StopAsyncIteration from None
 
     def drain(self) -> list[AudioChunk]:
         """Every buffered chunk, oldest first (the buffer is emptied)."""
