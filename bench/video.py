@@ -4,13 +4,16 @@ Run: ``.venv/bin/python bench/video.py [--frames N]``. Prints p50/p99 lines and 
 Encode: synthetic moving textured content (a surgical-scene stand-in: gradient, texture, a moving
 instrument-like bar), stamped, at the controller's start bitrate. Latency: one aiortc loopback
 peer pair in this process (no network emulation), H.264 640x480@30, with aiortc's stock jitter
-buffer and with the marker-bit release of :mod:`telesurgery.console.video`.
+buffer and with the marker-bit release of :mod:`telesurgery.console.video`. Bottleneck: the
+rate controller and (``bottleneck_lan``) the receive-side frame assembler behind a 1 Mbit/s link
+on a simulated clock, so the result does not depend on how loaded the machine is.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import time
 from dataclasses import dataclass
@@ -27,7 +30,7 @@ from telesurgery.console.video import (
 )
 from telesurgery.link.emulator import LinkEmulator
 from telesurgery.link.profiles import LinkProfile
-from telesurgery.media.bitrate import RateController, RateTarget
+from telesurgery.media.bitrate import RateConfig, RateController, RateTarget
 from telesurgery.media.encoder import VIDEO_TIME_BASE, EncoderConfig, create_encoder
 from telesurgery.media.fanout import SharedVideoEncoder
 from telesurgery.media.stamp import FrameStamp, StampLayout, draw_stamp
@@ -260,6 +263,132 @@ def bench_bottleneck(adaptive: bool, seconds: float, rate_bps: int = 1_000_000) 
     return result
 
 
+def bench_bottleneck_lan(
+    seconds: float,
+    *,
+    rate_bps: int = 1_000_000,
+    other_bps: int = 300_000,
+    keyframe_interval_s: float = 4.0,
+    rate: RateConfig | None = None,
+) -> dict:
+    """The ``bench/link.py`` bottleneck on a simulated clock, independent of the machine's load.
+
+    Sender: shared-encoder policy (H.264, :class:`RateController` fed once a second with loss,
+    RTT and the rate sent; keyframes on request, at most one per 0.25 s). Path: ``lan@1mbps``
+    (0.25 ms each way, 1 Mbit/s, 100 ms tail-drop queue) shared with ``other_bps`` of 300-byte
+    packets (the robot-state data channel). Receiver: :class:`FrameAssembler` (marker release,
+    30 ms hole wait, keyframe requests). Latency: capture -> frame released to the decoder
+    (encode and decode time excluded: they do not depend on the link).
+    """
+    from telesurgery.media.jitter import FrameAssembler, h264_keyframe_start
+
+    tick_s = 0.001
+    one_way_s = 0.00025
+    profile = LinkProfile(name="custom", delay_ms=one_way_s * 1000, rate_bps=rate_bps)
+    link = LinkEmulator(profile, seed=1)
+    controller = RateController(rate)
+    encoder = create_encoder(EncoderConfig(codec="h264", keyframe_interval_s=keyframe_interval_s))
+    assembler = FrameAssembler(h264_keyframe_start)
+    texture = make_texture(640, 480)
+    capture_s: dict[int, float] = {}  # RTP timestamp -> capture time
+    released: list[tuple[float, float]] = []  # (capture_s, latency_s)
+    seq = 0
+    sent_bytes = 0
+    bytes_at_report = 0
+    expected = received = 0
+    keyframe_due_s: float | None = 0.0
+    last_keyframe_s = -1.0
+    last_capture_s = -1.0
+    other_period_s = 300 * 8 / other_bps if other_bps else None
+    next_other_s = 0.0
+    next_report_s = 1.0
+    rtt_samples: list[float] = []
+    steps = int(seconds / tick_s)
+    for step in range(steps):
+        now = step * tick_s
+        for arrival_s, packet in link.receive_timed(now):
+            if packet[0] != 0x80:
+                continue  # competing data-channel traffic
+            received += 1
+            rtp_seq = int.from_bytes(packet[2:4], "big")
+            ts = int.from_bytes(packet[4:8], "big")
+            rtt_samples.append(arrival_s - capture_s.get(ts, arrival_s))
+            assembler.add(rtp_seq, ts, bool(packet[1] & 0x80), packet[12:], arrival_s)
+            while (frame := assembler.pop_frame()) is not None:
+                released.append(
+                    (capture_s[frame.timestamp], arrival_s - capture_s[frame.timestamp])
+                )
+            if assembler.keyframe_request_due(arrival_s):
+                keyframe_due_s = arrival_s + one_way_s  # the PLI reaches the sender
+        if other_period_s is not None and now >= next_other_s:
+            link.send(b"\x17" + bytes(299), now)
+            next_other_s += other_period_s
+        if now >= next_report_s:
+            loss = 1.0 - received / expected if expected else 0.0
+            queue_ms = 1000 * (sum(rtt_samples[-5:]) / len(rtt_samples[-5:])) if rtt_samples else 0
+            sent_bps = (sent_bytes - bytes_at_report) * 8 / 1.0
+            controller.on_feedback(
+                max(loss, 0.0), 2 * one_way_s * 1000 + queue_ms, None, now, sent_bps=sent_bps
+            )
+            bytes_at_report, expected, received = sent_bytes, 0, 0
+            next_report_s += 1.0
+        target = controller.target()
+        if now - last_capture_s < 1.0 / 30 - 1e-9 or now - last_capture_s < 0.9 / target.fps:
+            continue
+        n = round(now * 30)
+        last_capture_s = now
+        width = round(640 * target.scale) // 2 * 2
+        height = round(480 * target.scale) // 2 * 2
+        rgb = av.VideoFrame.from_ndarray(scene(n, 640, 480, texture), format="rgb24")
+        picture = rgb.reformat(width=width, height=height, format="yuv420p")
+        picture.pts = n * 3000
+        picture.time_base = VIDEO_TIME_BASE
+        keyframe = (
+            keyframe_due_s is not None and now >= keyframe_due_s and (now - last_keyframe_s >= 0.25)
+        )
+        data = b"".join(
+            bytes(p)
+            for p in encoder.encode(picture, keyframe=keyframe, bitrate_bps=target.bitrate_bps)
+        )
+        if keyframe:
+            keyframe_due_s, last_keyframe_s = None, now
+        ts = n * 3000
+        capture_s[ts] = now
+        chunks = [data[i : i + 1200] for i in range(0, len(data), 1200)]
+        for i, chunk in enumerate(chunks):
+            marker = 0x80 if i == len(chunks) - 1 else 0
+            header = (
+                bytes([0x80, marker | 96])
+                + (seq & 0xFFFF).to_bytes(2, "big")
+                + ts.to_bytes(4, "big")
+                + bytes(4)
+            )
+            packet = header + chunk + bytes(34)  # + SRTP tag, UDP/IP headers
+            link.send(packet, now)
+            sent_bytes += len(packet)
+            expected += 1
+            seq += 1
+    steady = [lat * 1000 for cap, lat in released if cap >= seconds / 2]
+    frames_expected = (seconds / 2) * 30
+    result = {
+        "link_bps": rate_bps,
+        "other_bps": other_bps,
+        "keyframe_interval_s": keyframe_interval_s,
+        "g2g_transport_ms_p50": round(pct(steady, 50), 1),
+        "g2g_transport_ms_p99": round(pct(steady, 99), 1),
+        "frames_released": round(len(steady) / frames_expected, 3),
+        "recoveries": assembler.stats.recoveries,
+        "final_target": dataclasses.asdict(controller.target()),
+    }
+    print(
+        f"lan@1mbps bottleneck (simulated clock, {other_bps / 1e3:.0f} kbit/s other traffic, "
+        f"keyframes every {keyframe_interval_s} s): capture->released p50 "
+        f"{result['g2g_transport_ms_p50']} ms p99 {result['g2g_transport_ms_p99']} ms, "
+        f"{result['frames_released']:.1%} of frames, {result['recoveries']} recoveries"
+    )
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--frames", type=int, default=150)
@@ -272,9 +401,19 @@ def main() -> None:
     ]
     latency = [asyncio.run(bench_latency(marker, args.frames)) for marker in (False, True)]
     bottleneck = [bench_bottleneck(adaptive, args.bottleneck_s) for adaptive in (False, True)]
+    bottleneck_lan = [
+        bench_bottleneck_lan(args.bottleneck_s, keyframe_interval_s=interval)
+        for interval in (4.0, 10.0)
+    ]
     print(
         json.dumps(
-            {"bench": "video", "encode": encode, "latency": latency, "bottleneck": bottleneck}
+            {
+                "bench": "video",
+                "encode": encode,
+                "latency": latency,
+                "bottleneck": bottleneck,
+                "bottleneck_lan": bottleneck_lan,
+            }
         )
     )
 

@@ -81,7 +81,8 @@ def test_recovers_to_the_ceiling_after_the_link_heals() -> None:
 
 
 def test_no_growth_during_the_hold_after_a_cut() -> None:
-    controller = RateController(RateConfig(congestion_memory_s=0.0))
+    config = RateConfig(congestion_memory_s=0.0, probe_increase_factor=1.08)
+    controller = RateController(config)
     controller.on_feedback(0.2, RTT_MS, None, now=0.0)
     cut = controller.target().bitrate_bps
     run(controller, 1.0, 2.0)  # clean reports at 1 s and 2 s: still holding
@@ -131,6 +132,7 @@ def test_ladder_hysteresis_prevents_resolution_flapping() -> None:
         ladder=(LadderRung(600_000, 1.0, 30), LadderRung(0, 0.5, 30)),
         ladder_hysteresis=1.2,
         congestion_memory_s=0.0,
+        probe_increase_factor=1.08,
     )
     controller = RateController(config)
     controller.on_feedback(0.2, RTT_MS, None, now=0.0)  # 650k -> 552k: down a rung
@@ -202,7 +204,10 @@ def test_growth_stays_below_the_last_congested_rate_then_probes_again() -> None:
     assert controller.target().bitrate_bps == 1_275_000
     controller.on_feedback(0.3, RTT_MS, None, now=1.0)  # and 1.275 Mbit/s too
     assert controller.target().bitrate_bps == int(1_275_000 * 0.85)
-    now = run(controller, 2.0, 15.0)  # clean for 15 s: grows, but not past 0.85 x 1.275 M
+    now = run(controller, 2.0, 25.0)  # clean for 25 s: grows, but not past 0.85 x 1.275 M
     assert controller.target().bitrate_bps == int(0.85 * 1_275_000)
-    run(controller, now, 15.0)  # more than 20 s after the cut: probing resumes
-    assert controller.target().bitrate_bps > 1_275_000
+    before = controller.target().bitrate_bps
+    now = run(controller, now, 9.0)  # 30 s after the cut (t = 31..35): gently, 3 %/step
+    assert controller.target().bitrate_bps == pytest.approx(before * 1.03**5, rel=1e-3)
+    run(controller, now, 20.0)  # past the old congestion point: faster again
+    assert controller.target().bitrate_bps > 1_275_000 / 0.85

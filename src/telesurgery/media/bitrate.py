@@ -17,7 +17,9 @@ Policy
   and the hold time after a cut stops the up/down oscillation around the link capacity. For
   ``congestion_memory_s`` after a cut, growth also stops at ``congestion_headroom`` times the
   rate that was congested, so the rate settles below the bottleneck instead of refilling its
-  queue every few seconds; after that, probing resumes (a recovered link is found again).
+  queue every few seconds; after that, probing resumes (a recovered link is found again), by
+  ``probe_increase_factor`` per step near the old congestion point, slowly enough for a
+  growing queue to show in the RTT (``rtt_rise_ms``) before it overflows.
 * **Throughput on loss**: when the encoder used at least ``delivered_min_usage`` of its target
   and the link lost more than ``loss_high``, the cut goes at once to below what got through
   (``sent_bps * (1 - loss) * decrease_factor``) instead of creeping down one report at a time.
@@ -80,7 +82,7 @@ class RateConfig:
     """Loss fraction above which the link is congested."""
     loss_low: float = 0.02
     """Loss fraction below which the rate may grow."""
-    rtt_rise_ms: float = 40.0
+    rtt_rise_ms: float = 25.0
     """RTT above the windowed minimum that counts as a building queue [ms]."""
     rtt_window_s: float = 30.0
     """Window of the minimum-RTT baseline [s]."""
@@ -96,9 +98,12 @@ class RateConfig:
     """No growth for this long after a cut [s]."""
     congestion_headroom: float = 0.85
     """After a cut, growth stops at this fraction of the rate that was congested ..."""
-    congestion_memory_s: float = 20.0
+    congestion_memory_s: float = 30.0
     """... for this long after the cut [s]; then probing above it resumes (the link may have
     recovered)."""
+    probe_increase_factor: float = 1.03
+    """Growth per step (instead of ``increase_factor``) while the rate is within
+    ``congestion_headroom`` of the last congested rate, below or above it."""
     delivered_min_usage: float = 0.7
     """On loss, the rate that got through (``sent_bps * (1 - loss)``) bounds the cut only if
     the encoder sent at least this fraction of its target."""
@@ -122,6 +127,10 @@ class RateConfig:
             raise ConfigError("decrease_factor", self.decrease_factor, "0 < f < 1")
         if not self.increase_factor > 1.0:
             raise ConfigError("increase_factor", self.increase_factor, "> 1")
+        if not 1.0 < self.probe_increase_factor <= self.increase_factor:
+            raise ConfigError(
+                "probe_increase_factor", self.probe_increase_factor, "1 < f <= increase_factor"
+            )
         if self.rtt_rise_ms <= 0 or self.rtt_window_s <= 0:
             raise ConfigError(
                 "rtt_rise_ms/rtt_window_s", (self.rtt_rise_ms, self.rtt_window_s), "> 0"
@@ -239,7 +248,18 @@ class RateController:
             and self._since(self._last_decrease_s, now) >= cfg.hold_after_decrease_s
             and self._since(self._last_increase_s, now) >= cfg.increase_interval_s
         ):
-            grown = self._bitrate_bps * cfg.increase_factor
+            factor = cfg.increase_factor
+            congested_at = self._congestion_bps
+            near = congested_at is not None and (
+                cfg.congestion_headroom * congested_at
+                <= self._bitrate_bps
+                <= congested_at / cfg.congestion_headroom
+            )
+            if near:
+                # close to where the queue built last time: probe gently, so that a growing
+                # queue shows in the RTT before it overflows
+                factor = min(factor, cfg.probe_increase_factor)
+            grown = self._bitrate_bps * factor
             if (
                 self._congestion_bps is not None
                 and self._since(self._last_decrease_s, now) < cfg.congestion_memory_s
