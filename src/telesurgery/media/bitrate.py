@@ -82,7 +82,7 @@ class RateConfig:
     """Loss fraction above which the link is congested."""
     loss_low: float = 0.02
     """Loss fraction below which the rate may grow."""
-    rtt_rise_ms: float = 25.0
+    rtt_rise_ms: float = 40.0
     """RTT above the windowed minimum that counts as a building queue [ms]."""
     rtt_window_s: float = 30.0
     """Window of the minimum-RTT baseline [s]."""
