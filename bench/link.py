@@ -15,10 +15,20 @@ this host, streams absolute targets at 1 kHz, and measures:
 * ``bottleneck_1mbps_g2g_ms_p99``: glass-to-glass p99 behind a 1 Mbit/s bottleneck, measured
   after the rate controller has had ``--adapt-seconds`` to adapt.
 
+Where the milliseconds go: each video phase also prints ``*_stage_p50_ms``, the median time from
+capture to each stage of one frame's way. Sender (the encoder's ``/status``, see
+:data:`telesurgery.media.fanout.STAGES`): ``submit`` (camera render, shared-memory ring, pipe
+notice, gateway event loop), ``encode_start`` (worker thread picks it up), ``encoded`` (RGB ->
+I420, stamp, x264), ``sent`` (last packet handed to aiortc's sender). Receiver (the SDK's
+jitter buffer, :data:`CONSOLE_STAGES`): ``first_packet``, ``complete``, ``released`` (to the
+decoder), ``decoded`` (read by the SDK). Gateway and console share this host, so one monotonic
+clock serves both.
+
 Usage: ``python bench/link.py [--seconds N] [--link NAME] [--only control]``; the last
 line is one JSON object. ``--only control`` runs the loopback phase with the video flowing (the
 camera renders, the gateway encodes, the SDK decodes) but measures only the control path, and
 adds the machine's load average before and after (the machine is shared: read p99 with it).
+``--phases loopback,720p,rtt,bottleneck`` runs a subset of the full run's phases.
 """
 
 from __future__ import annotations
