@@ -191,9 +191,15 @@ async def handovers(url: str, count: int) -> dict[str, Any]:
     jumps_mm: list[float] = []
     failures: list[str] = []
     async with (
-        ConsoleClient(url, console_id="rome-lead", role="lead", decode_video=False) as lead,
         ConsoleClient(
-            url, console_id="rome-consultant", role="consultant", decode_video=False
+            url, console_id="rome-lead", role="lead", decode_video=False, connect_timeout_s=60
+        ) as lead,
+        ConsoleClient(
+            url,
+            console_id="rome-consultant",
+            role="consultant",
+            decode_video=False,
+            connect_timeout_s=60,
         ) as consultant,
     ):
         await wait_for(lambda: lead.latest_state is not None, 10, "state")
@@ -262,7 +268,9 @@ async def g2g_window(console: ConsoleClient, pid: int, seconds: float) -> tuple[
 async def observers_child(url: str, count: int) -> None:
     """Run in a child process: ``count`` observers that receive video without decoding it."""
     clients = [
-        ConsoleClient(url, console_id=f"hall-{i}", role="observer", decode_video=False)
+        ConsoleClient(
+            url, console_id=f"hall-{i}", role="observer", decode_video=False, connect_timeout_s=60
+        )
         for i in range(count)
     ]
     for client in clients:
@@ -273,7 +281,9 @@ async def observers_child(url: str, count: int) -> None:
 
 
 async def fanout(url: str, pid: int, observers: int, seconds: float) -> dict[str, Any]:
-    async with ConsoleClient(url, console_id="rome-watch", role="consultant") as watcher:
+    async with ConsoleClient(
+        url, console_id="rome-watch", role="consultant", connect_timeout_s=60
+    ) as watcher:
         await watcher.next_frame(timeout_s=20.0)
         await asyncio.sleep(2.0)  # the rate controller settles
         g2g_0, cpu_0, n0 = await g2g_window(watcher, pid, seconds)
