@@ -32,6 +32,7 @@ supervisor's own watchdog holds the arms.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
@@ -133,7 +134,15 @@ def run_patient_process(conn: Connection, config: PatientProcessConfig) -> None:
         side.shutdown()
         raise
     side.send((wire.READY, info))
-    side.serve()
+    try:
+        side.serve()
+    except BaseException:
+        # an unexpected error while serving: teardown still happens (held arms, robot and
+        # camera threads stopped), or this process would outlive its gateway, servoing
+        logger.exception("the patient side failed while serving: holding the arms, stopping")
+        with contextlib.suppress(Exception):
+            side.shutdown()
+        raise
 
 
 class PatientProcess:
