@@ -8,7 +8,9 @@ Two parts:
    per peer), per *observer* only a packet hand-off after the one shared encode. Reported as
    percent of one core per listener (``voice_cpu_pct_per_surgeon``,
    ``voice_cpu_pct_per_observer``, ``voice_shared_encode_cpu_pct``), p50/p99 of the tick.
-2. **End to end** (``telesurgery gateway`` in its own process, SDK consoles in this one, real
+2. **The conference alone** over loopback WebRTC in this process (no robot, no video; what the
+   voice path itself adds): ``conference_mouth_to_ear_ms``, measured as below.
+3. **End to end** (``telesurgery gateway`` in its own process, SDK consoles in this one, real
    WebRTC on this host): a lead speaks with :class:`~telesurgery.console.voice.ToneTrack`
    bursts (300 ms on, 700 ms off); a bedside console listens. ``mouth_to_ear_ms`` = tone onset
    leaving the speaker's track -> the first sample above -30 dBFS decoded by the listener (same
@@ -32,13 +34,21 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import numpy as np
+from aiortc import RTCPeerConnection
 from aiortc.codecs.opus import OpusEncoder
 
 from telesurgery.console.client import ConsoleClient, ConsoleClientConfig
-from telesurgery.console.voice import AudioChunk, ToneTrack
+from telesurgery.console.voice import AudioChunk, ToneTrack, VoiceReceiver
 from telesurgery.gateway.process import gateway_process
-from telesurgery.gateway.voice import EncodedMixTrack, MixTrack, SharedMixEncoder
+from telesurgery.gateway.voice import (
+    EncodedMixTrack,
+    MixTrack,
+    SharedMixEncoder,
+    VoiceConference,
+)
 from telesurgery.media.voice_mix import FRAME_SAMPLES, SAMPLE_RATE_HZ, VoiceMixer
+from telesurgery.media.voice_receive import enable_immediate_audio
+from telesurgery.operation.roles import Role
 
 DETECT_DBFS = -30.0
 """Envelope threshold of a detected tone onset [dBFS] (the tone is at about -13 dBFS)."""
@@ -130,7 +140,82 @@ def run_path(ticks: int) -> dict[str, Any]:
     }
 
 
-# -- 2. end to end through a gateway process ----------------------------------------------------
+# -- 2. the conference alone over loopback WebRTC (no robot, no video) ------------------------
+
+
+async def _joined(conference: VoiceConference, name: str, role: Role, mic: Any) -> tuple[Any, ...]:
+    """A console peer connection joined to ``conference`` through a gateway-side one."""
+    client, gateway_pc = RTCPeerConnection(), RTCPeerConnection()
+    transceiver = client.addTransceiver("audio", direction="sendrecv" if mic else "recvonly")
+    if mic is not None:
+        transceiver.sender.replaceTrack(mic)
+    ears: list[VoiceReceiver] = []
+
+    @client.on("track")
+    def on_track(track: Any) -> None:
+        enable_immediate_audio(transceiver.receiver)
+        ears.append(VoiceReceiver(track, max_chunks=5000))
+
+    await client.setLocalDescription(await client.createOffer())
+    await gateway_pc.setRemoteDescription(client.localDescription)
+    conference.attach(name, name, role, gateway_pc)
+    await gateway_pc.setLocalDescription(await gateway_pc.createAnswer())
+    await client.setRemoteDescription(gateway_pc.localDescription)
+    return client, gateway_pc, ears[0]
+
+
+async def measure_bursts(speaker: ToneTrack, ear: VoiceReceiver, bursts: int) -> list[float]:
+    """Mouth-to-ear [ms] of ``bursts`` tone bursts (300 ms on, 700 ms off)."""
+    ear.drain()
+    received: list[AudioChunk] = []
+    onsets0 = len(speaker.onsets_ns)
+    for _ in range(bursts):
+        speaker.sounding = True
+        await asyncio.sleep(0.3)
+        speaker.sounding = False
+        await asyncio.sleep(0.7)
+        received += ear.drain()
+    await asyncio.sleep(1.0)
+    received += ear.drain()
+    onsets = speaker.onsets_ns[onsets0:]
+    latencies = []
+    for k, onset in enumerate(onsets):
+        before = onsets[k + 1] if k + 1 < len(onsets) else onset + 2_000_000_000
+        value = onset_ms(received, onset, before)
+        if value is not None:
+            latencies.append(value)
+    return latencies
+
+
+async def run_conference(bursts: int) -> dict[str, Any]:
+    conference = VoiceConference()
+    await conference.start()
+    speaker = ToneTrack(440.0, 0.3, sounding=False)
+    pcs: list[Any] = []
+    try:
+        lead_pc, lead_gw, _ = await _joined(conference, "lead", Role.LEAD, speaker)
+        bedside_pc, bedside_gw, ear = await _joined(conference, "bedside", Role.BEDSIDE, None)
+        pcs = [lead_pc, lead_gw, bedside_pc, bedside_gw]
+        task = asyncio.create_task(ear.run())
+        await asyncio.sleep(2.0)
+        latencies = await measure_bursts(speaker, ear, bursts)
+        task.cancel()
+    finally:
+        await conference.stop()
+        for pc in pcs:
+            await pc.close()
+    print(
+        f"conference only, mouth-to-ear: p50 {pct(latencies, 50):.1f} ms  "
+        f"p99 {pct(latencies, 99):.1f} ms ({len(latencies)}/{bursts} bursts)"
+    )
+    return {
+        "conference_mouth_to_ear_ms_p50": pct(latencies, 50),
+        "conference_mouth_to_ear_ms_p99": pct(latencies, 99),
+        "conference_bursts_detected": len(latencies),
+    }
+
+
+# -- 3. end to end through a gateway process ----------------------------------------------------
 
 
 def cpu_seconds(pid: int) -> float:
@@ -213,24 +298,7 @@ async def run_end_to_end(
             speaker.sounding = False
             await asyncio.sleep(1.0)
             assert listener.voice is not None
-            listener.voice.drain()
-            received: list[AudioChunk] = []
-            onsets0 = len(speaker.onsets_ns)
-            for _ in range(bursts):
-                speaker.sounding = True
-                await asyncio.sleep(0.3)
-                speaker.sounding = False
-                await asyncio.sleep(0.7)
-                received += listener.voice.drain()
-            await asyncio.sleep(1.0)
-            received += listener.voice.drain()
-            onsets = speaker.onsets_ns[onsets0:]
-            latencies = []
-            for k, onset in enumerate(onsets):
-                before = onsets[k + 1] if k + 1 < len(onsets) else onset + 2_000_000_000
-                value = onset_ms(received, onset, before)
-                if value is not None:
-                    latencies.append(value)
+            latencies = await measure_bursts(speaker, listener.voice, bursts)
             # observers: listen-only, without then with audio, while the lead talks
             speaker.sounding = True
             async with consoles(url, observers, "hall", role="observer"):
@@ -278,6 +346,7 @@ def main() -> None:
     parser.add_argument("--skip-end-to-end", action="store_true", help="only the in-process part")
     args = parser.parse_args()
     result = {"load_avg_1min": os.getloadavg()[0], **run_path(args.ticks)}
+    result.update(asyncio.run(run_conference(args.bursts)))
     if not args.skip_end_to_end:
         result.update(
             asyncio.run(run_end_to_end(args.bursts, args.observers, args.link, args.gateway_arg))
