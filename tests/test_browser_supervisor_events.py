@@ -73,16 +73,19 @@ def test_alarms_for_latency_watchdog_disengage_and_estop() -> None:
 def test_expected_holds_are_notes_not_alarms() -> None:
     clutched = {**CTX, "clutchedArm": "PSM1"}
     released = {**CTX, "releasedRecently": True}
-    hold, gone, release, retry, refused, controller = react(
+    hold, gone, release, handover, retry, refused, controller = react(
         ({"event": "WatchdogHold", "arm": "PSM1"}, clutched),
         ({"event": "Disengaged", "arm": "PSM1", "cause": "watchdog_disengage"}, clutched),
         ({"event": "Disengaged", "arm": "PSM1", "cause": "controller_changed"}, released),
+        ({"event": "Disengaged", "arm": "PSM1", "cause": "controller_changed"}, CTX),
         ({"event": "EngageRefused", "arm": "PSM1", "reason": "already_engaged"}, CTX),
         ({"event": "EngageRefused", "arm": "PSM1", "reason": "misaligned", "detail": "7 deg"}, CTX),
         ({"event": "ControllerChanged", "arm": "ECM", "old": None, "new": "rome"}, CTX),
     )
     assert list(hold[0]) == ["note"] and list(gone[0]) == ["note"]
     assert release == [{"note": "PSM1 released"}]
+    # a handover is not an alarm: the control panel says who holds the arm and what to do
+    assert handover == [{"note": "PSM1 changed hands: it holds until its controller engages"}]
     assert retry == []
     assert refused == [{"note": "PSM1 engage refused (misaligned): 7 deg"}]
     assert controller == [{"controller": ["ECM", "rome"]}]

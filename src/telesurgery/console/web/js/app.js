@@ -246,13 +246,18 @@ export class ConsoleApp {
 
   // -- identity and control of the arms ----------------------------------------------------------
 
-  /** The console id and role the gateway confirmed; the page shows only what the role may do. */
-  setIdentity(consoleId, role) {
+  /**
+   * The console id and role the gateway confirmed; the page shows only what the role may do.
+   * `pending`: signing in with a token, the role is not known yet (nothing to operate).
+   */
+  setIdentity(consoleId, role, { pending = false } = {}) {
     this.identity = { consoleId, role };
     this.caps = capabilitiesOf(role);
     this.team.applyRole(consoleId, role);
     const el = this.el;
-    el.role.textContent = this.caps.drive ? `${role.toUpperCase()} · ${consoleId}` : `${role.toUpperCase()} · view only`;
+    el.role.textContent = pending
+      ? "signing in…"
+      : this.caps.drive ? `${role.toUpperCase()} · ${consoleId}` : `${role.toUpperCase()} · view only`;
     el.role.dataset.role = role;
     for (const node of [el.engage, el.scaleLabel, ...el.armButtons]) node.hidden = !this.caps.drive;
     el.estop.hidden = !this.caps.estop;
@@ -274,8 +279,13 @@ export class ConsoleApp {
         return;
       }
       this.needsClutch.add(n.gained);
-      // arms given at join need no banner: the surgeon engages with Enter anyway
-      if (this.phase === "connected") this.alarms.raise(`control:${n.gained}`, Severity.INFO, n.text);
+      // a free arm given on request or at join needs no banner (the mode line says what to do);
+      // an arm handed over from another console does
+      if (this.phase === "connected" && n.reason !== "uncontested") {
+        this.alarms.raise(`control:${n.gained}`, Severity.INFO, n.text);
+      } else {
+        this.hud.note(n.text);
+      }
       return;
     }
     if (n.lost !== undefined) {

@@ -131,7 +131,8 @@ export class GatewayConnection extends EventTarget {
     const answer = await response.json().catch(() => ({ error: `HTTP ${response.status}, body is not JSON` }));
     if (!response.ok) {
       pc.close();
-      throw new ConnectError(`gateway refused the connection (${response.status}): ${answer.error ?? JSON.stringify(answer)}`);
+      const code = typeof answer.reason === "string" ? `, ${answer.reason}` : ""; // e.g. 403, expired
+      throw new ConnectError(`gateway refused the connection (${response.status}${code}): ${answer.error ?? JSON.stringify(answer)}`);
     }
     if (answer.protocol_version !== PROTOCOL_VERSION) {
       pc.close();

@@ -56,5 +56,7 @@ try {
 elements.scale.value = options.scale;
 const app = new ConsoleApp(options, elements);
 window.consoleApp = app;
-app.setIdentity(options.consoleId, options.role); // until the gateway confirms it
+// until the gateway confirms it; with a token the role is unknown (nothing to operate) until then
+if (options.token === null) app.setIdentity(options.consoleId, options.role);
+else app.setIdentity(options.consoleId, "observer", { pending: true });
 app.start();

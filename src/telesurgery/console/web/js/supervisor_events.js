@@ -27,7 +27,10 @@ export function reactionTo(ev, ctx) {
       if (ctx.clutchedArm === arm) return [{ note: `${arm} holds while the clutch is pressed` }];
       return [{ raise: [`arm:${arm}`, Severity.CRITICAL, `${arm} HOLDING: no command for ${ctx.holdAfterMs} ms (watchdog)`] }];
     case "Disengaged":
-      if (ev.cause === "controller_changed" && ctx.releasedRecently) return [{ note: `${arm} released` }];
+      if (ev.cause === "controller_changed") {
+        // a handover, not a fault: the control panel says who has the arm and what to do
+        return [{ note: ctx.releasedRecently ? `${arm} released` : `${arm} changed hands: it holds until its controller engages` }];
+      }
       if (ev.cause === "watchdog_disengage" && ctx.clutchedArm === arm) {
         return [{ note: `${arm} disengaged during the clutch: it re-engages when you release it` }];
       }

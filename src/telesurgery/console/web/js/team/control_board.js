@@ -7,10 +7,12 @@ export const ARMS = Object.freeze(["PSM1", "PSM2", "ECM"]);
 
 /** Refusals kept for the panel and the tests. */
 export const MAX_REFUSALS = 20;
+/** After losing an arm, refusals of control messages (those in flight) are not shown [ms]. */
+export const LOST_QUIET_MS = 3000;
 
 /**
  * A notice for the surgeon, returned by ControlBoard.apply:
- * {level: "info" | "warning", text, gained?: arm, lost?: arm, prompt?: arm}.
+ * {level: "info" | "warning", text, gained?: arm, reason?: string, lost?: arm, prompt?: arm}.
  */
 function notice(level, text, extra = {}) {
   return { level, text, ...extra };
@@ -37,6 +39,8 @@ export class ControlBoard {
     this.outgoing = new Map();
     this.refusals = [];
     this.estopLatched = false;
+    this.lostAtMs = -Infinity; // when this console last lost an arm
+    this.nowMs = 0;
     this.nextRequestId = Math.max(0, Math.floor(firstRequestId));
   }
 
@@ -141,6 +145,7 @@ export class ControlBoard {
    * gained or lost, a request to answer, an outcome, a refusal). Unknown types return [].
    */
   apply(msg, nowMs) {
+    this.nowMs = nowMs;
     switch (msg.type) {
       case "presence":
         return this.onPresence(msg, nowMs);
@@ -151,7 +156,7 @@ export class ControlBoard {
       case "handover_ended":
         return this.onEnded(msg);
       case "refused":
-        return this.onRefused(msg);
+        return this.onRefused(msg, nowMs);
       default:
         return [];
     }
@@ -193,9 +198,10 @@ export class ControlBoard {
     if (to === this.consoleId) {
       const from = before === null ? "" : `, from ${this.label(before)}`;
       return [notice("info", `You control ${arm} now${why}${from}: ` +
-        "it holds until you press the clutch (Space) or Enter to engage with alignment", { gained: arm })];
+        "it holds until you press the clutch (Space) or Enter to engage with alignment", { gained: arm, reason })];
     }
     if (before === this.consoleId) {
+      this.lostAtMs = this.nowMs;
       return [notice(reason === "released" ? "info" : "warning", `${arm} is no longer yours${why}: ${this.label(to)} controls it`, { lost: arm })];
     }
     return [notice("info", `${arm}: ${this.label(before)} → ${this.label(to)}${why}`)];
@@ -230,12 +236,14 @@ export class ControlBoard {
     return [];
   }
 
-  onRefused(msg) {
+  onRefused(msg, nowMs) {
     const sent = msg.request_id === null || msg.request_id === undefined ? undefined : this.outgoing.get(msg.request_id);
     if (sent !== undefined) this.outgoing.delete(msg.request_id);
     const entry = { kind: msg.kind, request_id: msg.request_id ?? null, code: msg.code ?? null, reason: msg.reason, arm: sent?.arm ?? null };
     this.refusals.push(entry);
     if (this.refusals.length > MAX_REFUSALS) this.refusals.shift();
+    // commands already in flight when an arm changed hands are refused: expected, recorded only
+    if (msg.kind === "control" && nowMs - this.lostAtMs < LOST_QUIET_MS) return [];
     return [notice("warning", `Refused ${String(msg.kind).replaceAll("_", " ")}: ${msg.reason}`)];
   }
 }

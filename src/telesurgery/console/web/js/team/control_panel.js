@@ -96,7 +96,8 @@ export class ControlPanel {
         r.to.replaceChildren(...options.map((id) => {
           const o = document.createElement("option");
           o.value = id;
-          o.textContent = board.label(id);
+          o.textContent = board.participant(id)?.display_name || id;
+          o.title = board.label(id);
           return o;
         }));
         if (options.includes(chosen)) r.to.value = chosen;
