@@ -234,11 +234,9 @@ async def test_tone_reaches_the_other_surgeon_and_not_its_speaker() -> None:
         status = r.conference.status()
         lead_status = next(p for p in status["participants"] if p["participant"] == "rome-lead")
         assert lead_status["frames_in"] > 50
-        # voice activity names the lead while it speaks, at <= 5 Hz
-        activity = r.activity
-        assert activity and activity[-1]["type"] == "voice_activity"
-        assert [s["console_id"] for s in activity[-1]["speakers"]] == ["rome-lead"]
-        assert len(activity) <= r.conference.stats.ticks * 0.02 / 0.2 + 1
+        # voice activity names the lead (only) while it speaks (the rate: a hand-clocked test)
+        named = {s["console_id"] for e in r.activity for s in e["speakers"]}
+        assert named == {"rome-lead"}
 
 
 async def test_two_speakers_each_hear_only_the_other() -> None:
@@ -332,6 +330,12 @@ async def gateway(observers_hear_voice: bool = False) -> AsyncIterator[tuple[str
         await runner.cleanup()
 
 
+def speakers(console: ConsoleClient) -> list[str]:
+    """Who the newest ``voice_activity`` event said was speaking."""
+    event = console.voice_activity or {"speakers": []}
+    return [s["console_id"] for s in event["speakers"]]
+
+
 async def sdk_wait_heard(console: ConsoleClient, timeout_s: float = 10.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
@@ -354,9 +358,9 @@ async def test_sdk_consoles_talk_through_the_gateway() -> None:
             heard = await collect(bedside.voice, 0.5)
             assert abs(peak_hz(heard) - 440.0) < 10.0 and rms(heard) > 1000.0
             assert await own_voice_rms(lead.voice) < 30.0  # the lead never hears itself
-            activity = bedside.voice_activity
-            assert activity is not None
-            assert [s["console_id"] for s in activity["speakers"]] == ["rome-lead"]
+            await until(
+                lambda: speakers(bedside) == ["rome-lead"], what="voice_activity names the lead"
+            )
             voice = gw.status()["voice"]
             assert {p["console_id"]: p["access"] for p in voice["participants"]} == {
                 "rome-lead": "speak_and_listen",
