@@ -93,15 +93,24 @@ async def chromium() -> AsyncIterator[Any]:
 
 
 async def open_console(
-    browser: Any, url: str, query: str = "", *, width: int = 1280, height: int = 720
+    browser: Any,
+    url: str,
+    query: str = "",
+    *,
+    width: int = 1280,
+    height: int = 720,
+    timeout_s: float = 20.0,
 ) -> Any:
-    """A page with the console loaded and connected (``phase == "connected"``)."""
+    """A page with the console loaded and connected (``phase == "connected"``) within
+    ``timeout_s``."""
     page = await browser.new_page(viewport={"width": width, "height": height})
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.errors = errors
-    await page.goto(f"{url}/?{query}")
-    await wait_for_page(page, "window.consoleApp && window.consoleApp.phase !== 'connecting'", 20.0)
+    await page.goto(f"{url}/?{query}", timeout=timeout_s * 1000)
+    await wait_for_page(
+        page, "window.consoleApp && window.consoleApp.phase !== 'connecting'", timeout_s
+    )
     phase = await page.evaluate("window.consoleApp.phase")
     assert phase == "connected", (phase, await snapshot(page), errors)
     return page
