@@ -26,8 +26,9 @@ clock serves both.
 
 Measured 2026-11-25 (2 cores, load average ~5 from the other engineers' runs), 640x480@30
 behind ``lan@1mbps``, p50 from capture [ms]: submit 6.6 (of which the llvmpipe render is most),
-encode_start 7.4, encoded 13.2 (RGB -> I420 ~3 of it with swscale's bicubic default, since
-POINT; x264 ultrafast ~2), sent 15.0, first_packet 24.3 (serialisation at 1 Mbit/s), complete
+encode_start 7.4, encoded 13.2 (conversion, stamp and x264 ultrafast: 5.8 ms with swscale's
+bicubic default; POINT halves the conversion), sent 15.0, first_packet 24.3 (serialisation at
+1 Mbit/s), complete
 26.0, released 26.0 (marker release: no wait for the next frame), decoded 27.4. py-spy of the
 gateway process under load: the event loop ~70 % busy, of which the patient pipe reader ~19 %,
 aiortc DTLS/SCTP ~17 %, the state broadcast ~9 %; the encode thread ~15 %, two thirds of it
