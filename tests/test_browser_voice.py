@@ -128,7 +128,7 @@ async def test_browser_surgeon_and_sdk_console_talk(tmp_path: Path) -> None:
     ):
         page = await open_console(browser, url, "console_id=rome-lead&role=lead")
         await eventually(
-            lambda: _state_is(page, "live"), timeout_s=15.0, what="microphone live in the page"
+            lambda: _state_is(page, "live"), timeout_s=30.0, what="microphone live in the page"
         )
         state = await voice_state(page)
         assert state["hasMic"] and state["direction"] == "sendrecv" and state["receiving"]
@@ -144,12 +144,12 @@ async def test_browser_surgeon_and_sdk_console_talk(tmp_path: Path) -> None:
             energy0 = await inbound_audio_energy(page)
             await eventually(
                 lambda: _speakers_include(page, "beijing-bedside"),
-                timeout_s=10.0,
+                timeout_s=20.0,
                 what="voice_activity names the bedside in the page",
             )
             await eventually(
                 lambda: _energy_above(page, energy0 + 0.01),
-                timeout_s=10.0,
+                timeout_s=20.0,
                 what="the page receives audio energy",
             )
             await screenshot(page, "voice-live")
@@ -183,11 +183,11 @@ async def test_browser_observer_is_never_asked_for_its_microphone(tmp_path: Path
     ):
         page = await open_console(browser, url, "console_id=hall&role=observer")
         await eventually(
-            lambda: _state_is(page, "listen-only"), timeout_s=15.0, what="observer listens"
+            lambda: _state_is(page, "listen-only"), timeout_s=30.0, what="observer listens"
         )
         energy0 = await inbound_audio_energy(page)
         await eventually(
-            lambda: _energy_above(page, energy0 + 0.01), timeout_s=10.0, what="observer hears"
+            lambda: _energy_above(page, energy0 + 0.01), timeout_s=20.0, what="observer hears"
         )
         state = await voice_state(page)
         assert not state["hasMic"] and state["direction"] == "recvonly"
