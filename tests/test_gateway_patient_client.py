@@ -157,6 +157,15 @@ asyncio.run(main())
 """
 
 
+_ORPHAN_WITH_HOLDER = _ORPHAN.replace(
+    "    print(patient.pid, flush=True)\n",
+    "    holder = os.fork()  # a forked child (no exec) keeps the gateway's pipe end open\n"
+    "    if holder == 0:\n"
+    "        import time; time.sleep(60); os._exit(0)\n"
+    "    print(patient.pid, holder, flush=True)\n",
+)
+
+
 def _alive(pid: int) -> bool:
     """Running (an exited orphan may stay a zombie until its new parent reaps it)."""
     try:
@@ -181,6 +190,38 @@ def test_the_child_stops_when_the_gateway_dies() -> None:
             assert time.monotonic() < deadline, "the patient process outlived its gateway"
             time.sleep(0.05)
     finally:
+        if gateway.poll() is None:
+            gateway.kill()
+            gateway.wait()
+        for stream in (gateway.stdout, gateway.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def test_the_child_stops_when_the_gateway_dies_while_its_pipe_end_is_still_held() -> None:
+    """No EOF arrives while a process the gateway forked holds its end of the pipe: the child
+    notices that it was re-parented instead."""
+    gateway = subprocess.Popen(
+        [sys.executable, "-c", _ORPHAN_WITH_HOLDER],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    holder_pid = None
+    try:
+        assert gateway.stdout is not None
+        child_pid, holder_pid = (int(v) for v in gateway.stdout.readline().split())
+        assert _alive(child_pid) and _alive(holder_pid)
+        gateway.kill()
+        gateway.wait()
+        deadline = time.monotonic() + 20.0
+        while _alive(child_pid):
+            assert time.monotonic() < deadline, "the patient process outlived its gateway"
+            time.sleep(0.05)
+        assert _alive(holder_pid)  # the pipe's end was still open all along
+    finally:
+        if holder_pid is not None and _alive(holder_pid):
+            os.kill(holder_pid, signal.SIGKILL)
         if gateway.poll() is None:
             gateway.kill()
             gateway.wait()

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import threading
 import time
@@ -61,6 +62,11 @@ from telesurgery.robot.registry import RobotConfig
 from telesurgery.safety.config import SafetyConfig
 
 logger = logging.getLogger(__name__)
+
+PARENT_CHECK_S = 0.5
+"""How often an idle patient process checks that its gateway is still alive [s]."""
+PUBLISHER_JOIN_S = 1.0
+"""How long shutdown waits for the state publisher to finish its last send [s]."""
 
 KINEMATICS_BY_KIND: dict[str, Callable[[], ArmKinematics]] = {
     "psm": PsmKinematics,
@@ -268,10 +274,23 @@ class PatientProcess:
     def serve(self) -> None:
         """Publish and receive until ``stop`` or EOF, then shut down."""
         conn = self._conn
-        self._publisher = threading.Thread(target=self._publish, name="patient-publish")
+        # A daemon: if the gateway died with the pipe full, its send never returns, and the
+        # shutdown below must still stop the robot (it waits PUBLISHER_JOIN_S for it at most).
+        self._publisher = threading.Thread(
+            target=self._publish, name="patient-publish", daemon=True
+        )
         self._publisher.start()
+        parent_pid = os.getppid()
         while True:
             try:
+                # Wake at least every PARENT_CHECK_S: the pipe's EOF never comes while another
+                # process still holds the gateway's end, so the parent's death is checked too.
+                if not conn.poll(PARENT_CHECK_S):
+                    if os.getppid() != parent_pid:
+                        logger.warning("the gateway died (re-parented): holding the arms, stopping")
+                        self._pipe_open = False
+                        break
+                    continue
                 message = wire.loads(conn.recv_bytes())
             except (EOFError, OSError):
                 logger.warning("the gateway is gone (pipe closed): holding the arms, stopping")
@@ -305,7 +324,9 @@ class PatientProcess:
             time.sleep(self.config.hold_before_disconnect_s)
         self._stop.set()
         if self._publisher is not None:
-            self._publisher.join()
+            self._publisher.join(PUBLISHER_JOIN_S)
+            if self._publisher.is_alive():
+                logger.warning("the publisher is stuck on a full pipe (gateway gone); going on")
         while self._cleanups:
             try:
                 self._cleanups.pop()()
