@@ -45,6 +45,7 @@ from telesurgery.gateway.voice import (
     MixTrack,
     SharedMixEncoder,
     VoiceConference,
+    VoiceConfig,
 )
 from telesurgery.media.voice_mix import FRAME_SAMPLES, SAMPLE_RATE_HZ, VoiceMixer
 from telesurgery.media.voice_receive import enable_immediate_audio
@@ -98,7 +99,8 @@ def observer_tick_us(observers: int, ticks: int) -> tuple[list[float], list[floa
     mixer.add("lead", speaks=True, listens=True)
     for k in range(observers):
         mixer.add(f"o{k}", speaks=False, listens=True)
-    shared = SharedMixEncoder(32_000)
+    config = VoiceConfig()
+    shared = SharedMixEncoder(config.shared_bitrate_bps, config.shared_packet_ms)
     tracks = [EncodedMixTrack(f"o{k}", 3) for k in range(observers)]
     speech = tone(ticks)
     encode_us, fanout_us = [], []
@@ -111,7 +113,7 @@ def observer_tick_us(observers: int, ticks: int) -> tuple[list[float], list[floa
         for track in tracks:
             for packet in packets:
                 track.push(packet)
-            track._packets.clear()  # the sender would take them
+            track._packets.clear()  # the sender would take them (one packet every 60 ms)
         done = time.perf_counter()
         encode_us.append((encoded - started) * 1e6)
         fanout_us.append((done - encoded) * 1e6)

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import av
 import numpy as np
 import pytest
 from aiohttp import web
@@ -21,6 +22,7 @@ from telesurgery.gateway.app import Gateway, create_app
 from telesurgery.gateway.config import GatewayConfig
 from telesurgery.gateway.voice import (
     MixTrack,
+    SharedMixEncoder,
     VoiceAccess,
     VoiceConference,
     VoiceConfig,
@@ -179,6 +181,23 @@ async def test_mix_track_drops_the_oldest_frame_when_the_sender_lags() -> None:
     track.stop()
     with pytest.raises(MediaStreamError):
         await track.recv()
+
+
+def test_shared_encoder_makes_one_60_ms_packet_per_three_ticks() -> None:
+    encoder = SharedMixEncoder(32_000, packet_ms=60)
+    n = np.arange(6 * FRAME_SAMPLES)
+    pcm = (8000 * np.sin(2 * np.pi * 440 * n / SAMPLE_RATE_HZ)).astype(np.int16)
+    packets = []
+    for k in range(6):
+        out, encode_ms = encoder.encode(pcm[k * FRAME_SAMPLES : (k + 1) * FRAME_SAMPLES])
+        assert len(out) == (1 if k % 3 == 2 else 0) and encode_ms >= 0.0
+        packets += out
+    assert [p.pts for p in packets] == [0, 3 * FRAME_SAMPLES]
+    decoder = av.CodecContext.create("libopus", "r")
+    decoded = [f for p in packets for f in decoder.decode(p)]
+    assert sum(f.samples for f in decoded) == 6 * FRAME_SAMPLES
+    with pytest.raises(ConfigError, match="shared_packet_ms"):
+        VoiceConfig(shared_packet_ms=30)
 
 
 async def attached(conference: VoiceConference, name: str, role: Role) -> list[Any]:

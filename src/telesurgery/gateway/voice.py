@@ -14,7 +14,8 @@ audio between it and the peer connections, on one clock:
 * listen-only participants (observers, when allowed) all hear the same full mix: it is encoded
   **once** per tick by :class:`SharedMixEncoder` in one worker thread, and every listener's
   :class:`EncodedMixTrack` hands the same Opus packets to its sender, which only packetizes them
-  (as the video's encode-once fan-out): twenty observers cost one encoder, not twenty;
+  (as the video's encode-once fan-out): twenty observers cost one encoder, not twenty; their
+  packets carry 60 ms (``shared_packet_ms``), since aiortc's cost per observer is per packet;
 * every ``activity_interval_ms`` at most (<= 5 Hz), while someone speaks and once more when
   everyone has gone quiet, ``on_activity`` receives a ``voice_activity`` event for the events
   channel (``docs/protocol.md``).
@@ -119,6 +120,10 @@ class VoiceConfig:
     """Mixed frames a listener's track holds before the oldest is dropped [frames of 20 ms]."""
     shared_bitrate_bps: int = 32_000
     """Opus bitrate of the full mix encoded once for listen-only participants [bit/s]."""
+    shared_packet_ms: int = 60
+    """Opus packet duration for listen-only participants [ms]: 20, 40 or 60. Longer packets mean
+    fewer packets for aiortc to protect and send per observer (its cost is per packet), at the
+    price of ``shared_packet_ms - 20`` ms more delay for observers only."""
 
     def __post_init__(self) -> None:
         if not 200.0 <= self.activity_interval_ms <= 10_000.0:
@@ -127,6 +132,8 @@ class VoiceConfig:
             raise ConfigError("track_queue_frames", self.track_queue_frames, "1..50")
         if not 6_000 <= self.shared_bitrate_bps <= 510_000:
             raise ConfigError("shared_bitrate_bps", self.shared_bitrate_bps, "6000..510000 (Opus)")
+        if self.shared_packet_ms not in (20, 40, 60):
+            raise ConfigError("shared_packet_ms", self.shared_packet_ms, "20, 40 or 60")
 
 
 @dataclass(slots=True)
@@ -206,21 +213,29 @@ class SharedMixEncoder:
     """Opus encoder of the full mix, shared by every listen-only participant (blocking calls:
     run :meth:`encode` in a worker thread)."""
 
-    def __init__(self, bitrate_bps: int) -> None:
+    def __init__(self, bitrate_bps: int, packet_ms: int = 20) -> None:
         codec = av.CodecContext.create("libopus", "w")
         codec.bit_rate = bitrate_bps
         codec.format = "s16"
         codec.layout = "mono"
         codec.sample_rate = SAMPLE_RATE_HZ
         codec.time_base = _TIME_BASE
-        codec.options = {"application": "voip"}
+        codec.options = {"application": "voip", "frame_duration": str(packet_ms)}
         self._codec: Any = codec
+        self._packet_samples = SAMPLE_RATE_HZ * packet_ms // 1000
+        self._pending: list[NDArray[np.int16]] = []
         self._pts = 0
 
     def encode(self, pcm: NDArray[np.int16]) -> tuple[list[av.Packet[Any]], float]:
-        """One 20 ms frame -> its Opus packets (pts in samples) and the encode time [ms]."""
+        """One 20 ms frame in -> the Opus packets completed by it (one every ``packet_ms``; pts
+        in samples, continuous from 0) and the encode time [ms]."""
         started = time.perf_counter()
-        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+        self._pending.append(pcm)
+        if sum(p.size for p in self._pending) < self._packet_samples:
+            return [], (time.perf_counter() - started) * 1000.0
+        samples = np.concatenate(self._pending)
+        self._pending.clear()
+        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = SAMPLE_RATE_HZ
         frame.pts = self._pts
         frame.time_base = _TIME_BASE
@@ -228,7 +243,7 @@ class SharedMixEncoder:
         for packet in packets:  # our own sample clock: continuous, starts at 0
             packet.pts = self._pts
             packet.time_base = _TIME_BASE
-        self._pts += pcm.size
+            self._pts += self._packet_samples
         return packets, (time.perf_counter() - started) * 1000.0
 
 
@@ -488,7 +503,9 @@ class VoiceConference:
         if self._executor is None:
             return
         if self._shared is None:
-            self._shared = SharedMixEncoder(self.config.shared_bitrate_bps)
+            self._shared = SharedMixEncoder(
+                self.config.shared_bitrate_bps, self.config.shared_packet_ms
+            )
         if self._encodes_pending >= _MAX_PENDING_ENCODES:  # the worker is starved: do not queue
             self.stats.shared_frames_skipped += 1
             return
