@@ -316,6 +316,11 @@ async def test_the_token_decides_the_role_and_a_forged_token_is_refused(site: Si
     assert (s["role"], s["view_only"], s["console_id"]) == ("observer", True, "li")
     assert not await page.locator("#engage").is_visible()
     await page.close()
+    # the gateway lets the closed page go (the following tests see exactly three consoles)
+    deadline = time.monotonic() + 60.0
+    while any(p.console_id == "li" for p in site.gateway.peers.values()):
+        assert time.monotonic() < deadline, "the gateway kept a closed page's peer"
+        await asyncio.sleep(0.1)
     # a forged token: refused with the gateway's reason, nothing connects
     forged = site.tokens["rossi"].split(".")[0] + "." + "A" * 43  # well formed, wrong secret
     page = await site.browser.new_page(viewport={"width": 1280, "height": 720})
@@ -545,7 +550,7 @@ async def test_chat_reaches_every_console(site: Site) -> None:
     for page in (lead, bed, hall):
         await until(page, delivered, 10.0)
     line = await hall.inner_text("#chat-log li")
-    assert "bed" in line and "Irrigation, please." in line
+    assert "wang" in line and "Irrigation, please." in line  # the bedside's display name
     # the letters typed (W, A, S, D...) went to the chat, not to the hand
     assert await bed.evaluate("window.consoleApp.master.position") == hand
     assert (await snapshot(bed))["engaged"] == engaged
