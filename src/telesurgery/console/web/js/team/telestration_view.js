@@ -22,6 +22,7 @@ export class TelestrationView {
     this.mayDraw = false;
     this.sentStrokes = 0;
     this.receivedAtMs = new Map(); // stroke key -> performance.now() of arrival (tests, latency)
+    this.framePending = false;
     this.dirty = true;
     canvas.addEventListener("pointerdown", (e) => this.down(e));
     canvas.addEventListener("pointermove", (e) => this.move(e));
@@ -31,11 +32,23 @@ export class TelestrationView {
     const redraw = () => { this.dirty = true; };
     window.addEventListener("resize", redraw);
     video.addEventListener("resize", redraw);
-    const frame = () => {
-      if (this.dirty) this.draw();
-      requestAnimationFrame(frame);
-    };
-    requestAnimationFrame(frame);
+  }
+
+  // Setting dirty asks for one animation frame; no frame loop runs while nothing changes (a
+  // perpetual requestAnimationFrame keeps the compositor busy and delays the video).
+  get dirty() {
+    return this.needsDraw;
+  }
+
+  set dirty(on) {
+    this.needsDraw = on;
+    if (on && !this.framePending) {
+      this.framePending = true;
+      requestAnimationFrame(() => {
+        this.framePending = false;
+        if (this.needsDraw) this.draw();
+      });
+    }
   }
 
   setMayDraw(on) {
@@ -46,6 +59,7 @@ export class TelestrationView {
   setDrawMode(on) {
     this.enabled = on && this.mayDraw;
     this.canvas.classList.toggle("drawing", this.enabled);
+    this.dirty = true; // shows or hides the overlay
     if (!this.enabled && this.builder.drawing) this.finish();
     return this.enabled;
   }
@@ -127,6 +141,8 @@ export class TelestrationView {
       ? [{ author: this.hooks.selfId(), stroke_id: this.builder.strokeId, points: this.builder.points, color: this.builder.color, width_px: this.builder.widthPx }]
       : [];
     const liveKey = live.length ? StrokeBoard.key(live[0].author, live[0].stroke_id) : null;
+    // an empty overlay is not composited over every video frame
+    this.canvas.style.visibility = strokes.length || live.length || this.enabled ? "visible" : "hidden";
     ctx.lineCap = "round";
     ctx.lineJoin = "round";
     for (const s of [...strokes.filter((x) => StrokeBoard.key(x.author, x.stroke_id) !== liveKey), ...live]) {
