@@ -171,6 +171,9 @@ export class ConsoleApp {
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "hidden") this.suspend("hidden");
     });
+    // a closed tab says goodbye (the gateway then drops the peer at once, not after ICE
+    // consent fails ~30 s later)
+    window.addEventListener("pagehide", () => this.connection?.close());
     window.addEventListener("gamepadconnected", (e) => {
       this.gamepad.connect(e.gamepad);
       this.hud.note(`${isSpaceMouse(e.gamepad) ? "3D mouse" : "Gamepad"} connected: ${e.gamepad.id}`);
