@@ -44,8 +44,8 @@ from numpy.typing import NDArray
 from telesurgery.exceptions import TelesurgeryError
 from telesurgery.media.jitter import AssemblerConfig, FrameAssembler, keyframe_test
 from telesurgery.media.stamp import FrameStamp, StampLayout, read_stamp, unwrap_capture_wall_ns
+from telesurgery.media.webrtc import replace_jitter_buffer
 
-_BUFFER_ATTRIBUTE = "_RTCRtpReceiver__jitter_buffer"
 _TIMINGS_KEPT = 256
 
 
@@ -114,24 +114,15 @@ def enable_low_latency_receive(
 
     ``codec`` ("h264" or "vp8") selects the keyframe test the buffer restarts on.
     """
-    current = getattr(receiver, _BUFFER_ATTRIBUTE, None)
-    if isinstance(current, LowLatencyJitterBuffer):
-        return current
-    if not isinstance(current, JitterBuffer):
-        raise MarkerReleaseUnavailable(
-            f"{type(receiver).__name__} has no aiortc JitterBuffer at {_BUFFER_ATTRIBUTE}: "
-            "valid is an aiortc (1.9-1.16) RTCRtpReceiver"
-        )
-    if not current._is_video:
-        raise MarkerReleaseUnavailable("low-latency receive applies to video receivers: got audio")
-    if current._origin is not None:
-        raise MarkerReleaseUnavailable(
-            "the receiver has already buffered media: call enable_low_latency_receive in the "
-            "peer connection's 'track' handler, before media flows"
-        )
-    buffer = LowLatencyJitterBuffer(FrameAssembler(keyframe_test(codec), config))
-    setattr(receiver, _BUFFER_ATTRIBUTE, buffer)
-    return buffer
+    return replace_jitter_buffer(
+        receiver,
+        LowLatencyJitterBuffer,
+        lambda _current: LowLatencyJitterBuffer(FrameAssembler(keyframe_test(codec), config)),
+        video=True,
+        error=MarkerReleaseUnavailable,
+        call_hint="call enable_low_latency_receive in the peer connection's 'track' handler, "
+        "before media flows",
+    )
 
 
 def receiver_for_track(pc: Any, track: Any) -> Any:

@@ -11,8 +11,9 @@ its bounded, primed queue per speaker) and the listener's own playout.
 one whole frame), counts the sequence numbers it never saw (lost) and drops packets older than
 the newest released one (late or duplicated; the decoder cannot use them anyway).
 :func:`enable_immediate_audio` swaps it into one receiver; like
-:func:`telesurgery.console.video.enable_marker_release` for video, it replaces one private
-attribute, checks that it is aiortc's ``JitterBuffer`` first and must run before media flows.
+:func:`telesurgery.console.video.enable_low_latency_receive` for video, it goes through
+:func:`telesurgery.media.webrtc.replace_jitter_buffer` (one private attribute, checked to be
+aiortc's ``JitterBuffer`` first) and must run before media flows.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from typing import Any
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 
 from telesurgery.exceptions import TelesurgeryError
+from telesurgery.media.webrtc import replace_jitter_buffer
 
-_BUFFER_ATTRIBUTE = "_RTCRtpReceiver__jitter_buffer"
 _HALF_RANGE = 1 << 15
 
 
@@ -59,21 +60,12 @@ class ImmediateAudioJitterBuffer(JitterBuffer):
 
 def enable_immediate_audio(receiver: Any) -> ImmediateAudioJitterBuffer:
     """Give an audio ``RTCRtpReceiver`` the immediate-release buffer; returns it."""
-    current = getattr(receiver, _BUFFER_ATTRIBUTE, None)
-    if isinstance(current, ImmediateAudioJitterBuffer):
-        return current
-    if not isinstance(current, JitterBuffer):
-        raise ImmediateAudioUnavailable(
-            f"{type(receiver).__name__} has no aiortc JitterBuffer at {_BUFFER_ATTRIBUTE}: "
-            "valid is an aiortc (1.9-1.16) RTCRtpReceiver"
-        )
-    if current._is_video:
-        raise ImmediateAudioUnavailable("immediate release applies to audio receivers: got video")
-    if current._origin is not None:
-        raise ImmediateAudioUnavailable(
-            "the receiver has already buffered media: call enable_immediate_audio before the "
-            "answer is applied or in the peer connection's 'track' handler"
-        )
-    buffer = ImmediateAudioJitterBuffer(capacity=current.capacity)
-    setattr(receiver, _BUFFER_ATTRIBUTE, buffer)
-    return buffer
+    return replace_jitter_buffer(
+        receiver,
+        ImmediateAudioJitterBuffer,
+        lambda current: ImmediateAudioJitterBuffer(capacity=current.capacity),
+        video=False,
+        error=ImmediateAudioUnavailable,
+        call_hint="call enable_immediate_audio before the answer is applied or in the peer "
+        "connection's 'track' handler",
+    )

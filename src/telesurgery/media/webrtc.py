@@ -14,12 +14,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from aiortc import RTCConfiguration, RTCIceServer, RTCRtpSender
+from aiortc.jitterbuffer import JitterBuffer
 
-from telesurgery.exceptions import ConfigError
+from telesurgery.exceptions import ConfigError, TelesurgeryError
 
 CODEC_MIME_TYPES = {"h264": "video/H264", "vp8": "video/VP8"}
 """Encoder config names and their WebRTC mime types."""
@@ -67,3 +68,40 @@ def negotiated_codecs(sdp: str) -> list[str]:
         return []
     names = {pt: name for pt, name in _RTPMAP.findall(sdp)}
     return [names[pt] for pt in media.group(1).split() if pt in names]
+
+
+_JITTER_BUFFER_ATTRIBUTE = "_RTCRtpReceiver__jitter_buffer"
+_Buffer = TypeVar("_Buffer", bound=JitterBuffer)
+
+
+def replace_jitter_buffer(
+    receiver: Any,
+    kind: type[_Buffer],
+    make: Callable[[JitterBuffer], _Buffer],
+    *,
+    video: bool,
+    error: type[TelesurgeryError],
+    call_hint: str,
+) -> _Buffer:
+    """Swap aiortc's private receive ``JitterBuffer`` of ``receiver`` for ``make(current)``.
+
+    Idempotent (a buffer of ``kind`` already there is returned). Raises ``error`` when the
+    receiver has no aiortc ``JitterBuffer`` (aiortc changed), is of the other media kind, or has
+    already buffered media (``call_hint`` says where to call instead).
+    """
+    current = getattr(receiver, _JITTER_BUFFER_ATTRIBUTE, None)
+    if isinstance(current, kind):
+        return current
+    if not isinstance(current, JitterBuffer):
+        raise error(
+            f"{type(receiver).__name__} has no aiortc JitterBuffer at "
+            f"{_JITTER_BUFFER_ATTRIBUTE}: valid is an aiortc (1.9-1.16) RTCRtpReceiver"
+        )
+    if current._is_video != video:
+        wanted, got = ("video", "audio") if video else ("audio", "video")
+        raise error(f"{kind.__name__} applies to {wanted} receivers: got {got}")
+    if current._origin is not None:
+        raise error(f"the receiver has already buffered media: {call_hint}")
+    buffer = make(current)
+    setattr(receiver, _JITTER_BUFFER_ATTRIBUTE, buffer)
+    return buffer
