@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import json
 import logging
 import math
 import time
@@ -536,8 +537,10 @@ class Gateway:
             )
 
     def _broadcast_event(self, event: dict[str, Any]) -> None:
+        """Send ``event`` to every console, JSON-encoded once."""
+        text = json.dumps(event, separators=(",", ":"))
         for peer in list(self.peers.values()):
-            peer.send_event(event)
+            peer.send_event_text(text)
 
     def _on_reject(self, reason: str, detail: str) -> None:
         self.metrics.rejected_messages.labels(reason=reason).inc()
@@ -674,8 +677,7 @@ class Gateway:
                     self.event_log.append(record)
                 forward = self._event_filter.admit(record, time.monotonic())
                 if forward is not None:
-                    for peer in list(self.peers.values()):
-                        peer.send_event(forward)
+                    self._broadcast_event(forward)
             await asyncio.sleep(0.01)
 
     # -- status ---------------------------------------------------------------------------------
