@@ -377,3 +377,30 @@ def test_chat_validation_and_clock() -> None:
     assert out["long"] == "501 characters: at most 500"
     assert out["max"] is None and out["ok"] is None
     assert out["clock"] == "09:05:07"
+
+
+def test_console_capabilities_match_the_gateway_policy() -> None:
+    """``roles.js`` mirrors the gateway's table (the console only hides what the gateway would
+    refuse): every capability equals the set of roles the gateway allows for its message."""
+    from telesurgery.gateway.room import _MAY_CLEAR_OTHERS
+    from telesurgery.operation.authorization import MessageKind, roles_allowed
+    from telesurgery.operation.roles import Role
+
+    out = run("out.caps = roles.CAPABILITIES; out.roles = roles.ROLES;")
+    assert sorted(out["roles"]) == sorted(role.value for role in Role)
+    kinds = {
+        "drive": MessageKind.CONTROL,
+        "estop": MessageKind.ESTOP,
+        "clearEstop": MessageKind.CLEAR_ESTOP,
+        "request": MessageKind.HANDOVER_REQUEST,
+        "take": MessageKind.HANDOVER_TAKE,
+        "reassign": MessageKind.HANDOVER_REASSIGN,
+        "draw": MessageKind.TELESTRATION_DRAW,
+        "chat": MessageKind.CHAT,
+    }
+    for capability, kind in kinds.items():
+        console = {role for role, caps in out["caps"].items() if caps[capability]}
+        assert console == {role.value for role in roles_allowed(kind)}, capability
+    clear_all = {role for role, caps in out["caps"].items() if caps["clearAll"]}
+    assert clear_all == {role.value for role in _MAY_CLEAR_OTHERS}
+    assert set(next(iter(out["caps"].values()))) == {*kinds, "clearAll"}
