@@ -564,8 +564,7 @@ async def test_layout_fits_with_team_panels(site: Site) -> None:
     for width, height in ((1280, 720), (1366, 768), (1024, 600)):
         await page.set_viewport_size({"width": width, "height": height})
         await asyncio.sleep(0.3)
-        boxes = {}
-        for selector in (
+        selectors = (
             "#stats",
             "#control-panel",
             "#presence-panel",
@@ -574,8 +573,21 @@ async def test_layout_fits_with_team_panels(site: Site) -> None:
             "#chat-panel",
             "#controls",
             "#estop",
-        ):
-            box = await page.locator(selector).bounding_box()
+        )
+        # every box from one layout (presence re-renders at 1 Hz: its height may change between
+        # two separate measurements)
+        measured = await page.evaluate(
+            """(selectors) => Object.fromEntries(selectors.map((s) => {
+                const e = document.querySelector(s);
+                if (e === null || e.getClientRects().length === 0) return [s, null];
+                const r = e.getBoundingClientRect();
+                return [s, { x: r.x, y: r.y, width: r.width, height: r.height }];
+            }))""",
+            list(selectors),
+        )
+        boxes = {}
+        for selector in selectors:
+            box = measured[selector]
             assert box is not None, selector
             assert box["x"] >= 0 and box["y"] >= 0, (selector, box, width)
             right, bottom = box["x"] + box["width"], box["y"] + box["height"]
