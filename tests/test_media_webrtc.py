@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import pytest
 from aiortc import RTCPeerConnection
-from aiortc.mediastreams import VideoStreamTrack
+from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
 from telesurgery.exceptions import ConfigError
-from telesurgery.media.webrtc import negotiated_codecs, prefer_codec, rtc_configuration
+from telesurgery.media.webrtc import (
+    MediaStreamIdError,
+    media_stream_ids,
+    negotiated_codecs,
+    own_media_stream,
+    prefer_codec,
+    rtc_configuration,
+)
 
 
 def test_rtc_configuration_has_no_public_stun_by_default() -> None:
@@ -49,3 +56,41 @@ def test_negotiated_codecs_reads_m_line_order() -> None:
     )
     assert negotiated_codecs(sdp) == ["H264", "VP8"]
     assert negotiated_codecs("v=0\r\n") == []
+
+
+async def test_own_media_stream_takes_the_audio_out_of_the_video_stream() -> None:
+    pc = RTCPeerConnection(rtc_configuration())
+    try:
+        pc.addTransceiver(VideoStreamTrack(), direction="sendonly")
+        audio = pc.addTransceiver(AudioStreamTrack(), direction="sendonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        together = media_stream_ids(pc.localDescription.sdp)
+        assert together["audio"] == together["video"]  # aiortc's default: one stream, lip-synced
+        own_media_stream(audio.sender, "telesurgery-voice")
+        await pc.setLocalDescription(await pc.createOffer())
+        apart = media_stream_ids(pc.localDescription.sdp)
+        assert apart == {"video": together["video"], "audio": "telesurgery-voice"}
+    finally:
+        await pc.close()
+
+
+async def test_own_media_stream_refuses_what_it_cannot_set() -> None:
+    with pytest.raises(MediaStreamIdError, match="valid is an aiortc"):
+        own_media_stream(object(), "voice")
+    pc = RTCPeerConnection(rtc_configuration())
+    try:
+        sender = pc.addTransceiver("audio").sender
+        for bad in ("", "two words"):
+            with pytest.raises(MediaStreamIdError, match="valid is a non-empty token"):
+                own_media_stream(sender, bad)
+    finally:
+        await pc.close()
+
+
+def test_media_stream_ids_reads_each_sections_msid() -> None:
+    sdp = (
+        "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=msid:cam track-1\r\n"
+        "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=msid:voice track-2\r\n"
+        "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n"
+    )
+    assert media_stream_ids(sdp) == {"video": "cam", "audio": "voice"}

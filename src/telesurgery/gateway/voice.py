@@ -62,6 +62,7 @@ from telesurgery.media.voice_mix import (
     VoiceMixer,
 )
 from telesurgery.media.voice_receive import enable_immediate_audio
+from telesurgery.media.webrtc import own_media_stream
 from telesurgery.operation.roles import Role
 
 logger = logging.getLogger(__name__)
@@ -384,6 +385,7 @@ class VoiceConference:
         else:
             participant.track = EncodedMixTrack(participant_id, self.config.track_queue_frames)
         transceiver.sender.replaceTrack(participant.track)
+        own_media_stream(transceiver.sender, "telesurgery-voice")
         remote = transceiver.receiver.track
         if access.speaks and remote is not None:
             enable_immediate_audio(transceiver.receiver)

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -70,6 +71,23 @@ def negotiated_codecs(sdp: str) -> list[str]:
     return [names[pt] for pt in media.group(1).split() if pt in names]
 
 
+_SECTION = re.compile(r"^m=(\w+) ", re.MULTILINE)
+_MSID = re.compile(r"^a=msid:(\S+)", re.MULTILINE)
+
+
+def media_stream_ids(sdp: str) -> dict[str, str]:
+    """The media stream id (``a=msid``) of the first section of each media kind in an SDP, e.g.
+    ``{"video": "...", "audio": "..."}``; kinds without an ``a=msid`` are left out. A browser
+    plays the tracks of one stream id in sync (see :func:`own_media_stream`)."""
+    starts = [(m.start(), m.group(1)) for m in _SECTION.finditer(sdp)] + [(len(sdp), "")]
+    ids: dict[str, str] = {}
+    for (start, kind), (end, _) in itertools.pairwise(starts):
+        msid = _MSID.search(sdp, start, end)
+        if msid is not None:
+            ids.setdefault(kind, msid.group(1))
+    return ids
+
+
 _JITTER_BUFFER_ATTRIBUTE = "_RTCRtpReceiver__jitter_buffer"
 _Buffer = TypeVar("_Buffer", bound=JitterBuffer)
 
@@ -105,3 +123,32 @@ def replace_jitter_buffer(
     buffer = make(current)
     setattr(receiver, _JITTER_BUFFER_ATTRIBUTE, buffer)
     return buffer
+
+
+_STREAM_ID_ATTRIBUTE = "_stream_id"
+
+
+class MediaStreamIdError(TelesurgeryError):
+    """A sender whose media stream id cannot be set (not aiortc's, or a bad id)."""
+
+
+def own_media_stream(sender: Any, stream_id: str) -> None:
+    """Announce ``sender``'s track in its own media stream (``a=msid:<stream_id> ...``).
+
+    aiortc puts every track of a peer connection in one stream. A browser plays the audio and
+    video of one stream lip-synced: it holds the video back to the audio's playout delay (tens of
+    ms). Voice and the endoscope video are not a talking head, and the video must never wait, so
+    the voice goes in a stream of its own. Call before ``createAnswer``/``createOffer``. Raises
+    :class:`MediaStreamIdError` when the sender is not an aiortc ``RTCRtpSender`` with a stream id
+    (aiortc changed) or the id is not an SDP token.
+    """
+    if not isinstance(getattr(sender, _STREAM_ID_ATTRIBUTE, None), str):
+        raise MediaStreamIdError(
+            f"{type(sender).__name__} has no str {_STREAM_ID_ATTRIBUTE}: valid is an aiortc "
+            "(1.9-1.16) RTCRtpSender"
+        )
+    if not stream_id or any(c.isspace() for c in stream_id):
+        raise MediaStreamIdError(
+            f"media stream id {stream_id!r}: valid is a non-empty token without spaces"
+        )
+    setattr(sender, _STREAM_ID_ATTRIBUTE, stream_id)
