@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -37,6 +36,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from browser_support import chromium, open_console, running_gateway
+from machine import MachineWindow, speed_ms
 from telesurgery.gateway.config import GatewayConfig
 from telesurgery.robot.sim.camera import CameraConfig
 from telesurgery.robot.sim.config import SimCartConfig
@@ -73,6 +73,7 @@ async def measure(
 ) -> dict[str, Any]:
     config = GatewayConfig(port=0, link="none", state_rate_hz=state_hz)
     robot = SimCartConfig(camera=CameraConfig(fps=camera_fps))
+    speed = speed_ms()  # before anything of ours runs
     async with (
         running_gateway(config, robot_config=robot) as (url, gateway),
         chromium() as browser,
@@ -90,9 +91,9 @@ async def measure(
                         control: app.connection.controlSent};
             }"""
         )
-        load_before = os.getloadavg()[0]
         wall0 = time.monotonic()
-        await asyncio.sleep(seconds)
+        with MachineWindow(probe_speed=False) as machine:
+            await asyncio.sleep(seconds)
         end = await page.evaluate(
             """() => {
                 const app = window.consoleApp;
@@ -132,9 +133,8 @@ async def measure(
             "video_codec": video["codec"],
             "stamps_missed": end["missed"],
             "gateway_peers": len(gateway.peers),
-            "load1_before": round(load_before, 2),
-            "load1_after": round(os.getloadavg()[0], 2),
-            "cpus": os.cpu_count(),
+            **machine.summary(),
+            "machine_speed_ms": speed,
         }
 
 
@@ -162,6 +162,10 @@ def main() -> None:
     for name in ("browser_g2g_ms", "browser_control_rtt_ms"):
         print(f"{name}: p50 {result[name + '_p50']} p99 {result[name + '_p99']}")
     print(f"browser_fps: {result['browser_fps']}")
+    print(
+        f"machine: CPU busy {result['machine_cpu_busy_pct']} %, stolen by the hypervisor "
+        f"{result['machine_cpu_steal_pct']} %, speed probe {result['machine_speed_ms']} ms"
+    )
     print(json.dumps(result))
 
 

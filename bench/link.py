@@ -38,9 +38,10 @@ packet until 512 packets had piled up).
 
 Usage: ``python bench/link.py [--seconds N] [--link NAME] [--only control]``; the last
 line is one JSON object. ``--only control`` runs the loopback phase with the video flowing (the
-camera renders, the gateway encodes, the SDK decodes) but measures only the control path, and
-adds the machine's load average before and after (the machine is shared: read p99 with it).
-``--phases loopback,720p,rtt,bottleneck`` runs a subset of the full run's phases.
+camera renders, the gateway encodes, the SDK decodes) but measures only the control path.
+``--phases loopback,720p,rtt,bottleneck`` runs a subset of the full run's phases. Every run adds
+what the machine was doing (``bench/machine.py``: CPU busy and stolen by the hypervisor, a speed
+probe, the load average): the machine is shared, read p99 with it.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ from typing import Any
 import aiohttp
 import numpy as np
 
+from machine import MachineWindow
 from telesurgery.console.client import ConsoleClient
 from telesurgery.gateway.process import gateway_process
 from telesurgery.link.profiles import parse_link
@@ -199,10 +201,10 @@ async def run_control(seconds: float) -> dict[str, Any]:
     """Loopback, no emulation, video flowing: control one-way only, and the gateway's CPU."""
     async with gateway("none") as (url, pid), ConsoleClient(url, console_id="bench") as console:
         await asyncio.sleep(1.0)
-        load_before = os.getloadavg()[0]
-        cpu0, wall0 = cpu_seconds(pid), time.monotonic()
-        sent = await stream_targets(console, seconds, 1000.0)
-        cpu1, wall1 = cpu_seconds(pid), time.monotonic()
+        with MachineWindow() as machine:
+            cpu0, wall0 = cpu_seconds(pid), time.monotonic()
+            sent = await stream_targets(console, seconds, 1000.0)
+            cpu1, wall1 = cpu_seconds(pid), time.monotonic()
         st = await status(url)
         estimate = console.clock.estimate()
     lat = st["latency"]
@@ -222,9 +224,7 @@ async def run_control(seconds: float) -> dict[str, Any]:
         "gateway_cpu_pct": 100.0 * (cpu1 - cpu0) / (wall1 - wall0),
         "servo_period_p99_ms": servo["period"]["period_p99_ms"] if servo else None,
         "servo_overrun_pct": servo["period"]["overrun_pct"] if servo else None,
-        "load1_before": round(load_before, 2),
-        "load1_after": round(os.getloadavg()[0], 2),
-        "cpus": os.cpu_count(),
+        **machine.summary(),
     }
 
 
@@ -237,16 +237,17 @@ async def run_main(
 ) -> dict[str, Any]:
     if only == "control":
         return await run_control(seconds)
-    result: dict[str, Any] = {"load_avg_1min_start": os.getloadavg()[0]}
-    if "loopback" in phases:
-        await _loopback_phase(seconds, result)
-    if "720p" in phases:
-        await _720p_phase(seconds, result)
-    if "rtt" in phases:
-        await _rtt_phase(seconds, link, result)
-    if "bottleneck" in phases:
-        await _bottleneck_phase(seconds, result)
-    result["load_avg_1min_end"] = os.getloadavg()[0]
+    result: dict[str, Any] = {}
+    with MachineWindow() as machine:  # over every phase
+        if "loopback" in phases:
+            await _loopback_phase(seconds, result)
+        if "720p" in phases:
+            await _720p_phase(seconds, result)
+        if "rtt" in phases:
+            await _rtt_phase(seconds, link, result)
+        if "bottleneck" in phases:
+            await _bottleneck_phase(seconds, result)
+    result.update(machine.summary())
     return result
 
 
