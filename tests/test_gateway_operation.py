@@ -17,6 +17,7 @@ import pytest
 from aiohttp import web
 
 from telesurgery.console.client import ConsoleClient
+from telesurgery.exceptions import ConfigError
 from telesurgery.gateway.app import Gateway, create_app
 from telesurgery.gateway.config import GatewayConfig
 from telesurgery.protocol.codec import encode
@@ -363,3 +364,35 @@ async def test_bedside_receives_the_arms_of_a_lead_whose_link_is_cut() -> None:
     finally:
         with contextlib.suppress(Exception):
             await runner.cleanup()
+
+
+async def test_observers_get_robot_state_at_their_own_lower_rate() -> None:
+    url, gw, runner = await start_gateway(
+        link="none", state_rate_hz=200.0, observer_state_rate_hz=25.0
+    )
+    try:
+        async with (
+            console(url, "rome-lead", "lead") as lead,
+            console(url, "hall", "observer") as hall,
+        ):
+            await wait_for(lambda: hall.states_received > 0, what="the observer's first state")
+            await wait_for(lambda: lead.states_received > 0, what="the lead's first state")
+            peers = {p.console_id: p.counters for p in gw.peers.values()}
+            lead0, hall0 = peers["rome-lead"].state_sent, peers["hall"].state_sent
+            await asyncio.sleep(1.0)
+            lead_n, hall_n = peers["rome-lead"].state_sent - lead0, peers["hall"].state_sent - hall0
+        # every 8th message of the lead's goes to the observer as well (counted where they are
+        # sent: on a loaded machine the unreliable channel may drop some on the way)
+        assert lead_n >= 16, f"the state loop sent {lead_n} messages in 1 s"
+        assert abs(hall_n - lead_n / 8) <= 1.0, (lead_n, hall_n)
+    finally:
+        await runner.cleanup()
+
+
+def test_observer_state_rate_is_validated() -> None:
+    with pytest.raises(ConfigError, match=r"observer_state_rate_hz=0.0: valid is 1\.\.1000"):
+        GatewayConfig(observer_state_rate_hz=0.0)
+    assert GatewayConfig(state_rate_hz=200.0, observer_state_rate_hz=30.0).observer_state_every == 7
+    assert (
+        GatewayConfig(state_rate_hz=100.0, observer_state_rate_hz=500.0).observer_state_every == 1
+    )

@@ -594,16 +594,21 @@ class Gateway:
 
     async def _state_loop(self) -> None:
         period_s = 1.0 / self.config.state_rate_hz
+        observer_every = self.config.observer_state_every
         loop = asyncio.get_running_loop()
         next_t = loop.time()
+        tick = 0
         while True:
             next_t += period_s
             message = self._state_message() if self.peers else None
             if message is not None:
                 data = encode(message)
+                observers_too = tick % observer_every == 0
                 for peer in list(self.peers.values()):
-                    peer.send_control(data)
+                    if observers_too or peer.role is not Role.OBSERVER:
+                        peer.send_state(data)
                 self.metrics.state_messages_sent.inc()
+            tick += 1
             await asyncio.sleep(max(0.0, next_t - loop.time()))
 
     async def _ping_loop(self) -> None:

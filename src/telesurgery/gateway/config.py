@@ -25,7 +25,13 @@ class GatewayConfig:
     link_seed: int = 1
     """Seed of the link emulator's random numbers (reproducible runs)."""
     state_rate_hz: float = 125.0
-    """Robot state messages per second sent to each console."""
+    """Robot state messages per second sent to each console that may operate (every role but
+    observer)."""
+    observer_state_rate_hz: float = 30.0
+    """Robot state messages per second sent to each observer (at most ``state_rate_hz``: every
+    n-th message). An observer's view (HUD, arm states, who controls what) needs no more than
+    the video's frame rate, and every state message costs the gateway's event loop per peer:
+    twenty observers at the surgeons' rate would be ~2500 more messages a second."""
     ping_interval_ms: float = 100.0
     """Gateway-initiated clock-sync pings per console [ms between pings]."""
     max_message_bytes: int = 2048
@@ -65,11 +71,19 @@ class GatewayConfig:
     tls_key: Path | None = None
     """PEM private key of ``tls_cert``."""
 
+    @property
+    def observer_state_every(self) -> int:
+        """Observers get every n-th state message (n >= 1) so that they see about
+        ``observer_state_rate_hz``."""
+        return max(1, round(self.state_rate_hz / self.observer_state_rate_hz))
+
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ConfigError("port", self.port, "0..65535")
         if not 1.0 <= self.state_rate_hz <= 1000.0:
             raise ConfigError("state_rate_hz", self.state_rate_hz, "1..1000")
+        if not 1.0 <= self.observer_state_rate_hz <= 1000.0:
+            raise ConfigError("observer_state_rate_hz", self.observer_state_rate_hz, "1..1000")
         if not 10.0 <= self.ping_interval_ms <= 10_000.0:
             raise ConfigError("ping_interval_ms", self.ping_interval_ms, "10..10000")
         if not 64 <= self.max_message_bytes <= 65536:

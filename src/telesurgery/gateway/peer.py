@@ -168,6 +168,13 @@ class ConsolePeer:
         if self.control_open:
             self._control_channel.send(data)
 
+    def send_state(self, data: bytes) -> None:
+        """Send one encoded robot state message on the control channel, counted in
+        ``counters.state_sent`` (dropped, uncounted, if the channel is not open)."""
+        if self.control_open:
+            self._control_channel.send(data)
+            self.counters.state_sent += 1
+
     def send_event(self, event: dict[str, Any]) -> None:
         """Send a JSON event on the reliable events channel (queued until it opens)."""
         self.send_event_text(json.dumps(event, separators=(",", ":")))
