@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -387,6 +388,22 @@ async def test_observers_get_robot_state_at_their_own_lower_rate() -> None:
         assert abs(hall_n - lead_n / 8) <= 1.0, (lead_n, hall_n)
     finally:
         await runner.cleanup()
+
+
+async def test_gateway_shortens_the_gil_switch_interval_while_it_runs() -> None:
+    before = sys.getswitchinterval()
+    _, _, runner = await start_gateway(link="none", switch_interval_s=0.0005)
+    try:
+        assert sys.getswitchinterval() == pytest.approx(0.0005)
+    finally:
+        await runner.cleanup()
+    assert sys.getswitchinterval() == before
+
+
+def test_gateway_config_validates_switch_interval() -> None:
+    with pytest.raises(ConfigError, match=r"switch_interval_s=0.5: valid is None or 1e-05\.\.0\.1"):
+        GatewayConfig(switch_interval_s=0.5)
+    assert GatewayConfig(switch_interval_s=None).switch_interval_s is None
 
 
 def test_observer_state_rate_is_validated() -> None:

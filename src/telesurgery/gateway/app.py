@@ -30,6 +30,7 @@ import contextlib
 import json
 import logging
 import math
+import sys
 import time
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -152,6 +153,7 @@ class Gateway:
         self._next_session = 1
         self._state_seq = 0
         self._tasks: list[asyncio.Task[None]] = []
+        self._saved_switch_interval_s: float | None = None
         self._event_filter = EventRateFilter()
         self._ages_read = 0
         self._pose_cache: dict[tuple[str, str], tuple[bytes, Any, Any]] = {}
@@ -258,6 +260,9 @@ class Gateway:
             if record_path is not None:
                 self.audit.submit(AuditKind.RECORDING_STARTED, payload={"path": str(record_path)})
         await self.voice.start()
+        if self.config.switch_interval_s is not None:
+            self._saved_switch_interval_s = sys.getswitchinterval()
+            sys.setswitchinterval(self.config.switch_interval_s)
         self._tasks = [
             asyncio.create_task(self._state_loop(), name="state-broadcast"),
             asyncio.create_task(self._ping_loop(), name="clock-sync-pings"),
@@ -270,6 +275,9 @@ class Gateway:
         return {"T_world_rcm": dict(self.patient.T_world_rcm), "camera_arm": "ECM"}
 
     async def stop(self) -> None:
+        if self._saved_switch_interval_s is not None:
+            sys.setswitchinterval(self._saved_switch_interval_s)
+            self._saved_switch_interval_s = None
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -32,6 +32,11 @@ class GatewayConfig:
     n-th message). An observer's view (HUD, arm states, who controls what) needs no more than
     the video's frame rate, and every state message costs the gateway's event loop per peer:
     twenty observers at the surgeons' rate would be ~2500 more messages a second."""
+    switch_interval_s: float | None = 0.0005
+    """``sys.setswitchinterval`` of the gateway process while it runs (restored at stop). The
+    event loop shares the GIL with the video encoder's thread and the executors (Opus, argon2):
+    with Python's default 5 ms, a control message that arrives while one of them runs Python
+    code can wait that long for the loop to get the GIL back. None leaves the interpreter's."""
     ping_interval_ms: float = 100.0
     """Gateway-initiated clock-sync pings per console [ms between pings]."""
     max_message_bytes: int = 2048
@@ -82,6 +87,8 @@ class GatewayConfig:
             raise ConfigError("port", self.port, "0..65535")
         if not 1.0 <= self.state_rate_hz <= 1000.0:
             raise ConfigError("state_rate_hz", self.state_rate_hz, "1..1000")
+        if self.switch_interval_s is not None and not 1e-5 <= self.switch_interval_s <= 0.1:
+            raise ConfigError("switch_interval_s", self.switch_interval_s, "None or 1e-05..0.1")
         if not 1.0 <= self.observer_state_rate_hz <= 1000.0:
             raise ConfigError("observer_state_rate_hz", self.observer_state_rate_hz, "1..1000")
         if not 10.0 <= self.ping_interval_ms <= 10_000.0:
