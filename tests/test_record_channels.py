@@ -16,6 +16,16 @@ def test_foxglove_channels_use_the_well_known_schema_names() -> None:
     assert ch.channel_spec(ch.measured_cp_topic("PSM2")).schema_name == "foxglove.PoseInFrame"
     video = ch.channel_spec(ch.VIDEO).schema
     assert video["properties"]["data"]["contentEncoding"] == "base64"
+    audio = ch.channel_spec(ch.VOICE_MIX)
+    assert audio.schema_name == "foxglove.RawAudio"
+    assert set(audio.schema["properties"]) == {
+        "timestamp",
+        "data",
+        "format",
+        "sample_rate",
+        "number_of_channels",
+    }
+    assert audio.schema["properties"]["data"]["contentEncoding"] == "base64"
 
 
 def test_every_schema_is_json_with_a_title() -> None:

@@ -51,6 +51,7 @@ def test_summary_counts_what_happened(recorded: Path) -> None:
     assert rows["servo ticks"] == "2500" and rows["e-stops"] == "1"
     assert rows["latency alarms"] == "1" and rows["watchdog holds"] == "1"
     assert rows["closed cleanly"] == "yes" and rows["recorder drops"] == "0"
+    assert rows["voice recorded"] == "0.5 s; speakers: lead 0.4 s, bedside 0.3 s"
 
 
 def test_tracking_error_is_small_while_following_a_reachable_target(recorded: Path) -> None:
@@ -90,3 +91,5 @@ def test_load_for_report_keeps_only_the_video_the_thumbnails_need(recorded: Path
     assert 0 < len(lean.topic(ch.VIDEO)) < len(full.topic(ch.VIDEO))
     assert thumbnails(lean) == thumbnails(full)
     assert lean.topic(ch.COMMANDS_RECEIVED) == full.topic(ch.COMMANDS_RECEIVED)
+    assert lean.topic(ch.VOICE_MIX) == [] and full.topic(ch.VOICE_MIX)  # the audio stays out
+    assert dict(summary_rows(lean))["voice recorded"] == dict(summary_rows(full))["voice recorded"]

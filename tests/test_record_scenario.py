@@ -2,21 +2,27 @@
 
 One PSM follows a console streaming at 1 kHz on a hand-driven clock: engage, a motion that runs
 into the workspace limit, a latency alarm, a watchdog hold and resume, an e-stop and its clearing,
-chat and telestration, 1 Hz latency snapshots, 100 Hz measured state and 30 Hz H.264 video.
+chat and telestration, 1 Hz latency snapshots, 100 Hz measured state, 30 Hz H.264 video and the
+voice conference's full mix (the lead at 440 Hz for 0.4 s, the bedside at 1 kHz for 0.3 s,
+overlapping for 0.2 s).
 """
 
 from __future__ import annotations
 
+import base64
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import av
 import numpy as np
+import pytest
 
 from telesurgery.link.latency import LatencyTracker
 from telesurgery.media.encoder import VIDEO_TIME_BASE, EncoderConfig, create_encoder
 from telesurgery.media.fanout import EncodedFrame
+from telesurgery.media.voice_mix import FRAME_SAMPLES, SAMPLE_RATE_HZ, level_dbfs
+from telesurgery.media.voice_recording import VoiceRecordPacker
 from telesurgery.operation.roles import Role
 from telesurgery.protocol.messages import LatencyComponent
 from telesurgery.record import channels as ch
@@ -34,6 +40,22 @@ T0 = KIN.forward(Q0)
 QUAT0 = quat_xyzw_from_matrix(T0[:3, :3])
 START_S = 1000.0
 LEAD = "lead"
+BEDSIDE = "bedside"
+VOICES = {LEAD: (440.0, 300, 700), BEDSIDE: (1000.0, 500, 800)}
+"""Who speaks: tone [Hz], from and to the script's step k [ms]."""
+
+
+def voice_tick(k: int) -> tuple[np.ndarray | None, dict[str, float]]:
+    """The full mix of the 20 ms tick at step ``k`` and who speaks in it (level [dBFS])."""
+    n = np.arange(k * 48, k * 48 + FRAME_SAMPLES)  # 48 samples per 1 ms step
+    mix = np.zeros(FRAME_SAMPLES)
+    speaking: dict[str, float] = {}
+    for console, (hz, start, end) in VOICES.items():
+        if start <= k < end:
+            voice = (6000 * np.sin(2 * np.pi * hz * n / SAMPLE_RATE_HZ)).astype(np.int16)
+            mix += voice
+            speaking[console] = level_dbfs(voice)
+    return (mix.astype(np.int16) if speaking else None), speaking
 
 
 def session() -> SessionInfo:
@@ -93,6 +115,7 @@ def record_operation(path: Path, seconds: float = 3.0, video: bool = True) -> Sc
     )
     tracker = LatencyTracker()
     camera = _Video() if video else None
+    voice = VoiceRecordPacker()
     events = commands = ticks = 0
     seq = 0
     n = round(seconds * 1000)
@@ -143,6 +166,9 @@ def record_operation(path: Path, seconds: float = 3.0, video: bool = True) -> Sc
                 recorder.record_state("PSM1", now, q, 0.2, KIN.forward(q))
             if camera is not None and k % 33 == 0:
                 recorder.record_video(camera.frame(now))
+            if k % 20 == 0:
+                for chunk in voice.push(now, *voice_tick(k)):
+                    recorder.record_voice(chunk)
             if k % 1000 == 999:
                 recorder.record_latency(tracker.snapshot(now))
             if k == 500:
@@ -152,6 +178,8 @@ def record_operation(path: Path, seconds: float = 3.0, video: bool = True) -> Sc
             if k == 800:
                 recorder.record_operation_event("control_requested", now, console="consultant")
     finally:
+        for chunk in voice.flush():
+            recorder.record_voice(chunk)
         stats = recorder.stop()
     return Scripted(path, stats, events, commands, ticks)
 
@@ -173,9 +201,36 @@ def test_scripted_operation_records_every_channel(tmp_path: Path) -> None:
         ch.TELESTRATION,
         ch.VIDEO,
         ch.VIDEO_INFO,
+        ch.VOICE_MIX,
+        ch.VOICE_MIX_INFO,
         ch.LOG,
         ch.TF,
         ch.RECORDER_STATS,
         ch.measured_cp_topic("PSM1"),
     ):
         assert recording.topic(topic), topic
+
+
+def test_the_voice_is_recorded_as_foxglove_raw_audio_with_who_spoke(tmp_path: Path) -> None:
+    recording = read_recording(record_operation(tmp_path / "op.mcap", seconds=1.0).path)
+    audio = recording.topic(ch.VOICE_MIX)
+    info = recording.topic(ch.VOICE_MIX_INFO)
+    assert [m.log_time_ns for m in audio] == [m.log_time_ns for m in info]
+    first = audio[0].data
+    assert first["format"] == "pcm-s16" and first["number_of_channels"] == 1
+    assert first["sample_rate"] == 16_000
+    assert audio[0].log_time_ns == round((START_S + 0.3) * 1e9)  # the tick of its first sample
+    assert first["timestamp"] == ch.foxglove_time(audio[0].log_time_ns)
+    pcm = np.concatenate(
+        [np.frombuffer(base64.b64decode(m.data["data"]), dtype="<i2") for m in audio]
+    )
+    assert pcm.size == 16_000 * 0.5  # 300..800 ms; silence before and after is not recorded
+    lead_alone = pcm[:3200] * np.hanning(3200)  # 300..500 ms: only the lead's 440 Hz
+    assert np.argmax(np.abs(np.fft.rfft(lead_alone))) * 16_000 / 3200 == pytest.approx(440, abs=5)
+    assert max(m.data["duration_s"] for m in info) == pytest.approx(0.16)
+    speaking: dict[str, float] = {}
+    for m in info:
+        for speaker in m.data["speakers"]:
+            speaking[speaker["console_id"]] = speaking.get(speaker["console_id"], 0.0)
+            speaking[speaker["console_id"]] += speaker["speaking_s"]
+    assert speaking == {LEAD: pytest.approx(0.4), BEDSIDE: pytest.approx(0.3)}

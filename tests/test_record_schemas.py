@@ -20,7 +20,7 @@ def test_every_recorded_message_matches_its_schema(tmp_path: Path) -> None:
         for message in messages:
             validator.validate(message.data)
             checked += 1
-    assert checked > 100 and ch.VIDEO in rec.messages
+    assert checked > 100 and ch.VIDEO in rec.messages and ch.VOICE_MIX in rec.messages
 
 
 def test_the_schemas_themselves_are_valid() -> None:

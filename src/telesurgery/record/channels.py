@@ -8,7 +8,11 @@ in Foxglove with the 3D, image, plot and log panels working as they are:
   base64 as Foxglove expects for bytes in JSON),
 * ``foxglove.PoseInFrame`` for measured tool poses (``frame_id`` is the arm's RCM frame),
 * ``foxglove.FrameTransform`` for ``T_world_rcm`` of every arm (written once at start),
-* ``foxglove.Log`` for every event, chat line and recorder warning in human-readable form.
+* ``foxglove.Log`` for every event, chat line and recorder warning in human-readable form,
+* ``foxglove.RawAudio`` for the surgeons' voice conference: the full mix (what an observer hears)
+  as 16 kHz mono ``pcm-s16``, ``data`` base64, one message per stretch of up to 160 ms, silence
+  left out (:mod:`telesurgery.media.voice_recording`); who spoke in each is on
+  ``/voice/mix/info`` with the same log time.
 
 The ``telesurgery.*`` channels carry the structured data replay and the report read back. The
 kilohertz streams (commands received, setpoints executed, measured joints, supervisor inputs) are
@@ -95,6 +99,15 @@ FOXGLOVE_FRAME_TRANSFORM = _obj(
     translation=_VECTOR3,
     rotation=_QUATERNION,
 )
+FOXGLOVE_RAW_AUDIO = _obj(
+    "foxglove.RawAudio",
+    "A single block of an audio bitstream",
+    timestamp=_TIME,
+    data={"type": "string", "contentEncoding": "base64"},
+    format={"type": "string", "description": "pcm-s16: interleaved little-endian int16"},
+    sample_rate={"type": "integer", "minimum": 0},
+    number_of_channels={"type": "integer", "minimum": 0},
+)
 FOXGLOVE_LOG = _obj(
     "foxglove.Log",
     "A log message",
@@ -143,6 +156,8 @@ CHAT = "/chat"
 TELESTRATION = "/telestration"
 VIDEO = "/camera/endoscope"
 VIDEO_INFO = "/camera/endoscope/info"
+VOICE_MIX = "/voice/mix"
+VOICE_MIX_INFO = "/voice/mix/info"
 LOG = "/log"
 TF = "/tf"
 RECORDER_STATS = "/recorder/stats"
@@ -274,6 +289,33 @@ CHANNELS: MappingProxyType[str, ChannelSpec] = MappingProxyType(
                     encoded_monotonic_ns={"type": "integer"},
                     encode_ms={"type": "number"},
                     size_bytes={"type": "integer"},
+                ),
+            ),
+            _spec(VOICE_MIX, FOXGLOVE_RAW_AUDIO),
+            _spec(
+                VOICE_MIX_INFO,
+                _obj(
+                    "telesurgery.VoiceChunkInfo",
+                    "Who spoke in the /voice/mix message with the same log time",
+                    now_s={"type": "number", "description": "mixing tick of the first sample [s]"},
+                    duration_s={"type": "number"},
+                    speakers={
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "console_id": {"type": "string"},
+                                "speaking_s": {
+                                    "type": "number",
+                                    "description": "time above the speaking threshold [s]",
+                                },
+                                "level_dbfs": {
+                                    "type": "number",
+                                    "description": "loudest 20 ms frame [dBFS]",
+                                },
+                            },
+                        },
+                    },
                 ),
             ),
             _spec(LOG, FOXGLOVE_LOG),

@@ -10,6 +10,7 @@ Wiring (the gateway owns one :class:`Recorder` per operation)::
     recorder.record_state(arm, now_s, q, jaw, T_rcm_tip)   # servo thread, >= 100 Hz
     recorder.record_video(encoded_frame)           # SharedVideoEncoder, after each encode
     recorder.record_latency(tracker.snapshot(now)) # e.g. at 1 Hz
+    recorder.record_voice(chunk)                   # the voice conference's full mix, 16 kHz
     recorder.record_chat(...), record_telestration(...), record_operation_event(...)
     recorder.stop()                                # drains, lets the sink finish the file
 
@@ -60,6 +61,7 @@ import numpy as np
 from telesurgery.exceptions import ConfigError, TelesurgeryError
 from telesurgery.link.latency import LatencySnapshot
 from telesurgery.media.fanout import EncodedFrame
+from telesurgery.media.voice_recording import VoiceChunk
 from telesurgery.record.session import SessionInfo
 from telesurgery.record.sink import COMPRESSIONS, FRAME, Item
 from telesurgery.safety.commands import ArmCommand
@@ -217,6 +219,7 @@ class Recorder:
         "chat",
         "telestration",
         "operation",
+        "voice",
     )
     """Kinds of calls, the keys of the drop counters."""
 
@@ -430,6 +433,12 @@ class Recorder:
     def record_operation_event(self, name: str, now_s: float, **fields: Any) -> None:
         """An arbitration or operation event (control request, login, role change...)."""
         self._put("operation", ("operation", next(self._sequence), now_s, name, fields))
+
+    def record_voice(self, chunk: VoiceChunk) -> None:
+        """A stretch of the voice conference's full mix (16 kHz mono int16) and who spoke."""
+        speakers = tuple((s.console_id, s.speaking_s, s.level_dbfs) for s in chunk.speakers)
+        item = ("voice", next(self._sequence), chunk.start_s, chunk.sample_rate_hz, chunk.pcm)
+        self._put("voice", (*item, speakers))
 
     # ------------------------------------------------------------------ pipe thread
 

@@ -1,10 +1,11 @@
 """The post-operative report: one self-contained HTML file built from a recording.
 
-Sections: a summary table, the damage found in the file (if any), latency components over time
-against the warn/stop thresholds, command rate with drops and rejections, tracking error between
-the commanded and the measured tool pose, a timeline of state changes, alarms, e-stops and control
-changes, and endoscope thumbnails decoded (PyAV) at the key events. Figures are matplotlib PNGs
-embedded as base64, so the file can be archived or mailed as it is.
+Sections: a summary table (with the seconds of recorded voice and who spoke), the damage found
+in the file (if any), latency components over time against the warn/stop thresholds, command rate
+with drops and rejections, tracking error between the commanded and the measured tool pose, a
+timeline of state changes, alarms, e-stops and control changes, and endoscope thumbnails decoded
+(PyAV) at the key events. Figures are matplotlib PNGs embedded as base64, so the file can be
+archived or mailed as it is.
 """
 
 from __future__ import annotations
@@ -318,9 +319,10 @@ def thumbnails(
 
 def load_for_report(path: str | Path, max_thumbnails: int = 8) -> Recording:
     """Read ``path`` for :func:`build_report` without holding its whole video in memory: every
-    topic but the video first, then only the video from the keyframe before each key event up
-    to the event (what the thumbnails decode)."""
-    recording = read_recording(path, keep=lambda topic, _: topic != ch.VIDEO)
+    topic but the video and the voice's audio first (``/voice/mix/info`` says how much voice
+    there is and who spoke), then only the video from the keyframe before each key event up to
+    the event (what the thumbnails decode)."""
+    recording = read_recording(path, keep=lambda topic, _: topic not in (ch.VIDEO, ch.VOICE_MIX))
     key_times = sorted(m.log_time_ns for m in recording.topic(ch.VIDEO_INFO) if m.data["keyframe"])
     windows: list[tuple[int, int]] = []
     events = [m for m in _event_messages(recording) if m.data["type"] in KEY_EVENTS]
@@ -358,6 +360,23 @@ def _recorder_drops(recording: Recording) -> dict[str, int]:
     return dict(stats[-1].data["dropped"]) if stats else {}
 
 
+def voice_summary(recording: Recording) -> str:
+    """Seconds of recorded voice and each speaker's speaking time, longest first, from
+    ``/voice/mix/info`` (silence is not recorded: this is time with someone in the mix)."""
+    info = recording.topic(ch.VOICE_MIX_INFO)
+    if not info:
+        return "none"
+    total_s = sum(float(m.data["duration_s"]) for m in info)
+    speaking: dict[str, float] = {}
+    for m in info:
+        for speaker in m.data["speakers"]:
+            console = str(speaker["console_id"])
+            speaking[console] = speaking.get(console, 0.0) + float(speaker["speaking_s"])
+    most = sorted(speaking.items(), key=lambda kv: -kv[1])
+    who = ", ".join(f"{console} {seconds:.1f} s" for console, seconds in most)
+    return f"{total_s:.1f} s; speakers: {who or 'none above the speaking threshold'}"
+
+
 def _percentiles(values: NDArray[np.float64]) -> str:
     if len(values) == 0:
         return "n/a"
@@ -388,6 +407,7 @@ def summary_rows(recording: Recording) -> list[tuple[str, str]]:
         ("commands received", str(len(recording.items(ch.COMMANDS_RECEIVED)))),
         ("servo ticks", str(ticks)),
         ("video frames", str(len(recording.topic(ch.VIDEO)))),
+        ("voice recorded", voice_summary(recording)),
         ("network RTT [ms]", _percentiles(rtt)),
         ("e-stops", str(events.get("EStopLatched", 0))),
         ("latency alarms", str(events.get("LatencyAlarm", 0))),

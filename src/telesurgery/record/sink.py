@@ -95,6 +95,7 @@ class McapSink:
                 "chat": self._chat,
                 "telestration": self._telestration,
                 "operation": self._operation,
+                "voice": self._voice,
                 "stats": self._stats,
             }
         )
@@ -270,6 +271,26 @@ class McapSink:
             (ch.OPERATION_EVENTS, now_ns, {"now_s": now_s, "name": name, "fields": fields}),
             (ch.LOG, now_ns, _log(now_ns, ch.LOG_INFO, text, "operation")),
         ]
+
+    def _voice(self, item: Item) -> Sequence[Message]:
+        _, _, start_s, sample_rate, pcm, speakers = item
+        t_ns = _ns(start_s)
+        audio = {
+            "timestamp": ch.foxglove_time(t_ns),
+            "data": base64.b64encode(pcm).decode("ascii"),
+            "format": "pcm-s16",
+            "sample_rate": sample_rate,
+            "number_of_channels": 1,
+        }
+        info = {
+            "now_s": start_s,
+            "duration_s": len(pcm) / 2 / sample_rate,
+            "speakers": [
+                {"console_id": console_id, "speaking_s": speaking_s, "level_dbfs": round(level, 1)}
+                for console_id, speaking_s, level in speakers
+            ],
+        }
+        return [(ch.VOICE_MIX, t_ns, audio), (ch.VOICE_MIX_INFO, t_ns, info)]
 
     def _stats(self, item: Item) -> Sequence[Message]:
         _, _, now_s, enqueued, dropped, new_drops, high_water = item
