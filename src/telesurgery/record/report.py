@@ -406,7 +406,7 @@ def summary_rows(recording: Recording) -> list[tuple[str, str]]:
         ("damaged parts", str(len(recording.damages))),
         ("commands received", str(len(recording.items(ch.COMMANDS_RECEIVED)))),
         ("servo ticks", str(ticks)),
-        ("video frames", str(len(recording.topic(ch.VIDEO)))),
+        ("video frames", str(len(recording.topic(ch.VIDEO_INFO)))),  # load_for_report trims VIDEO
         ("voice recorded", voice_summary(recording)),
         ("network RTT [ms]", _percentiles(rtt)),
         ("e-stops", str(events.get("EStopLatched", 0))),
