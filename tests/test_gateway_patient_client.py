@@ -18,6 +18,7 @@ import pytest
 
 from telesurgery.gateway.patient_client import PatientProcessError, PatientSideClient
 from telesurgery.gateway.patient_process import PatientProcessConfig
+from telesurgery.gateway.patient_side import ArmSample
 from telesurgery.robot.sim.config import SimCartConfig
 from telesurgery.safety.commands import ArmCommand
 from telesurgery.safety.config import SafetyConfig
@@ -118,6 +119,42 @@ async def test_a_command_never_overtakes_a_control_input_sent_before_it(
     assert 0.0 <= handover["p50"] <= handover["p99"] <= handover["max"]
 
 
+async def test_state_comes_through_shared_memory_and_what_does_not_fit_through_the_pipe(
+    client: PatientSideClient,
+) -> None:
+    def psm1() -> ArmSample:
+        return next(s for s in client.latest if s.arm == "PSM1")
+
+    await _wait(lambda: len(client.latest) == 3)
+    assert [s.q_measured.shape for s in client.latest] == [(6,), (6,), (4,)]
+    assert client.latest is client.latest  # one tuple per sample, decoded once
+    assert client.set_controller("PSM1", "rome")
+    await _wait(lambda: psm1().controller == "rome")
+    t0 = psm1().time_s
+    await _wait(lambda: psm1().time_s > t0 + 0.2)  # the samples taken before the slot was there
+    on_pipe = client.status()["states_on_pipe"]  # have come on the pipe by now
+    t1 = psm1().time_s
+    await _wait(lambda: psm1().time_s > t1 + 0.2)  # ~40 samples later
+    assert client.status()["states_on_pipe"] == on_pipe  # all of them through the slot
+
+    long_id = "a-console-id-longer-than-the-64-utf8-bytes-a-state-slot-holds-" + "é" * 8
+    assert client.set_controller("PSM1", long_id)
+    await _wait(lambda: psm1().controller == long_id)  # the sample came on the pipe, whole
+    assert client.status()["states_on_pipe"] > on_pipe
+    t2 = psm1().time_s
+    await _wait(lambda: psm1().time_s > t2 + 0.05)  # and keeps coming, newest first
+    assert psm1().controller == long_id
+    assert client.set_controller("PSM1", "rome")
+    await _wait(lambda: psm1().controller == "rome")  # back through the slot
+    t3 = psm1().time_s
+    await _wait(lambda: psm1().time_s > t3 + 0.2)  # (the last long one may still be on its way)
+    on_pipe = client.status()["states_on_pipe"]
+    t4 = psm1().time_s
+    await _wait(lambda: psm1().time_s > t4 + 0.2)
+    assert client.status()["states_on_pipe"] == on_pipe
+    assert psm1().controller == "rome"  # an older sample from the pipe never replaced it
+
+
 async def test_a_dead_child_is_reported_and_sends_become_no_ops(
     client: PatientSideClient,
 ) -> None:
@@ -144,6 +181,7 @@ _ORPHAN = """
 import asyncio, os, sys
 from telesurgery.gateway.patient_client import PatientSideClient
 from telesurgery.gateway.patient_process import PatientProcessConfig
+from telesurgery.gateway.patient_side import ArmSample
 from telesurgery.robot.sim.config import SimCartConfig
 from telesurgery.safety.config import SafetyConfig
 

@@ -9,9 +9,13 @@ gateway the same small surface the in-process objects did:
   pickling; the child's servo tick reads it), fenced behind the pipe messages sent before it;
   ``request_engage``, ``set_controller``, ``estop``, ``clear_estop``, ``report_rtt`` and
   ``forget_console`` are one-way pipe messages;
-* what the patient side publishes (``latest`` state samples, ``next_event``, ``stats``,
-  ``command_ages_ms`` / ``commands_applied``, ``servo_stats``, ``camera_stats``, ``scene``), as
-  the newest values received;
+* ``latest`` state samples, read on demand out of the shared-memory
+  :class:`~telesurgery.gateway.state_slot.StateSlot` the child's servo thread writes at 200 Hz
+  (decoded once per sample; a sample the slot could not hold comes on the pipe instead, and the
+  newer of the two wins);
+* what the patient side publishes on the pipe (``next_event``, ``stats``, ``command_ages_ms`` /
+  ``commands_applied``, ``servo_stats``, ``camera_stats``, ``scene``), as the newest values
+  received: supervisor events within ``publish_period_s``, command ages in batches;
 * camera frames as :class:`SharedFrame` values (pixels copied once out of the shared-memory ring)
   handed to ``frame_listeners`` on the event loop;
 * the recorder's gateway-side inputs (``record_video``, ``record_latency``,
@@ -21,6 +25,10 @@ Everything runs on the gateway's event loop: the pipe is read by a loop reader c
 are small and non-blocking in practice (the child's receiver thread drains the pipe). If the
 child dies, :attr:`alive` turns False, the death is logged, sends become no-ops and the
 published values stay at their last state; the child's own watchdog has held the arms.
+
+Order: a supervisor event reaches :meth:`next_event` after the sample of its tick was written to
+the slot or a little before (the publisher looks every ``publish_period_s``); ``latest`` never
+goes back to an older sample.
 """
 
 from __future__ import annotations
@@ -45,6 +53,7 @@ from telesurgery.gateway.control_loop import ControlLoopStats
 from telesurgery.gateway.frame_ring import FrameRing
 from telesurgery.gateway.patient_process import PatientProcessConfig, run_patient_process
 from telesurgery.gateway.patient_side import ArmSample
+from telesurgery.gateway.state_slot import StateSlot
 from telesurgery.link.latency import LatencySnapshot
 from telesurgery.media.fanout import EncodedFrame
 from telesurgery.operation.roles import Role
@@ -103,6 +112,7 @@ class PatientSideClient:
         self._conn: Connection | None = None
         self._ring: FrameRing | None = None
         self._slots: CommandSlots | None = None
+        self._state: StateSlot | None = None
         self._sent = 0
         self._slot_stats: CommandSlotsReadStats | None = None
         self._handover: dict[str, float] | None = None
@@ -114,8 +124,9 @@ class PatientSideClient:
         """Supervised arms (from the ready message)."""
         self.T_world_rcm: dict[str, Any] = {}
         """RCM placement per arm, (4, 4) nested lists [m]."""
-        self.latest: tuple[ArmSample, ...] = ()
-        """Newest state samples (one per arm)."""
+        self._latest: tuple[ArmSample, ...] = ()
+        self._latest_number = 0
+        self._states_on_pipe = 0
         self._events: collections.deque[SafetyEvent] = collections.deque(maxlen=4096)
         self._stats: ControlLoopStats | None = None
         self._servo: Any = None
@@ -171,6 +182,8 @@ class PatientSideClient:
         self.T_world_rcm = info["T_world_rcm"]
         self._alive = True
         loop.add_reader(parent.fileno(), self._on_readable)
+        self._state = StateSlot.create([(arm, info["joints"][arm]) for arm in self.arm_names])
+        self._send((wire.STATE_SLOT, self._state.spec))
 
     async def stop(self, timeout_s: float = 15.0) -> None:
         """Ask the child to stop (hold, disconnect, close the recording) and wait for it; kill
@@ -201,6 +214,10 @@ class PatientSideClient:
         if self._slots is not None:
             self._slots.close()
             self._slots = None
+        if self._state is not None:
+            self._read_state()  # the last sample the child wrote stays readable
+            self._state.close()
+            self._state = None
         self._process = None
 
     def _detach(self) -> None:
@@ -233,6 +250,10 @@ class PatientSideClient:
             "exit_detail": self.exit_detail,
             "frames_received": self.frames_received,
             "torn_frames": 0 if self._ring is None else self._ring.torn_reads,
+            "torn_state_reads": 0 if self._state is None else self._state.torn_reads,
+            # state samples that came on the pipe (taken before the slot was attached, or with
+            # a console id too long for it)
+            "states_on_pipe": self._states_on_pipe,
             "commands_in_slots": 0 if self._slots is None else self._slots.writes,
             "command_slots": None if self._slot_stats is None else asdict(self._slot_stats),
             # gateway slot write -> the servo tick that applied the command [ms]: the part of
@@ -282,14 +303,16 @@ class PatientSideClient:
 
     def _on_update(
         self,
-        samples: tuple[ArmSample, ...] | None,
+        state: tuple[int, tuple[ArmSample, ...]] | None,
         events: Sequence[SafetyEvent],
         ages_count: int,
         ages: NDArray[np.float64] | None,
         stats: dict[str, Any] | None,
     ) -> None:
-        if samples is not None:
-            self.latest = samples
+        if state is not None:  # a sample the slot did not carry
+            self._states_on_pipe += 1
+            if state[0] > self._latest_number:
+                self._latest_number, self._latest = state
         self._events.extend(events)
         if ages is not None:
             n = _AGE_RING
@@ -366,6 +389,19 @@ class PatientSideClient:
         return self._send((wire.FORGET, console_id))
 
     # -- what the child publishes ---------------------------------------------------------------
+
+    @property
+    def latest(self) -> tuple[ArmSample, ...]:
+        """Newest state samples (one per arm; empty before the first)."""
+        self._read_state()
+        return self._latest
+
+    def _read_state(self) -> None:
+        state = self._state
+        if state is not None:
+            number, samples = state.read()
+            if number > self._latest_number:
+                self._latest_number, self._latest = number, samples
 
     def next_event(self) -> SafetyEvent | None:
         """The oldest undelivered supervisor event, or None."""

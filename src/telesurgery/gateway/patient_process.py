@@ -8,7 +8,8 @@ publisher.
 
 The gateway talks to this process over one duplex pipe (pickled tuples, tag first; see
 :mod:`telesurgery.gateway.patient_wire`), reads camera pixels from a shared-memory
-:class:`~telesurgery.gateway.frame_ring.FrameRing` and writes commands into shared-memory
+:class:`~telesurgery.gateway.frame_ring.FrameRing` and robot state from a shared-memory
+:class:`~telesurgery.gateway.state_slot.StateSlot`, and writes commands into shared-memory
 :class:`~telesurgery.gateway.command_slots.CommandSlots`:
 
 * commands: read from their slots by a tick callback at the start of every servo tick, just
@@ -17,12 +18,20 @@ The gateway talks to this process over one duplex pipe (pickled tuples, tag firs
   kept both ways: a command waits in its slot until the pipe messages sent before it are
   dispatched (the slots' *fence*), and before dispatching a message the receiver hands over the
   commands written before it. Commands that do not fit a slot come on the pipe instead;
+* state samples: written by the sampler, in the servo thread, into the state slot as it takes
+  them (200 Hz); the gateway reads the newest on demand. The slot's layout comes from the arms
+  and joint counts of ``ready``: the gateway creates it then and sends ``state_slot``; samples
+  taken before this process attached it, and any that does not fit it (a console id over 64
+  bytes), travel in the next ``update`` with their number, and the gateway keeps the newer;
 * in: control inputs, recording items only the gateway sees (encoded video, latency snapshots,
-  operation events), ``stop``; every message is counted once handed on (the fence's count);
-* out: ``ready`` (arms homed, camera running) or ``failed``; then every ``publish_period_s`` one
-  ``update`` (newest state samples, supervisor events, new command ages, and every
-  ``stats_period_s`` the loop, servo and camera statistics and the scene); ``frame`` notices from
-  the camera thread; ``stopped`` last.
+  operation events), ``state_slot``, ``stop``; every message is counted once handed on (the
+  fence's count);
+* out: ``ready`` (arms homed, camera running, the arms' joint counts) or ``failed``; then
+  ``update`` messages from the publisher thread, only when there is something to say: supervisor
+  events as soon as the publisher finds them (it looks every ``publish_period_s``: they are
+  alarms), the new command ages every ``command_ages_period_s`` (they feed latency statistics),
+  every ``stats_period_s`` the loop, servo and camera statistics and the scene, and a state
+  sample the slot did not carry; ``frame`` notices from the camera thread; ``stopped`` last.
 
 Stopping: on ``stop``, or when the pipe reaches EOF (the gateway died), every arm is released
 (the supervisor holds it), the hold is given ``hold_before_disconnect_s`` of servo ticks, then the
@@ -52,6 +61,7 @@ from telesurgery.gateway.command_slots import CommandSlots, CommandSlotsSpec
 from telesurgery.gateway.control_loop import ControlLoop
 from telesurgery.gateway.frame_ring import FrameRing, FrameRingSpec
 from telesurgery.gateway.patient_side import StateSampler
+from telesurgery.gateway.state_slot import StateSlot, StateSlotSpec
 from telesurgery.operation.roles import Role
 from telesurgery.record.session import safety_config_to_dict
 from telesurgery.robot.contract import Robot
@@ -96,7 +106,9 @@ class PatientProcessConfig:
     sample_every_ticks: int = 5
     """Servo ticks per state sample (5 at 1 kHz: 200 Hz)."""
     publish_period_s: float = 0.005
-    """Period of the ``update`` messages [s]."""
+    """How often the publisher looks for supervisor events (and samples for the pipe) [s]."""
+    command_ages_period_s: float = 0.025
+    """Period of the command ages carried by updates [s]."""
     stats_period_s: float = 0.1
     """Period of the statistics carried by updates [s]."""
     camera_ready_timeout_s: float = 30.0
@@ -112,7 +124,12 @@ class PatientProcessConfig:
         return (_config_from_wire, (values,))
 
     def __post_init__(self) -> None:
-        for name in ("publish_period_s", "stats_period_s", "camera_ready_timeout_s"):
+        for name in (
+            "publish_period_s",
+            "command_ages_period_s",
+            "stats_period_s",
+            "camera_ready_timeout_s",
+        ):
             value = getattr(self, name)
             if not value > 0.0:
                 raise ConfigError(name, value, "> 0 s")
@@ -165,6 +182,7 @@ class PatientProcess:
         self._recorder: Any = None
         self._ring: FrameRing | None = None
         self._slots: CommandSlots | None = None
+        self._state_slot: StateSlot | None = None
         self._dispatched = 0
         self._take_lock = threading.Lock()
         self._handover_ms = np.zeros(4096)
@@ -173,6 +191,7 @@ class PatientProcess:
         self._stop = threading.Event()
         self._publisher: threading.Thread | None = None
         self._ages_read = 0
+        self._state_sent = 0
         self._handlers: dict[str, Callable[..., object]] = {
             wire.COMMAND: self._on_command,
             wire.ENGAGE: lambda arm, console, clutch: self._loop().request_engage(
@@ -188,6 +207,7 @@ class PatientProcess:
             wire.OPERATION_EVENT: lambda name, now_s, fields: self._record(
                 "record_operation_event", name, now_s, **fields
             ),
+            wire.STATE_SLOT: self._on_state_slot,
         }
 
     def _loop(self) -> ControlLoop:
@@ -231,6 +251,10 @@ class PatientProcess:
                 )
         return {
             "arm_names": self.loop.supervisor.arm_names,
+            "joints": {  # the state slot's layout
+                name: int(robot.arm(name).measured_js().position.shape[0])
+                for name in self.loop.supervisor.arm_names
+            },
             "T_world_rcm": {
                 name: np.asarray(arm.T_world_rcm).tolist() for name, arm in robot.arms.items()
             },
@@ -327,6 +351,8 @@ class PatientProcess:
             self._publisher.join(PUBLISHER_JOIN_S)
             if self._publisher.is_alive():
                 logger.warning("the publisher is stuck on a full pipe (gateway gone); going on")
+        if self.sampler is not None:
+            self.sampler.sink = None  # the servo thread stops writing the state slot
         while self._cleanups:
             try:
                 self._cleanups.pop()()
@@ -337,6 +363,9 @@ class PatientProcess:
             stats = self._recorder.stop()
         if self._ring is not None:
             self._ring.close()
+        if self._state_slot is not None:  # after the servo thread stopped (robot disconnected)
+            self._state_slot.close()
+            self._state_slot = None
         return stats
 
     # -- pipe -----------------------------------------------------------------------------------
@@ -388,6 +417,15 @@ class PatientProcess:
         p50, p99 = np.percentile(ages, (50, 99))
         return {"p50": float(p50), "p99": float(p99), "max": float(ages.max()), "count": count}
 
+    def _on_state_slot(self, spec: StateSlotSpec) -> None:
+        """Attach the gateway's state slot; the sampler writes every sample there from now on."""
+        assert self.sampler is not None
+        if self._state_slot is not None:
+            logger.error("a second state slot was offered; keeping the first")
+            return
+        self._state_slot = StateSlot.attach(spec)
+        self.sampler.sink = self._state_slot
+
     def _record(self, method: str, *args: Any, **kwargs: Any) -> None:
         if self._recorder is not None:
             getattr(self._recorder, method)(*args, **kwargs)
@@ -420,12 +458,14 @@ class PatientProcess:
     def _publish(self) -> None:
         period = self.config.publish_period_s
         stats_every = max(1, round(self.config.stats_period_s / period))
-        last_samples: tuple[Any, ...] = ()
+        ages_every = max(1, round(self.config.command_ages_period_s / period))
         cycle = 0
         next_t = time.monotonic()
         while not self._stop.is_set():
             try:
-                last_samples = self._publish_once(last_samples, cycle % stats_every == 0)
+                self._publish_once(
+                    with_ages=cycle % ages_every == 0, with_stats=cycle % stats_every == 0
+                )
             except Exception:  # keep serving the gateway; the cause is in the log
                 logger.exception("publishing the patient-side state failed")
             cycle += 1
@@ -435,22 +475,28 @@ class PatientProcess:
                 next_t = time.monotonic()
             self._stop.wait(max(0.0, delay))
 
-    def _publish_once(self, last_samples: tuple[Any, ...], with_stats: bool) -> tuple[Any, ...]:
+    def _publish_once(self, *, with_ages: bool, with_stats: bool) -> None:
+        """One ``update`` (tag, state sample for the pipe or None, events, commands applied,
+        their new ages or None, statistics or None), if there is anything to say."""
         loop, sampler = self.loop, self.sampler
         assert loop is not None and sampler is not None
-        samples = sampler.latest
+        state = sampler.for_pipe
+        if state is not None and state[0] <= self._state_sent:
+            state = None
         events = []
         while (event := loop.next_event()) is not None:
             events.append(event)
         count = loop.commands_applied
-        new = min(count - self._ages_read, 4096)
-        self._ages_read = count
-        ages = loop.command_ages_ms()[-new:] if new > 0 else None
+        ages = None
+        if with_ages or with_stats:
+            new = min(count - self._ages_read, 4096)
+            self._ages_read = count
+            ages = loop.command_ages_ms()[-new:] if new > 0 else None
         stats = self._stats() if with_stats else None
-        fresh = samples if samples is not last_samples else None
-        if fresh is not None or events or ages is not None or stats is not None:
-            self.send((wire.UPDATE, fresh, events, count, ages, stats))
-        return samples
+        if state is not None or events or ages is not None or stats is not None:
+            self.send((wire.UPDATE, state, events, count, ages, stats))
+            if state is not None:
+                self._state_sent = state[0]
 
     def _stats(self) -> dict[str, Any]:
         loop, robot = self.loop, self.robot

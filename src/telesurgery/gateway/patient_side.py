@@ -7,14 +7,18 @@ control an arm), and samples the robot in the servo thread:
 
 :class:`StateSampler` is a tick callback. Every ``every_n_ticks`` servo periods it copies, in the
 servo thread, the arms' measured and setpoint joints and the supervisor's per-arm state into a new
-immutable :class:`ArmSample` tuple and publishes it by one reference assignment; the asyncio side
-reads the latest tuple without a lock and does the forward kinematics itself.
+immutable, numbered :class:`ArmSample` tuple and writes it into its :class:`SampleSink` (the
+shared-memory :class:`~telesurgery.gateway.state_slot.StateSlot` the gateway reads on demand);
+a sample the sink refuses, or one taken before there is a sink, is left for the pipe
+(:attr:`StateSampler.for_pipe`, one reference assignment). The asyncio side does the forward
+kinematics itself.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -31,6 +35,8 @@ from telesurgery.safety.state import ArmState as SupervisorArmState
 
 if TYPE_CHECKING:
     from telesurgery.record.recorder import Recorder
+
+logger = logging.getLogger(__name__)
 
 FloatArray = NDArray[np.float64]
 
@@ -75,6 +81,15 @@ class ArmSample:
     """Its send time on the gateway clock [s]."""
 
 
+class SampleSink(Protocol):
+    """Where the sampler writes every sample: the gateway's
+    :class:`~telesurgery.gateway.state_slot.StateSlot`."""
+
+    def write(self, number: int, samples: Sequence[ArmSample]) -> bool:
+        """Publish sample ``number``; False if it does not fit (nothing written)."""
+        ...
+
+
 class StateSampler:
     """Tick callback publishing :class:`ArmSample` tuples (see the module docstring)."""
 
@@ -91,6 +106,15 @@ class StateSampler:
         self._count = 0
         self._arms = tuple((name, robot.arm(name)) for name in loop.supervisor.arm_names)
         self.latest: tuple[ArmSample, ...] = ()
+        """Newest sample (servo thread)."""
+        self.samples_taken = 0
+        """Samples taken since start: the newest one's number."""
+        self.sink: SampleSink | None = None
+        """Where every sample is written, in the servo thread; set by another thread once it
+        exists (read by reference once per sample)."""
+        self.for_pipe: tuple[int, tuple[ArmSample, ...]] | None = None
+        """The newest sample the sink refused (or taken while there was none), with its number:
+        the pipe carries it instead."""
         self._last_command: dict[str, tuple[int, float]] = {}
         self._command_lock = threading.Lock()
         self._recorder = recorder
@@ -132,11 +156,26 @@ class StateSampler:
                     last_command_sent_s=None if cmd is None else cmd[1],
                 )
             )
-        self.latest = tuple(samples)
+        latest = tuple(samples)
+        self.latest = latest
+        self.samples_taken += 1
+        if not self._write_sink(latest):
+            self.for_pipe = (self.samples_taken, latest)
         recorder = self._recorder
         if recorder is not None:  # measured robot state at 200 Hz (enqueue only)
             for sample in samples:
                 recorder.record_state(sample.arm, now, sample.q_measured, sample.jaw_measured_rad)
+
+    def _write_sink(self, samples: tuple[ArmSample, ...]) -> bool:
+        sink = self.sink
+        if sink is None:
+            return False
+        try:
+            return sink.write(self.samples_taken, samples)
+        except Exception:  # never end the servo loop over state publishing: the pipe carries on
+            logger.exception("the state sink failed; state samples go on the pipe from now on")
+            self.sink = None
+            return False
 
 
 class LoopPort(Protocol):

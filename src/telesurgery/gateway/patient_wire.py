@@ -1,10 +1,11 @@
 """Messages between the gateway and the patient process: tags and compact packing.
 
 Every message is a tuple whose first item is one of the tags below, pickled with protocol 5 and
-sent as one pipe message (:meth:`multiprocessing.connection.Connection.send_bytes`). Commands,
-the only high-rate message (up to 1-2 kHz), normally bypass the pipe
-(:mod:`telesurgery.gateway.command_slots`); one that does not fit a slot travels here as a flat
-tuple of builtins (no numpy arrays, no dataclass): about 200 bytes.
+sent as one pipe message (:meth:`multiprocessing.connection.Connection.send_bytes`). The two
+high-rate streams normally bypass the pipe through shared memory: commands (up to 1-2 kHz,
+:mod:`telesurgery.gateway.command_slots`; one that does not fit a slot travels here as a flat
+tuple of builtins, no numpy arrays, no dataclass: about 200 bytes) and robot state samples
+(200 Hz, :mod:`telesurgery.gateway.state_slot`; one that does not fit travels in an ``update``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ FORGET = "forget"
 VIDEO = "video"
 LATENCY = "latency"
 OPERATION_EVENT = "operation_event"
+STATE_SLOT = "state_slot"
 STOP = "stop"
 # patient process -> gateway
 READY = "ready"
