@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import av
@@ -29,8 +31,11 @@ from telesurgery.gateway.voice import (
     voice_access,
 )
 from telesurgery.media.voice_mix import FRAME_SAMPLES, SAMPLE_RATE_HZ
+from telesurgery.media.voice_recording import RECORD_SAMPLE_RATE_HZ, VoiceChunk
 from telesurgery.media.webrtc import media_stream_ids
 from telesurgery.operation.roles import Role
+from telesurgery.record import channels as ch
+from telesurgery.record.reader import read_recording
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -46,10 +51,10 @@ class Console:
     task: asyncio.Task[None] | None = None
 
 
-def peak_hz(pcm: np.ndarray[Any, Any]) -> float:
+def peak_hz(pcm: np.ndarray[Any, Any], rate_hz: int = SAMPLE_RATE_HZ) -> float:
     spectrum = np.abs(np.fft.rfft(pcm.astype(np.float64) * np.hanning(pcm.size)))
-    spectrum[: int(100 * pcm.size / SAMPLE_RATE_HZ)] = 0.0  # ignore DC and rumble below 100 Hz
-    return float(np.argmax(spectrum) * SAMPLE_RATE_HZ / pcm.size)
+    spectrum[: int(100 * pcm.size / rate_hz)] = 0.0  # ignore DC and rumble below 100 Hz
+    return float(np.argmax(spectrum) * rate_hz / pcm.size)
 
 
 def rms(pcm: np.ndarray[Any, Any]) -> float:
@@ -241,6 +246,72 @@ async def test_activity_events_are_rate_limited_and_end_with_silence() -> None:
             await pc.close()
 
 
+class Recorded:
+    """The recorder's side of the conference (a fake at the ``record_voice`` seam)."""
+
+    def __init__(self) -> None:
+        self.chunks: list[VoiceChunk] = []
+
+    def record_voice(self, chunk: VoiceChunk) -> None:
+        self.chunks.append(chunk)
+
+    def pcm(self) -> np.ndarray[Any, Any]:
+        return np.frombuffer(b"".join(c.pcm for c in self.chunks), dtype="<i2")
+
+
+async def test_the_full_mix_is_recorded_with_who_spoke_and_without_silence() -> None:
+    recorded = Recorded()
+    conference = VoiceConference()  # not started: ticks by hand, packs in the caller
+    conference.recorder = recorded
+    pcs = await attached(conference, "lead", Role.LEAD)
+    pcs += await attached(conference, "bedside", Role.BEDSIDE)
+    try:
+        n = np.arange(FRAME_SAMPLES)
+        now = 10.0
+        for k in range(50):  # one second of the lead, then one second of silence
+            speech = 8000 * np.sin(2 * np.pi * 440 * (n + k * FRAME_SAMPLES) / SAMPLE_RATE_HZ)
+            conference.mixer.push("lead", speech.astype(np.int16), now)
+            conference.tick(now)
+            now += 0.02
+        for _ in range(50):
+            conference.tick(now)
+            now += 0.02
+    finally:
+        await conference.stop()
+        for pc in pcs:
+            await pc.close()
+    chunks = recorded.chunks
+    assert chunks[0].start_s == pytest.approx(10.0)  # the first tick with the lead in the mix
+    assert all(c.duration_s <= 0.16 + 1e-9 for c in chunks)
+    pcm = recorded.pcm()
+    assert pcm.size == RECORD_SAMPLE_RATE_HZ  # one second of voice: the silence is left out
+    assert abs(peak_hz(pcm, RECORD_SAMPLE_RATE_HZ) - 440.0) < 2.0
+    speaking = sum(s.speaking_s for c in chunks for s in c.speakers if s.console_id == "lead")
+    assert speaking == pytest.approx(1.0)
+    assert {s.console_id for c in chunks for s in c.speakers} == {"lead"}
+    assert (
+        conference.stats.record_chunks == len(chunks)
+        and conference.stats.record_frames_dropped == 0
+    )
+
+
+async def test_voice_is_not_recorded_when_switched_off() -> None:
+    recorded = Recorded()
+    conference = VoiceConference(VoiceConfig(record=False))
+    conference.recorder = recorded
+    pcs = await attached(conference, "lead", Role.LEAD)
+    try:
+        tone = 8000 * np.sin(2 * np.pi * 440 * np.arange(FRAME_SAMPLES) / SAMPLE_RATE_HZ)
+        for k in range(20):
+            conference.mixer.push("lead", tone.astype(np.int16), 10.0 + k * 0.02)
+            conference.tick(10.0 + k * 0.02)
+    finally:
+        await conference.stop()
+        for pc in pcs:
+            await pc.close()
+    assert recorded.chunks == [] and conference.status()["recording"] is False
+
+
 async def test_tone_reaches_the_other_surgeon_and_not_its_speaker() -> None:
     async with room() as r:
         lead = await r.join("rome-lead", Role.LEAD, ToneTrack(440.0, 0.3))
@@ -335,9 +406,14 @@ async def test_muting_stops_the_voice_and_activity_goes_quiet() -> None:
 
 
 @contextlib.asynccontextmanager
-async def gateway(observers_hear_voice: bool = False) -> AsyncIterator[tuple[str, Gateway]]:
+async def gateway(
+    observers_hear_voice: bool = False, record_dir: Path | None = None
+) -> AsyncIterator[tuple[str, Gateway]]:
     config = GatewayConfig(
-        port=0, link="none", voice=VoiceConfig(observers_hear_voice=observers_hear_voice)
+        port=0,
+        link="none",
+        voice=VoiceConfig(observers_hear_voice=observers_hear_voice),
+        record_dir=record_dir,
     )
     gw = Gateway(config)
     runner = web.AppRunner(create_app(gw))
@@ -428,3 +504,47 @@ async def test_observer_with_the_flag_hears_the_gateway_mix_and_cannot_speak() -
         await wait_for_sound(hall.voice, loud=True)
         assert abs(peak_hz(await collect(hall.voice, 0.5)) - 440.0) < 10.0
         assert await own_voice_rms(lead.voice) < 30.0  # the observer cannot inject audio
+
+
+@pytest.mark.sim
+async def test_the_conference_is_in_the_operation_recording(tmp_path: Path) -> None:
+    """Two SDK consoles speak tones through a recording gateway; the file holds both tones on
+    /voice/mix (foxglove.RawAudio, 16 kHz) and names both speakers on /voice/mix/info."""
+    async with gateway(record_dir=tmp_path) as (url, gw):
+        async with (
+            ConsoleClient(
+                url, console_id="rome-lead", role="lead", microphone=ToneTrack(440.0, 0.2)
+            ) as lead,
+            ConsoleClient(
+                url, console_id="beijing-bedside", role="bedside", microphone=ToneTrack(1000.0, 0.2)
+            ) as bedside,
+        ):
+            await wait_for_sound(lead.voice, loud=True)
+            await wait_for_sound(bedside.voice, loud=True)
+            await collect(bedside.voice, 1.0)  # at least a second of both in the mix
+        await until(lambda: gw.voice.stats.record_chunks > 5, what="voice chunks recorded")
+        path = gw.recording_path
+    assert path is not None
+    recording = read_recording(path)
+    assert recording.complete and not recording.damages
+    audio = recording.topic(ch.VOICE_MIX)
+    assert audio and all(m.data["sample_rate"] == RECORD_SAMPLE_RATE_HZ for m in audio)
+    assert all(m.data["format"] == "pcm-s16" and m.data["number_of_channels"] == 1 for m in audio)
+    durations = [len(base64.b64decode(m.data["data"])) / 2 / RECORD_SAMPLE_RATE_HZ for m in audio]
+    assert sum(durations) > 1.0 and max(durations) <= 0.16 + 1e-9
+    # stamped on the gateway's monotonic clock, like the rest of the recording
+    first_state_ns = recording.topic(ch.ROBOT_STATE)[0].log_time_ns
+    last_state_ns = recording.topic(ch.ROBOT_STATE)[-1].log_time_ns
+    assert first_state_ns < audio[0].log_time_ns < audio[-1].log_time_ns < last_state_ns + 10**9
+    pcm = np.concatenate([np.frombuffer(base64.b64decode(m.data["data"]), "<i2") for m in audio])
+    spectrum = np.abs(np.fft.rfft(pcm.astype(np.float64) * np.hanning(pcm.size)))
+    hz = np.fft.rfftfreq(pcm.size, 1.0 / RECORD_SAMPLE_RATE_HZ)
+    energy = spectrum**2
+    near_440, near_1000 = (np.abs(hz - f) < 30.0 for f in (440.0, 1000.0))
+    assert energy[near_440].sum() > 0.1 * energy.sum()  # both tones,
+    assert energy[near_1000].sum() > 0.1 * energy.sum()
+    assert energy[near_440 | near_1000].sum() > 0.95 * energy.sum()  # and nothing else
+    speakers = {
+        s["console_id"] for m in recording.topic(ch.VOICE_MIX_INFO) for s in m.data["speakers"]
+    }
+    assert speakers == {"rome-lead", "beijing-bedside"}

@@ -259,6 +259,7 @@ class Gateway:
             )
             if record_path is not None:
                 self.audit.submit(AuditKind.RECORDING_STARTED, payload={"path": str(record_path)})
+        self.voice.recorder = self.recorder  # the full mix, unless config.voice.record is off
         await self.voice.start()
         if self.config.switch_interval_s is not None:
             self._saved_switch_interval_s = sys.getswitchinterval()

@@ -74,6 +74,12 @@ class GatewayCommand(Command):
             action="store_true",
             help="observers hear the surgeons' voice conference (they never speak)",
         )
+        parser.add_argument(
+            "--no-record-voice",
+            action="store_true",
+            help="leave the voice conference out of the operation recording (recorded by "
+            "default: the full mix at 16 kHz, silence left out)",
+        )
         parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
 
     def run(self, args: argparse.Namespace) -> int:
@@ -100,7 +106,9 @@ class GatewayCommand(Command):
             operation_id=args.operation,
             tls_cert=args.tls_cert,
             tls_key=args.tls_key,
-            voice=VoiceConfig(observers_hear_voice=args.observers_hear_voice),
+            voice=VoiceConfig(
+                observers_hear_voice=args.observers_hear_voice, record=not args.no_record_voice
+            ),
             video=EncoderConfig(
                 codec=args.codec, width_px=args.width, height_px=args.height, fps=round(args.fps)
             ),

@@ -19,7 +19,7 @@ gateway the same small surface the in-process objects did:
 * camera frames as :class:`SharedFrame` values (pixels copied once out of the shared-memory ring)
   handed to ``frame_listeners`` on the event loop;
 * the recorder's gateway-side inputs (``record_video``, ``record_latency``,
-  ``record_operation_event``), forwarded to the recorder in the child.
+  ``record_operation_event``, ``record_voice``), forwarded to the recorder in the child.
 
 Everything runs on the gateway's event loop: the pipe is read by a loop reader callback, sends
 are small and non-blocking in practice (the child's receiver thread drains the pipe). If the
@@ -56,6 +56,7 @@ from telesurgery.gateway.patient_side import ArmSample
 from telesurgery.gateway.state_slot import StateSlot
 from telesurgery.link.latency import LatencySnapshot
 from telesurgery.media.fanout import EncodedFrame
+from telesurgery.media.voice_recording import VoiceChunk
 from telesurgery.operation.roles import Role
 from telesurgery.safety.commands import ArmCommand
 from telesurgery.safety.events import SafetyEvent
@@ -446,3 +447,7 @@ class PatientSideClient:
 
     def record_operation_event(self, name: str, now_s: float, **fields: Any) -> None:
         self._send((wire.OPERATION_EVENT, name, now_s, fields))
+
+    def record_voice(self, chunk: VoiceChunk) -> None:
+        """A chunk of the voice conference's full mix (~5 KB per 160 ms: one pipe message)."""
+        self._send((wire.VOICE, chunk))

@@ -207,6 +207,7 @@ class PatientProcess:
             wire.OPERATION_EVENT: lambda name, now_s, fields: self._record(
                 "record_operation_event", name, now_s, **fields
             ),
+            wire.VOICE: lambda chunk: self._record("record_voice", chunk),
             wire.STATE_SLOT: self._on_state_slot,
         }
 

@@ -33,6 +33,7 @@ FORGET = "forget"
 VIDEO = "video"
 LATENCY = "latency"
 OPERATION_EVENT = "operation_event"
+VOICE = "voice"
 STATE_SLOT = "state_slot"
 STOP = "stop"
 # patient process -> gateway

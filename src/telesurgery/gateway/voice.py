@@ -18,7 +18,15 @@ audio between it and the peer connections, on one clock:
   packets carry 60 ms (``shared_packet_ms``), since aiortc's cost per observer is per packet;
 * every ``activity_interval_ms`` at most (<= 5 Hz), while someone speaks and once more when
   everyone has gone quiet, ``on_activity`` receives a ``voice_activity`` event for the events
-  channel (``docs/protocol.md``).
+  channel (``docs/protocol.md``);
+* with a :attr:`VoiceConference.recorder` (and ``VoiceConfig.record``), the full mix goes to the
+  operation recording: each tick only appends a copy of the 20 ms frame (and who spoke in it) to
+  a batch; every ``recording.message_ms`` (160 ms) the batch goes to the same worker thread,
+  where :class:`~telesurgery.media.voice_recording.VoiceRecordPacker` resamples it to 16 kHz,
+  leaves silence out and packs it, and the chunks it completes go to ``recorder.record_voice``
+  back on the loop (one pipe message each to the patient process, whose recorder writes
+  ``/voice/mix``). A worker more than ``_MAX_PENDING_RECORD_BATCHES`` batches behind drops the
+  new batch (counted in ``record_frames_dropped``) rather than queue without bound.
 
 Who speaks and who listens comes from the role (:func:`voice_access`): the surgeons (bedside,
 lead, consultant) and the admin speak and listen; observers listen only when the gateway allows
@@ -44,9 +52,10 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Protocol
 
 import av
 import numpy as np
@@ -62,6 +71,7 @@ from telesurgery.media.voice_mix import (
     VoiceMixer,
 )
 from telesurgery.media.voice_receive import enable_immediate_audio
+from telesurgery.media.voice_recording import VoiceChunk, VoiceRecordConfig, VoiceRecordPacker
 from telesurgery.media.webrtc import own_media_stream
 from telesurgery.operation.roles import Role
 
@@ -71,6 +81,8 @@ _TIME_BASE = fractions.Fraction(1, SAMPLE_RATE_HZ)
 _FRAME_S = FRAME_MS / 1000.0
 _MAX_PENDING_ENCODES = 3
 """Shared encodes queued on the worker at most; more would only add delay."""
+_MAX_PENDING_RECORD_BATCHES = 25
+"""Recording batches queued on the worker at most (4 s at 160 ms); newer ones are dropped."""
 _MAX_CATCH_UP_S = 0.1
 """A mixing clock at most this late catches up tick by tick (the audio stays continuous); later
 than that it re-anchors (the missed ticks are skipped, counted as late)."""
@@ -126,6 +138,12 @@ class VoiceConfig:
     fewer packets for aiortc to protect and send per observer (its cost is per packet), at the
     price of ``shared_packet_ms - 20`` ms more delay for observers only."""
 
+    record: bool = True
+    """Record the full mix (what an observer hears) in the operation recording, when the gateway
+    records (``--no-record-voice`` turns it off)."""
+    recording: VoiceRecordConfig = field(default_factory=VoiceRecordConfig)
+    """How the full mix is recorded: silence left out, message length."""
+
     def __post_init__(self) -> None:
         if not 200.0 <= self.activity_interval_ms <= 10_000.0:
             raise ConfigError("activity_interval_ms", self.activity_interval_ms, "200..10000")
@@ -159,6 +177,22 @@ class VoiceStats:
     shared_frames_skipped: int = 0
     """Full-mix frames not encoded because the worker had fallen 3 frames behind (a gap for the
     listen-only participants instead of a growing delay)."""
+    record_chunks: int = 0
+    """Chunks of the full mix handed to the recorder."""
+    record_frames_dropped: int = 0
+    """Full-mix frames not recorded because the worker had fallen behind (or failed)."""
+
+
+class VoiceRecordSink(Protocol):
+    """Where the recorded voice goes (the gateway's ``PatientSideClient``, or the recorder)."""
+
+    def record_voice(self, chunk: VoiceChunk) -> None:
+        """One chunk of the full mix (called on the event loop)."""
+
+
+_RecordTick = tuple[float, NDArray[np.int16] | None, Mapping[str, float]]
+"""``(now_s, full mix or None when nobody was mixed, {console_id: level_dbfs} of speakers)``."""
+_NOBODY: Mapping[str, float] = MappingProxyType({})
 
 
 class MixTrack(MediaStreamTrack):
@@ -330,6 +364,14 @@ class VoiceConference:
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._encoding: asyncio.Future[tuple[list[av.Packet[Any]], float]] | None = None
         self._encodes_pending = 0
+        self.recorder: VoiceRecordSink | None = None
+        """Receives the recorded full mix (set before :meth:`start`; None: not recorded)."""
+        self._packer = VoiceRecordPacker(self.config.recording)
+        self._record_batch: list[_RecordTick] = []
+        self._record_batch_audio = False
+        self._record_tail = False
+        self._record_frames = self.config.recording.message_ms // FRAME_MS
+        self._records_pending = 0
 
     # -- lifespan -------------------------------------------------------------------------------
 
@@ -350,6 +392,7 @@ class VoiceConference:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        await self._flush_recording()
         if self._encoding is not None:
             with contextlib.suppress(Exception):
                 await self._encoding
@@ -446,6 +489,9 @@ class VoiceConference:
             "shared_frames_encoded": self.stats.shared_frames_encoded,
             "shared_encode_ms_max": self.stats.shared_encode_ms_max,
             "shared_frames_skipped": self.stats.shared_frames_skipped,
+            "recording": self._recording,
+            "record_chunks": self.stats.record_chunks,
+            "record_frames_dropped": self.stats.record_frames_dropped,
             "participants": participants,
         }
 
@@ -497,8 +543,87 @@ class VoiceConference:
                 shared = True
         if shared:
             self._encode_shared(result.full_mix)
+        if self._recording:
+            self._record(result, now)
         self._track_activity(result, now)
         return result
+
+    @property
+    def _recording(self) -> bool:
+        return self.config.record and self.recorder is not None
+
+    def _record(self, result: MixResult, now: float) -> None:
+        """Add the tick's full mix to the recording batch; hand a full batch to the worker."""
+        pcm = result.full_mix.copy() if result.levels_dbfs else None
+        speaking: Mapping[str, float] = _NOBODY
+        if result.speaking:
+            speaking = {
+                self._participants[pid].console_id: result.levels_dbfs[pid]
+                for pid in result.speaking
+                if pid in self._participants
+            }
+        self._record_batch.append((now, pcm, speaking))
+        self._record_batch_audio |= pcm is not None
+        if len(self._record_batch) >= self._record_frames:
+            self._submit_recording()
+
+    def _submit_recording(self) -> None:
+        batch, self._record_batch = self._record_batch, []
+        audio, self._record_batch_audio = self._record_batch_audio, False
+        # nobody was mixed in the whole batch, nor in the one before: the packer has nothing
+        # to finish, and the gap it will see is silence (never recorded)
+        if not (audio or self._record_tail):
+            return
+        self._record_tail = audio
+        if self._executor is None:  # driven by hand (not started): pack in the caller
+            self._on_packed(self._pack(batch))
+            return
+        if self._records_pending >= _MAX_PENDING_RECORD_BATCHES:
+            self.stats.record_frames_dropped += len(batch)
+            return
+        self._records_pending += 1
+        future = asyncio.get_running_loop().run_in_executor(self._executor, self._pack, batch)
+        future.add_done_callback(self._on_packed_future)
+
+    def _pack(self, batch: list[_RecordTick], final: bool = False) -> list[VoiceChunk]:
+        """Worker thread: the batch through the packer (the one thread that touches it)."""
+        chunks = [chunk for tick in batch for chunk in self._packer.push(*tick)]
+        return chunks + self._packer.flush() if final else chunks
+
+    def _on_packed_future(self, future: asyncio.Future[list[VoiceChunk]]) -> None:
+        self._records_pending -= 1
+        if future.cancelled():
+            return
+        error = future.exception()
+        if error is not None:
+            self.stats.record_frames_dropped += self._record_frames
+            logger.error("voice: packing the recorded mix failed", exc_info=error)
+            return
+        self._on_packed(future.result())
+
+    def _on_packed(self, chunks: list[VoiceChunk]) -> None:
+        if self.recorder is None:
+            return
+        for chunk in chunks:
+            self.recorder.record_voice(chunk)
+            self.stats.record_chunks += 1
+
+    async def _flush_recording(self) -> None:
+        """At stop: the last partial batch and the packer's open chunk go to the recorder."""
+        if not self._recording:
+            return
+        batch, self._record_batch = self._record_batch, []
+        if self._executor is None:
+            self._on_packed(self._pack(batch, final=True))
+            return
+        try:
+            chunks = await asyncio.get_running_loop().run_in_executor(
+                self._executor, self._pack, batch, True
+            )
+        except Exception:
+            logger.exception("voice: packing the end of the recorded mix failed")
+            return
+        self._on_packed(chunks)
 
     def _encode_shared(self, full_mix: NDArray[np.int16]) -> None:
         """Encode the full mix once in the worker; its packets go to every listen-only track."""
