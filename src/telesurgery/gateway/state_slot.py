@@ -54,11 +54,13 @@ _SUPERVISOR_STATES = tuple(SupervisorArmState)
 _HOMED, _BUSY, _CONTROLLER, _JAW_MEASURED, _JAW_SETPOINT, _SEQ, _SENT = (1 << i for i in range(7))
 
 
-def _arm_format(joints: int) -> str:
+def _arm_format(joints: int, *, skip_joints: bool = False) -> str:
     """One arm's fields: time_s, q_measured (n), q_setpoint (n), jaw_measured_rad,
     jaw_setpoint_rad, last_command_sent_s, last_command_seq, operating state, supervisor state,
-    flags, controller length, controller (zero-padded), padding to 8 bytes."""
-    return f"d{joints}d{joints}ddddQBBBB{MAX_CONSOLE_ID_BYTES}s4x"
+    flags, controller length, controller (zero-padded), padding to 8 bytes. ``skip_joints``: the
+    joints as padding (the reader views them as arrays instead)."""
+    q = f"{16 * joints}x" if skip_joints else f"{joints}d{joints}d"
+    return f"d{q}dddQBBBB{MAX_CONSOLE_ID_BYTES}s4x"
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +112,11 @@ class StateSlot:
         self._names = tuple(arm for arm, _ in spec.arms)
         self._joints = tuple(joints for _, joints in spec.arms)
         arm_bytes = [struct.calcsize("<" + _arm_format(n)) for n in self._joints]
-        self._arm_offsets = tuple(sum(arm_bytes[:i]) for i in range(len(arm_bytes)))
+        offsets = [sum(arm_bytes[:i]) for i in range(len(arm_bytes))]
+        self._arm_readers = tuple(
+            (name, n, offset, struct.Struct("<" + _arm_format(n, skip_joints=True)))
+            for name, n, offset in zip(self._names, self._joints, offsets, strict=True)
+        )
         # writer
         self._operating_code = {state: i for i, state in enumerate(_OPERATING_STATES)}
         self._supervisor_code = {state: i for i, state in enumerate(_SUPERVISOR_STATES)}
@@ -216,34 +222,27 @@ class StateSlot:
         return end, self._read_samples
 
     def _decode(self, payload: bytes) -> tuple[ArmSample, ...]:
-        fields = self._payload.unpack_from(payload)
         samples = []
-        at = 0  # index of the arm's first field
-        for name, n, offset in zip(self._names, self._joints, self._arm_offsets, strict=True):
-            # the joints as read-only views of the private copy (8-byte aligned doubles)
-            q_measured = np.frombuffer(payload, np.float64, n, offset + 8)
-            q_setpoint = np.frombuffer(payload, np.float64, n, offset + 8 + 8 * n)
-            time_s = fields[at]
-            at += 1 + 2 * n
-            jaw_m, jaw_s, sent, seq, operating, supervisor, flags, length, console = fields[
-                at : at + 9
-            ]
-            at += 9
+        for name, n, offset, fields in self._arm_readers:
+            time_s, jaw_m, jaw_s, sent, seq, operating, supervisor, flags, length, console = (
+                fields.unpack_from(payload, offset)
+            )
             samples.append(
-                ArmSample(
-                    arm=name,
-                    time_s=time_s,
-                    operating_state=_OPERATING_STATES[operating],
-                    is_homed=bool(flags & _HOMED),
-                    is_busy=bool(flags & _BUSY),
-                    supervisor_state=_SUPERVISOR_STATES[supervisor],
-                    controller=console[:length].decode() if flags & _CONTROLLER else None,
-                    q_measured=q_measured,
-                    q_setpoint=q_setpoint,
-                    jaw_measured_rad=jaw_m if flags & _JAW_MEASURED else None,
-                    jaw_setpoint_rad=jaw_s if flags & _JAW_SETPOINT else None,
-                    last_command_seq=seq if flags & _SEQ else None,
-                    last_command_sent_s=sent if flags & _SENT else None,
+                ArmSample(  # positional, in field order (this runs 200 times a second)
+                    name,
+                    time_s,
+                    _OPERATING_STATES[operating],
+                    bool(flags & _HOMED),
+                    bool(flags & _BUSY),
+                    _SUPERVISOR_STATES[supervisor],
+                    console[:length].decode() if flags & _CONTROLLER else None,
+                    # the joints: read-only views of the private copy (8-byte aligned doubles)
+                    np.frombuffer(payload, np.float64, n, offset + 8),
+                    np.frombuffer(payload, np.float64, n, offset + 8 + 8 * n),
+                    jaw_m if flags & _JAW_MEASURED else None,
+                    jaw_s if flags & _JAW_SETPOINT else None,
+                    seq if flags & _SEQ else None,
+                    sent if flags & _SENT else None,
                 )
             )
         return tuple(samples)
