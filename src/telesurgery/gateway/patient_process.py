@@ -424,7 +424,11 @@ class PatientProcess:
         if self._state_slot is not None:
             logger.error("a second state slot was offered; keeping the first")
             return
-        self._state_slot = StateSlot.attach(spec)
+        try:
+            self._state_slot = StateSlot.attach(spec)
+        except (OSError, TelesurgeryError) as error:
+            logger.error("cannot attach the state slot (%s): state samples stay on the pipe", error)
+            return
         self.sampler.sink = self._state_slot
 
     def _record(self, method: str, *args: Any, **kwargs: Any) -> None:
