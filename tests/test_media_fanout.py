@@ -10,6 +10,7 @@ import av
 import numpy as np
 import pytest
 from aiortc import RTCPeerConnection
+from aiortc.codecs.h264 import H264Encoder as H264Packer
 from aiortc.mediastreams import MediaStreamError
 from numpy.typing import NDArray
 
@@ -30,6 +31,7 @@ from telesurgery.media.fanout import (
     SharedVideoEncoder,
 )
 from telesurgery.media.feedback import ReceiverReport, SenderFeedbackTap
+from telesurgery.media.packetize import SharedPayloads, use_shared_payloads
 from telesurgery.media.stamp import StampLayout
 from telesurgery.media.webrtc import negotiated_codecs, prefer_codec, rtc_configuration
 
@@ -69,6 +71,7 @@ class Viewer:
     receiver: VideoReceiver | None = None
     buffer: LowLatencyJitterBuffer | None = None
     tap: SenderFeedbackTap | None = None
+    payloads: SharedPayloads | None = None
 
 
 async def connect(shared: SharedVideoEncoder, name: str, *, marker: bool = True) -> Viewer:
@@ -76,8 +79,12 @@ async def connect(shared: SharedVideoEncoder, name: str, *, marker: bool = True)
     sender_pc = RTCPeerConnection(rtc_configuration())
     viewer_pc = RTCPeerConnection(rtc_configuration())
     viewer = Viewer(pc=viewer_pc, sender_pc=sender_pc)
-    transceiver = sender_pc.addTransceiver(shared.add_track(name), direction="sendonly")
+    track = shared.add_track(name)
+    transceiver = sender_pc.addTransceiver(track, direction="sendonly")
     prefer_codec(transceiver, shared.config.codec)
+    viewer.payloads = use_shared_payloads(
+        transceiver.sender, track.payloads_for, shared.config.codec
+    )
     viewer.tap = SenderFeedbackTap(transceiver.sender, on_keyframe_request=shared.request_keyframe)
 
     @viewer_pc.on("track")
@@ -158,6 +165,10 @@ async def test_one_encode_fans_out_to_three_peers_with_stamps() -> None:
     assert all(
         v.buffer is not None and v.buffer.assembler.stats.frames_released > 0 for v in viewers
     )
+    # every sender sent the payloads packetized once per frame, none packetized its own
+    for viewer in viewers:
+        assert viewer.payloads is not None
+        assert viewer.payloads.shared >= 10 and viewer.payloads.packetized == 0
 
 
 async def start_streaming(
@@ -483,3 +494,46 @@ async def test_a_lost_packet_costs_a_keyframe_not_a_stall() -> None:
         assert numbers == sorted(numbers)
     finally:
         await close(viewers, shared)
+
+
+def test_each_frame_is_packetized_once_for_every_sender() -> None:
+    config = EncoderConfig(codec="h264", width_px=WIDTH, height_px=HEIGHT)
+    shared = SharedVideoEncoder(config, fanout=FanoutConfig(stamp_layout=LAYOUT))
+    target = RateTarget(bitrate_bps=2_000_000, fps=30, scale=1.0)
+    encoded = shared._encode(make_frame(0), target, True)
+    assert len(encoded.payloads) == len(encoded.packets) >= 1
+    for packet, payloads in zip(encoded.packets, encoded.payloads, strict=True):
+        expected, timestamp = H264Packer().pack(packet)  # aiortc's own per-sender packetizer
+        assert list(payloads.payloads) == expected and payloads.timestamp == timestamp
+    assert sum(len(p.payloads) for p in encoded.payloads) > 1  # a keyframe spans packets
+
+
+async def test_a_track_finds_the_payloads_of_the_frame_it_is_sending() -> None:
+    config = EncoderConfig(width_px=WIDTH, height_px=HEIGHT)
+    shared = SharedVideoEncoder(config, fanout=FanoutConfig(stamp_layout=LAYOUT))
+    await shared.start()
+    track = shared.add_track("observer")
+    try:
+        packet = await next_frame_packets(track, shared, 0)
+        frame = shared.last_frame
+        assert frame is not None and packet is frame.packets[0]
+        assert track.payloads_for(packet) is frame.payloads[0]
+        other = av.Packet(bytes(packet))  # same bytes, not the shared packet
+        assert track.payloads_for(other) is None
+    finally:
+        await shared.stop()
+
+
+async def test_frames_go_to_surgeons_tracks_before_observers() -> None:
+    config = EncoderConfig(width_px=WIDTH, height_px=HEIGHT)
+    shared = SharedVideoEncoder(config, fanout=FanoutConfig(stamp_layout=LAYOUT))
+    observer = shared.add_track("observer")
+    lead = shared.add_track("lead", first=True)
+    observer2 = shared.add_track("observer2")
+    consultant = shared.add_track("consultant", first=True)
+    assert shared.tracks == (lead, consultant, observer, observer2)
+    lead.stop()
+    late = shared.add_track("lead again", first=True)
+    assert shared.tracks == (consultant, late, observer, observer2)
+    observer.stop()
+    assert shared.tracks == (consultant, late, observer2)

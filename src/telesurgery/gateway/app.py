@@ -59,6 +59,8 @@ from telesurgery.link.latency import LatencyTracker
 from telesurgery.link.profiles import LinkProfile, parse_link
 from telesurgery.media.fanout import SharedVideoEncoder
 from telesurgery.media.feedback import SenderFeedbackTap
+from telesurgery.media.observer_video import strip_congestion_feedback
+from telesurgery.media.packetize import use_shared_payloads
 from telesurgery.media.webrtc import rtc_configuration
 from telesurgery.operation.arbitration import ArbitrationConfig
 from telesurgery.operation.roles import Role
@@ -380,10 +382,15 @@ class Gateway:
         if self.video is not None:
             for transceiver in pc.getTransceivers():
                 if transceiver.kind == "video":
-                    track = self.video.add_track(f"{console_id}#{session_id}")
+                    surgeon = role is not Role.OBSERVER
+                    track = self.video.add_track(f"{console_id}#{session_id}", first=surgeon)
                     transceiver.sender.replaceTrack(track)
                     transceiver.direction = "sendonly"
-                    surgeon = role is not Role.OBSERVER
+                    use_shared_payloads(
+                        transceiver.sender, track.payloads_for, self.video.config.codec
+                    )
+                    if not surgeon:  # observers' bandwidth estimates are not used
+                        strip_congestion_feedback(transceiver)
                     self._taps[session_id] = SenderFeedbackTap(
                         transceiver.sender,
                         on_keyframe_request=self.video.request_keyframe,

@@ -2,8 +2,9 @@
 
 aiortc encodes separately in every ``RTCRtpSender``. Here the camera frames are encoded once, in
 one worker thread, and every peer's :class:`EncodedVideoTrack` hands the same ``av.Packet`` s to
-its sender, which only packetizes them (aiortc's ``Encoder.pack``): encode cost is independent
-of the number of surgeons and observers.
+its sender: encode cost is independent of the number of surgeons and observers. The worker also
+splits each packet into its RTP payloads once (:mod:`telesurgery.media.packetize`); a sender
+given :meth:`EncodedVideoTrack.payloads_for` sends those instead of packetizing per peer.
 
 Wiring (in the gateway)::
 
@@ -12,9 +13,12 @@ Wiring (in the gateway)::
     camera.subscribe(shared.submit_threadsafe)       # camera thread -> latest frame wins
 
     # per peer, before createOffer:
-    track = shared.add_track(peer_id)              # a new track gets a keyframe quickly
+    track = shared.add_track(peer_id, first=is_surgeon)  # a new track gets a keyframe quickly
     transceiver = pc.addTransceiver(track, direction="sendonly")
     prefer_codec(transceiver, shared.config.codec)  # telesurgery.media.webrtc
+    use_shared_payloads(                            # telesurgery.media.packetize
+        transceiver.sender, track.payloads_for, shared.config.codec
+    )
     tap = SenderFeedbackTap(                        # telesurgery.media.feedback
         transceiver.sender,
         on_keyframe_request=shared.request_keyframe,
@@ -30,6 +34,10 @@ are by default the time encoding *finished* (``FanoutConfig.rtp_time = "encoded"
 sizes its jitter buffer from how frame arrival times vary against RTP timestamps, and with
 capture times it would count the camera's render and the encoder's time variation (several ms
 at p99) as network jitter and buffer for it. The capture time still travels in the stamp.
+
+Order: each frame goes to the ``first=True`` tracks (surgeons) before the others (observers);
+the senders wake in that order and each sends its whole frame in one go, so the surgeons'
+packets leave before the observers' work for that frame starts.
 
 Keyframes: a new track, a PLI/FIR from any peer, or a peer whose queue overflowed requests one;
 requests are coalesced to at most one forced keyframe per ``keyframe_min_interval_s`` (twenty
@@ -60,6 +68,7 @@ from telesurgery.exceptions import ConfigError, TelesurgeryError
 from telesurgery.media.bitrate import RateController, RateTarget
 from telesurgery.media.encoder import VIDEO_CLOCK_HZ, EncoderConfig, VideoEncoder, create_encoder
 from telesurgery.media.feedback import ReceiverReport
+from telesurgery.media.packetize import Payloads, RtpPacketizer
 from telesurgery.media.stamp import FrameStamp, StampLayout, draw_stamp_yuv420p
 
 logger = logging.getLogger(__name__)
@@ -111,6 +120,8 @@ class EncodedFrame:
     """When the frame reached :meth:`SharedVideoEncoder.submit` [ns] (0 if unknown)."""
     encode_start_monotonic_ns: int = 0
     """When the worker thread started on it [ns] (0 if unknown)."""
+    payloads: tuple[Payloads, ...] = ()
+    """RTP payloads of each of ``packets``, same order (empty if not packetized here)."""
 
 
 STAGES = ("submit", "encode_start", "encoded", "sent")
@@ -231,6 +242,16 @@ class EncodedVideoTrack(MediaStreamTrack):
         self.frames_dropped += count
         self._owner.stats.frames_dropped_sender += count
 
+    def payloads_for(self, packet: av.Packet[Any]) -> Payloads | None:
+        """The precomputed RTP payloads of ``packet``, a packet of the frame this track is
+        sending (None for any other packet)."""
+        frame = self._sending
+        if frame is not None:
+            for i, sent in enumerate(frame.packets):
+                if sent is packet:
+                    return frame.payloads[i] if i < len(frame.payloads) else None
+        return None
+
     async def recv(self) -> av.Packet[Any]:
         """The next encoded packet for this peer's sender."""
         if not self._pending and self._sending is not None:
@@ -278,10 +299,12 @@ class SharedVideoEncoder:
                 round(self.config.width_px * min_scale), round(self.config.height_px * min_scale)
             )
         self._encoder = encoder or create_encoder(self.config)
+        self._packetizer = RtpPacketizer(self.config.codec)
         self._clock = clock
         self._target = self.rate.target()
         self._last_report: tuple[float, int] | None = None
         self._tracks: list[EncodedVideoTrack] = []
+        self._first_count = 0
         self._latest: CameraFrame | None = None
         self._latest_submitted_ns = 0
         self._stage_samples: dict[str, deque[float]] = {
@@ -347,10 +370,15 @@ class SharedVideoEncoder:
         for track in list(self._tracks):
             track.stop()
 
-    def add_track(self, name: str) -> EncodedVideoTrack:
-        """A new track for one peer; it starts at the next keyframe (requested now)."""
+    def add_track(self, name: str, *, first: bool = False) -> EncodedVideoTrack:
+        """A new track for one peer; it starts at the next keyframe (requested now). Frames go
+        to ``first`` tracks (surgeons) before the others (observers)."""
         track = EncodedVideoTrack(self, name, self.fanout.track_queue_frames)
-        self._tracks.append(track)
+        if first:
+            self._tracks.insert(self._first_count, track)
+            self._first_count += 1
+        else:
+            self._tracks.append(track)
         self.request_keyframe(f"new track {name}")
         return track
 
@@ -410,6 +438,8 @@ class SharedVideoEncoder:
 
     def _remove_track(self, track: EncodedVideoTrack) -> None:
         if track in self._tracks:
+            if self._tracks.index(track) < self._first_count:
+                self._first_count -= 1
             self._tracks.remove(track)
 
     async def _run(self) -> None:
@@ -510,6 +540,7 @@ class SharedVideoEncoder:
         if self.fanout.rtp_time == "encoded":
             for packet in packets:
                 packet.pts = end_ns * VIDEO_CLOCK_HZ // 1_000_000_000
+        payloads = tuple(self._packetizer.packetize(packet) for packet in packets)
         return EncodedFrame(
             packets=tuple(packets),
             keyframe=any(p.is_keyframe for p in packets),
@@ -520,6 +551,7 @@ class SharedVideoEncoder:
             size_bytes=sum(p.size for p in packets),
             submitted_monotonic_ns=submitted_ns,
             encode_start_monotonic_ns=start_ns,
+            payloads=payloads,
         )
 
     def _set_state(self, new: EncoderState) -> None:
