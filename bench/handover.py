@@ -22,6 +22,11 @@ and measures:
   child process, receiving the video without decoding it), and ``gateway_cpu_pct_*_observers``:
   CPU of the gateway and its patient process over the same windows (100 = one core). Target:
   observers add <= 5 ms.
+* ``observers_cpu_pct``: CPU of the observers' child process over the window with observers (100
+  = one core). The observers are a load generator on the same two cores as the system under
+  test: the child runs at the lowest CPU priority (``nice 19``), so it only takes CPU the
+  gateway, its patient process and the measuring consoles leave idle, and its own cost is
+  reported here, not hidden in the gateway's figures.
 
 Usage: ``python bench/handover.py [--handovers N] [--observers N] [--seconds S] [--link NAME]``.
 Prints p50/p99 lines, then as the last line one JSON object. The machine is shared: the load
@@ -266,7 +271,9 @@ async def g2g_window(console: ConsoleClient, pid: int, seconds: float) -> tuple[
 
 
 async def observers_child(url: str, count: int) -> None:
-    """Run in a child process: ``count`` observers that receive video without decoding it."""
+    """Run in a child process: ``count`` observers that receive video without decoding it, at
+    the lowest CPU priority (a load generator must not take the measured processes' CPU)."""
+    os.nice(19)
     clients = [
         ConsoleClient(
             url, console_id=f"hall-{i}", role="observer", decode_video=False, connect_timeout_s=60
@@ -298,7 +305,10 @@ async def fanout(url: str, pid: int, observers: int, seconds: float) -> dict[str
             if line.strip() != "connected":
                 raise RuntimeError(f"observers did not connect: {line!r}")
             await asyncio.sleep(2.0)
+            child_cpu0, child_wall0 = cpu_seconds(child.pid), time.monotonic()
             g2g_n, cpu_n, nn = await g2g_window(watcher, pid, seconds)
+            child_cpu = cpu_seconds(child.pid) - child_cpu0
+            observers_cpu = 100.0 * child_cpu / (time.monotonic() - child_wall0)
         finally:
             child.terminate()
             await asyncio.get_running_loop().run_in_executor(None, child.wait, 15)
@@ -307,6 +317,7 @@ async def fanout(url: str, pid: int, observers: int, seconds: float) -> dict[str
         f"g2g_ms_p50_{observers}_observers": g2g_n,
         "gateway_cpu_pct_0_observers": cpu_0,
         f"gateway_cpu_pct_{observers}_observers": cpu_n,
+        "observers_cpu_pct": observers_cpu,
         "g2g_frames": [n0, nn],
     }
 
@@ -353,6 +364,7 @@ def main() -> None:
     print(
         f"glass-to-glass p50  0 observers {result['g2g_ms_p50_0_observers']:.1f} ms, {n} observers "
         f"{result[f'g2g_ms_p50_{n}_observers']:.1f} ms; gateway CPU {cpu_0:.0f} % -> {cpu_n:.0f} %"
+        f" (observers' process, nice 19: {result['observers_cpu_pct']:.0f} %)"
     )
     print(json.dumps(result))
 
