@@ -70,6 +70,9 @@ async def test_commands_reach_the_supervisor_and_state_comes_back(
     client.submit(command)
     await _wait(lambda: next(s for s in client.latest if s.arm == "PSM1").last_command_seq == 7)
     await _wait(lambda: (s := client.stats()) is not None and s.commands_submitted >= 1)
+    await _wait(lambda: client.commands_applied == 1)  # its age comes in the next batch
+    (age_ms,) = client.command_ages_ms()
+    assert 0.0 <= age_ms < 5000.0
     servo = client.servo_stats()
     assert servo is not None and servo.period.count > 0
     assert client.status()["alive"] is True
