@@ -8,6 +8,12 @@ is what a WAN does. ICE connectivity checks themselves are not delayed.
 
 The emulators are sans-I/O (:class:`~telesurgery.link.asyncio_link.PacketLink`); each direction
 is driven by :class:`~telesurgery.link.asyncio_link.AsyncioLink` (one re-armed ``loop.call_at``).
+
+A packet due to leave is sent from inside that timer callback: aioice's ``Connection.send`` is a
+coroutine that never suspends (it ends in the UDP transport's ``sendto``), so it is run to its
+end there (:func:`run_eagerly`) instead of going through a queue and a writer task - per packet
+and per peer, that hand-off cost the event loop about as much as the send itself (a put, a task
+wake-up and a get; ``bench/observer_cost.py``). A send that does suspend is finished by a task.
 """
 
 from __future__ import annotations
@@ -15,12 +21,39 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from telesurgery.link.asyncio_link import AsyncioLink, PacketLink
 
 logger = logging.getLogger(__name__)
+
+
+def run_eagerly(
+    coro: Coroutine[Any, Any, None], loop: asyncio.AbstractEventLoop
+) -> asyncio.Task[None] | None:
+    """Run ``coro`` now, in the caller's frame, up to its end or its first suspension; a
+    suspended coroutine is finished by a task, which is returned (None when it ended here).
+    An exception it raises before suspending propagates to the caller."""
+    try:
+        waiting = coro.send(None)
+    except StopIteration:
+        return None
+    return loop.create_task(_finish(coro, waiting), name="emulated-ice-send")
+
+
+async def _finish(coro: Coroutine[Any, Any, None], waiting: Any) -> None:
+    """Drive a coroutine that suspended on ``waiting`` (what it yielded) to its end."""
+    while True:
+        if waiting is None:
+            await asyncio.sleep(0)  # a bare yield: give the loop one turn
+        else:
+            with contextlib.suppress(BaseException):  # the coroutine sees the outcome
+                await waiting
+        try:
+            waiting = coro.send(None)
+        except StopIteration:
+            return
 
 
 class EmulatedIceLink:
@@ -43,11 +76,10 @@ class EmulatedIceLink:
         self._raw_send: Callable[[bytes], Awaitable[None]] = ice_transport._send
         self._raw_recv: Callable[[], Awaitable[bytes]] = ice_transport._recv
         self._inbox: asyncio.Queue[bytes | None] = asyncio.Queue()
-        self._outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
-        self._out = AsyncioLink(to_remote, self._outbox.put_nowait, self._loop)
+        self._out = AsyncioLink(to_remote, self._send_now, self._loop)
         self._in = AsyncioLink(from_remote, self._inbox.put_nowait, self._loop)
         self._reader: asyncio.Task[None] | None = None
-        self._writer: asyncio.Task[None] | None = None
+        self._sending: set[asyncio.Task[None]] = set()
         self._closed = False
         self.cut = False
         """While True every packet, both ways, is dropped (a cut cable)."""
@@ -57,7 +89,6 @@ class EmulatedIceLink:
         """Replace the transport's ``_send`` / ``_recv`` with the emulated ones."""
         self._ice._send = self._send
         self._ice._recv = self._recv
-        self._writer = self._loop.create_task(self._write_loop(), name="emulated-ice-writer")
 
     async def _send(self, data: bytes) -> None:
         if self._closed:
@@ -92,24 +123,23 @@ class EmulatedIceLink:
         finally:
             self._inbox.put_nowait(None)
 
-    async def _write_loop(self) -> None:
-        try:
-            while True:
-                packet = await self._outbox.get()
-                if packet is None:
-                    return
-                with contextlib.suppress(ConnectionError):
-                    await self._raw_send(packet)
-        except asyncio.CancelledError:
-            pass
+    def _send_now(self, packet: bytes) -> None:
+        """A packet due at the far end: out through the raw ICE send, from the timer callback."""
+        task = run_eagerly(self._send_raw(packet), self._loop)
+        if task is not None:
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+
+    async def _send_raw(self, packet: bytes) -> None:
+        with contextlib.suppress(ConnectionError):  # ICE closed: lost, as on a wire
+            await self._raw_send(packet)
 
     async def aclose(self) -> None:
         """Stop both directions and wait for the helper tasks to exit."""
         self._closed = True
         self._out.close()
         self._in.close()
-        self._outbox.put_nowait(None)
-        for task in (self._reader, self._writer):
+        for task in (self._reader, *self._sending):
             if task is not None and not task.done():
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
