@@ -92,6 +92,8 @@ async def sdk_observers(url: str, count: int) -> None:
         await client.connect()
     print("connected", flush=True)
     await parent_gone()
+    for client in clients:  # the gateway lets them go at once
+        await client.close()
 
 
 async def bare_observers(count: int) -> None:
@@ -112,6 +114,8 @@ async def bare_observers(count: int) -> None:
         await asyncio.sleep(0.1)
     print("connected", flush=True)
     await parent_gone()
+    for pc in pcs:
+        await pc.close()
 
 
 async def parent_gone() -> None:
@@ -316,8 +320,13 @@ async def start_observers(
 
 async def stop_observers(site: Site, child: subprocess.Popen[str] | None) -> None:
     if child is not None:
-        child.terminate()
-        await asyncio.get_running_loop().run_in_executor(None, child.wait, 15)
+        assert child.stdin is not None
+        child.stdin.close()  # the child closes its peers and exits
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, child.wait, 30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            await asyncio.get_running_loop().run_in_executor(None, child.wait)
     await site.detach()
 
 
