@@ -22,6 +22,7 @@ from aiohttp import web
 from telesurgery.console.client import ConnectError, ConsoleClient
 from telesurgery.gateway.app import Gateway, create_app
 from telesurgery.gateway.config import GatewayConfig
+from telesurgery.media.packetize import SharedPayloads
 from telesurgery.operation.provision import provision
 from telesurgery.operation.roles import Role
 from telesurgery.operation.store import OperationStore
@@ -118,6 +119,30 @@ async def test_console_sees_stamped_video_and_fast_state(
         assert console.states_received - first >= 200  # >= 100 Hz robot state (125 Hz sent)
         state = console.latest_state
         assert {a.arm for a in state.arms} == {ArmId.PSM1, ArmId.PSM2, ArmId.ECM}
+
+
+async def test_an_observer_gets_the_shared_payloads_after_the_surgeon_without_remb(
+    gateway_url: tuple[str, Gateway], operation: Operation
+) -> None:
+    url, gw = gateway_url
+    async with (
+        client(url, operation, "hall") as hall,  # joins first, still served second
+        client(url, operation, "rome") as rome,
+    ):
+        for console in (hall, rome):
+            frame = await console.next_frame(timeout_s=15.0)
+            assert frame.stamp is not None
+        assert gw.video is not None
+        assert [t.name.split("#")[0] for t in gw.video.tracks] == ["rome", "hall"]
+        answers = {c.config.console_id: c._pc.remoteDescription.sdp for c in (hall, rome)}  # type: ignore[union-attr]
+        assert "abs-send-time" not in answers["hall"] and "goog-remb" not in answers["hall"]
+        assert "abs-send-time" in answers["rome"] and "goog-remb" in answers["rome"]
+        assert " nack pli\r\n" in answers["hall"]  # keyframe requests stay
+        for peer in gw.peers.values():
+            (video,) = [t for t in peer.pc.getTransceivers() if t.kind == "video"]
+            payloads = video.sender._RTCRtpSender__encoder
+            assert isinstance(payloads, SharedPayloads)
+            assert payloads.shared > 0 and payloads.packetized == 0
 
 
 async def test_engage_move_then_cut_stream_holds(
