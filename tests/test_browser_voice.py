@@ -77,6 +77,17 @@ def peak_hz(pcm: np.ndarray[Any, Any]) -> float:
     return float(np.argmax(spectrum) * SAMPLE_RATE_HZ / pcm.size)
 
 
+def band_share(pcm: np.ndarray[Any, Any], hz: float, half_width_hz: float) -> float:
+    """Share of the signal's power (above 100 Hz) within ``hz`` +- ``half_width_hz``. Robust to
+    the gaps a loaded machine puts in the audio, which move a tone's single peak bin by tens of
+    Hz but keep its power around the tone."""
+    power = np.abs(np.fft.rfft(pcm.astype(np.float64) * np.hanning(pcm.size))) ** 2
+    freqs = np.fft.rfftfreq(pcm.size, 1.0 / SAMPLE_RATE_HZ)
+    power[freqs < 100.0] = 0.0
+    total = float(power.sum())
+    return float(power[np.abs(freqs - hz) <= half_width_hz].sum()) / total if total else 0.0
+
+
 def rms(pcm: np.ndarray[Any, Any]) -> float:
     return float(np.sqrt(np.mean(np.square(pcm.astype(np.float64))))) if pcm.size else 0.0
 
@@ -139,7 +150,7 @@ async def test_browser_surgeon_and_sdk_console_talk(tmp_path: Path) -> None:
             # the browser's microphone reaches the SDK console
             await wait_for_sound(bedside.voice, loud=True)
             heard = await collect(bedside.voice, 0.5)
-            assert abs(peak_hz(heard) - 440.0) < 10.0, peak_hz(heard)
+            assert band_share(heard, 440.0, 40.0) > 0.5, (peak_hz(heard), rms(heard))
             # the SDK console's voice reaches the browser, which shows who is speaking
             energy0 = await inbound_audio_energy(page)
             await eventually(
