@@ -87,8 +87,10 @@ def test_rtt_through_the_wan_and_hold_on_cut(
         assert abs(report["rtt_p50_ms"] - 135.0) <= 0.05 * 135.0, (report, status["events"][-5:])
         psm1 = next(a for a in status["arms"] if a["arm"] == "PSM1")
         assert psm1["supervisor_state"] == "following", (psm1, status["events"])
-        gateway_rtt = status["peers"][0]["rtt_ms"]
-        assert abs(gateway_rtt - 135.0) <= 0.05 * 135.0 + 5.0
+        # the gateway's own estimate (its pings): the median, not the newest single sample, which
+        # one scheduling hiccup of a loaded host moved to 158 ms in a CI run
+        gateway_rtt = status["latency"]["network_rtt_p50_ms"]
+        assert abs(gateway_rtt - 135.0) <= 0.05 * 135.0 + 5.0, status["latency"]
         # cut the link while the console keeps streaming
         t_cut = time.monotonic()
         bridge.client.cut()
