@@ -269,3 +269,22 @@ def test_the_child_stops_when_the_gateway_dies_while_its_pipe_end_is_still_held(
         for stream in (gateway.stdout, gateway.stderr):
             if stream is not None:
                 stream.close()
+
+
+def test_an_orphan_whose_shutdown_hangs_exits_at_its_deadline() -> None:
+    """A thread blocked forever (as on a full pipe nobody reads) cannot keep the orphan alive."""
+    stuck = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import time\n"
+            "from telesurgery.gateway.patient_process import _exit_if_shutdown_hangs\n"
+            "_exit_if_shutdown_hangs(0.3)\n"
+            "time.sleep(60)  # the hung shutdown\n",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert stuck.returncode == 3, stuck.stderr
+    assert "did not end within" in stuck.stderr

@@ -77,6 +77,9 @@ PARENT_CHECK_S = 0.5
 """How often an idle patient process checks that its gateway is still alive [s]."""
 PUBLISHER_JOIN_S = 1.0
 """How long shutdown waits for the state publisher to finish its last send [s]."""
+ORPHAN_SHUTDOWN_DEADLINE_S = 10.0
+"""With the gateway gone, the longest the patient process's shutdown (hold, disconnect, close
+the recording) may take before the process exits anyway [s]."""
 
 KINEMATICS_BY_KIND: dict[str, Callable[[], ArmKinematics]] = {
     "psm": PsmKinematics,
@@ -314,12 +317,14 @@ class PatientProcess:
                     if os.getppid() != parent_pid:
                         logger.warning("the gateway died (re-parented): holding the arms, stopping")
                         self._pipe_open = False
+                        _exit_if_shutdown_hangs()
                         break
                     continue
                 message = wire.loads(conn.recv_bytes())
             except (EOFError, OSError):
                 logger.warning("the gateway is gone (pipe closed): holding the arms, stopping")
                 self._pipe_open = False
+                _exit_if_shutdown_hangs()
                 break
             tag = message[0]
             if tag == wire.STOP:
@@ -517,6 +522,27 @@ class PatientProcess:
             "command_slots": None if self._slots is None else self._slots.read_stats(),
             "command_handover_ms": self._handover_stats(),
         }
+
+
+def _exit_if_shutdown_hangs(deadline_s: float = ORPHAN_SHUTDOWN_DEADLINE_S) -> None:
+    """Bound an orphan's life: exit the process if its shutdown has not ended ``deadline_s``
+    from now. With the gateway gone but its pipe end held open by another process, a thread
+    blocked writing to the full pipe (the camera thread's frame notice) never returns, and
+    joining it would keep the patient process, and its simulated robot, alive indefinitely."""
+
+    def give_up() -> None:
+        logger.error(
+            "the shutdown after the gateway's death did not end within %.0f s (a thread is "
+            "blocked on the gateway's pipe): exiting",
+            deadline_s,
+        )
+        logging.shutdown()
+        os._exit(3)
+
+    timer = threading.Timer(deadline_s, give_up)
+    timer.daemon = True
+    timer.name = "patient-orphan-deadline"
+    timer.start()
 
 
 def prepare_arms(robot: Robot) -> None:
