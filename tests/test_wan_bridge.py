@@ -137,7 +137,9 @@ def test_zero_delay_rtt_is_under_a_millisecond(
         wan_topology, wan_topology.config.gw_ip, udp_echo, count=100, interval_s=0.005
     )
     assert rtt.received == 100
-    assert rtt.median_ms < 1.0
+    # the bridge's own cost is the fast tenth (a loaded host adds scheduling delay to the rest)
+    assert sorted(rtt.rtts_ms)[10] < 1.0, rtt.rtts_ms
+    assert rtt.median_ms < 3.0, rtt.rtts_ms
 
 
 @pytest.mark.netns
@@ -197,13 +199,16 @@ def test_set_changes_the_delay_while_running(
 ) -> None:
     bridge = bridge_factory("delay=0ms")
     gw_ip = wan_topology.config.gw_ip
-    # no delay: well under the 20 ms set next (the userspace bridge itself takes ~0.3-2 ms a
-    # round trip depending on the machine's load)
-    assert measure_rtt(wan_topology, gw_ip, udp_echo, 10, 0.01).median_ms < 5.0
+    # no delay: the userspace bridge's own round trip (~0.3-2 ms depending on the host's load)
+    base = measure_rtt(wan_topology, gw_ip, udp_echo, 20, 0.01)
+    assert base.median_ms < 5.0, base.rtts_ms
     bridge.client.set_link("delay=20ms", direction=Direction.A_TO_B)
-    rtt = measure_rtt(wan_topology, gw_ip, udp_echo, 10, 0.01)
+    rtt = measure_rtt(wan_topology, gw_ip, udp_echo, 20, 0.01)
     late_us = bridge.client.stats().a_to_b.late_max_us
-    assert rtt.median_ms == pytest.approx(20.0, abs=1.0), (rtt.rtts_ms, late_us)
+    # what set_link added, from the fastest exchanges: a host short of CPU only ever adds delay
+    # (the bridge's timers fire late, ``late_us``), it never removes any
+    added_ms = min(rtt.rtts_ms) - min(base.rtts_ms)
+    assert added_ms == pytest.approx(20.0, abs=1.0), (base.rtts_ms, rtt.rtts_ms, late_us)
 
 
 @pytest.mark.netns
