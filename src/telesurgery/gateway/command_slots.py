@@ -38,6 +38,7 @@ from multiprocessing import shared_memory
 import numpy as np
 
 from telesurgery.exceptions import ConfigError
+from telesurgery.gateway.shared_block import attach_sized, create_zeroed, release
 from telesurgery.safety.commands import ArmCommand
 
 _HEADER = struct.Struct("<QQ")
@@ -143,20 +144,13 @@ class CommandSlots:
     def create(cls, slots: int = 64) -> CommandSlots:
         """A new zeroed block (the gateway side, which unlinks it in :meth:`close`)."""
         probe = CommandSlotsSpec("-", slots)
-        memory = shared_memory.SharedMemory(create=True, size=probe.total_bytes)
-        buf = memory.buf
-        assert buf is not None
-        buf[: probe.total_bytes] = bytes(probe.total_bytes)
+        memory = create_zeroed(probe.total_bytes)
         return cls(CommandSlotsSpec(memory.name, slots), memory, owner=True)
 
     @classmethod
     def attach(cls, spec: CommandSlotsSpec) -> CommandSlots:
         """Attach to an existing block by name (the patient process side)."""
-        memory = shared_memory.SharedMemory(name=spec.name, create=False)
-        if memory.size < spec.total_bytes:
-            memory.close()
-            raise ConfigError("command slots size", memory.size, f">= {spec.total_bytes} bytes")
-        return cls(spec, memory, owner=False)
+        return cls(spec, attach_sized(spec.name, spec.total_bytes, "command slots"), owner=False)
 
     # -- writer (the gateway's event loop) -------------------------------------------------------
 
@@ -280,6 +274,4 @@ class CommandSlots:
     def close(self) -> None:
         """Detach; the creating side also unlinks the shared memory."""
         del self._buf
-        self._memory.close()
-        if self._owner:
-            self._memory.unlink()
+        release(self._memory, owner=self._owner)

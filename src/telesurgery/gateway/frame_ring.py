@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from telesurgery.exceptions import ConfigError
+from telesurgery.gateway.shared_block import attach_sized, create_zeroed, release
 
 _HEADER_BYTES = 8
 """One little-endian uint64 ``begin`` word before, one ``end`` word after the pixels."""
@@ -91,19 +92,14 @@ class FrameRing:
     def create(cls, height: int, width: int, slots: int = 4) -> FrameRing:
         """A new zeroed ring (the gateway side, which unlinks it in :meth:`close`)."""
         probe = FrameRingSpec("-", height, width, slots)
-        memory = shared_memory.SharedMemory(create=True, size=probe.total_bytes)
-        np.ndarray((probe.total_bytes,), np.uint8, memory.buf)[:] = 0
+        memory = create_zeroed(probe.total_bytes)
         spec = FrameRingSpec(memory.name, height, width, slots)
         return cls(spec, memory, owner=True)
 
     @classmethod
     def attach(cls, spec: FrameRingSpec) -> FrameRing:
         """Attach to an existing ring by name (the patient process side)."""
-        memory = shared_memory.SharedMemory(name=spec.name, create=False)
-        if memory.size < spec.total_bytes:
-            memory.close()
-            raise ConfigError("frame ring size", memory.size, f">= {spec.total_bytes} bytes")
-        return cls(spec, memory, owner=False)
+        return cls(spec, attach_sized(spec.name, spec.total_bytes, "frame ring"), owner=False)
 
     def write(self, frame_number: int, pixels: NDArray[np.uint8]) -> int:
         """Write frame ``frame_number`` into its slot; returns the slot index."""
@@ -135,6 +131,4 @@ class FrameRing:
         self._begin.clear()
         self._end.clear()
         self._pixels.clear()
-        self._memory.close()
-        if self._owner:
-            self._memory.unlink()
+        release(self._memory, owner=self._owner)

@@ -40,6 +40,7 @@ import numpy as np
 
 from telesurgery.exceptions import ConfigError
 from telesurgery.gateway.patient_side import ArmSample
+from telesurgery.gateway.shared_block import attach_sized, create_zeroed, release
 from telesurgery.robot.contract import OperatingState
 from telesurgery.safety.state import ArmState as SupervisorArmState
 
@@ -132,20 +133,13 @@ class StateSlot:
         """A new zeroed slot for ``arms`` ((name, joint count) in sample order; the gateway
         side, which unlinks it in :meth:`close`)."""
         probe = StateSlotSpec("-", tuple((str(arm), int(n)) for arm, n in arms))
-        memory = shared_memory.SharedMemory(create=True, size=probe.total_bytes)
-        buf = memory.buf
-        assert buf is not None
-        buf[: probe.total_bytes] = bytes(probe.total_bytes)
+        memory = create_zeroed(probe.total_bytes)
         return cls(StateSlotSpec(memory.name, probe.arms), memory, owner=True)
 
     @classmethod
     def attach(cls, spec: StateSlotSpec) -> StateSlot:
         """Attach to an existing slot by name (the patient process side)."""
-        memory = shared_memory.SharedMemory(name=spec.name, create=False)
-        if memory.size < spec.total_bytes:
-            memory.close()
-            raise ConfigError("state slot size", memory.size, f">= {spec.total_bytes} bytes")
-        return cls(spec, memory, owner=False)
+        return cls(spec, attach_sized(spec.name, spec.total_bytes, "state slot"), owner=False)
 
     # -- writer (the patient process's servo thread) ---------------------------------------------
 
@@ -250,6 +244,4 @@ class StateSlot:
     def close(self) -> None:
         """Detach; the creating side also unlinks the shared memory."""
         del self._buf
-        self._memory.close()
-        if self._owner:
-            self._memory.unlink()
+        release(self._memory, owner=self._owner)
