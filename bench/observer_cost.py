@@ -42,7 +42,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from aiohttp import web
@@ -173,22 +173,26 @@ class SyntheticCamera:
             self._stop.wait(max(0.0, next_s - time.monotonic()))
 
 
-class Site:
-    """What the measurement needs from either set-up."""
+class Site(Protocol):
+    """What the measurement needs from either set-up (both subclass it for the no-op hooks)."""
 
-    url = ""
+    url: str
 
     def frames(self) -> int:
-        raise NotImplementedError
+        """Frames encoded so far."""
+        ...
 
     def packets(self) -> int:
-        raise NotImplementedError
+        """RTP packets sent to observers so far."""
+        ...
 
     async def attach(self, child: subprocess.Popen[str], count: int) -> None:
-        """Signalling with the child, if the set-up does it itself."""
+        """Signalling with the child, if the set-up does it itself (default: none)."""
+        return None
 
     async def detach(self) -> None:
-        """Forget the observers once the child is gone."""
+        """Forget the observers once the child is gone (default: nothing to forget)."""
+        return None
 
 
 class VideoSite(Site):
@@ -197,6 +201,7 @@ class VideoSite(Site):
     def __init__(
         self, link: str, shared_payloads: bool = True, strip_feedback: bool = True
     ) -> None:
+        self.url = ""  # no HTTP: the peers are wired in process (attach)
         self.shared_payloads = shared_payloads
         self.strip_feedback = strip_feedback
         self.video = SharedVideoEncoder()
