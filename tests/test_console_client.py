@@ -11,7 +11,13 @@ from typing import Any
 
 import pytest
 
-from telesurgery.console.client import ConsoleClient
+from telesurgery.console.client import (
+    ConnectError,
+    ConsoleClient,
+    ConsoleClientConfig,
+    answered_ping_interval_s,
+)
+from telesurgery.exceptions import ConfigError
 from telesurgery.protocol.codec import decode
 from telesurgery.protocol.messages import ArmId, ArmTarget, ControlFlag, ControlMessage
 
@@ -99,3 +105,18 @@ def test_requests_and_clutch_changes_are_never_replaced(
     assert isinstance(sent[1], ControlMessage) and sent[1].flags & ControlFlag.ENGAGE_REQUEST
     assert isinstance(sent[3], ControlMessage) and sent[3].flags & ControlFlag.CLUTCH
     assert console.targets_superseded == 0
+
+
+def test_the_ping_interval_comes_from_the_gateways_answer_and_is_checked() -> None:
+    assert answered_ping_interval_s({"ping_interval_ms": 1000}) == 1.0
+    assert answered_ping_interval_s({"ping_interval_ms": 100.0}) == 0.1
+    assert answered_ping_interval_s({}) == 0.1  # a gateway that names none
+    for bad in ("fast", 5, 20_000, True):
+        with pytest.raises(ConnectError, match=r"ping_interval_ms=.*expected .* in 10\.\.10000"):
+            answered_ping_interval_s({"ping_interval_ms": bad})
+
+
+def test_a_configured_ping_interval_is_validated() -> None:
+    with pytest.raises(ConfigError, match=r"ping_interval_s=0.0: valid is None or 0.001\.\.10 s"):
+        ConsoleClientConfig(ping_interval_s=0.0)
+    assert ConsoleClientConfig(ping_interval_s=0.5).ping_interval_s == 0.5

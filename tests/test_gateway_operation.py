@@ -390,6 +390,45 @@ async def test_observers_get_robot_state_at_their_own_lower_rate() -> None:
         await runner.cleanup()
 
 
+async def test_observers_clock_sync_at_their_own_lower_rate_and_keep_their_link() -> None:
+    url, gw, runner = await start_gateway(
+        link="none", ping_interval_ms=50.0, observer_ping_interval_ms=400.0
+    )
+    try:
+        async with (
+            console(url, "rome-lead", "lead") as lead,
+            console(url, "hall", "observer") as hall,
+        ):
+            # each console pings at the interval the gateway's answer asked for
+            assert (lead.ping_interval_s, hall.ping_interval_s) == (0.05, 0.4)
+            peers = {p.console_id: p.counters for p in gw.peers.values()}
+            before = {name: (c.pings_sent, c.pings_answered) for name, c in peers.items()}
+            await asyncio.sleep(2.0)
+            sent = {name: c.pings_sent - before[name][0] for name, c in peers.items()}
+            answered = {name: c.pings_answered - before[name][1] for name, c in peers.items()}
+            # an observer is pinged every 8th round of the lead's, and pings 8 times less
+            assert sent["rome-lead"] >= 20, sent
+            assert abs(sent["hall"] - sent["rome-lead"] / 8) <= 1.0, sent
+            assert 3 <= answered["hall"] <= 6, answered
+            assert answered["rome-lead"] >= 4 * answered["hall"], answered
+            # 2 s > link_lost_after_ms: an observer heard twice a second has not lost its link
+            assert not gw._link_lost, "an observer pinging at its own rate was declared lost"
+            assert hall.rtt_ms is not None and lead.rtt_ms is not None
+    finally:
+        await runner.cleanup()
+
+
+def test_observer_ping_interval_is_validated_and_sets_the_silence_allowed() -> None:
+    with pytest.raises(ConfigError, match=r"observer_ping_interval_ms=5.0: valid is 10\.\.10000"):
+        GatewayConfig(observer_ping_interval_ms=5.0)
+    config = GatewayConfig(ping_interval_ms=100.0, observer_ping_interval_ms=1000.0)
+    assert config.observer_ping_every == 10
+    assert config.observer_link_lost_after_ms == 2500.0
+    fast = GatewayConfig(ping_interval_ms=100.0, observer_ping_interval_ms=50.0)
+    assert fast.observer_ping_every == 1  # never more often than the surgeons
+    assert fast.observer_link_lost_after_ms == fast.link_lost_after_ms
+
+
 async def test_gateway_shortens_the_gil_switch_interval_while_it_runs() -> None:
     before = sys.getswitchinterval()
     _, _, runner = await start_gateway(link="none", switch_interval_s=0.0005)

@@ -44,7 +44,7 @@ from telesurgery.console.video import (
     receiver_for_track,
 )
 from telesurgery.console.voice import VoiceReceiver
-from telesurgery.exceptions import ProtocolError, TelesurgeryError
+from telesurgery.exceptions import ConfigError, ProtocolError, TelesurgeryError
 from telesurgery.link.clock_sync import ClockSync
 from telesurgery.link.latency import LatencySnapshot, LatencyTracker
 from telesurgery.link.rtt_filter import WindowedMinRtt
@@ -88,8 +88,10 @@ class ConsoleClientConfig:
     """Requested role (bedside, lead, consultant, observer)."""
     codec: str = "h264"
     """Preferred video codec: "h264" or "vp8"."""
-    ping_interval_s: float = 0.1
-    """Clock-sync ping period [s]."""
+    ping_interval_s: float | None = None
+    """Clock-sync ping period [s]; None: the period the gateway's answer asks for (its
+    ``ping_interval_ms``: 100 ms for a console that may operate, 1 s for an observer by
+    default), 0.1 s from a gateway that names none."""
     connect_timeout_s: float = 15.0
     """How long to wait for the channels to open [s]."""
     token: str | None = None
@@ -104,6 +106,27 @@ class ConsoleClientConfig:
     voice: bool = False
     """Offer audio and receive the conference's mix (:attr:`ConsoleClient.voice`); implied by a
     ``microphone`` (see :mod:`telesurgery.console.voice`)."""
+
+    def __post_init__(self) -> None:
+        if self.ping_interval_s is not None and not 0.001 <= self.ping_interval_s <= 10.0:
+            raise ConfigError("ping_interval_s", self.ping_interval_s, "None or 0.001..10 s")
+
+
+DEFAULT_PING_INTERVAL_S = 0.1
+"""Clock-sync ping period [s] when neither the configuration nor the gateway names one."""
+
+
+def answered_ping_interval_s(answer: Mapping[str, Any]) -> float:
+    """The ping period the gateway's answer asks for [s] (``ping_interval_ms``)."""
+    value = answer.get("ping_interval_ms")
+    if value is None:
+        return DEFAULT_PING_INTERVAL_S
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 10 <= value <= 10_000:
+        raise ConnectError(
+            f"the gateway's answer has ping_interval_ms={value!r}: expected a number of "
+            "milliseconds in 10..10000"
+        )
+    return float(value) / 1000.0
 
 
 class ConsoleClient:
@@ -178,8 +201,11 @@ class ConsoleClient:
         self.last_rtt_ms: float | None = None
         """Round trip of the newest ping/pong, host scheduling included [ms]."""
         self.rtt_ms: float | None = None
-        """Network round trip: the minimum over the last 0.5 s of pings
-        (:class:`~telesurgery.link.rtt_filter.WindowedMinRtt`) [ms]; None before the first."""
+        """Network round trip: the minimum over the pings of the last 0.5 s, or of the last 2.5
+        ping periods if longer (:class:`~telesurgery.link.rtt_filter.WindowedMinRtt`) [ms]; None
+        before the first."""
+        self.ping_interval_s = DEFAULT_PING_INTERVAL_S
+        """The clock-sync ping period in use [s] (:attr:`ConsoleClientConfig.ping_interval_s`)."""
         self._rtt_filter = WindowedMinRtt()
         self.latest_frame: ReceivedFrame | None = None
         """The newest decoded frame (also queued for :meth:`next_frame`)."""
@@ -269,6 +295,12 @@ class ConsoleClient:
         self.role = answer.get("role", self.config.role)
         self.display_name = answer.get("display_name", self.config.console_id)
         self.arms = list(answer.get("arms", []))
+        try:
+            self.ping_interval_s = self.config.ping_interval_s or answered_ping_interval_s(answer)
+        except ConnectError:
+            await self.close()
+            raise
+        self._rtt_filter = WindowedMinRtt(max(0.5, 2.5 * self.ping_interval_s))
         self.team.controllers.update(dict.fromkeys(self.arms_controlled, self.config.console_id))
         await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], answer["type"]))
         deadline = time.monotonic() + self.config.connect_timeout_s
@@ -538,7 +570,8 @@ class ConsoleClient:
             self.events_dropped += 1
 
     async def _ping_loop(self) -> None:
-        reports_every = max(1, round(1.0 / self.config.ping_interval_s))
+        interval_s = self.ping_interval_s
+        reports_every = max(1, round(1.0 / interval_s))
         n = 0
         while True:
             if self.connected:
@@ -548,7 +581,7 @@ class ConsoleClient:
                     # once a second: what this console measured, for the gateway's /metrics
                     report = self.latency_snapshot().to_report(time.monotonic_ns())
                     self._events_channel.send(encode(report))
-            await asyncio.sleep(self.config.ping_interval_s)
+            await asyncio.sleep(interval_s)
 
     def wall_offset_ns(self) -> int:
         """Local wall clock minus the gateway's wall clock, from the clock-sync estimate."""

@@ -335,6 +335,11 @@ class Gateway:
         session_id = self._next_session
         self._next_session += 1
         pc = RTCPeerConnection(rtc_configuration(self.config.ice_servers))
+        ping_interval_ms = (
+            self.config.observer_ping_interval_ms
+            if role is Role.OBSERVER
+            else self.config.ping_interval_ms
+        )
         peer = ConsolePeer(
             session_id=session_id,
             console_id=console_id,
@@ -344,6 +349,7 @@ class Gateway:
             controllers=self.room.controllers,
             max_message_bytes=self.config.max_message_bytes,
             max_control_rate_hz=self.config.max_control_rate_hz,
+            rtt_window_s=max(0.5, 2.5 * ping_interval_ms / 1000.0),
             on_reject=self._on_reject,
             on_latency_report=self._on_latency_report,
             on_text=self.room_driver.on_text,
@@ -413,6 +419,7 @@ class Gateway:
             "type": pc.localDescription.type,
             "session_id": session_id,
             "gateway_wall_minus_mono_ns": time.time_ns() - time.monotonic_ns(),
+            "ping_interval_ms": ping_interval_ms,
             "protocol_version": PROTOCOL_VERSION,
             "geometry": self.geometry(),
             "console_id": console_id,
@@ -483,13 +490,15 @@ class Gateway:
         """Tell the room which consoles went silent on the control channel (or came back)."""
         assert self.room_driver is not None
         now_ns = time.monotonic_ns()
-        silent_ns = int(self.config.link_lost_after_ms * 1e6)
+        surgeon_silent_ns = int(self.config.link_lost_after_ms * 1e6)
+        observer_silent_ns = int(self.config.observer_link_lost_after_ms * 1e6)
         last_check, self._last_link_check_ns = self._last_link_check_ns, now_ns
-        if now_ns - last_check > silent_ns // 2:
+        if now_ns - last_check > surgeon_silent_ns // 2:
             # this loop itself stalled: the silence may be ours (datagrams not read yet), so no
             # link is declared lost until the next check
             return
         for session_id, peer in list(self.peers.items()):
+            silent_ns = observer_silent_ns if peer.role is Role.OBSERVER else surgeon_silent_ns
             heard = peer.last_heard_ns
             if heard is None:  # still connecting: lost only if it never gets through
                 heard = self._joined_ns.get(session_id, now_ns) + _CONNECT_GRACE_NS - silent_ns
@@ -629,10 +638,13 @@ class Gateway:
 
     async def _ping_loop(self) -> None:
         period_s = self.config.ping_interval_ms / 1000.0
+        observer_every = self.config.observer_ping_every
         ticks = 0
         while True:
+            observers_too = ticks % observer_every == 0
             for peer in list(self.peers.values()):
-                peer.ping()
+                if observers_too or peer.role is not Role.OBSERVER:
+                    peer.ping()
                 if peer.last_rtt_ms is not None:
                     self.latency.add(
                         LatencyComponent.NETWORK_RTT, peer.last_rtt_ms, time.monotonic()

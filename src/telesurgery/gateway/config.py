@@ -38,7 +38,14 @@ class GatewayConfig:
     with Python's default 5 ms, a control message that arrives while one of them runs Python
     code can wait that long for the loop to get the GIL back. None leaves the interpreter's."""
     ping_interval_ms: float = 100.0
-    """Gateway-initiated clock-sync pings per console [ms between pings]."""
+    """Gateway-initiated clock-sync pings per console [ms between pings]; also the interval the
+    gateway asks each console that may operate to ping at (the offer's answer)."""
+    observer_ping_interval_ms: float = 1000.0
+    """The same for observers (every n-th ping round; at most as often as ``ping_interval_ms``).
+    An observer moves nothing: its clock offset (the video age it sees) and round trip
+    (presence's link colour) need no 10 Hz, while every ping and pong, both ways, is an SCTP
+    packet to build or parse and a DTLS record to encrypt or decrypt on the event loop, per
+    observer. Its link counts as lost after ``observer_link_lost_after_ms``."""
     max_message_bytes: int = 2048
     """Largest accepted data-channel message [bytes]."""
     max_control_rate_hz: float = 2000.0
@@ -82,6 +89,18 @@ class GatewayConfig:
         ``observer_state_rate_hz``."""
         return max(1, round(self.state_rate_hz / self.observer_state_rate_hz))
 
+    @property
+    def observer_ping_every(self) -> int:
+        """Observers are pinged every n-th ping round (n >= 1)."""
+        return max(1, round(self.observer_ping_interval_ms / self.ping_interval_ms))
+
+    @property
+    def observer_link_lost_after_ms(self) -> float:
+        """An observer's silence before its link counts as lost [ms]: ``link_lost_after_ms``, or
+        two and a half observer ping intervals if longer (it is heard about twice per interval:
+        its own ping and its pong to the gateway's)."""
+        return max(self.link_lost_after_ms, 2.5 * self.observer_ping_interval_ms)
+
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ConfigError("port", self.port, "0..65535")
@@ -93,6 +112,10 @@ class GatewayConfig:
             raise ConfigError("observer_state_rate_hz", self.observer_state_rate_hz, "1..1000")
         if not 10.0 <= self.ping_interval_ms <= 10_000.0:
             raise ConfigError("ping_interval_ms", self.ping_interval_ms, "10..10000")
+        if not 10.0 <= self.observer_ping_interval_ms <= 10_000.0:
+            raise ConfigError(
+                "observer_ping_interval_ms", self.observer_ping_interval_ms, "10..10000"
+            )
         if not 64 <= self.max_message_bytes <= 65536:
             raise ConfigError("max_message_bytes", self.max_message_bytes, "64..65536")
         if not 10.0 <= self.max_control_rate_hz <= 100_000.0:

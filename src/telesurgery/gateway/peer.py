@@ -73,6 +73,7 @@ class PeerCounters:
 
     control_received: int = 0
     commands_submitted: int = 0
+    pings_sent: int = 0
     pings_answered: int = 0
     pongs_received: int = 0
     state_sent: int = 0
@@ -100,6 +101,7 @@ class ConsolePeer:
         control: ControlPort,
         max_message_bytes: int,
         max_control_rate_hz: float,
+        rtt_window_s: float = 0.5,
         on_reject: Callable[[str, str], None] | None = None,
         on_latency_report: Callable[[str, LatencyReport], None] | None = None,
         on_text: Callable[[str, str], None] | None = None,
@@ -107,7 +109,8 @@ class ConsolePeer:
         clock_ns: Callable[[], int] = time.monotonic_ns,
         controllers: Mapping[str, str | None] = _NOBODY,
     ) -> None:
-        """``controllers`` is the live arm -> controlling console map (the operation room's);
+        """``rtt_window_s`` is the window of the round-trip minimum (several pings long);
+        ``controllers`` is the live arm -> controlling console map (the operation room's);
         (default: nobody controls anything, as for a replay viewer's observers);
         ``on_text(console_id, text)`` receives events-channel text; ``on_control_refused(
         console_id, arm)`` hears of targets dropped because this console does not hold ``arm``."""
@@ -118,8 +121,9 @@ class ConsolePeer:
         self.counters = PeerCounters()
         self.clock = ClockSync()
         self.last_rtt_ms: float | None = None
-        """Network round trip to this console (0.5 s window minimum of pings) [ms]."""
-        self._rtt_filter = WindowedMinRtt()
+        """Network round trip to this console (minimum of the pings of the last
+        ``rtt_window_s``) [ms]."""
+        self._rtt_filter = WindowedMinRtt(rtt_window_s)
         self._control = control
         self._controllers = controllers
         self._on_text = on_text
@@ -200,6 +204,7 @@ class ConsolePeer:
         """Send one clock-sync ping (the gateway keeps its own estimate of the console clock)."""
         if self.control_open:
             self.send_control(encode(self.clock.ping(self._clock_ns())))
+            self.counters.pings_sent += 1
 
     # -- inbound ----------------------------------------------------------------------------
 

@@ -47,7 +47,7 @@ export function optionsFromQuery(search) {
     consoleId: q.get("console_id") ?? "browser-console",
     role,
     gateway: q.get("gateway") ?? window.location.origin,
-    pingHz: number("ping_hz", 10, 1, 1000),
+    pingHz: q.has("ping_hz") ? number("ping_hz", 10, 1, 1000) : null, // null: the gateway's
     controlHz: number("control_hz", 200, 120, 1000),
     arm,
     scale,

@@ -12,6 +12,9 @@ export function monoNowNs() {
 /** Bytes the control channel may hold unsent before new commands are skipped (~8 messages). */
 export const MAX_BUFFERED_BYTES = 512;
 
+/** Clock-sync pings per second when neither the page's ping_hz nor the gateway names a rate. */
+export const DEFAULT_PING_HZ = 10;
+
 /** The gateway refused or did not answer. */
 export class ConnectError extends Error {
   constructor(message) {
@@ -50,9 +53,23 @@ class Window {
 }
 export { Window as SampleWindow };
 
+/**
+ * The ping rate the gateway's answer asks for [Hz] (its ping_interval_ms: 100 ms for a console that
+ * may operate, 1 s for an observer by default); 10 Hz from a gateway that names none.
+ */
+export function answeredPingHz(answer) {
+  const ms = answer?.ping_interval_ms;
+  if (ms === undefined || ms === null) return DEFAULT_PING_HZ;
+  if (typeof ms !== "number" || !(ms >= 10 && ms <= 10000)) {
+    throw new ConnectError(`the gateway's answer has ping_interval_ms=${JSON.stringify(ms)}: expected a number of milliseconds in 10..10000`);
+  }
+  return 1000 / ms;
+}
+
 export class GatewayConnection extends EventTarget {
   /**
-   * @param {{baseUrl: string, consoleId: string, role: string, pingHz: number, token?: string | null}} options
+   * @param {{baseUrl: string, consoleId: string, role: string, pingHz: number | null, token?: string | null}} options
+   *   pingHz: clock-sync pings per second; null: the rate the gateway's answer asks for
    *   token: the invitation token (the gateway takes the console's role from it)
    */
   constructor(options) {
@@ -60,7 +77,7 @@ export class GatewayConnection extends EventTarget {
     this.baseUrl = options.baseUrl.replace(/\/$/, "");
     this.consoleId = options.consoleId;
     this.role = options.role;
-    this.pingHz = options.pingHz;
+    this.pingHz = options.pingHz ?? null;
     this.token = options.token ?? null;
     this.beforeOffer = options.beforeOffer ?? null; // (pc) => void: more m-lines (voice.js)
     this.clock = new ClockSync();
@@ -137,6 +154,12 @@ export class GatewayConnection extends EventTarget {
     if (answer.protocol_version !== PROTOCOL_VERSION) {
       pc.close();
       throw new ConnectError(`gateway speaks protocol ${answer.protocol_version}; this console speaks ${PROTOCOL_VERSION}`);
+    }
+    try {
+      this.pingHz ??= answeredPingHz(answer);
+    } catch (error) {
+      pc.close();
+      throw error;
     }
     this.answer = answer;
     this.sessionId = answer.session_id;
