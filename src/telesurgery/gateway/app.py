@@ -44,17 +44,23 @@ from telesurgery.gateway.admission import Admission, OpenAdmission, open_token_a
 from telesurgery.gateway.audit_writer import AuditWriter
 from telesurgery.gateway.config import GatewayConfig
 from telesurgery.gateway.event_filter import NOISY_EVENTS, EventRateFilter
-from telesurgery.gateway.link_shim import EmulatedIceLink
+from telesurgery.gateway.link_shim import EmulatedIceLink, install_emulated_link
 from telesurgery.gateway.metrics import GatewayMetrics
+from telesurgery.gateway.observer_relay import NO_EMULATION as RELAY_NO_EMULATION
+from telesurgery.gateway.observer_relay import RelayConfig
 from telesurgery.gateway.patient_client import PatientSideClient
 from telesurgery.gateway.patient_process import KINEMATICS_BY_KIND, PatientProcessConfig
 from telesurgery.gateway.patient_side import SUPERVISOR_STATE_CODE, ArmSample, PatientSide
 from telesurgery.gateway.peer import ConsolePeer
+from telesurgery.gateway.relay_client import (
+    ObserverRelayClient,
+    RelayedPeerConnection,
+    RelayError,
+)
 from telesurgery.gateway.room import Member, OperationRoom, RoomConfig
 from telesurgery.gateway.room_driver import RoomDriver
 from telesurgery.gateway.signalling import OfferRefused, offer_handler
 from telesurgery.gateway.voice import VoiceConference
-from telesurgery.link.emulator import LinkEmulator
 from telesurgery.link.latency import LatencyTracker
 from telesurgery.link.profiles import LinkProfile, parse_link
 from telesurgery.media.fanout import SharedVideoEncoder
@@ -149,6 +155,10 @@ class Gateway:
             for name, arm in self.safety_config.arms.items()
         }
         self.video: SharedVideoEncoder | None = None
+        self.relay: ObserverRelayClient | None = None
+        """The observer relay process (``config.observer_relay``), once an observer joined."""
+        self._relay_lock = asyncio.Lock()
+        self._relay_failed: str | None = None
         self.peers: dict[int, ConsolePeer] = {}
         self._links: dict[int, EmulatedIceLink] = {}
         self._taps: dict[int, SenderFeedbackTap] = {}
@@ -272,6 +282,44 @@ class Gateway:
             asyncio.create_task(self._event_loop(), name="event-pump"),
         ]
 
+    async def _observer_relay(self) -> ObserverRelayClient | None:
+        """The observer relay, started at the first observer's offer (a gateway no observer
+        joins runs no relay process); None when observers are served here: the relay is off,
+        observers may hear the voice (the mix lives here), or it could not start."""
+        if not self.config.observer_relay or self.config.voice.observers_hear_voice:
+            return None
+        async with self._relay_lock:
+            if self.relay is None and self._relay_failed is None:
+                await self._start_relay()
+        return self.relay
+
+    async def _start_relay(self) -> None:
+        """Start the observer relay; if it cannot start, observers are served here (logged)."""
+        link = self.config.link if self.link is not None and not is_transparent(self.link) else None
+        relay = ObserverRelayClient(
+            RelayConfig(
+                codec=self.config.video.codec,
+                link=RELAY_NO_EMULATION if link is None else link,
+                link_seed=self.config.link_seed,
+                ice_servers=self.config.ice_servers,
+                niceness=self.config.observer_relay_niceness,
+            ),
+            on_keyframe_request=self._relay_keyframe_request,
+        )
+        try:
+            await relay.start()
+        except RelayError as error:
+            logger.error("%s: observers are served by the gateway itself", error)
+            self._relay_failed = str(error)
+            return
+        self.relay = relay
+        if self.video is not None:
+            self.video.encoded_listeners.append(relay.send_frame)
+
+    def _relay_keyframe_request(self, reason: str) -> None:
+        if self.video is not None:
+            self.video.request_keyframe(f"relay: {reason}")
+
     def geometry(self) -> dict[str, Any]:
         """Where the arms stand (sent to consoles at join): ``T_world_rcm`` per arm."""
         assert self.patient is not None
@@ -289,6 +337,8 @@ class Gateway:
         self._tasks.clear()
         for session in list(self.peers):
             await self._drop_peer(session)
+        if self.relay is not None:
+            await self.relay.stop()
         await self.voice.stop()
         if self.room_driver is not None:
             self.room_driver.close()
@@ -334,7 +384,12 @@ class Gateway:
         await self._free_console_id(console_id, admitted.user)
         session_id = self._next_session
         self._next_session += 1
-        pc = RTCPeerConnection(rtc_configuration(self.config.ice_servers))
+        relay = await self._observer_relay() if role is Role.OBSERVER else None
+        pc: Any = (
+            relay.new_peer(session_id)
+            if relay is not None
+            else RTCPeerConnection(rtc_configuration(self.config.ice_servers))
+        )
         ping_interval_ms = (
             self.config.observer_ping_interval_ms
             if role is Role.OBSERVER
@@ -379,11 +434,50 @@ class Gateway:
                 session_id=session_id,
             )
 
-        @pc.on("connectionstatechange")
         async def on_state() -> None:
             if pc.connectionState in ("failed", "closed"):
                 await self._drop_peer(session_id)
 
+        pc.on("connectionstatechange", on_state)
+
+        if relay is not None:
+            try:
+                answer_sdp = await relay.answer(pc, console_id, sdp)
+            except RelayError as error:
+                await self._drop_peer(session_id)
+                raise OfferRefused(str(error), status=503, reason="observer_relay") from None
+        else:
+            answer_sdp = await self._answer_here(pc, session_id, console_id, role, sdp)
+        if self.peers.get(session_id) is not peer:  # closed while the answer was made
+            await self.voice.detach(_voice_id(console_id, session_id))
+            raise OfferError(f"console {console_id} disconnected during signalling")
+        arms_controlled = self.room_driver.join(
+            Member(console_id, role, admitted.display_name, admitted.user)
+        )
+        if admitted.expires_at is not None:
+            self._expire_at(session_id, admitted.expires_at)
+        return {
+            "sdp": answer_sdp,
+            "type": "answer",
+            "session_id": session_id,
+            "gateway_wall_minus_mono_ns": time.time_ns() - time.monotonic_ns(),
+            "ping_interval_ms": ping_interval_ms,
+            "protocol_version": PROTOCOL_VERSION,
+            "geometry": self.geometry(),
+            "console_id": console_id,
+            "role": role.value,
+            "display_name": admitted.display_name,
+            "operation_id": self.config.operation_id,
+            "auth": "token" if self.admission.authenticated else "none",
+            "arms": list(self.room.arbitration.arms),
+            "arms_controlled": arms_controlled,
+        }
+
+    async def _answer_here(
+        self, pc: Any, session_id: int, console_id: str, role: Role, sdp: str
+    ) -> str:
+        """Answer an offer with a peer connection of this process (surgeons; observers when
+        there is no relay): video track, voice, link emulation. The answer SDP."""
         await pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
         if self.video is not None:
             for transceiver in pc.getTransceivers():
@@ -406,30 +500,7 @@ class Gateway:
         self.voice.attach(_voice_id(console_id, session_id), console_id, role, pc)
         await pc.setLocalDescription(await pc.createAnswer())
         self._install_link(session_id, pc)
-        if self.peers.get(session_id) is not peer:  # closed while the answer was made
-            await self.voice.detach(_voice_id(console_id, session_id))
-            raise OfferError(f"console {console_id} disconnected during signalling")
-        arms_controlled = self.room_driver.join(
-            Member(console_id, role, admitted.display_name, admitted.user)
-        )
-        if admitted.expires_at is not None:
-            self._expire_at(session_id, admitted.expires_at)
-        return {
-            "sdp": pc.localDescription.sdp,
-            "type": pc.localDescription.type,
-            "session_id": session_id,
-            "gateway_wall_minus_mono_ns": time.time_ns() - time.monotonic_ns(),
-            "ping_interval_ms": ping_interval_ms,
-            "protocol_version": PROTOCOL_VERSION,
-            "geometry": self.geometry(),
-            "console_id": console_id,
-            "role": role.value,
-            "display_name": admitted.display_name,
-            "operation_id": self.config.operation_id,
-            "auth": "token" if self.admission.authenticated else "none",
-            "arms": list(self.room.arbitration.arms),
-            "arms_controlled": arms_controlled,
-        }
+        return str(pc.localDescription.sdp)
 
     async def _free_console_id(self, console_id: str, user: str | None) -> None:
         """Make ``console_id`` available: the same user's older connection is closed (a
@@ -462,21 +533,13 @@ class Gateway:
     def _install_link(self, session_id: int, pc: Any) -> None:
         if self.link is None or is_transparent(self.link):
             return
-        ice = pc.sctp.transport.transport if pc.sctp is not None else None
-        if ice is None:
-            for transceiver in pc.getTransceivers():
-                ice = transceiver.sender.transport.transport
-                break
-        if ice is None:
-            return
-        seed = self.config.link_seed * 1000 + 2 * session_id
-        shim = EmulatedIceLink(
-            ice,
-            to_remote=LinkEmulator(self.link, seed=seed),
-            from_remote=LinkEmulator(self.link, seed=seed + 1),
-        )
-        shim.install()
-        self._links[session_id] = shim
+        shim = install_emulated_link(pc, self.link, self._link_seed(session_id))
+        if shim is not None:
+            self._links[session_id] = shim
+
+    def _link_seed(self, session_id: int) -> int:
+        """The seed of a session's link emulators (reproducible runs)."""
+        return self.config.link_seed * 1000 + 2 * session_id
 
     def set_link_cut(self, cut: bool, console_id: str | None = None) -> None:
         """Cut (drop every packet both ways) or restore the emulated link of ``console_id``, or
@@ -485,6 +548,12 @@ class Gateway:
             peer = self.peers.get(session_id)
             if console_id is None or (peer is not None and peer.console_id == console_id):
                 shim.cut = cut
+        if self.relay is not None:
+            for peer in list(self.peers.values()):
+                if isinstance(peer.pc, RelayedPeerConnection) and (
+                    console_id is None or peer.console_id == console_id
+                ):
+                    self.relay.set_cut(peer.session_id, cut)
 
     def _check_links(self) -> None:
         """Tell the room which consoles went silent on the control channel (or came back)."""
@@ -629,9 +698,16 @@ class Gateway:
             if message is not None:
                 data = encode(message)
                 observers_too = tick % observer_every == 0
+                relayed = 0
                 for peer in list(self.peers.values()):
-                    if observers_too or peer.role is not Role.OBSERVER:
+                    if isinstance(peer.pc, RelayedPeerConnection):
+                        if observers_too and peer.control_open:
+                            peer.counters.state_sent += 1  # the relay sends it
+                            relayed += 1
+                    elif observers_too or peer.role is not Role.OBSERVER:
                         peer.send_state(data)
+                if relayed and self.relay is not None:
+                    self.relay.broadcast_state(data)  # once for every relayed observer
                 self.metrics.state_messages_sent.inc()
             tick += 1
             await asyncio.sleep(max(0.0, next_t - loop.time()))
@@ -773,6 +849,7 @@ class Gateway:
             "scene": self.scene(),
             "audit": None if self.audit is None else self.audit.status(),
             "voice": self.voice.status(),
+            "observer_relay": None if self.relay is None else self.relay.status(),
             "recording": None if self.recording_path is None else str(self.recording_path),
             "events": list(self.event_log)[-100:],
             "event_counts": dict(self.event_counts),

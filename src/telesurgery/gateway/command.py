@@ -75,6 +75,12 @@ class GatewayCommand(Command):
             help="observers hear the surgeons' voice conference (they never speak)",
         )
         parser.add_argument(
+            "--no-observer-relay",
+            action="store_true",
+            help="serve observers in the gateway process instead of the observer relay (a "
+            "lower-priority process of their own, started at the first observer)",
+        )
+        parser.add_argument(
             "--no-record-voice",
             action="store_true",
             help="leave the voice conference out of the operation recording (recorded by "
@@ -106,6 +112,7 @@ class GatewayCommand(Command):
             operation_id=args.operation,
             tls_cert=args.tls_cert,
             tls_key=args.tls_key,
+            observer_relay=not args.no_observer_relay,
             voice=VoiceConfig(
                 observers_hear_voice=args.observers_hear_voice, record=not args.no_record_voice
             ),

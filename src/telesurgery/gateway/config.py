@@ -32,6 +32,12 @@ class GatewayConfig:
     n-th message). An observer's view (HUD, arm states, who controls what) needs no more than
     the video's frame rate, and every state message costs the gateway's event loop per peer:
     twenty observers at the surgeons' rate would be ~2500 more messages a second."""
+    observer_relay: bool = True
+    """Serve observers from the observer relay, a process of its own at a lower CPU priority
+    (:mod:`telesurgery.gateway.observer_relay`), so that they do not take the surgeons' CPU;
+    False (or observers allowed to hear the voice) serves them in the gateway's event loop."""
+    observer_relay_niceness: int = 10
+    """Niceness the relay process adds to its own (0..19)."""
     switch_interval_s: float | None = 0.0005
     """``sys.setswitchinterval`` of the gateway process while it runs (restored at stop). The
     event loop shares the GIL with the video encoder's thread and the executors (Opus, argon2):
@@ -110,6 +116,8 @@ class GatewayConfig:
             raise ConfigError("switch_interval_s", self.switch_interval_s, "None or 1e-05..0.1")
         if not 1.0 <= self.observer_state_rate_hz <= 1000.0:
             raise ConfigError("observer_state_rate_hz", self.observer_state_rate_hz, "1..1000")
+        if not 0 <= self.observer_relay_niceness <= 19:
+            raise ConfigError("observer_relay_niceness", self.observer_relay_niceness, "0..19")
         if not 10.0 <= self.ping_interval_ms <= 10_000.0:
             raise ConfigError("ping_interval_ms", self.ping_interval_ms, "10..10000")
         if not 10.0 <= self.observer_ping_interval_ms <= 10_000.0:

@@ -25,6 +25,8 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from telesurgery.link.asyncio_link import AsyncioLink, PacketLink
+from telesurgery.link.emulator import LinkEmulator
+from telesurgery.link.profiles import LinkProfile
 
 logger = logging.getLogger(__name__)
 
@@ -144,3 +146,23 @@ class EmulatedIceLink:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+
+
+def install_emulated_link(pc: Any, profile: LinkProfile, seed: int) -> EmulatedIceLink | None:
+    """Route every datagram of ``pc`` (an aiortc ``RTCPeerConnection`` whose descriptions are
+    set) through ``profile``, each direction with its own emulator (seeds ``seed`` and
+    ``seed + 1``); None when ``pc`` has no ICE transport (nothing negotiated)."""
+    ice = pc.sctp.transport.transport if pc.sctp is not None else None
+    if ice is None:
+        for transceiver in pc.getTransceivers():
+            ice = transceiver.sender.transport.transport
+            break
+    if ice is None:
+        return None
+    shim = EmulatedIceLink(
+        ice,
+        to_remote=LinkEmulator(profile, seed=seed),
+        from_remote=LinkEmulator(profile, seed=seed + 1),
+    )
+    shim.install()
+    return shim

@@ -199,6 +199,19 @@ class EncoderState(enum.Enum):
     STOPPED = "STOPPED"
 
 
+class TrackOwner(Protocol):
+    """Where an :class:`EncodedVideoTrack` gets its frames: the :class:`SharedVideoEncoder`,
+    or the observer relay's copy of its stream (:mod:`telesurgery.gateway.observer_relay`)."""
+
+    stats: FanoutStats
+
+    def request_keyframe(self, reason: str = "request") -> None: ...
+
+    def _note_sent(self, frame: EncodedFrame) -> None: ...
+
+    def _remove_track(self, track: EncodedVideoTrack) -> None: ...
+
+
 class EncodedVideoTrack(MediaStreamTrack):
     """A peer's view of the shared stream: ``recv()`` returns encoded ``av.Packet`` s.
 
@@ -207,7 +220,7 @@ class EncodedVideoTrack(MediaStreamTrack):
 
     kind = "video"
 
-    def __init__(self, owner: SharedVideoEncoder, name: str, max_frames: int) -> None:
+    def __init__(self, owner: TrackOwner, name: str, max_frames: int) -> None:
         super().__init__()
         self.name = name
         """Peer name, for logs."""

@@ -1,0 +1,362 @@
+"""The gateway's side of the observer relay (:mod:`telesurgery.gateway.observer_relay`).
+
+:class:`ObserverRelayClient` starts the relay process (``spawn``, one socket pair), answers
+observers' offers through it and keeps one :class:`RelayedPeerConnection` per relayed observer.
+That object stands in for the aiortc peer connection a :class:`~telesurgery.gateway.peer.
+ConsolePeer` is built on: its data channels (:class:`RelayedChannel`) send through the relay,
+and what the observer sends arrives from the relay as channel messages. Every check the gateway
+makes on a console's messages is therefore made on an observer's too, in the same code.
+
+Never blocking the gateway: writes go to the socket's asyncio transport. While more than
+``max_backlog_bytes`` wait there (the relay is starved of CPU, or stuck), video frames are not
+sent (counted in ``frames_skipped``); forwarding resumes at the next keyframe, which is then
+requested. Messages for the data channels are always sent (they are few). If the relay process
+dies, every relayed observer's connection turns ``failed`` (the gateway drops them); surgeons
+are not affected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import multiprocessing
+import socket
+from collections.abc import Callable
+from typing import Any
+
+from telesurgery.exceptions import TelesurgeryError
+from telesurgery.gateway import relay_wire as wire
+from telesurgery.gateway.observer_relay import RelayConfig, run_relay
+from telesurgery.media.fanout import EncodedFrame
+
+logger = logging.getLogger(__name__)
+
+START_TIMEOUT_S = 30.0
+"""How long the relay process may take to start [s]."""
+
+
+class RelayError(TelesurgeryError):
+    """The relay could not start, or could not answer an observer's offer."""
+
+
+class _Emitter:
+    """The ``on(event, handler)`` registration of aiortc objects (pyee), as the gateway uses it:
+    as a call with a handler, or as a decorator; coroutine handlers run as tasks."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, list[Callable[..., Any]]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def on(self, event: str, handler: Callable[..., Any] | None = None) -> Any:
+        if handler is None:
+
+            def register(f: Callable[..., Any]) -> Callable[..., Any]:
+                self._handlers.setdefault(event, []).append(f)
+                return f
+
+            return register
+        self._handlers.setdefault(event, []).append(handler)
+        return handler
+
+    def emit(self, event: str, *args: Any) -> None:
+        for handler in list(self._handlers.get(event, ())):
+            result = handler(*args)
+            if inspect.isawaitable(result):
+                task = asyncio.ensure_future(result)
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+
+class RelayedChannel(_Emitter):
+    """One of a relayed observer's data channels, as the gateway sees it."""
+
+    def __init__(self, label: str, send: Callable[[bytes | str], None]) -> None:
+        super().__init__()
+        self.label = label
+        self.readyState = "open"
+        self._send = send
+
+    def send(self, data: bytes | str) -> None:
+        if self.readyState == "open":
+            self._send(data)
+
+
+class RelayedPeerConnection(_Emitter):
+    """A relayed observer's peer connection, as the gateway sees it (the real one is in the
+    relay process): ``connectionState``, ``on("datachannel" | "connectionstatechange")``,
+    ``close()``."""
+
+    sctp = None
+    """No SCTP association here (the relay owns it)."""
+
+    def __init__(self, session_id: int, relay: ObserverRelayClient) -> None:
+        super().__init__()
+        self.session_id = session_id
+        self.connectionState = "new"
+        self._relay = relay
+        self.channels: dict[str, RelayedChannel] = {}
+
+    def getTransceivers(self) -> list[Any]:
+        return []
+
+    async def close(self) -> None:
+        """Close it in the relay (once) and here."""
+        self._relay._close(self)
+        self._set_state("closed")
+
+    def _set_state(self, state: str) -> None:
+        if state != self.connectionState:
+            self.connectionState = state
+            if state in ("failed", "closed"):
+                for channel in self.channels.values():
+                    channel.readyState = "closed"
+            self.emit("connectionstatechange")
+
+    def _open_channel(self, label: str) -> None:
+        tag = wire.SEND_CONTROL if label == "control" else wire.SEND_EVENT
+        session_id, relay = self.session_id, self._relay
+        channel = RelayedChannel(label, lambda data: relay._write((tag, session_id, data)))
+        self.channels[label] = channel
+        self.emit("datachannel", channel)
+        channel.emit("open")
+
+
+class ObserverRelayClient:
+    """Starts, feeds and stops the relay process; see the module docstring."""
+
+    def __init__(
+        self,
+        config: RelayConfig,
+        *,
+        on_keyframe_request: Callable[[str], None],
+        max_backlog_bytes: int = 2 * 1024 * 1024,
+    ) -> None:
+        self.config = config
+        self._on_keyframe_request = on_keyframe_request
+        self.max_backlog_bytes = max_backlog_bytes
+        """Bytes that may wait for the relay before video frames are skipped."""
+        self._process: Any = None
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._read_task: asyncio.Task[None] | None = None
+        self._peers: dict[int, RelayedPeerConnection] = {}
+        self._answers: dict[int, asyncio.Future[str]] = {}
+        self._waiting_keyframe = True
+        self.frames_sent = 0
+        """Frames written to the relay."""
+        self.frames_skipped = 0
+        """Frames not written: the relay was behind, or a keyframe was awaited."""
+        self.states_sent = 0
+        """State messages written to the relay (each goes to every relayed observer)."""
+        self.relay_stats: dict[str, Any] = {}
+        """The relay's newest counters."""
+        self.exit_detail: str | None = None
+        """Why the relay ended, once it has."""
+
+    @property
+    def alive(self) -> bool:
+        return self._writer is not None and not self._writer.is_closing()
+
+    @property
+    def peers(self) -> tuple[RelayedPeerConnection, ...]:
+        return tuple(self._peers.values())
+
+    async def start(self) -> None:
+        """Start the relay process; raises :class:`RelayError` if it cannot."""
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            context = multiprocessing.get_context("spawn")
+            process = context.Process(
+                target=run_relay, args=(child, self.config), name="observer-relay", daemon=True
+            )
+            await asyncio.get_running_loop().run_in_executor(None, process.start)
+        except Exception as error:
+            parent.close()
+            raise RelayError(f"the observer relay did not start: {error}") from error
+        finally:
+            child.close()
+        self._process = process
+        self._reader, self._writer = await asyncio.open_connection(sock=parent)
+        self._read_task = asyncio.create_task(self._read_loop(), name="observer-relay-reader")
+        logger.info(
+            "observer relay started (pid %s, niceness +%d)", process.pid, self.config.niceness
+        )
+
+    async def stop(self, timeout_s: float = 10.0) -> None:
+        """Close every relayed connection and the socket; wait for the process to end."""
+        for pc in list(self._peers.values()):
+            await pc.close()
+        if self._writer is not None:
+            self._writer.close()
+            with contextlib.suppress(Exception):
+                await self._writer.wait_closed()
+        if self._read_task is not None:
+            self._read_task.cancel()
+            await asyncio.gather(self._read_task, return_exceptions=True)
+        process = self._process
+        if process is not None:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, process.join, timeout_s)
+            if process.is_alive():
+                logger.error("the observer relay did not stop in %s s: killing it", timeout_s)
+                process.kill()
+                await loop.run_in_executor(None, process.join, 5.0)
+
+    # -- observers --------------------------------------------------------------------------------
+
+    def new_peer(self, session_id: int) -> RelayedPeerConnection:
+        """The gateway-side stand-in of an observer's peer connection (answer it next)."""
+        pc = RelayedPeerConnection(session_id, self)
+        self._peers[session_id] = pc
+        return pc
+
+    async def answer(
+        self, pc: RelayedPeerConnection, console_id: str, sdp: str, timeout_s: float = 20.0
+    ) -> str:
+        """Have the relay answer the observer's offer; the answer SDP. Raises
+        :class:`RelayError` if the relay refuses the offer, is gone, or takes too long."""
+        if not self.alive:
+            raise RelayError(f"the observer relay is not running ({self.exit_detail})")
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._answers[pc.session_id] = future
+        self._write((wire.OFFER, pc.session_id, console_id, sdp))
+        try:
+            return await asyncio.wait_for(future, timeout_s)
+        except TimeoutError:
+            raise RelayError(f"the observer relay did not answer within {timeout_s} s") from None
+        finally:
+            self._answers.pop(pc.session_id, None)
+
+    def set_cut(self, session_id: int, cut: bool) -> None:
+        """Cut or restore a relayed observer's emulated link."""
+        if session_id in self._peers:
+            self._write((wire.CUT, session_id, cut))
+
+    def _close(self, pc: RelayedPeerConnection) -> None:
+        if self._peers.pop(pc.session_id, None) is not None and self.alive:
+            self._write((wire.CLOSE, pc.session_id))
+
+    # -- streams ----------------------------------------------------------------------------------
+
+    def send_frame(self, frame: EncodedFrame) -> None:
+        """An encoded frame for every relayed observer (an ``encoded_listeners`` callback)."""
+        if not self._peers or not self.alive or not frame.payloads:
+            self._waiting_keyframe = True
+            return
+        if self._backlog() > self.max_backlog_bytes:
+            self.frames_skipped += 1
+            if not self._waiting_keyframe:
+                self._waiting_keyframe = True
+                logger.warning("observer relay behind: video skipped until the next keyframe")
+            return
+        if self._waiting_keyframe:
+            if not frame.keyframe:
+                self.frames_skipped += 1
+                self._on_keyframe_request("observer relay resumes")
+                return
+            self._waiting_keyframe = False
+        packets = tuple((p.payloads, p.timestamp) for p in frame.payloads)
+        self._write(
+            (wire.FRAME, frame.frame_number, frame.capture_monotonic_ns, frame.keyframe, packets)
+        )
+        self.frames_sent += 1
+
+    def broadcast_state(self, data: bytes) -> None:
+        """One robot state message for every relayed observer."""
+        if self._peers and self.alive:
+            self._write((wire.STATE, data))
+            self.states_sent += 1
+
+    def _backlog(self) -> int:
+        writer = self._writer
+        return 0 if writer is None else writer.transport.get_write_buffer_size()
+
+    def _write(self, message: tuple[Any, ...]) -> None:
+        writer = self._writer
+        if writer is not None and not writer.is_closing():
+            writer.write(wire.pack(message))
+
+    async def _read_loop(self) -> None:
+        assert self._reader is not None
+        handlers: dict[str, Callable[..., None]] = {
+            wire.ANSWER: self._on_answer,
+            wire.FAILED: self._on_failed,
+            wire.CHANNEL: self._on_channel,
+            wire.CONTROL: self._on_message,
+            wire.EVENTS: self._on_message,
+            wire.CONNECTION: self._on_connection,
+            wire.KEYFRAME: self._on_keyframe_request,
+            wire.STATS: self._on_stats,
+        }
+        try:
+            while True:
+                message = await wire.read_message(self._reader)
+                handler = handlers.get(message[0])
+                if handler is None:
+                    logger.error("unknown message %r from the observer relay", message[0])
+                elif message[0] in (wire.CONTROL, wire.EVENTS):
+                    handler(*message)
+                else:
+                    handler(*message[1:])
+        except (asyncio.IncompleteReadError, ConnectionError) as error:
+            self.exit_detail = f"its socket closed ({type(error).__name__})"
+        except wire.RelayWireError as error:
+            self.exit_detail = f"unreadable message: {error}"
+            logger.error("observer relay: %s", self.exit_detail)
+        finally:
+            if self._writer is not None:
+                self._writer.close()
+            for future in self._answers.values():
+                if not future.done():
+                    future.set_exception(
+                        RelayError(f"the observer relay ended: {self.exit_detail}")
+                    )
+            for pc in list(self._peers.values()):
+                pc._set_state("failed")  # the gateway drops them; surgeons are not affected
+
+    def _on_answer(self, session_id: int, sdp: str) -> None:
+        future = self._answers.get(session_id)
+        if future is not None and not future.done():
+            future.set_result(sdp)
+
+    def _on_failed(self, session_id: int, detail: str) -> None:
+        future = self._answers.get(session_id)
+        if future is not None and not future.done():
+            future.set_exception(RelayError(f"the observer relay refused the offer: {detail}"))
+
+    def _on_channel(self, session_id: int, label: str) -> None:
+        pc = self._peers.get(session_id)
+        if pc is not None and label not in pc.channels:
+            pc._open_channel(label)
+
+    def _on_message(self, tag: str, session_id: int, data: bytes | str) -> None:
+        pc = self._peers.get(session_id)
+        if pc is None:
+            return
+        channel = pc.channels.get("control" if tag == wire.CONTROL else "events")
+        if channel is not None and channel.readyState == "open":
+            channel.emit("message", data)
+
+    def _on_connection(self, session_id: int, state: str) -> None:
+        pc = self._peers.get(session_id)
+        if pc is not None:
+            pc._set_state(state)
+
+    def _on_stats(self, stats: dict[str, Any]) -> None:
+        self.relay_stats = stats
+
+    def status(self) -> dict[str, Any]:
+        """For the gateway's ``/status``."""
+        return {
+            "alive": self.alive,
+            "pid": None if self._process is None else self._process.pid,
+            "observers": len(self._peers),
+            "frames_sent": self.frames_sent,
+            "frames_skipped": self.frames_skipped,
+            "states_sent": self.states_sent,
+            "backlog_bytes": self._backlog(),
+            "exit_detail": self.exit_detail,
+            "relay": self.relay_stats,
+        }
