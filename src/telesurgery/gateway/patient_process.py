@@ -33,6 +33,23 @@ The gateway talks to this process over one duplex pipe (pickled tuples, tag firs
   every ``stats_period_s`` the loop, servo and camera statistics and the scene, and a state
   sample the slot did not carry; ``frame`` notices from the camera thread; ``stopped`` last.
 
+Writers of the pipe: each message is written whole under one lock, so messages never
+interleave. ``update`` and the other messages wait for the pipe (blocking writes, in order, never
+dropped while the gateway lives: events are alarms). A ``frame`` notice never waits for the
+gateway: if it stops reading (stalled, slow under load, or dead with its end of the pipe held open
+by another process), a camera thread blocked on the full pipe would stop rendering until the
+orphan deadline ended the process. The notice is written only if the lock comes within
+``DROPPABLE_LOCK_WAIT_S`` (a writer holding it longer is blocked on the full pipe) and ``poll``,
+not waiting, finds the pipe writable; otherwise it is dropped and counted
+(``frame_notices_dropped`` in the statistics): the next frame supersedes it, and its pixels stay
+in the ring. The write stays a blocking one, so a message is never left half-written, and here it
+does not block: :meth:`Connection.send_bytes` joins the 4-byte length header and a payload of up
+to 16 KiB into one ``write``, and a notice (about 300 bytes) must fit ``select.PIPE_BUF`` (4096
+bytes, header included); the lock's holder is the only writer, and a writable pipe takes such a
+write whole at once: an ``os.pipe`` then has room for ``PIPE_BUF`` bytes, and a Unix socket (the
+duplex pipe on Linux) has at most a quarter of its send buffer in flight, while a write waits only
+for a full one.
+
 Stopping: on ``stop``, or when the pipe reaches EOF (the gateway died), every arm is released
 (the supervisor holds it), the hold is given ``hold_before_disconnect_s`` of servo ticks, then the
 robot is disconnected and the recording closed. If commands merely stop arriving, the
@@ -44,6 +61,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import select
 import signal
 import threading
 import time
@@ -77,6 +95,12 @@ PARENT_CHECK_S = 0.5
 """How often an idle patient process checks that its gateway is still alive [s]."""
 PUBLISHER_JOIN_S = 1.0
 """How long shutdown waits for the state publisher to finish its last send [s]."""
+DROPPABLE_LOCK_WAIT_S = 0.005
+"""How long a droppable message waits for another writer of the pipe [s]: a write that the pipe
+takes lasts microseconds, but its writer then needs the interpreter lock back (which a
+non-blocking attempt, holding it, would not give); a writer blocked on the full pipe holds on."""
+DROPPABLE_HEADER_BYTES = 4
+"""The length header :meth:`Connection.send_bytes` writes before a message [bytes]."""
 ORPHAN_SHUTDOWN_DEADLINE_S = 10.0
 """With the gateway gone, the longest the patient process's shutdown (hold, disconnect, close
 the recording) may take before the process exits anyway [s]."""
@@ -178,7 +202,11 @@ class PatientProcess:
         self.config = config
         self._conn = conn
         self._send_lock = threading.Lock()
+        self._writable = select.poll()  # the pipe's room, polled under the lock
+        self._writable.register(conn.fileno(), select.POLLOUT)
         self._pipe_open = True
+        self.frame_notices_dropped = 0
+        """Frame notices the pipe could not take at once (dropped: the camera never waits)."""
         self.robot: Robot | None = None
         self.loop: ControlLoop | None = None
         self.sampler: StateSampler | None = None
@@ -377,7 +405,8 @@ class PatientProcess:
     # -- pipe -----------------------------------------------------------------------------------
 
     def send(self, message: tuple[Any, ...]) -> None:
-        """Send one message (any thread); a closed pipe drops it (the gateway is gone)."""
+        """Send one message (any thread), waiting for room in the pipe; a closed pipe drops it
+        (the gateway is gone)."""
         if not self._pipe_open:
             return
         data = wire.dumps(message)
@@ -386,6 +415,46 @@ class PatientProcess:
                 self._conn.send_bytes(data)
             except OSError:
                 self._pipe_open = False
+
+    def send_droppable(self, message: tuple[Any, ...]) -> bool:
+        """Send one message if the pipe takes it at once, else drop it (any thread; see the
+        module docstring); True if sent. Never waits for the gateway, and for another writer
+        at most ``DROPPABLE_LOCK_WAIT_S``."""
+        if not self._pipe_open:
+            return False
+        data = wire.dumps(message)
+        if len(data) + DROPPABLE_HEADER_BYTES > select.PIPE_BUF:
+            raise TelesurgeryError(
+                f"a droppable {message[0]!r} message is {len(data)} bytes; it must fit one "
+                f"atomic pipe write: at most {select.PIPE_BUF - DROPPABLE_HEADER_BYTES} bytes"
+            )
+        if not self._send_lock.acquire(timeout=DROPPABLE_LOCK_WAIT_S):
+            return False  # another writer, blocked on the full pipe
+        try:
+            if not self._writable.poll(0):
+                return False  # full (an error or hang-up polls as ready: the write reports it)
+            self._conn.send_bytes(data)
+            return True
+        except OSError:
+            self._pipe_open = False
+            return False
+        finally:
+            self._send_lock.release()
+
+    def send_frame_notice(self, slot: int, frame: Any) -> None:
+        """Tell the gateway that ``frame`` is in ring slot ``slot`` (camera thread), or drop and
+        count the notice if the pipe cannot take it at once."""
+        notice = (
+            wire.FRAME,
+            slot,
+            frame.frame_number,
+            frame.capture_monotonic_ns,
+            frame.capture_wall_ns,
+            frame.sim_time_s,
+            np.asarray(frame.T_world_camera),
+        )
+        if not self.send_droppable(notice) and self._pipe_open:
+            self.frame_notices_dropped += 1
 
     def _on_command(self, *fields: Any) -> None:
         command = wire.unpack_command(fields)
@@ -450,18 +519,7 @@ class PatientProcess:
         ring = self._ring
         if ring is None:
             return
-        slot = ring.write(frame.frame_number, frame.pixels)
-        self.send(
-            (
-                wire.FRAME,
-                slot,
-                frame.frame_number,
-                frame.capture_monotonic_ns,
-                frame.capture_wall_ns,
-                frame.sim_time_s,
-                np.asarray(frame.T_world_camera),
-            )
-        )
+        self.send_frame_notice(ring.write(frame.frame_number, frame.pixels), frame)
 
     # -- publisher thread -----------------------------------------------------------------------
 
@@ -521,14 +579,16 @@ class PatientProcess:
             "scene": scene(robot),
             "command_slots": None if self._slots is None else self._slots.read_stats(),
             "command_handover_ms": self._handover_stats(),
+            "frame_notices_dropped": self.frame_notices_dropped,
         }
 
 
 def _exit_if_shutdown_hangs(deadline_s: float = ORPHAN_SHUTDOWN_DEADLINE_S) -> None:
     """Bound an orphan's life: exit the process if its shutdown has not ended ``deadline_s``
     from now. With the gateway gone but its pipe end held open by another process, a thread
-    blocked writing to the full pipe (the camera thread's frame notice) never returns, and
-    joining it would keep the patient process, and its simulated robot, alive indefinitely."""
+    blocked writing to the full pipe (the publisher's update; frame notices are dropped instead)
+    never returns, and a cleanup that waits for it (or anything else hung in the shutdown) would
+    keep the patient process, and its simulated robot, alive indefinitely."""
 
     def give_up() -> None:
         logger.error(
