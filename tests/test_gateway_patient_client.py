@@ -75,7 +75,9 @@ async def test_commands_reach_the_supervisor_and_state_comes_back(
     assert 0.0 <= age_ms < 5000.0
     servo = client.servo_stats()
     assert servo is not None and servo.period.count > 0
-    assert client.status()["alive"] is True
+    status = client.status()
+    assert status["alive"] is True
+    assert status["frame_notices_dropped"] == 0  # the child's count (no camera here)
 
 
 async def test_a_command_never_overtakes_a_control_input_sent_before_it(

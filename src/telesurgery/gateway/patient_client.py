@@ -17,7 +17,9 @@ gateway the same small surface the in-process objects did:
   ``commands_applied``, ``servo_stats``, ``camera_stats``, ``scene``), as the newest values
   received: supervisor events within ``publish_period_s``, command ages in batches;
 * camera frames as :class:`SharedFrame` values (pixels copied once out of the shared-memory ring)
-  handed to ``frame_listeners`` on the event loop;
+  handed to ``frame_listeners`` on the event loop; a frame whose notice found the pipe full (this
+  loop late to read it) is skipped by the child, which counts it (``frame_notices_dropped`` in
+  :meth:`status`);
 * the recorder's gateway-side inputs (``record_video``, ``record_latency``,
   ``record_operation_event``, ``record_voice``), forwarded to the recorder in the child.
 
@@ -117,6 +119,7 @@ class PatientSideClient:
         self._sent = 0
         self._slot_stats: CommandSlotsReadStats | None = None
         self._handover: dict[str, float] | None = None
+        self._frame_notices_dropped: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._alive = False
         self._stopping = False
@@ -260,6 +263,9 @@ class PatientSideClient:
             # gateway slot write -> the servo tick that applied the command [ms]: the part of
             # the command age spent on this host after the peer decoded it (tick wait included)
             "command_handover_ms": self._handover,
+            # frame notices the child dropped, not sent, because the pipe was full (this loop
+            # did not read it in time); None before the child's first statistics
+            "frame_notices_dropped": self._frame_notices_dropped,
         }
 
     # -- pipe -----------------------------------------------------------------------------------
@@ -327,6 +333,7 @@ class PatientSideClient:
             self._scene = stats["scene"]
             self._slot_stats = stats.get("command_slots")
             self._handover = stats.get("command_handover_ms")
+            self._frame_notices_dropped = stats.get("frame_notices_dropped")
 
     def _on_frame(
         self,
