@@ -91,6 +91,9 @@ from telesurgery.safety.events import EStopCleared, EStopLatched, SafetyEvent
 
 logger = logging.getLogger(__name__)
 
+RELAY_STARTS_PER_MINUTE = 3
+"""Observer relay starts allowed within a minute; beyond, observers are served here."""
+
 _U32 = 1 << 32
 _CONNECT_GRACE_NS = 10_000_000_000
 """A console whose control channel delivers nothing this long after its offer has lost its link."""
@@ -159,6 +162,9 @@ class Gateway:
         """The observer relay process (``config.observer_relay``), once an observer joined."""
         self._relay_lock = asyncio.Lock()
         self._relay_failed: str | None = None
+        self._relay_starts: list[float] = []
+        self._relay_keyframe_s = -math.inf
+        self._stopping = False
         self.peers: dict[int, ConsolePeer] = {}
         self._links: dict[int, EmulatedIceLink] = {}
         self._taps: dict[int, SenderFeedbackTap] = {}
@@ -289,7 +295,23 @@ class Gateway:
         if not self.config.observer_relay or self.config.voice.observers_hear_voice:
             return None
         async with self._relay_lock:
-            if self.relay is None and self._relay_failed is None:
+            if self._stopping or self._relay_failed is not None:
+                return None
+            relay = self.relay
+            if relay is not None and not relay.alive:  # it died: its observers are gone
+                logger.warning("observer relay ended (%s): starting a new one", relay.exit_detail)
+                self.relay = None
+                if self.video is not None and relay.send_frame in self.video.encoded_listeners:
+                    self.video.encoded_listeners.remove(relay.send_frame)
+                await relay.stop()
+            if self.relay is None:
+                now = time.monotonic()
+                self._relay_starts = [t for t in self._relay_starts if now - t < 60.0]
+                if len(self._relay_starts) >= RELAY_STARTS_PER_MINUTE:
+                    self._relay_failed = f"{len(self._relay_starts)} relay starts within a minute"
+                    logger.error("%s: observers are served by the gateway", self._relay_failed)
+                    return None
+                self._relay_starts.append(now)
                 await self._start_relay()
         return self.relay
 
@@ -317,7 +339,11 @@ class Gateway:
             self.video.encoded_listeners.append(relay.send_frame)
 
     def _relay_keyframe_request(self, reason: str) -> None:
-        if self.video is not None:
+        """Observers' keyframe requests, at most one a second (each costs every console a
+        keyframe; a surgeon's own requests are not limited by this)."""
+        now = time.monotonic()
+        if self.video is not None and now - self._relay_keyframe_s >= 1.0:
+            self._relay_keyframe_s = now
             self.video.request_keyframe(f"relay: {reason}")
 
     def geometry(self) -> dict[str, Any]:
@@ -335,6 +361,8 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        async with self._relay_lock:  # no relay starts after this
+            self._stopping = True
         for session in list(self.peers):
             await self._drop_peer(session)
         if self.relay is not None:
@@ -721,7 +749,7 @@ class Gateway:
             for peer in list(self.peers.values()):
                 if observers_too or peer.role is not Role.OBSERVER:
                     peer.ping()
-                if peer.last_rtt_ms is not None:
+                if peer.last_rtt_ms is not None and peer.role is not Role.OBSERVER:
                     self.latency.add(
                         LatencyComponent.NETWORK_RTT, peer.last_rtt_ms, time.monotonic()
                     )

@@ -76,8 +76,10 @@ class RelayConfig:
     """STUN/TURN URLs, as the gateway's."""
     niceness: int = 10
     """Added to the relay process's niceness at start (0..19; higher: less CPU when short)."""
-    track_queue_frames: int = 2
-    """Frames an observer's track may hold unsent before it skips to the next keyframe."""
+    track_queue_frames: int = 4
+    """Frames an observer's track may hold unsent before it skips to the next keyframe (more
+    than a surgeon's 2: at its lower priority the relay may wait ~100 ms for a core, and each
+    overflow costs every console a keyframe)."""
     stats_period_s: float = 1.0
     """How often the relay reports its counters to the gateway [s]."""
 
@@ -184,6 +186,7 @@ class ObserverRelay:
             wire.CUT: self._on_cut,
             wire.CLOSE: self._on_close,
         }
+        self._send((wire.READY, os.getpid()))
         try:
             while True:
                 message = await wire.read_message(reader)
@@ -191,7 +194,11 @@ class ObserverRelay:
                 if handler is None:
                     logger.error("unknown message %r from the gateway", message[0])
                     continue
-                result = handler(*message[1:])
+                try:
+                    result = handler(*message[1:])
+                except Exception:  # one bad message must not end every observer's connection
+                    logger.exception("handling %r from the gateway failed", message[0])
+                    continue
                 if asyncio.iscoroutine(result):  # offers and closes: the stream keeps flowing
                     task = asyncio.create_task(result)
                     self._tasks.add(task)
@@ -218,21 +225,22 @@ class ObserverRelay:
     # -- gateway -> relay ------------------------------------------------------------------------
 
     async def _on_offer(self, session_id: int, console_id: str, sdp: str) -> None:
+        observer = _Observer(RTCPeerConnection(rtc_configuration(self.config.ice_servers)))
+        self._observers[session_id] = observer
         try:
-            answer = await self._answer(session_id, console_id, sdp)
+            answer = await self._answer(observer, session_id, console_id, sdp)
         except Exception as error:  # the gateway refuses the offer with this text
             logger.warning("observer %s: offer failed: %s", console_id, error)
-            await self._on_close(session_id)
+            if self._observers.get(session_id) is observer:
+                del self._observers[session_id]
+            await _dispose(observer)  # what was made for it, even if closed meanwhile
             self._send((wire.FAILED, session_id, f"{type(error).__name__}: {error}"))
             return
         self._send((wire.ANSWER, session_id, answer))
 
-    async def _answer(self, session_id: int, console_id: str, sdp: str) -> str:
-        pc = RTCPeerConnection(rtc_configuration(self.config.ice_servers))
-        observer = _Observer(pc)
-        self._observers[session_id] = observer
+    async def _answer(self, observer: _Observer, session_id: int, console_id: str, sdp: str) -> str:
+        pc = observer.pc
 
-        @pc.on("datachannel")
         def on_datachannel(channel: Any) -> None:
             tag = {"control": wire.CONTROL, "events": wire.EVENTS}.get(channel.label)
             if tag is None:
@@ -249,11 +257,14 @@ class ObserverRelay:
                 delay_sacks(pc.sctp)
             self._send((wire.CHANNEL, session_id, channel.label))
 
-        @pc.on("connectionstatechange")
         def on_connection() -> None:
             self._send((wire.CONNECTION, session_id, pc.connectionState))
 
+        pc.on("datachannel", on_datachannel)
+        pc.on("connectionstatechange", on_connection)
+
         await pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
+        self._check_still_wanted(observer, session_id)
         for transceiver in pc.getTransceivers():
             if transceiver.kind == "video" and observer.track is None:
                 track = self.video.add_track(f"{console_id}#{session_id}")
@@ -270,10 +281,16 @@ class ObserverRelay:
             elif transceiver.kind == "audio":
                 transceiver.direction = "inactive"  # the voice mix is the gateway's
         await pc.setLocalDescription(await pc.createAnswer())
+        self._check_still_wanted(observer, session_id)
         if self._link is not None:
             seed = self.config.link_seed * 1000 + 2 * session_id
             observer.link = install_emulated_link(pc, self._link, seed)
         return str(pc.localDescription.sdp)
+
+    def _check_still_wanted(self, observer: _Observer, session_id: int) -> None:
+        """After each wait of an answer: the gateway may have closed the session meanwhile."""
+        if self._observers.get(session_id) is not observer:
+            raise ConnectionError(f"session {session_id} was closed during signalling")
 
     def _on_frame(
         self,
@@ -315,19 +332,12 @@ class ObserverRelay:
         observer = self._observers.get(session_id)
         if observer is not None and observer.link is not None:
             observer.link.cut = cut
+            self._send((wire.STATS, self.stats()))  # the gateway sees the cut applied
 
     async def _on_close(self, session_id: int) -> None:
         observer = self._observers.pop(session_id, None)
-        if observer is None:
-            return
-        if observer.tap is not None:
-            observer.tap.detach()
-        if observer.track is not None:
-            observer.track.stop()
-        if observer.link is not None:
-            await observer.link.aclose()
-        with contextlib.suppress(Exception):
-            await observer.pc.close()
+        if observer is not None:
+            await _dispose(observer)
 
     # -- relay -> gateway ------------------------------------------------------------------------
 
@@ -352,6 +362,7 @@ class ObserverRelay:
             "sessions": {
                 session_id: {
                     "connection": observer.pc.connectionState,
+                    "cut": observer.link is not None and observer.link.cut,
                     "messages_sent": observer.sent,
                     "messages_received": observer.received,
                     "payloads_shared": 0 if observer.payloads is None else observer.payloads.shared,
@@ -365,6 +376,19 @@ class ObserverRelay:
                 for session_id, observer in self._observers.items()
             },
         }
+
+
+async def _dispose(observer: _Observer) -> None:
+    """Stop everything made for one observer (idempotent)."""
+    if observer.tap is not None:
+        observer.tap.detach()
+        observer.tap = None
+    if observer.track is not None:
+        observer.track.stop()  # leaves the relayed video: no overflow, no keyframe requests
+    if observer.link is not None:
+        await observer.link.aclose()
+    with contextlib.suppress(Exception):
+        await observer.pc.close()
 
 
 def _send_on(observer: _Observer, label: str, data: bytes | str) -> bool:

@@ -8,11 +8,14 @@ and what the observer sends arrives from the relay as channel messages. Every ch
 makes on a console's messages is therefore made on an observer's too, in the same code.
 
 Never blocking the gateway: writes go to the socket's asyncio transport. While more than
-``max_backlog_bytes`` wait there (the relay is starved of CPU, or stuck), video frames are not
-sent (counted in ``frames_skipped``); forwarding resumes at the next keyframe, which is then
-requested. Messages for the data channels are always sent (they are few). If the relay process
-dies, every relayed observer's connection turns ``failed`` (the gateway drops them); surgeons
-are not affected.
+``max_backlog_bytes`` wait there (the relay is starved of CPU, or stuck), video frames and robot
+state are not sent (counted in ``frames_skipped`` / ``states_skipped``; on the unreliable
+channel the newest state wins anyway); video resumes at the next keyframe, which is then
+requested once. The few data-channel messages (pings, events) are always sent. A relay that
+says nothing for ``silent_after_s`` (it reports every second) or lets ``dead_backlog_bytes``
+pile up is declared dead and killed. When the relay process is gone, every relayed observer's
+connection turns ``failed`` (the gateway drops them, and starts a new relay for the next
+observer); surgeons are not affected.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import inspect
 import logging
 import multiprocessing
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -62,7 +66,11 @@ class _Emitter:
 
     def emit(self, event: str, *args: Any) -> None:
         for handler in list(self._handlers.get(event, ())):
-            result = handler(*args)
+            try:
+                result = handler(*args)
+            except Exception:  # as pyee: one handler's failure stays with its peer
+                logger.exception("relayed %s handler failed", event)
+                continue
             if inspect.isawaitable(result):
                 task = asyncio.ensure_future(result)
                 self._tasks.add(task)
@@ -132,11 +140,27 @@ class ObserverRelayClient:
         *,
         on_keyframe_request: Callable[[str], None],
         max_backlog_bytes: int = 2 * 1024 * 1024,
+        dead_backlog_bytes: int = 16 * 1024 * 1024,
+        silent_after_s: float = 5.0,
+        target: Callable[[socket.socket, RelayConfig], None] = run_relay,
     ) -> None:
+        """``target`` is the relay process's entry point (tests give one that fails)."""
         self.config = config
         self._on_keyframe_request = on_keyframe_request
         self.max_backlog_bytes = max_backlog_bytes
-        """Bytes that may wait for the relay before video frames are skipped."""
+        """Bytes that may wait for the relay before video frames and states are skipped."""
+        self.dead_backlog_bytes = dead_backlog_bytes
+        """Bytes waiting for the relay at which it is declared dead."""
+        self.silent_after_s = silent_after_s
+        """A relay that sends nothing this long is declared dead [s]."""
+        self._target = target
+        self._last_heard_s = time.monotonic()
+        self._watchdog: asyncio.Task[None] | None = None
+        self._keyframe_asked = False
+        self.resumes = 0
+        """Times video resumed (at a keyframe) after frames were skipped."""
+        self.states_skipped = 0
+        """State messages not sent: the relay was behind."""
         self._process: Any = None
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -163,15 +187,17 @@ class ObserverRelayClient:
     def peers(self) -> tuple[RelayedPeerConnection, ...]:
         return tuple(self._peers.values())
 
-    async def start(self) -> None:
-        """Start the relay process; raises :class:`RelayError` if it cannot."""
+    async def start(self, timeout_s: float = START_TIMEOUT_S) -> None:
+        """Start the relay process and wait for it to say it serves; raises :class:`RelayError`
+        (the process killed) if it does not within ``timeout_s``."""
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        loop = asyncio.get_running_loop()
         try:
             context = multiprocessing.get_context("spawn")
             process = context.Process(
-                target=run_relay, args=(child, self.config), name="observer-relay", daemon=True
+                target=self._target, args=(child, self.config), name="observer-relay", daemon=True
             )
-            await asyncio.get_running_loop().run_in_executor(None, process.start)
+            await loop.run_in_executor(None, process.start)
         except Exception as error:
             parent.close()
             raise RelayError(f"the observer relay did not start: {error}") from error
@@ -179,10 +205,46 @@ class ObserverRelayClient:
             child.close()
         self._process = process
         self._reader, self._writer = await asyncio.open_connection(sock=parent)
+        try:
+            ready = await asyncio.wait_for(wire.read_message(self._reader), timeout_s)
+            if ready[0] != wire.READY:
+                raise wire.RelayWireError(f"first message {ready[0]!r}; expected {wire.READY!r}")
+        except (TimeoutError, asyncio.IncompleteReadError, wire.RelayWireError) as error:
+            detail = "no answer in time" if isinstance(error, TimeoutError) else str(error)
+            await self._kill(f"it did not start: {detail}")
+            raise RelayError(f"the observer relay did not start: {detail}") from None
+        self._last_heard_s = time.monotonic()
         self._read_task = asyncio.create_task(self._read_loop(), name="observer-relay-reader")
+        self._watchdog = asyncio.create_task(self._watch(), name="observer-relay-watchdog")
         logger.info(
             "observer relay started (pid %s, niceness +%d)", process.pid, self.config.niceness
         )
+
+    async def _kill(self, detail: str) -> None:
+        """End the relay now: kill the process, close the socket (the reader then fails every
+        relayed observer)."""
+        if self.exit_detail is None:
+            self.exit_detail = detail
+        process = self._process
+        if process is not None and process.is_alive():
+            process.kill()
+            await asyncio.get_running_loop().run_in_executor(None, process.join, 5.0)
+        if self._writer is not None:
+            self._writer.close()
+
+    async def _watch(self) -> None:
+        """Declare a silent or hopelessly behind relay dead (it reports every second)."""
+        while self.alive:
+            await asyncio.sleep(1.0)
+            silent_s = time.monotonic() - self._last_heard_s
+            if silent_s > self.silent_after_s:
+                detail = f"silent for {silent_s:.1f} s"
+            elif self._backlog() > self.dead_backlog_bytes:
+                detail = f"{self._backlog()} bytes waiting for it"
+            else:
+                continue
+            logger.error("observer relay declared dead: %s", detail)
+            await self._kill(detail)
 
     async def stop(self, timeout_s: float = 10.0) -> None:
         """Close every relayed connection and the socket; wait for the process to end."""
@@ -192,9 +254,10 @@ class ObserverRelayClient:
             self._writer.close()
             with contextlib.suppress(Exception):
                 await self._writer.wait_closed()
-        if self._read_task is not None:
-            self._read_task.cancel()
-            await asyncio.gather(self._read_task, return_exceptions=True)
+        for task in (self._read_task, self._watchdog):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         process = self._process
         if process is not None:
             loop = asyncio.get_running_loop()
@@ -249,14 +312,19 @@ class ObserverRelayClient:
             self.frames_skipped += 1
             if not self._waiting_keyframe:
                 self._waiting_keyframe = True
+                self._keyframe_asked = False
                 logger.warning("observer relay behind: video skipped until the next keyframe")
             return
         if self._waiting_keyframe:
             if not frame.keyframe:
                 self.frames_skipped += 1
-                self._on_keyframe_request("observer relay resumes")
+                if not self._keyframe_asked:  # once per gap: a keyframe costs every console
+                    self._keyframe_asked = True
+                    self._on_keyframe_request("observer relay resumes")
                 return
             self._waiting_keyframe = False
+            self._keyframe_asked = False
+            self.resumes += 1
         packets = tuple((p.payloads, p.timestamp) for p in frame.payloads)
         self._write(
             (wire.FRAME, frame.frame_number, frame.capture_monotonic_ns, frame.keyframe, packets)
@@ -266,6 +334,9 @@ class ObserverRelayClient:
     def broadcast_state(self, data: bytes) -> None:
         """One robot state message for every relayed observer."""
         if self._peers and self.alive:
+            if self._backlog() > self.max_backlog_bytes:
+                self.states_skipped += 1
+                return
             self._write((wire.STATE, data))
             self.states_sent += 1
 
@@ -293,15 +364,21 @@ class ObserverRelayClient:
         try:
             while True:
                 message = await wire.read_message(self._reader)
+                self._last_heard_s = time.monotonic()
                 handler = handlers.get(message[0])
                 if handler is None:
                     logger.error("unknown message %r from the observer relay", message[0])
-                elif message[0] in (wire.CONTROL, wire.EVENTS):
-                    handler(*message)
-                else:
-                    handler(*message[1:])
+                    continue
+                try:
+                    if message[0] in (wire.CONTROL, wire.EVENTS):
+                        handler(*message)
+                    else:
+                        handler(*message[1:])
+                except Exception:  # the peer's own checks failed: the others go on
+                    logger.exception("handling %r from the observer relay failed", message[0])
         except (asyncio.IncompleteReadError, ConnectionError) as error:
-            self.exit_detail = f"its socket closed ({type(error).__name__})"
+            if self.exit_detail is None:
+                self.exit_detail = f"its socket closed ({type(error).__name__})"
         except wire.RelayWireError as error:
             self.exit_detail = f"unreadable message: {error}"
             logger.error("observer relay: %s", self.exit_detail)
@@ -355,7 +432,9 @@ class ObserverRelayClient:
             "observers": len(self._peers),
             "frames_sent": self.frames_sent,
             "frames_skipped": self.frames_skipped,
+            "resumes": self.resumes,
             "states_sent": self.states_sent,
+            "states_skipped": self.states_skipped,
             "backlog_bytes": self._backlog(),
             "exit_detail": self.exit_detail,
             "relay": self.relay_stats,

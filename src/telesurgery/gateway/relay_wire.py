@@ -35,6 +35,8 @@ CUT = "cut"
 CLOSE = "close"
 """(CLOSE, session_id): close that observer's peer connection."""
 # relay -> gateway
+READY = "ready"
+"""(READY, pid): the relay serves (its first message)."""
 ANSWER = "answer"
 """(ANSWER, session_id, answer SDP)."""
 FAILED = "failed"

@@ -486,7 +486,10 @@ class SharedVideoEncoder:
                 for track in list(self._tracks):
                     track._push(encoded)
                 for listener in self.encoded_listeners:
-                    listener(encoded)
+                    try:
+                        listener(encoded)
+                    except Exception:  # a recorder or relay fault must not end the video
+                        logger.exception("encoded-frame listener %r failed", listener)
         except asyncio.CancelledError:
             raise
         except Exception:
