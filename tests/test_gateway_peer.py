@@ -168,6 +168,19 @@ def test_observer_cannot_send_control() -> None:
     assert refused == [("rome", "PSM1")]
 
 
+def test_an_observer_is_refused_for_its_role_before_anything_else() -> None:
+    # not clock-synchronised yet (observers are pinged once a second), and named as the
+    # controller of PSM1 in the map: the refusal is still "role", and nothing is submitted
+    refused: list[tuple[str, str]] = []
+    peer, port, _, _, clock = make_peer(
+        role=Role.OBSERVER, synced=False, controllers={"PSM1": "rome"}, refused=refused
+    )
+    peer.on_control_bytes(control_message(1, clock.now_ns, ControlFlag.ENGAGE_REQUEST))
+    assert port.calls == [] and refused == [("rome", "PSM1")]
+    c = peer.counters
+    assert (c.rejected_role, c.rejected_unsynchronised) == (1, 0)
+
+
 def test_only_the_controller_of_an_arm_moves_it() -> None:
     controllers: dict[str, str | None] = {"PSM1": "beijing-2"}
     refused: list[tuple[str, str]] = []

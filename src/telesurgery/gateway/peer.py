@@ -256,6 +256,12 @@ class ConsolePeer:
                 "session", f"session id {message.session_id}; this console is {self.session_id}"
             )
             return
+        if self.role is Role.OBSERVER:  # whatever else is wrong with it
+            for target in message.targets:
+                self._refuse_control(target.arm.name)
+            if not message.targets:
+                self._reject("role", f"observer {self.console_id} sends no control")
+            return
         estimate = self.clock.estimate()
         if estimate is None:
             # No clock model yet: the age check cannot be trusted, so nothing is submitted.
