@@ -283,8 +283,11 @@ async def observers_child(url: str, count: int) -> None:
     for client in clients:
         await client.connect()
     print("connected", flush=True)
-    with contextlib.suppress(asyncio.CancelledError):
-        await asyncio.Event().wait()
+    # until the parent closes our stdin: then leave as consoles do (the gateway drops them now,
+    # not after an ICE timeout that would overlap the next measurement window)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    for client in clients:
+        await client.close()
 
 
 async def fanout(url: str, pid: int, observers: int, seconds: float) -> dict[str, Any]:
@@ -296,6 +299,7 @@ async def fanout(url: str, pid: int, observers: int, seconds: float) -> dict[str
         g2g_0, cpu_0, n0 = await g2g_window(watcher, pid, seconds)
         child = subprocess.Popen(
             [sys.executable, __file__, "--observers-child", url, str(observers)],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -310,15 +314,25 @@ async def fanout(url: str, pid: int, observers: int, seconds: float) -> dict[str
             child_cpu = cpu_seconds(child.pid) - child_cpu0
             observers_cpu = 100.0 * child_cpu / (time.monotonic() - child_wall0)
         finally:
-            child.terminate()
-            await asyncio.get_running_loop().run_in_executor(None, child.wait, 15)
+            assert child.stdin is not None
+            child.stdin.close()  # the observers leave
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, child.wait, 30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        await asyncio.sleep(2.0)
+        # the same window again without observers: the machine's drift is not the observers'
+        g2g_0b, cpu_0b, n0b = await g2g_window(watcher, pid, seconds)
+    baseline = (g2g_0 + g2g_0b) / 2
     return {
-        "g2g_ms_p50_0_observers": g2g_0,
+        "g2g_ms_p50_0_observers": baseline,
         f"g2g_ms_p50_{observers}_observers": g2g_n,
-        "gateway_cpu_pct_0_observers": cpu_0,
+        "g2g_ms_added_by_observers": g2g_n - baseline,
+        "g2g_ms_p50_0_observers_before_after": [g2g_0, g2g_0b],
+        "gateway_cpu_pct_0_observers": (cpu_0 + cpu_0b) / 2,
         f"gateway_cpu_pct_{observers}_observers": cpu_n,
         "observers_cpu_pct": observers_cpu,
-        "g2g_frames": [n0, nn],
+        "g2g_frames": [n0, nn, n0b],
     }
 
 
