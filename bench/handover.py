@@ -51,6 +51,7 @@ from typing import Any
 
 import numpy as np
 
+from machine import MachineWindow
 from telesurgery.console.client import ConsoleClient
 from telesurgery.gateway.process import gateway_process
 from telesurgery.link.profiles import parse_link
@@ -344,8 +345,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     rtt = 0.0 if args.link == "none" else parse_link(args.link).rtt_ms
     result: dict[str, Any] = {"link": args.link, "rtt_ms_configured": rtt}
     async with gateway_process(["--link", args.link, "--no-record", "--no-audit"]) as gateway:
-        result.update(await handovers(gateway.url, args.handovers))
-        result.update(await fanout(gateway.url, gateway.pid, args.observers, args.seconds))
+        with MachineWindow() as machine:
+            result.update(await handovers(gateway.url, args.handovers))
+            result.update(await fanout(gateway.url, gateway.pid, args.observers, args.seconds))
+    result.update(machine.summary())  # CPU busy and stolen by the hypervisor over the run
     result["target_handover_ms_p99"] = result["rtt_ms_configured"] + 50.0
     result["loadavg_before"] = [round(v, 2) for v in load_before]
     result["loadavg_after"] = [round(v, 2) for v in os.getloadavg()]
