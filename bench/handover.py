@@ -314,7 +314,9 @@ async def fanout(url: str, pid: int, observers: int, seconds: float) -> dict[str
                 raise RuntimeError(f"observers did not connect: {line!r}")
             await asyncio.sleep(2.0)
             child_cpu0, child_wall0 = cpu_seconds(child.pid), time.monotonic()
+            relay0 = await relay_status(url)
             g2g_n, cpu_n, nn = await g2g_window(watcher, pid, seconds)
+            relay1 = await relay_status(url)
             child_cpu = cpu_seconds(child.pid) - child_cpu0
             observers_cpu = 100.0 * child_cpu / (time.monotonic() - child_wall0)
         finally:
@@ -337,6 +339,36 @@ async def fanout(url: str, pid: int, observers: int, seconds: float) -> dict[str
         f"gateway_cpu_pct_{observers}_observers": cpu_n,
         "observers_cpu_pct": observers_cpu,
         "g2g_frames": [n0, nn, n0b],
+        # what the observers got over the window (the relay's counters, per observer)
+        "observers_video": {key: (relay1[key] - relay0[key]) for key in relay1 if key in relay0},
+    }
+
+
+async def relay_status(url: str) -> dict[str, Any]:
+    """The observer relay's video counters from the gateway's /status (empty without it)."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http, http.get(f"{url}/status") as response:
+        status = await response.json()
+    relay = status.get("observer_relay") or {}
+    video = status.get("video") or {}
+    print(
+        "video target:",
+        {k: video.get(k) for k in ("target_bitrate_bps", "target_fps", "target_scale")},
+        "last surgeon report: rtt",
+        video.get("last_rtt_ms"),
+        "loss",
+        video.get("last_loss_fraction"),
+        file=sys.stderr,
+    )
+    inner = relay.get("relay") or {}
+    sessions = list((inner.get("sessions") or {}).values())
+    return {
+        "frames_forwarded_by_gateway": relay.get("frames_sent", 0),
+        "frames_skipped_by_gateway": relay.get("frames_skipped", 0),
+        "frames_sent_per_observer": inner.get("frames_sent", 0) / max(1, len(sessions)),
+        "frames_dropped_per_observer": inner.get("frames_dropped", 0) / max(1, len(sessions)),
+        "keyframe_requests": inner.get("keyframe_requests", 0),
     }
 
 

@@ -4,9 +4,10 @@ Observers (a conference hall's production desk, trainees) must not slow the surg
 gateway's event loop every observer costs per video packet (RTP header, SRTP, ICE, link
 emulation), per state message and per acknowledgement - twenty observers took about a third of
 a core there, on the same interpreter lock and the same event loop as the surgeons' control and
-video. Here that work runs in another process, ``nice`` +10 by default: when the two cores are
-short, the kernel serves the gateway and the patient process first and the observers get what
-is left (their frames come late or are skipped, the surgeons' do not).
+video. Here that work runs in another process, under ``SCHED_IDLE`` and ``nice`` +10 by
+default: when the two cores are short, the kernel serves the gateway and the patient process
+first and the observers get what is left (their frames come late or are skipped, the surgeons'
+do not).
 
 The relay is transport only. Every decision stays in the gateway: sign-in, roles, the room,
 authorisation of each message. The gateway answers an observer's offer by handing it to the
@@ -76,6 +77,10 @@ class RelayConfig:
     """STUN/TURN URLs, as the gateway's."""
     niceness: int = 10
     """Added to the relay process's niceness at start (0..19; higher: less CPU when short)."""
+    idle_priority: bool = True
+    """Run the relay under Linux's ``SCHED_IDLE`` policy: it gets a core only when no normal
+    task wants it, and any waking normal task (the servo, camera, encoder, surgeons' network)
+    takes the core from it at once; niceness alone still shares CPU by weight."""
     track_queue_frames: int = 4
     """Frames an observer's track may hold unsent before it skips to the next keyframe (more
     than a surgeon's 2: at its lower priority the relay may wait ~100 ms for a core, and each
@@ -105,6 +110,11 @@ def run_relay(sock: socket.socket, config: RelayConfig) -> None:
             os.nice(config.niceness)
         except OSError as error:  # pragma: no cover - nice only fails for negative values
             logger.warning("cannot lower the relay's priority: %s", error)
+    if config.idle_priority:
+        try:  # before any thread starts: they inherit it
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        except (OSError, AttributeError) as error:  # not Linux
+            logger.warning("cannot give the relay idle priority: %s", error)
     asyncio.run(ObserverRelay(config).serve(sock))
 
 
@@ -351,6 +361,7 @@ class ObserverRelay:
         return {
             "pid": os.getpid(),
             "niceness": os.nice(0),
+            "policy": "idle" if _policy() == getattr(os, "SCHED_IDLE", -1) else "normal",
             "observers": len(self._observers),
             "frames_received": self.video.frames_received,
             "frames_sent": self.video.frames_sent,
@@ -376,6 +387,13 @@ class ObserverRelay:
                 for session_id, observer in self._observers.items()
             },
         }
+
+
+def _policy() -> int:
+    try:
+        return os.sched_getscheduler(0)
+    except (OSError, AttributeError):
+        return -1
 
 
 async def _dispose(observer: _Observer) -> None:

@@ -12,7 +12,8 @@ Never blocking the gateway: writes go to the socket's asyncio transport. While m
 state are not sent (counted in ``frames_skipped`` / ``states_skipped``; on the unreliable
 channel the newest state wins anyway); video resumes at the next keyframe, which is then
 requested once. The few data-channel messages (pings, events) are always sent. A relay that
-says nothing for ``silent_after_s`` (it reports every second) or lets ``dead_backlog_bytes``
+says nothing for ``silent_after_s`` (30 s; it reports every second, but at idle priority a
+busy machine may starve it for a while) or lets ``dead_backlog_bytes``
 pile up is declared dead and killed. When the relay process is gone, every relayed observer's
 connection turns ``failed`` (the gateway drops them, and starts a new relay for the next
 observer); surgeons are not affected.
@@ -141,7 +142,7 @@ class ObserverRelayClient:
         on_keyframe_request: Callable[[str], None],
         max_backlog_bytes: int = 2 * 1024 * 1024,
         dead_backlog_bytes: int = 16 * 1024 * 1024,
-        silent_after_s: float = 5.0,
+        silent_after_s: float = 30.0,
         target: Callable[[socket.socket, RelayConfig], None] = run_relay,
     ) -> None:
         """``target`` is the relay process's entry point (tests give one that fails)."""
