@@ -99,11 +99,31 @@ def test_moderate_loss_holds_steady() -> None:
     assert controller.state is RateState.HOLD
 
 
-def test_remb_caps_the_target() -> None:
+def test_remb_caps_the_target_while_the_link_shows_a_queue() -> None:
     controller = RateController()
-    assert controller.on_feedback(0.0, RTT_MS, 400_000, now=0.0).bitrate_bps == 400_000
-    # REMB persists until the receiver reports a new estimate.
-    assert controller.on_feedback(0.0, RTT_MS, None, now=10.0).bitrate_bps == 400_000
+    controller.on_feedback(0.0, RTT_MS, None, now=0.0)  # the path's own round trip
+    # the RTT 20 ms up: a queue is building, the receiver's estimate is believed
+    assert controller.on_feedback(0.0, RTT_MS + 20, 400_000, now=1.0).bitrate_bps == 400_000
+    # REMB persists until the receiver reports a new estimate
+    assert controller.on_feedback(0.0, RTT_MS + 20, None, now=10.0).bitrate_bps == 400_000
+    # loss above loss_low is evidence too
+    lossy = RateController()
+    assert lossy.on_feedback(0.05, RTT_MS, 400_000, now=0.0).bitrate_bps == 400_000
+
+
+def test_a_remb_alone_on_a_quiet_link_does_not_drag_the_rate_down() -> None:
+    """A CPU-starved receiver's delay-based estimate falls with nothing queued: RTT flat, no
+    loss. Trusted, it followed the falling received rate to the floor (15 fps, half scale)."""
+    controller = RateController()
+    now = 0.0
+    remb = 1_200_000.0
+    for _ in range(30):
+        target = controller.on_feedback(0.0, RTT_MS + 3, remb, now)
+        controller.on_remb(remb, now + 0.5)
+        remb = 0.85 * target.bitrate_bps  # the receiver's estimate trails what it receives
+        now += 1.0
+    target = controller.target()
+    assert target.bitrate_bps >= 1_500_000 and (target.fps, target.scale) == (30, 1.0)
 
 
 def test_a_capacity_limited_link_settles_without_oscillating() -> None:
@@ -189,12 +209,14 @@ def test_a_content_limited_encoder_says_nothing_about_the_bottleneck() -> None:
 
 def test_a_remb_between_reports_cuts_a_higher_target_at_once() -> None:
     controller = RateController()
+    controller.on_feedback(0.0, RTT_MS, None, now=0.0)
+    controller.on_feedback(0.0, RTT_MS + 20, None, now=0.1)  # a queue shows: REMB is believed
     target = controller.on_remb(600_000, now=0.2)
     assert target.bitrate_bps == 600_000 and controller.state is RateState.DECREASE
     assert controller.on_remb(900_000, now=0.3).bitrate_bps == 600_000  # a cap, not a push
     assert controller.on_remb(10_000, now=0.4).bitrate_bps == 100_000  # never below the floor
-    # and it caps later increases until a higher estimate arrives
-    run(controller, 1.0, 20.0, remb_bps=None)
+    # and it caps later increases while the queue shows, until a higher estimate arrives
+    run(controller, 1.0, 20.0, rtt_ms=RTT_MS + 20, remb_bps=None)
     assert controller.target().bitrate_bps == 100_000
 
 

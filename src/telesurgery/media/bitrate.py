@@ -23,8 +23,10 @@ Policy
 * **Throughput on loss**: when the encoder used at least ``delivered_min_usage`` of its target
   and the link lost more than ``loss_high``, the cut goes at once to below what got through
   (``sent_bps * (1 - loss) * decrease_factor``) instead of creeping down one report at a time.
-* **REMB** (receiver estimate) caps the target when present; a REMB arriving between reports
-  (:meth:`RateController.on_remb`) cuts a target above it at once.
+* **REMB** (receiver estimate) caps the target while the newest report shows a queue (RTT
+  ``remb_confirm_rtt_rise_ms`` above its minimum, or loss above ``loss_low``); then a REMB
+  arriving between reports (:meth:`RateController.on_remb`) cuts a target above it at once. A
+  REMB alone is not enough: a CPU-starved receiver's delay-based estimate falls on an idle link.
 * **Degradation ladder**: the picture scale and frame rate follow the bitrate through
   :attr:`RateConfig.ladder` — the first rung whose ``min_bitrate_bps`` the target meets. The
   default keeps 30 fps as long as possible and lowers the resolution first (frame rate is motion
@@ -111,6 +113,13 @@ class RateConfig:
     """Degradation rungs, best first; the last must have ``min_bitrate_bps == 0``."""
     ladder_hysteresis: float = 1.2
     """Climbing to a better rung needs this multiple of its threshold."""
+    remb_confirm_rtt_rise_ms: float = 15.0
+    """REMB limits the rate only while the link shows a queue: the newest report's RTT at least
+    this far above its windowed minimum, or its loss above ``loss_low``. A receiver short of CPU
+    reads its own scheduling jitter as growing delay and lowers its estimate, which then follows
+    the falling received rate down: trusted alone, it took the surgeons' video to the floor
+    (100 kbit/s, 15 fps, half scale) on an idle 135 ms link with no loss (``bench/handover.py``,
+    3 runs in 11)."""
 
     def __post_init__(self) -> None:
         if not 0 < self.min_bitrate_bps <= self.start_bitrate_bps <= self.max_bitrate_bps:
@@ -131,6 +140,8 @@ class RateConfig:
             raise ConfigError(
                 "probe_increase_factor", self.probe_increase_factor, "1 < f <= increase_factor"
             )
+        if self.remb_confirm_rtt_rise_ms < 0:
+            raise ConfigError("remb_confirm_rtt_rise_ms", self.remb_confirm_rtt_rise_ms, ">= 0")
         if self.rtt_rise_ms <= 0 or self.rtt_window_s <= 0:
             raise ConfigError(
                 "rtt_rise_ms/rtt_window_s", (self.rtt_rise_ms, self.rtt_window_s), "> 0"
@@ -192,6 +203,7 @@ class RateController:
         self.config = config or RateConfig()
         self._bitrate_bps = float(self.config.start_bitrate_bps)
         self._remb_bps: float | None = None
+        self._queue_evident = False
         self._rtts: deque[tuple[float, float]] = deque()
         self._last_decrease_s: float | None = None
         self._last_increase_s: float | None = None
@@ -221,6 +233,7 @@ class RateController:
         if remb_bps is not None:
             self._remb_bps = remb_bps
 
+        self._queue_evident = loss > cfg.loss_low or rtt_rise_ms >= cfg.remb_confirm_rtt_rise_ms
         congested = loss > cfg.loss_high or rtt_rise_ms > cfg.rtt_rise_ms
         if congested:
             if self._since(self._last_decrease_s, now) >= cfg.decrease_interval_s:
@@ -275,7 +288,7 @@ class RateController:
             self._set_state(RateState.HOLD)
 
         ceiling = float(cfg.max_bitrate_bps)
-        if self._remb_bps is not None:
+        if self._remb_bps is not None and self._queue_evident:
             ceiling = min(ceiling, self._remb_bps)
         self._bitrate_bps = max(min(self._bitrate_bps, ceiling), float(cfg.min_bitrate_bps))
         self._rung = self._rung_for(self._bitrate_bps, current=self._rung)
@@ -286,7 +299,7 @@ class RateController:
         it caps the target (as in :meth:`on_feedback`), and a target above it is cut to it at
         once — REMB is the receiver's delay-based estimate, the earliest sign of a queue."""
         self._remb_bps = remb_bps
-        if remb_bps < self._bitrate_bps:
+        if self._queue_evident and remb_bps < self._bitrate_bps:
             self._bitrate_bps = max(remb_bps, float(self.config.min_bitrate_bps))
             self._last_decrease_s = now
             self._set_state(RateState.DECREASE)
