@@ -123,7 +123,15 @@ def test_a_remb_alone_on_a_quiet_link_does_not_drag_the_rate_down() -> None:
         remb = 0.85 * target.bitrate_bps  # the receiver's estimate trails what it receives
         now += 1.0
     target = controller.target()
-    assert target.bitrate_bps >= 1_500_000 and (target.fps, target.scale) == (30, 1.0)
+    assert target.bitrate_bps == 1_500_000 and (target.fps, target.scale) == (30, 1.0)
+
+
+def test_an_unconfirmed_remb_stops_growth_above_it() -> None:
+    controller = RateController()
+    run(controller, 0.0, 30.0, rtt_ms=RTT_MS, remb_bps=1_800_000)
+    assert controller.target().bitrate_bps == 1_800_000  # grew to it, not past it
+    run(controller, 30.0, 10.0, rtt_ms=RTT_MS, remb_bps=1_000_000)
+    assert controller.target().bitrate_bps == 1_800_000  # and was not cut by a lower one
 
 
 def test_a_capacity_limited_link_settles_without_oscillating() -> None:

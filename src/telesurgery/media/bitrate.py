@@ -25,8 +25,9 @@ Policy
   (``sent_bps * (1 - loss) * decrease_factor``) instead of creeping down one report at a time.
 * **REMB** (receiver estimate) caps the target while the newest report shows a queue (RTT
   ``remb_confirm_rtt_rise_ms`` above its minimum, or loss above ``loss_low``); then a REMB
-  arriving between reports (:meth:`RateController.on_remb`) cuts a target above it at once. A
-  REMB alone is not enough: a CPU-starved receiver's delay-based estimate falls on an idle link.
+  arriving between reports (:meth:`RateController.on_remb`) cuts a target above it at once.
+  Without that evidence a REMB only stops growth above it, it never cuts: a CPU-starved
+  receiver's delay-based estimate falls on an idle link, and followed down it spirals.
 * **Degradation ladder**: the picture scale and frame rate follow the bitrate through
   :attr:`RateConfig.ladder` — the first rung whose ``min_bitrate_bps`` the target meets. The
   default keeps 30 fps as long as possible and lowers the resolution first (frame rate is motion
@@ -114,8 +115,9 @@ class RateConfig:
     ladder_hysteresis: float = 1.2
     """Climbing to a better rung needs this multiple of its threshold."""
     remb_confirm_rtt_rise_ms: float = 15.0
-    """REMB limits the rate only while the link shows a queue: the newest report's RTT at least
-    this far above its windowed minimum, or its loss above ``loss_low``. A receiver short of CPU
+    """REMB cuts the rate only while the link shows a queue: the newest report's RTT at least
+    this far above its windowed minimum, or its loss above ``loss_low`` (otherwise it only stops
+    growth above it). A receiver short of CPU
     reads its own scheduling jitter as growing delay and lowers its estimate, which then follows
     the falling received rate down: trusted alone, it took the surgeons' video to the floor
     (100 kbit/s, 15 fps, half scale) on an idle 135 ms link with no loss (``bench/handover.py``,
@@ -228,6 +230,7 @@ class RateController:
         """Feed one receiver report (``loss`` in [0, 1]; RTT and REMB if known) at ``now`` [s];
         ``sent_bps`` is the rate actually sent over the report's interval, if known."""
         cfg = self.config
+        before_bps = self._bitrate_bps
         loss = min(max(loss, 0.0), 1.0)
         rtt_rise_ms = self._observe_rtt(rtt_ms, now)
         if remb_bps is not None:
@@ -288,8 +291,11 @@ class RateController:
             self._set_state(RateState.HOLD)
 
         ceiling = float(cfg.max_bitrate_bps)
-        if self._remb_bps is not None and self._queue_evident:
-            ceiling = min(ceiling, self._remb_bps)
+        if self._remb_bps is not None:
+            if self._queue_evident:
+                ceiling = min(ceiling, self._remb_bps)
+            else:  # unconfirmed, it may stop growth but never cut
+                ceiling = min(ceiling, max(self._remb_bps, before_bps))
         self._bitrate_bps = max(min(self._bitrate_bps, ceiling), float(cfg.min_bitrate_bps))
         self._rung = self._rung_for(self._bitrate_bps, current=self._rung)
         return self.target()
