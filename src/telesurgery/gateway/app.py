@@ -44,6 +44,7 @@ from telesurgery.gateway.admission import Admission, OpenAdmission, open_token_a
 from telesurgery.gateway.audit_writer import AuditWriter
 from telesurgery.gateway.config import GatewayConfig
 from telesurgery.gateway.event_filter import NOISY_EVENTS, EventRateFilter
+from telesurgery.gateway.heap import freeze_startup_heap
 from telesurgery.gateway.link_shim import EmulatedIceLink, install_emulated_link
 from telesurgery.gateway.metrics import GatewayMetrics
 from telesurgery.gateway.observer_relay import NO_EMULATION as RELAY_NO_EMULATION
@@ -282,6 +283,8 @@ class Gateway:
         if self.config.switch_interval_s is not None:
             self._saved_switch_interval_s = sys.getswitchinterval()
             sys.setswitchinterval(self.config.switch_interval_s)
+        frozen = freeze_startup_heap()  # full collections no longer stall the event loop
+        logger.debug("%d start-up objects frozen out of garbage collection", frozen)
         self._tasks = [
             asyncio.create_task(self._state_loop(), name="state-broadcast"),
             asyncio.create_task(self._ping_loop(), name="clock-sync-pings"),

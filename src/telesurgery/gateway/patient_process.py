@@ -78,6 +78,7 @@ from telesurgery.gateway import patient_wire as wire
 from telesurgery.gateway.command_slots import CommandSlots, CommandSlotsSpec
 from telesurgery.gateway.control_loop import ControlLoop
 from telesurgery.gateway.frame_ring import FrameRing, FrameRingSpec
+from telesurgery.gateway.heap import freeze_startup_heap
 from telesurgery.gateway.patient_side import StateSampler
 from telesurgery.gateway.state_slot import StateSlot, StateSlotSpec
 from telesurgery.operation.roles import Role
@@ -183,6 +184,7 @@ def run_patient_process(conn: Connection, config: PatientProcessConfig) -> None:
         side.send((wire.FAILED, f"{type(error).__name__}: {error}"))
         side.shutdown()
         raise
+    freeze_startup_heap()  # before the first console: no full collection stalls the servo
     side.send((wire.READY, info))
     try:
         side.serve()
