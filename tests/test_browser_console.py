@@ -135,7 +135,7 @@ class Console:
             if e["event"] in ("Disengaged", "EngageRefused")
         ]
 
-    async def undisturbed(self, attempt: Callable[[], Awaitable[T]], tries: int = 3) -> T:
+    async def undisturbed(self, attempt: Callable[[], Awaitable[T]], tries: int = 5) -> T:
         """Run a motion trial until one is not interrupted by the watchdog.
 
         The machine is shared: a stall of the gateway's event loop longer than 100 ms makes the
