@@ -33,10 +33,9 @@ from telesurgery.console.client import ConsoleClient
 from telesurgery.console.scripted import ScriptedSurgeon, ToolWaypoint
 from telesurgery.console.surgeon import CartGeometry, TeleopSession
 from telesurgery.console.video import ReceivedFrame
-from telesurgery.gateway.app import NO_EMULATION
 from telesurgery.gateway.process import gateway_process
 from telesurgery.link.latency import LatencySnapshot
-from telesurgery.link.profiles import parse_link
+from telesurgery.link.profiles import NO_EMULATION, parse_link
 from telesurgery.operation.provision import Provisioned, provision
 from telesurgery.operation.roles import Role
 from telesurgery.operation.store import OperationStore

@@ -47,7 +47,7 @@ from telesurgery.console.voice import VoiceReceiver
 from telesurgery.exceptions import ConfigError, ProtocolError, TelesurgeryError
 from telesurgery.link.clock_sync import ClockSync
 from telesurgery.link.latency import LatencySnapshot, LatencyTracker
-from telesurgery.link.rtt_filter import WindowedMinRtt
+from telesurgery.link.rtt_filter import WindowedMinRtt, rtt_window_s
 from telesurgery.media.voice_receive import enable_immediate_audio
 from telesurgery.media.webrtc import prefer_codec, rtc_configuration
 from telesurgery.protocol.codec import decode, encode
@@ -300,7 +300,7 @@ class ConsoleClient:
         except ConnectError:
             await self.close()
             raise
-        self._rtt_filter = WindowedMinRtt(max(0.5, 2.5 * self.ping_interval_s))
+        self._rtt_filter = WindowedMinRtt(rtt_window_s(self.ping_interval_s))
         self.team.controllers.update(dict.fromkeys(self.arms_controlled, self.config.console_id))
         await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], answer["type"]))
         deadline = time.monotonic() + self.config.connect_timeout_s

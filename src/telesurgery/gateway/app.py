@@ -45,9 +45,12 @@ from telesurgery.gateway.audit_writer import AuditWriter
 from telesurgery.gateway.config import GatewayConfig
 from telesurgery.gateway.event_filter import NOISY_EVENTS, EventRateFilter
 from telesurgery.gateway.heap import freeze_startup_heap
-from telesurgery.gateway.link_shim import EmulatedIceLink, install_emulated_link
+from telesurgery.gateway.link_shim import (
+    EmulatedIceLink,
+    install_emulated_link,
+    session_link_seed,
+)
 from telesurgery.gateway.metrics import GatewayMetrics
-from telesurgery.gateway.observer_relay import NO_EMULATION as RELAY_NO_EMULATION
 from telesurgery.gateway.observer_relay import RelayConfig
 from telesurgery.gateway.patient_client import PatientSideClient
 from telesurgery.gateway.patient_process import KINEMATICS_BY_KIND, PatientProcessConfig
@@ -63,7 +66,8 @@ from telesurgery.gateway.room_driver import RoomDriver
 from telesurgery.gateway.signalling import OfferRefused, offer_handler
 from telesurgery.gateway.voice import VoiceConference
 from telesurgery.link.latency import LatencyTracker
-from telesurgery.link.profiles import LinkProfile, parse_link
+from telesurgery.link.profiles import NO_EMULATION, LinkProfile, parse_link
+from telesurgery.link.rtt_filter import rtt_window_s
 from telesurgery.media.fanout import SharedVideoEncoder
 from telesurgery.media.feedback import SenderFeedbackTap
 from telesurgery.media.observer_video import strip_congestion_feedback
@@ -98,7 +102,6 @@ RELAY_STARTS_PER_MINUTE = 3
 _U32 = 1 << 32
 _CONNECT_GRACE_NS = 10_000_000_000
 """A console whose control channel delivers nothing this long after its offer has lost its link."""
-NO_EMULATION = "none"
 """``--link none``: no in-process emulation (the real network, or the netns WAN)."""
 
 
@@ -320,11 +323,11 @@ class Gateway:
 
     async def _start_relay(self) -> None:
         """Start the observer relay; if it cannot start, observers are served here (logged)."""
-        link = self.config.link if self.link is not None and not is_transparent(self.link) else None
+        emulated = self.link is not None and not is_transparent(self.link)
         relay = ObserverRelayClient(
             RelayConfig(
                 codec=self.config.video.codec,
-                link=RELAY_NO_EMULATION if link is None else link,
+                link=self.config.link if emulated else NO_EMULATION,
                 link_seed=self.config.link_seed,
                 ice_servers=self.config.ice_servers,
                 niceness=self.config.observer_relay_niceness,
@@ -435,7 +438,7 @@ class Gateway:
             controllers=self.room.controllers,
             max_message_bytes=self.config.max_message_bytes,
             max_control_rate_hz=self.config.max_control_rate_hz,
-            rtt_window_s=max(0.5, 2.5 * ping_interval_ms / 1000.0),
+            rtt_window_s=rtt_window_s(ping_interval_ms / 1000.0),
             on_reject=self._on_reject,
             on_latency_report=self._on_latency_report,
             on_text=self.room_driver.on_text,
@@ -564,13 +567,11 @@ class Gateway:
     def _install_link(self, session_id: int, pc: Any) -> None:
         if self.link is None or is_transparent(self.link):
             return
-        shim = install_emulated_link(pc, self.link, self._link_seed(session_id))
+        shim = install_emulated_link(
+            pc, self.link, session_link_seed(self.config.link_seed, session_id)
+        )
         if shim is not None:
             self._links[session_id] = shim
-
-    def _link_seed(self, session_id: int) -> int:
-        """The seed of a session's link emulators (reproducible runs)."""
-        return self.config.link_seed * 1000 + 2 * session_id
 
     def set_link_cut(self, cut: bool, console_id: str | None = None) -> None:
         """Cut (drop every packet both ways) or restore the emulated link of ``console_id``, or

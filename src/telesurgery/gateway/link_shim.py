@@ -148,6 +148,11 @@ class EmulatedIceLink:
                     await task
 
 
+def session_link_seed(link_seed: int, session_id: int) -> int:
+    """The seed of a session's two link emulators (it and the next; reproducible runs)."""
+    return link_seed * 1000 + 2 * session_id
+
+
 def install_emulated_link(pc: Any, profile: LinkProfile, seed: int) -> EmulatedIceLink | None:
     """Route every datagram of ``pc`` (an aiortc ``RTCPeerConnection`` whose descriptions are
     set) through ``profile``, each direction with its own emulator (seeds ``seed`` and

@@ -49,8 +49,12 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from telesurgery.exceptions import ConfigError
 from telesurgery.gateway import relay_wire as wire
 from telesurgery.gateway.delayed_sack import delay_sacks
-from telesurgery.gateway.link_shim import EmulatedIceLink, install_emulated_link
-from telesurgery.link.profiles import parse_link
+from telesurgery.gateway.link_shim import (
+    EmulatedIceLink,
+    install_emulated_link,
+    session_link_seed,
+)
+from telesurgery.link.profiles import NO_EMULATION, parse_link
 from telesurgery.media.fanout import EncodedFrame, EncodedVideoTrack, FanoutStats
 from telesurgery.media.feedback import SenderFeedbackTap
 from telesurgery.media.observer_video import strip_congestion_feedback
@@ -58,8 +62,6 @@ from telesurgery.media.packetize import Payloads, SharedPayloads, use_shared_pay
 from telesurgery.media.webrtc import rtc_configuration
 
 logger = logging.getLogger(__name__)
-
-NO_EMULATION = "none"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +74,7 @@ class RelayConfig:
     """Link emulation of every observer ("none", or a profile or spec as ``GatewayConfig.link``;
     the gateway passes "none" for a transparent one)."""
     link_seed: int = 1
-    """Seed of the emulators (session ``s`` uses ``link_seed * 1000 + 2 s`` and the next)."""
+    """Seed of the emulators, per session as the gateway's (``link_shim.session_link_seed``)."""
     ice_servers: tuple[str, ...] = ()
     """STUN/TURN URLs, as the gateway's."""
     niceness: int = 10
@@ -293,7 +295,7 @@ class ObserverRelay:
         await pc.setLocalDescription(await pc.createAnswer())
         self._check_still_wanted(observer, session_id)
         if self._link is not None:
-            seed = self.config.link_seed * 1000 + 2 * session_id
+            seed = session_link_seed(self.config.link_seed, session_id)
             observer.link = install_emulated_link(pc, self._link, seed)
         return str(pc.localDescription.sdp)
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import logging
 import multiprocessing
@@ -106,9 +107,6 @@ class RelayedPeerConnection(_Emitter):
         self.connectionState = "new"
         self._relay = relay
         self.channels: dict[str, RelayedChannel] = {}
-
-    def getTransceivers(self) -> list[Any]:
-        return []
 
     async def close(self) -> None:
         """Close it in the relay (once) and here."""
@@ -356,8 +354,8 @@ class ObserverRelayClient:
             wire.ANSWER: self._on_answer,
             wire.FAILED: self._on_failed,
             wire.CHANNEL: self._on_channel,
-            wire.CONTROL: self._on_message,
-            wire.EVENTS: self._on_message,
+            wire.CONTROL: functools.partial(self._on_message, "control"),
+            wire.EVENTS: functools.partial(self._on_message, "events"),
             wire.CONNECTION: self._on_connection,
             wire.KEYFRAME: self._on_keyframe_request,
             wire.STATS: self._on_stats,
@@ -371,10 +369,7 @@ class ObserverRelayClient:
                     logger.error("unknown message %r from the observer relay", message[0])
                     continue
                 try:
-                    if message[0] in (wire.CONTROL, wire.EVENTS):
-                        handler(*message)
-                    else:
-                        handler(*message[1:])
+                    handler(*message[1:])
                 except Exception:  # the peer's own checks failed: the others go on
                     logger.exception("handling %r from the observer relay failed", message[0])
         except (asyncio.IncompleteReadError, ConnectionError) as error:
@@ -409,11 +404,11 @@ class ObserverRelayClient:
         if pc is not None and label not in pc.channels:
             pc._open_channel(label)
 
-    def _on_message(self, tag: str, session_id: int, data: bytes | str) -> None:
+    def _on_message(self, label: str, session_id: int, data: bytes | str) -> None:
         pc = self._peers.get(session_id)
         if pc is None:
             return
-        channel = pc.channels.get("control" if tag == wire.CONTROL else "events")
+        channel = pc.channels.get(label)
         if channel is not None and channel.readyState == "open":
             channel.emit("message", data)
 

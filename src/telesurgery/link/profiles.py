@@ -23,6 +23,9 @@ from typing import Final
 
 from telesurgery.exceptions import ConfigError
 
+NO_EMULATION = "none"
+"""The link name that means the real network only: no emulator is installed."""
+
 
 class JitterDistribution(enum.Enum):
     """Marginal distribution of the one-way delay."""

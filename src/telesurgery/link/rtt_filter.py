@@ -17,6 +17,12 @@ from collections import deque
 from telesurgery.exceptions import ConfigError
 
 
+def rtt_window_s(ping_interval_s: float) -> float:
+    """The window for pings every ``ping_interval_s``: 0.5 s, or 2.5 ping periods if longer
+    (an observer pinging once a second), so that it always holds a couple of samples [s]."""
+    return max(0.5, 2.5 * ping_interval_s)
+
+
 class WindowedMinRtt:
     """The minimum round trip [ms] of the samples taken within the last ``window_s``."""
 
