@@ -98,6 +98,7 @@ export class ConsoleApp {
     });
     this.voice = new Voice({ role: options.role, mic: new URLSearchParams(window.location.search).get("mic") });
     this.lastTickMs = null;
+    this.maxTickIntervalMs = 0; // the sample loop's longest period so far [ms] (a stalled page)
     this.sentTimes = [];
     this.lastStatus = null;
     this.estopped = false;
@@ -381,6 +382,7 @@ export class ConsoleApp {
 
   tick(nowMs) {
     const dt = this.lastTickMs === null ? 0 : Math.min((nowMs - this.lastTickMs) / 1000, 0.1);
+    if (this.lastTickMs !== null) this.maxTickIntervalMs = Math.max(this.maxTickIntervalMs, nowMs - this.lastTickMs);
     this.lastTickMs = nowMs;
     this.watchLink(nowMs);
     const pads = navigator.getGamepads ? navigator.getGamepads() : [];
@@ -574,6 +576,8 @@ export class ConsoleApp {
       protocol_errors: c?.protocolErrors ?? 0,
       teleop: this.lastStatus,
       input_gaps: this.session?.inputGaps ?? 0,
+      last_input_gap_ms: this.session?.lastInputGapMs ?? null,
+      max_tick_interval_ms: this.maxTickIntervalMs,
       arms: state
         ? state.arms.map((a) => ({
             arm: a.arm,

@@ -47,6 +47,7 @@ export class TeleopSession {
     this.messagesSent = 0;
     this.inputGaps = 0;
     this.lastSampleS = {};
+    this.lastInputGapMs = null; // the length of the last input gap [ms], for diagnostics
   }
 
   pipeline(arm) {
@@ -154,6 +155,7 @@ export class TeleopSession {
     // re-anchors without a jump, and the hand motion made during the gap is not applied
     if (out.status.filter_restarted && out.target !== null && this.lastSampleS[arm] !== undefined) {
       this.inputGaps++;
+      this.lastInputGapMs = (sample.timestamp_s - this.lastSampleS[arm]) * 1000;
     }
     this.lastSampleS[arm] = sample.timestamp_s;
     const camera = arm === this.geometry.camera_arm;
