@@ -83,8 +83,11 @@ def test_rtt_through_the_wan_and_hold_on_cut(
         assert line, console.stderr.read() if console.stderr else ""
         report = json.loads(line)  # after 6 s of streaming targets at 250 Hz
         status = gateway_status(wan_topology)
-        # measured round trip within 5 % of the configured 135 ms
-        assert abs(report["rtt_p50_ms"] - 135.0) <= 0.05 * 135.0, (report, status["events"][-5:])
+        # measured round trip within 5 % of the configured 135 ms; a loaded host adds its own
+        # scheduling delay to every round trip (the bridge's timers, both event loops: a CI run
+        # measured 142.9 ms while its suite ran 30 % slower than usual), it never removes any
+        rtt = report["rtt_p50_ms"]
+        assert 0.95 * 135.0 <= rtt <= 1.05 * 135.0 + 5.0, (report, status["events"][-5:])
         psm1 = next(a for a in status["arms"] if a["arm"] == "PSM1")
         assert psm1["supervisor_state"] == "following", (psm1, status["events"])
         # the gateway's own estimate (its pings): the median, not the newest single sample, which
