@@ -5,8 +5,11 @@ WebRTC handshake and an encoder warm-up); the tests run in file order and each l
 released. Screenshots of every state go to ``artifacts/screenshots/``.
 
 The gateway runs with relaxed latency thresholds and command-age limit, 100 Hz state and a 15 fps
-camera: the test machine is shared and loaded, and the latency policy has its own deterministic
-tests (``tests/test_safety_latency.py``); the watchdog keeps its real 100 ms / 1000 ms deadlines.
+camera, and the page with a 400 ms input-gap limit: the test machine is shared and loaded (with
+the servo loop and rendering on the same 2 cores the page's sample loop has periods over 100 ms
+during a drag; CI saw 101-122 ms gaps in 5 of 5 trials), and the latency policy and the input-gap
+restart have their own deterministic tests (``tests/test_safety_latency.py``,
+``tests/test_teleop_tremor.py``); the watchdog keeps its real 100 ms / 1000 ms deadlines.
 ``bench/browser.py`` measures the full-rate path.
 """
 
@@ -47,6 +50,7 @@ pytestmark = [
 
 T = TypeVar("T")
 MOUSE_M_PER_PX = 1e-4  # console/web/js/input/mouse.js
+INPUT_GAP_MS = 400  # the page's tremor.max_input_gap_s (default 100 ms), see the module docstring
 RATIO = 3.0  # the console's default scaling, 3:1
 
 
@@ -141,8 +145,8 @@ class Console:
 
         The machine is shared: a stall of the gateway's event loop longer than 100 ms makes the
         supervisor hold (correctly), a stall beyond 1 s disengages the arm, and a stall of the page
-        longer than the tremor filter's 100 ms input gap re-anchors the mapping (spec section 9:
-        the hand motion made during the gap is not applied). None of these is what the trials
+        longer than the page's input-gap limit (``INPUT_GAP_MS``) re-anchors the mapping (spec
+        section 4: the hand motion made during the gap is not applied). None of these is what the trials
         measure; a disturbed trial is repeated and the mapping is checked on an undisturbed one.
 
         Page stalls count until the trial calls :meth:`hand_still` (if it does): once the hand has
@@ -161,7 +165,7 @@ class Console:
             after = self._still if self._still is not None else await snapshot(self.page)
             if after["input_gaps"] > before["input_gaps"]:
                 events.append(
-                    f"console input gap of {after['last_input_gap_ms']:.0f} ms > 100 ms "
+                    f"console input gap of {after['last_input_gap_ms']:.0f} ms > {INPUT_GAP_MS} ms "
                     f"(page sample loop's longest period so far "
                     f"{after['max_tick_interval_ms']:.0f} ms, before the trial "
                     f"{before['max_tick_interval_ms']:.0f} ms)"
@@ -202,7 +206,7 @@ async def console() -> AsyncIterator[Console]:
         chromium() as browser,
     ):
         page = await open_console(
-            browser, url, "console_id=rome-lead&role=lead&adaptive=off&control_hz=125"
+            browser, url, f"console_id=rome-lead&role=lead&adaptive=off&control_hz=125&input_gap_ms={INPUT_GAP_MS}"
         )
         yield Console(page, gw)
         assert page.errors == []

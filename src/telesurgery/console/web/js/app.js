@@ -49,6 +49,7 @@ export function optionsFromQuery(search) {
     gateway: q.get("gateway") ?? window.location.origin,
     pingHz: q.has("ping_hz") ? number("ping_hz", 10, 1, 1000) : null, // null: the gateway's
     controlHz: number("control_hz", 200, 120, 1000),
+    inputGapMs: number("input_gap_ms", 100, 10, 1000),
     arm,
     scale,
     tremor: onOff("tremor"),
@@ -144,7 +145,7 @@ export class ConsoleApp {
       this.team.board.seed(answer.arms_controlled);
       this.session = new TeleopSession(this.connection, answer.geometry, {
         scaling: { ratio: SCALE_PRESETS[this.scale], delay_adaptive: { enabled: this.options.adaptive } },
-        tremor: { enabled: this.options.tremor },
+        tremor: { enabled: this.options.tremor, max_input_gap_s: this.options.inputGapMs / 1000 },
       });
       this.phase = "connected";
       this.hud.setPhase("connected", `session ${answer.session_id} · ${this.identity.consoleId} (${this.identity.role})`);
