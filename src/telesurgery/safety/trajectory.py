@@ -125,7 +125,7 @@ class JointTrajectory:
     @property
     def at_rest(self) -> bool:
         """True when velocity and acceleration are zero."""
-        return not (bool(np.any(self._velocity)) or bool(np.any(self._acceleration)))
+        return not (bool(self._velocity.any()) or bool(self._acceleration.any()))
 
     def set_target(self, q: FloatArray) -> None:
         """Track a new joint target (reached at rest), from the current setpoint state."""

@@ -103,6 +103,8 @@ class ArmKinematics(ABC):
         floating-point arithmetic). Raises ``InvalidCommand`` for a malformed ``q``.
         """
         values = as_joint_vector(q, self.joint_names)
+        if self._within_limits(values.tolist(), tolerance):  # the servo path: floats, no loop
+            return
         for i, name in enumerate(self.joint_names):
             value = float(values[i])
             lower, upper = float(self.q_min[i]), float(self.q_max[i])

@@ -58,7 +58,7 @@ def as_rotation(R: object, name: str, rotation_tolerance: float = ROTATION_TOLER
         raise InvalidCommand(f"{name} must be a (3, 3) array of floats: {error}") from None
     if array.shape != (3, 3):
         raise InvalidCommand(f"{name} must have shape (3, 3), got {array.shape}")
-    if not np.all(np.isfinite(array)):
+    if not np.isfinite(array).all():
         raise InvalidCommand(f"{name} must contain only finite values, got {array.tolist()}")
     orthogonality_error = float(np.max(np.abs(array.T @ array - _IDENTITY_3)))
     determinant = float(np.linalg.det(array))
@@ -106,7 +106,7 @@ def as_joint_vector(q: object, joint_names: tuple[str, ...], name: str = "q") ->
             f"{name} must have shape ({n},) for joints {', '.join(joint_names)}; "
             f"got shape {array.shape}"
         )
-    if not np.all(np.isfinite(array)):
+    if not np.isfinite(array).all():
         bad = [joint_names[i] for i in range(n) if not math.isfinite(array[i])]
         raise InvalidCommand(f"{name} must be finite; non-finite values for {', '.join(bad)}")
     return array
