@@ -146,8 +146,9 @@ class Console:
         The machine is shared: a stall of the gateway's event loop longer than 100 ms makes the
         supervisor hold (correctly), a stall beyond 1 s disengages the arm, and a stall of the page
         longer than the page's input-gap limit (``INPUT_GAP_MS``) re-anchors the mapping (spec
-        section 4: the hand motion made during the gap is not applied). None of these is what the trials
-        measure; a disturbed trial is repeated and the mapping is checked on an undisturbed one.
+        section 4: the hand motion made during the gap is not applied). None of these is what
+        the trials measure; a disturbed trial is repeated and the mapping is checked on an
+        undisturbed one.
 
         Page stalls count until the trial calls :meth:`hand_still` (if it does): once the hand has
         stopped and the tremor filter has settled, a restart of the filter moves the target by
@@ -206,7 +207,10 @@ async def console() -> AsyncIterator[Console]:
         chromium() as browser,
     ):
         page = await open_console(
-            browser, url, f"console_id=rome-lead&role=lead&adaptive=off&control_hz=125&input_gap_ms={INPUT_GAP_MS}"
+            browser,
+            url,
+            "console_id=rome-lead&role=lead&adaptive=off&control_hz=125"
+            f"&input_gap_ms={INPUT_GAP_MS}",
         )
         yield Console(page, gw)
         assert page.errors == []
