@@ -246,8 +246,13 @@ async def until(page: Any, expression: str, timeout_s: float = 20.0) -> None:
     except Exception:
         s = await snapshot(page)
         team = s["team"]
+        pc = await page.evaluate(
+            """() => { const pc = window.consoleApp.connection?.pc;
+                return pc ? `${pc.connectionState}/${pc.iceConnectionState}` : null; }"""
+        )
         pytest.fail(
             f"{s['console_id']}: not {expression!r} in {timeout_s} s: phase={s['phase']} "
+            f"connection/ICE={pc} states_received={s['states_received']} "
             f"link={s['link']} engaged={s['engaged']} note={s['control_note']} "
             f"needs_clutch={s['needs_clutch']} controllers={team['controllers']} "
             f"participants={[p['console_id'] for p in team['participants']]} "
