@@ -69,6 +69,12 @@ USERS = {"rossi": Role.LEAD, "wang": Role.BEDSIDE, "hall": Role.OBSERVER, "li": 
 CONSOLES = (("rome-lead", "rossi"), ("bed", "wang"), ("hall", "hall"))
 """(console id, user): the lead joins first and is given every free arm; the bedside none."""
 MAX_JUMP_M = 1e-4  # issue #6: no pose jump at a change of control (< 0.1 mm)
+SURGEON_WAIT_S = 10.0
+OBSERVER_WAIT_S = 30.0
+"""How long a message may take to show on a page. Observers are served by the observer relay
+under SCHED_IDLE: with the two cores busy (servo, camera, three Chromium pages) it runs only in
+what the surgeons' processes leave, by design, and CI once saw the observer's copy of a stroke
+still missing after 10 s while the bedside had it in 3.9 s."""
 KINEMATICS = PsmKinematics()
 
 
@@ -147,6 +153,9 @@ class Site:
     @property
     def observer(self) -> Any:
         return self.pages["hall"]
+
+    def wait_s(self, page: Any) -> float:
+        return OBSERVER_WAIT_S if page is self.observer else SURGEON_WAIT_S
 
     def psm1(self) -> Any:
         assert self.gateway.sampler is not None
@@ -515,7 +524,7 @@ async def test_telestration_round_trip_between_two_consoles(site: Site) -> None:
     )
     await until(bed, expression, 10.0)
     elapsed_ms = (time.perf_counter() - t0) * 1000
-    await until(hall, expression, 10.0)  # observers see it too
+    await until(hall, expression, OBSERVER_WAIT_S)  # observers see it too
     print(f"telestration: pen up on one console -> stroke shown on the other: {elapsed_ms:.0f} ms")
     points = await bed.evaluate(
         f"window.consoleApp.team.telestration.board.list().find((s) => s.stroke_id === {stroke_id})"
@@ -539,8 +548,9 @@ async def test_telestration_round_trip_between_two_consoles(site: Site) -> None:
     await screenshot(lead, "multisite_telestration_lead")
     # the bedside clears everyone's strokes
     await bed.click("#clear-all")
+    cleared = "window.consoleApp.snapshot().team.strokes.length === 0"
     for page in (lead, bed, hall):
-        await until(page, "window.consoleApp.snapshot().team.strokes.length === 0", 10.0)
+        await until(page, cleared, site.wait_s(page))
     assert elapsed_ms < 2000
 
 
@@ -554,7 +564,7 @@ async def test_chat_reaches_every_console(site: Site) -> None:
     await bed.keyboard.press("Enter")  # sends: it does not engage or release the robot
     delivered = "window.consoleApp.snapshot().team.chat.some((m) => m.text.startsWith('Irr'))"
     for page in (lead, bed, hall):
-        await until(page, delivered, 10.0)
+        await until(page, delivered, site.wait_s(page))
     line = await hall.inner_text("#chat-log li")
     assert "wang" in line and "Irrigation, please." in line  # the bedside's display name
     # the letters typed (W, A, S, D...) went to the chat, not to the hand
