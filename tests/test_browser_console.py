@@ -232,6 +232,9 @@ async def test_console_connects_and_video_frames_advance(console: Console) -> No
     assert {a["arm"] for a in later["arms"]} == {"PSM1", "PSM2", "ECM"}
     assert all(a["controller"] == "rome-lead" for a in later["arms"])
     assert later["protocol_errors"] == 0
+    # the stamps are read from the decoded frame's Y plane, not through a canvas (Chromium
+    # decodes in software here and exposes the planes)
+    assert later["video"]["stamp_source"] == "y-plane"
     await wait_for_page(page, "window.consoleApp.snapshot().video.bitrate_bps > 0", 5.0)
     await screenshot(page, "console_connected")
 

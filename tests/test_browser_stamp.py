@@ -2,7 +2,8 @@
 
 ``telesurgery.media.stamp.draw_stamp`` writes the barcode the gateway puts in every frame; the
 JavaScript reader the page runs in ``requestVideoFrameCallback`` must return the same frame number
-and capture time, reject a damaged barcode (CRC), and unwrap the 40-bit capture time.
+and capture time from RGBA pixels (a canvas) and from a decoded frame's Y plane, reject a damaged
+barcode (CRC), and unwrap the 40-bit capture time.
 """
 
 from __future__ import annotations
@@ -28,17 +29,21 @@ import { pathToFileURL } from "node:url";
 const [jsDir, inputPath] = process.argv.slice(1);
 const s = await import(pathToFileURL(`${jsDir}/stamp.js`).href);
 const input = JSON.parse(readFileSync(inputPath, "utf8"));
-const out = input.images.map((hex) => {
-  const stamp = s.readStamp(Buffer.from(hex, "hex"), s.STAMP_WIDTH_PX);
+const read = ([hex, stride, channels]) => {
+  const stamp = s.readStamp(Buffer.from(hex, "hex"), stride, channels);
   return stamp === null ? null : [stamp.frameNumber, String(stamp.captureWallUs)];
-});
+};
+const out = input.images.map(read);
+let refused = null;
+try { s.readStamp(new Uint8Array(16), 4, 3); } catch (error) { refused = error.message; }
 const unwrapped = input.unwrap.map(([captured, reference]) =>
   String(s.unwrapCaptureWallUs(BigInt(captured), BigInt(reference))));
-console.log(JSON.stringify({ out, unwrapped, size: [s.STAMP_WIDTH_PX, s.STAMP_HEIGHT_PX] }));
+const size = [s.STAMP_WIDTH_PX, s.STAMP_HEIGHT_PX];
+console.log(JSON.stringify({ out, unwrapped, refused, size }));
 """
 
 
-def _rgba(stamp: FrameStamp, noise: int, damage: bool = False) -> str:
+def _rgb(stamp: FrameStamp, noise: int, damage: bool = False) -> np.ndarray:
     layout = StampLayout()
     pixels = np.full((layout.height_px, layout.width_px, 3), 90, dtype=np.uint8)
     draw_stamp(pixels, stamp, layout)
@@ -47,8 +52,24 @@ def _rgba(stamp: FrameStamp, noise: int, damage: bool = False) -> str:
     pixels = np.clip(noisy, 0, 255).astype(np.uint8)
     if damage:  # flip one payload cell
         pixels[0:8, 8:16] = 255 - pixels[0:8, 8:16]
+    return pixels
+
+
+def _rgba(stamp: FrameStamp, noise: int, damage: bool = False) -> list[object]:
+    """ImageData-like RGBA bytes, as a canvas returns them."""
+    pixels = _rgb(stamp, noise, damage)
     alpha = np.full((*pixels.shape[:2], 1), 255, dtype=np.uint8)
-    return np.concatenate([pixels, alpha], axis=2).tobytes().hex()
+    rgba = np.concatenate([pixels, alpha], axis=2)
+    return [rgba.tobytes().hex(), StampLayout().width_px, 4]
+
+
+def _y_plane(stamp: FrameStamp, noise: int, damage: bool = False, pad_px: int = 16) -> list[object]:
+    """The Y plane of an I420 frame (BT.601 limited range), rows padded as a decoder's are."""
+    rgb = _rgb(stamp, noise, damage).astype(np.float64)
+    y = 16.0 + 0.257 * rgb[..., 0] + 0.504 * rgb[..., 1] + 0.098 * rgb[..., 2]
+    plane = np.zeros((y.shape[0], y.shape[1] + pad_px), dtype=np.uint8)
+    plane[:, : y.shape[1]] = np.round(y).astype(np.uint8)
+    return [plane.tobytes().hex(), plane.shape[1], 1]
 
 
 def test_browser_reads_the_stamps_python_draws(tmp_path: Path) -> None:
@@ -57,7 +78,12 @@ def test_browser_reads_the_stamps_python_draws(tmp_path: Path) -> None:
         FrameStamp(12345, 1_700_000_000_123_456 % (1 << 40)),
         FrameStamp((1 << 32) - 1, (1 << 40) - 1),
     ]
-    images = [_rgba(s, noise=40) for s in stamps] + [_rgba(stamps[1], 0, damage=True)]
+    images = (
+        [_rgba(s, noise=40) for s in stamps]
+        + [_rgba(stamps[1], 0, damage=True)]
+        + [_y_plane(s, noise=40) for s in stamps]
+        + [_y_plane(stamps[1], 0, damage=True)]
+    )
     now_us = 1_764_000_000_000_000
     wrap = 1 << 40
     unwrap = [[now_us % wrap, now_us], [(now_us - 5000) % wrap, now_us], [wrap - 10, wrap + 5]]
@@ -72,6 +98,10 @@ def test_browser_reads_the_stamps_python_draws(tmp_path: Path) -> None:
     )
     out = json.loads(result.stdout)
     assert out["size"] == [StampLayout().width_px, StampLayout().height_px]
-    assert out["out"][:3] == [[s.frame_number, str(s.capture_wall_us)] for s in stamps]
+    expected = [[s.frame_number, str(s.capture_wall_us)] for s in stamps]
+    assert out["out"][:3] == expected  # RGBA, as a canvas gives it
     assert out["out"][3] is None  # the CRC rejects a damaged barcode
+    assert out["out"][4:7] == expected  # a decoded frame's Y plane, padded rows
+    assert out["out"][7] is None
+    assert out["refused"] == "invalid channels=3: valid are 4 (RGBA), 1 (luma)"
     assert out["unwrapped"] == [str(now_us), str(now_us - 5000), str(wrap - 10)]

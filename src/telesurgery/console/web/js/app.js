@@ -563,6 +563,7 @@ export class ConsoleApp {
         frames_presented: this.video?.framesPresented ?? 0,
         stamps_read: this.video?.stampsRead ?? 0,
         stamps_missed: this.video?.stampsMissed ?? 0,
+        stamp_source: this.video?.stampSource ?? null,
         fps: this.video?.fps() ?? null,
         width: this.video?.width || this.stats.width,
         height: this.video?.height || this.stats.height,

@@ -1,5 +1,5 @@
 // Frame stamp reader (telesurgery.media.stamp): 88 cells of 8x8 px, 22 columns x 4 rows, in the
-// top-left corner; bit = mean RGB over the inner half of the cell >= 128; CRC-16/CCITT-FALSE.
+// top-left corner; bit = mean RGB (or luma) over the inner half of the cell >= 128; CRC-16/CCITT-FALSE.
 
 export const STAMP_LAYOUT = Object.freeze({ cellPx: 8, columns: 22, rows: 4, bits: 88 });
 export const STAMP_WIDTH_PX = STAMP_LAYOUT.cellPx * STAMP_LAYOUT.columns;
@@ -16,12 +16,15 @@ export function crc16Ccitt(bytes) {
 }
 
 /**
- * Read a stamp from RGBA pixels (ImageData.data) of the barcode region, `width` px wide.
- * Returns {frameNumber, captureWallUs (BigInt, modulo 2**40)} or null if absent or damaged.
+ * Read a stamp from the barcode region's pixels: RGBA (ImageData.data, `channels` 4: the mean of
+ * R, G and B) or one luma plane (a decoded frame's Y plane, `channels` 1), `stride` pixels per
+ * row. Returns {frameNumber, captureWallUs (BigInt, modulo 2**40)} or null if absent or damaged.
  */
-export function readStamp(rgba, width) {
+export function readStamp(pixels, stride, channels = 4) {
+  if (channels !== 4 && channels !== 1) throw new Error(`invalid channels=${channels}: valid are 4 (RGBA), 1 (luma)`);
   const { cellPx, columns, bits } = STAMP_LAYOUT;
   const m = cellPx >> 2;
+  const used = channels === 4 ? 3 : 1;
   const bytes = new Uint8Array(11);
   for (let i = 0; i < bits; i++) {
     const row = Math.floor(i / columns);
@@ -30,9 +33,9 @@ export function readStamp(rgba, width) {
     let count = 0;
     for (let y = row * cellPx + m; y < row * cellPx + cellPx - m; y++) {
       for (let x = col * cellPx + m; x < col * cellPx + cellPx - m; x++) {
-        const o = (y * width + x) * 4;
-        sum += rgba[o] + rgba[o + 1] + rgba[o + 2];
-        count += 3;
+        const o = (y * stride + x) * channels;
+        for (let c = 0; c < used; c++) sum += pixels[o + c];
+        count += used;
       }
     }
     if (sum / count >= 128) bytes[i >> 3] |= 0x80 >> (i & 7);
