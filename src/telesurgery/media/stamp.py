@@ -13,10 +13,11 @@ Bit layout (88 bits, most significant first, row by row):
 * CRC-16/CCITT (``binascii.crc_hqx``) of the 9 payload bytes.
 
 Readers: the Python SDK uses :func:`read_stamp` on decoded frames. A browser reads the same
-cells in its ``requestVideoFrameCallback`` handler: draw the video's top-left
-``width_px x height_px`` region to a canvas, and for bit ``i`` (row ``i // columns``, column
-``i % columns``) average R, G and B over the inner half of the cell (a ``cell_px // 4`` margin
-on each side); bit = mean >= 128. Assemble the 88 bits most significant first, check
+cells in its ``requestVideoFrameCallback`` handler: copy the top-left ``width_px x height_px``
+rectangle of the decoded frame's Y plane (``VideoFrame.copyTo``), or draw that region of the
+video to a canvas, and for bit ``i`` (row ``i // columns``, column ``i % columns``) average the
+luma (or R, G and B) over the inner half of the cell (a ``cell_px // 4`` margin on each side);
+bit = mean >= 128. Assemble the 88 bits most significant first, check
 CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF) of the first 9 bytes against the last 2, then
 frame number = bytes 0-3 and capture time [us] = bytes 4-8 (big-endian).
 

@@ -6,6 +6,8 @@ import { SampleWindow } from "./connection.js";
 
 /** VideoFrame formats whose first plane is the full-resolution luma (Y). */
 const LUMA_FIRST_FORMATS = new Set(["I420", "I420A", "I422", "I444", "NV12"]);
+/** A frame number this far below the last one read is a restarted counter, not a late read. */
+const FRAME_NUMBER_RESTART = 1000;
 
 export class VideoView {
   /**
@@ -29,6 +31,7 @@ export class VideoView {
     this.height = 0;
     this.running = false;
     this.stampSource = null; // "y-plane" or "canvas" once a stamp was read
+    this.planeFailures = 0; // plane copies failed in a row
   }
 
   attach(track) {
@@ -50,35 +53,42 @@ export class VideoView {
     this.presentTimesMs.push(displayMs);
     this.lastFrameAtMs = performance.now();
     if (meta.width >= STAMP_WIDTH_PX && meta.height >= STAMP_HEIGHT_PX) {
-      this.stampPixels()
-        .then(({ pixels, stride, channels }) => this.onStamp(readStamp(pixels, stride, channels), displayMs))
-        .catch(() => this.stampsMissed++);
+      this.stampPixels().then(
+        (region) => this.onStamp(region === null ? null : readStamp(region.pixels, region.stride, region.channels), displayMs),
+        () => this.stampsMissed++,
+      );
     }
     this.video.requestVideoFrameCallback((n, m) => this.onFrame(n, m));
   }
 
   /**
-   * The stamp region's pixels. Where the browser exposes the decoded frame's planes (software
-   * decoding: I420 or NV12), the Y plane's rows are copied from the frame: drawing the video
-   * into a canvas instead converts the whole frame to RGB on the main thread first (~3 ms per
-   * frame at 640x480 on the test machine, 9 % of the page's main thread at 30 fps). A frame
-   * without planes (e.g. decoded on a GPU) falls back to the canvas, from then on.
+   * The stamp region's pixels ({pixels, stride, channels}), or null if this frame's could not
+   * be read. Where the browser exposes the decoded frame's planes (I420, NV12...), the rows of
+   * the Y plane under the stamp are copied from the frame: drawing the video into a canvas
+   * instead converts the whole frame to RGB on the main thread first (~3 ms per frame at
+   * 640x480 with software decoding on the test machine, 9 % of the page's main thread at
+   * 30 fps). A frame without planes (format null) uses the canvas from then on, and so does a
+   * browser whose plane copies failed 3 times in a row.
    */
   async stampPixels() {
     if (this.stampSource !== "canvas" && typeof VideoFrame !== "undefined") {
       let frame = null;
       try {
-        frame = new VideoFrame(this.video);
+        frame = new VideoFrame(this.video); // the frame being presented (created in the callback)
         if (LUMA_FIRST_FORMATS.has(frame.format)) {
-          const rect = { x: 0, y: 0, width: STAMP_WIDTH_PX, height: STAMP_HEIGHT_PX };
+          const { x, y } = frame.visibleRect;
+          const rect = { x, y, width: STAMP_WIDTH_PX, height: STAMP_HEIGHT_PX };
           const buffer = new Uint8Array(frame.allocationSize({ rect }));
-          const [y] = await frame.copyTo(buffer, { rect });
+          const [luma] = await frame.copyTo(buffer, { rect });
           this.stampSource = "y-plane";
-          return { pixels: buffer.subarray(y.offset), stride: y.stride, channels: 1 };
+          this.planeFailures = 0;
+          return { pixels: buffer.subarray(luma.offset), stride: luma.stride, channels: 1 };
         }
-        this.stampSource = "canvas";
-      } catch {
-        this.stampSource = "canvas";
+        this.useCanvas(`frames have no readable planes (format ${frame.format})`);
+      } catch (error) {
+        // after an await the video may show a later frame: no canvas read for this one
+        if (++this.planeFailures >= 3) this.useCanvas(`copying the Y plane failed: ${error.message}`);
+        return null;
       } finally {
         frame?.close(); // an unclosed frame holds a decoder buffer
       }
@@ -86,6 +96,12 @@ export class VideoView {
     this.ctx.drawImage(this.video, 0, 0, STAMP_WIDTH_PX, STAMP_HEIGHT_PX, 0, 0, STAMP_WIDTH_PX, STAMP_HEIGHT_PX);
     const pixels = this.ctx.getImageData(0, 0, STAMP_WIDTH_PX, STAMP_HEIGHT_PX).data;
     return { pixels, stride: STAMP_WIDTH_PX, channels: 4 };
+  }
+
+  useCanvas(reason) {
+    if (this.stampSource === "canvas") return;
+    this.stampSource = "canvas";
+    console.warn(`video stamps: reading them through a canvas from now on: ${reason}`);
   }
 
   onStamp(stamp, displayMs) {
@@ -97,7 +113,10 @@ export class VideoView {
     if (this.lastFrameNumber !== null && stamp.frameNumber > this.lastFrameNumber + 1) {
       this.framesSkipped += stamp.frameNumber - this.lastFrameNumber - 1;
     }
-    if (this.lastFrameNumber === null || stamp.frameNumber > this.lastFrameNumber) {
+    // reads finish in order but may overtake each other after a switch to the canvas: keep the
+    // newest number, unless the counter restarted (a new camera) or wrapped
+    const last = this.lastFrameNumber;
+    if (last === null || stamp.frameNumber > last || last - stamp.frameNumber > FRAME_NUMBER_RESTART) {
       this.lastFrameNumber = stamp.frameNumber;
     }
     const wallNs = this.connection.gatewayWallNs(BigInt(Math.round(displayMs * 1e6)));
