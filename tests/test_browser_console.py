@@ -239,6 +239,32 @@ async def test_console_connects_and_video_frames_advance(console: Console) -> No
     await screenshot(page, "console_connected")
 
 
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("input_gap_ms=5", "invalid input_gap_ms=5: valid is 10..1000"),
+        (
+            "input_gap_ms=20&control_hz=120",
+            "invalid input_gap_ms=20: valid is 25..1000 (at least 3 sample periods at "
+            "control_hz=120)",
+        ),
+        ("control_hz=50", "invalid control_hz=50: valid is 120..1000"),
+    ],
+)
+async def test_a_bad_page_option_is_refused_with_the_valid_values(
+    console: Console, query: str, message: str
+) -> None:
+    url = console.page.url.split("?")[0]
+    page = await console.page.context.browser.new_page()
+    try:
+        await page.goto(f"{url}?console_id=typo&{query}")
+        await wait_for_page(page, "!document.querySelector('#banner').hidden", 10.0)
+        assert await page.inner_text("#banner") == message
+        assert not any(p.console_id == "typo" for p in console.gateway.peers.values())
+    finally:
+        await page.close()
+
+
 async def test_mouse_drag_right_moves_tool_right_in_the_image(console: Console) -> None:
     async def trial() -> tuple[np.ndarray, np.ndarray]:
         before = await console.tool_in_camera()

@@ -1,7 +1,7 @@
 // The surgeon console page: wires the connection, the video view, the virtual master and its
 // input devices, the teleoperation session, the HUD and the alarms, and the team (control of the
 // arms, presence, telestration, chat). Query parameters (all optional): token, console_id, role,
-// gateway, ping_hz, control_hz, arm, scale, tremor, adaptive, mute.
+// gateway, ping_hz, control_hz, input_gap_ms, arm, scale, tremor, adaptive, mute.
 import { ConnectError, GatewayConnection } from "./connection.js";
 import { Voice } from "./voice.js";
 import { VideoView } from "./video.js";
@@ -42,6 +42,13 @@ export function optionsFromQuery(search) {
     if (!["on", "off"].includes(v)) throw new Error(`invalid ${name}=${v}: valid are on, off`);
     return v === "on";
   };
+  // a gap shorter than 3 sample periods would restart the tremor filter on ordinary timer jitter
+  const inputGapMs = (controlHz) => {
+    const lo = Math.ceil(3000 / controlHz);
+    const v = number("input_gap_ms", 100, 10, 1000);
+    if (v < lo) throw new Error(`invalid input_gap_ms=${q.get("input_gap_ms")}: valid is ${lo}..1000 (at least 3 sample periods at control_hz=${controlHz})`);
+    return v;
+  };
   return {
     token,
     consoleId: q.get("console_id") ?? "browser-console",
@@ -49,7 +56,7 @@ export function optionsFromQuery(search) {
     gateway: q.get("gateway") ?? window.location.origin,
     pingHz: q.has("ping_hz") ? number("ping_hz", 10, 1, 1000) : null, // null: the gateway's
     controlHz: number("control_hz", 200, 120, 1000),
-    inputGapMs: number("input_gap_ms", 100, 10, 1000),
+    inputGapMs: inputGapMs(number("control_hz", 200, 120, 1000)),
     arm,
     scale,
     tremor: onOff("tremor"),
