@@ -42,21 +42,21 @@ export function optionsFromQuery(search) {
     if (!["on", "off"].includes(v)) throw new Error(`invalid ${name}=${v}: valid are on, off`);
     return v === "on";
   };
+  const controlHz = number("control_hz", 200, 120, 1000);
   // a gap shorter than 3 sample periods would restart the tremor filter on ordinary timer jitter
-  const inputGapMs = (controlHz) => {
-    const lo = Math.ceil(3000 / controlHz);
-    const v = number("input_gap_ms", 100, 10, 1000);
-    if (v < lo) throw new Error(`invalid input_gap_ms=${q.get("input_gap_ms")}: valid is ${lo}..1000 (at least 3 sample periods at control_hz=${controlHz})`);
-    return v;
-  };
+  const inputGapMs = number("input_gap_ms", 100, 10, 1000);
+  const minGapMs = Math.ceil(3000 / controlHz);
+  if (inputGapMs < minGapMs) {
+    throw new Error(`invalid input_gap_ms=${q.get("input_gap_ms")}: valid is ${minGapMs}..1000 (at least 3 sample periods at control_hz=${controlHz})`);
+  }
   return {
     token,
     consoleId: q.get("console_id") ?? "browser-console",
     role,
     gateway: q.get("gateway") ?? window.location.origin,
     pingHz: q.has("ping_hz") ? number("ping_hz", 10, 1, 1000) : null, // null: the gateway's
-    controlHz: number("control_hz", 200, 120, 1000),
-    inputGapMs: inputGapMs(number("control_hz", 200, 120, 1000)),
+    controlHz,
+    inputGapMs,
     arm,
     scale,
     tremor: onOff("tremor"),
