@@ -522,9 +522,9 @@ async def test_telestration_round_trip_between_two_consoles(site: Site) -> None:
         "window.consoleApp.snapshot().team.strokes.some((s) => s.author === 'rome-lead' && "
         f"s.stroke_id === {stroke_id} && s.points === {n_points})"
     )
-    await until(bed, expression, 10.0)
+    await until(bed, expression, site.wait_s(bed))
     elapsed_ms = (time.perf_counter() - t0) * 1000
-    await until(hall, expression, OBSERVER_WAIT_S)  # observers see it too
+    await until(hall, expression, site.wait_s(hall))  # observers see it too
     print(f"telestration: pen up on one console -> stroke shown on the other: {elapsed_ms:.0f} ms")
     points = await bed.evaluate(
         f"window.consoleApp.team.telestration.board.list().find((s) => s.stroke_id === {stroke_id})"

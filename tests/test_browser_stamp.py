@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from telesurgery.media.stamp import FrameStamp, StampLayout, draw_stamp
+from telesurgery.media.stamp import FrameStamp, StampLayout, draw_stamp, draw_stamp_yuv420p
 
 ROOT = Path(__file__).resolve().parent.parent
 JS = ROOT / "src" / "telesurgery" / "console" / "web" / "js"
@@ -64,12 +64,20 @@ def _rgba(stamp: FrameStamp, noise: int, damage: bool = False) -> list[object]:
 
 
 def _y_plane(stamp: FrameStamp, noise: int, damage: bool = False, pad_px: int = 16) -> list[object]:
-    """The Y plane of an I420 frame (BT.601 limited range), rows padded as a decoder's are."""
-    rgb = _rgb(stamp, noise, damage).astype(np.float64)
-    y = 16.0 + 0.257 * rgb[..., 0] + 0.504 * rgb[..., 1] + 0.098 * rgb[..., 2]
-    plane = np.zeros((y.shape[0], y.shape[1] + pad_px), dtype=np.uint8)
-    plane[:, : y.shape[1]] = np.round(y).astype(np.uint8)
-    return [plane.tobytes().hex(), plane.shape[1], 1]
+    """The Y plane of an I420 picture stamped as the gateway's encoder stamps it
+    (``draw_stamp_yuv420p``), rows padded as a decoder's are."""
+    layout = StampLayout()
+    h, w = layout.height_px, layout.width_px
+    y = np.full((h, w + pad_px), 90, dtype=np.uint8)
+    u = np.full((h // 2, (w + pad_px) // 2), 128, dtype=np.uint8)
+    v = u.copy()
+    draw_stamp_yuv420p((y, u, v), stamp, layout)
+    rng = np.random.default_rng(noise)
+    noisy = y.astype(np.int16) + rng.integers(-noise, noise + 1, y.shape)
+    y = np.clip(noisy, 0, 255).astype(np.uint8)
+    if damage:  # flip one payload cell
+        y[0:8, 8:16] = 255 - y[0:8, 8:16]
+    return [y.tobytes().hex(), y.shape[1], 1]
 
 
 def test_browser_reads_the_stamps_python_draws(tmp_path: Path) -> None:
