@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import os
 import time
 from dataclasses import dataclass
 
@@ -413,6 +415,45 @@ async def test_lifecycle_transitions_are_guarded() -> None:
     await shared.stop()  # idempotent
     shared.submit_threadsafe(make_frame(0))  # ignored once stopped
     assert shared.stats.frames_submitted == 0
+
+
+def can_use_sched_fifo() -> bool:
+    """Whether this process may put a thread under SCHED_FIFO (root or CAP_SYS_NICE)."""
+
+    def probe() -> bool:
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+        except OSError:
+            return False
+        return True
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(probe).result()
+
+
+@pytest.mark.parametrize("priority", [3, None])
+async def test_the_encode_thread_runs_under_its_realtime_priority(priority: int | None) -> None:
+    shared = SharedVideoEncoder(
+        EncoderConfig(width_px=WIDTH, height_px=HEIGHT),
+        fanout=FanoutConfig(stamp_layout=LAYOUT, realtime_priority=priority),
+    )
+    await shared.start()
+    try:
+        assert shared._executor is not None
+        policy, param = shared._executor.submit(
+            lambda: (os.sched_getscheduler(0), os.sched_getparam(0).sched_priority)
+        ).result()
+    finally:
+        await shared.stop()
+    if priority is not None and can_use_sched_fifo():
+        assert (policy, param) == (os.SCHED_FIFO, priority)
+    else:  # not asked, or refused (logged): the default scheduler
+        assert policy == os.SCHED_OTHER
+
+
+def test_a_bad_encode_thread_priority_is_refused_with_the_valid_range() -> None:
+    with pytest.raises(ConfigError, match=r"realtime_priority.*None or 1\.\.99"):
+        FanoutConfig(realtime_priority=0)
 
 
 def test_rtp_timestamps_follow_the_end_of_encoding_by_default() -> None:

@@ -24,8 +24,8 @@ from numpy.typing import NDArray
 from telesurgery.exceptions import ConfigError, TelesurgeryError
 from telesurgery.robot.contract import FloatArray
 from telesurgery.robot.sim.mjcf import CAMERA_NAME
-from telesurgery.robot.sim.priority import set_realtime_priority
 from telesurgery.robot.sim.stats import PeriodRecorder, PeriodStats
+from telesurgery.scheduling import set_realtime_priority
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from telesurgery.exceptions import ConfigError, TelesurgeryError
-from telesurgery.robot.sim.priority import set_realtime_priority
 from telesurgery.robot.sim.stats import PeriodRecorder, PeriodStats
+from telesurgery.scheduling import set_realtime_priority
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,10 @@
-"""Real-time scheduling for the cart's threads (Linux SCHED_FIFO)."""
+"""Real-time scheduling of latency-critical threads (Linux SCHED_FIFO).
+
+Used by the cart's servo loop (highest), its camera (below it) and the gateway's video encoder
+(below the camera): each does a bounded amount of work per period, and under the default
+scheduler a loaded 2-core host delays it behind whatever else is runnable (the browser, the
+event loop), which is latency on every frame or tick.
+"""
 
 from __future__ import annotations
 
