@@ -7,6 +7,9 @@ from pathlib import Path
 import pytest
 
 from telesurgery.cli import main
+from telesurgery.gateway.command import playout_delay_arg
+from telesurgery.gateway.config import GatewayConfig
+from telesurgery.media.playout_delay import PlayoutDelay
 
 
 def test_gateway_needs_an_operation_to_authenticate(
@@ -24,3 +27,22 @@ def test_tls_needs_both_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     )
     assert code == 2
     assert "both set (HTTPS) or neither" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["15", "-10", "40960", "soon"])
+def test_a_bad_playout_delay_is_refused_with_the_valid_values(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["gateway", "--no-auth", "--no-record", "--playout-delay-ms", value])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "--playout-delay-ms" in err
+    assert "valid is 'browser' or a multiple of 10 in 0..40950 [ms]" in err
+
+
+def test_playout_delay_values_map_to_what_the_gateway_asks_browsers() -> None:
+    assert playout_delay_arg("0").delay == PlayoutDelay(0, 0)
+    assert playout_delay_arg("60").delay == PlayoutDelay(0, 60)
+    assert playout_delay_arg("browser").delay is None
+    assert GatewayConfig().playout_delay == PlayoutDelay(0, 0)  # the default shows frames at once

@@ -72,6 +72,7 @@ from telesurgery.media.fanout import SharedVideoEncoder
 from telesurgery.media.feedback import SenderFeedbackTap
 from telesurgery.media.observer_video import strip_congestion_feedback
 from telesurgery.media.packetize import use_shared_payloads
+from telesurgery.media.playout_delay import request_playout_delay
 from telesurgery.media.webrtc import rtc_configuration
 from telesurgery.operation.arbitration import ArbitrationConfig
 from telesurgery.operation.roles import Role
@@ -331,6 +332,7 @@ class Gateway:
                 link_seed=self.config.link_seed,
                 ice_servers=self.config.ice_servers,
                 niceness=self.config.observer_relay_niceness,
+                playout_delay=self.config.playout_delay,
             ),
             on_keyframe_request=self._relay_keyframe_request,
         )
@@ -525,6 +527,8 @@ class Gateway:
                     )
                     if not surgeon:  # observers' bandwidth estimates are not used
                         strip_congestion_feedback(transceiver)
+                    if self.config.playout_delay is not None:
+                        request_playout_delay(pc, transceiver, self.config.playout_delay)
                     self._taps[session_id] = SenderFeedbackTap(
                         transceiver.sender,
                         on_keyframe_request=self.video.request_keyframe,

@@ -5,9 +5,42 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from telesurgery.cli import Command
+from telesurgery.exceptions import ConfigError
+from telesurgery.media.playout_delay import (
+    PLAYOUT_DELAY_MAX_MS,
+    PLAYOUT_DELAY_UNIT_MS,
+    PlayoutDelay,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PlayoutDelayArg:
+    """``--playout-delay-ms``: a maximum in ms, or None for "browser"."""
+
+    max_ms: int | None
+
+    @property
+    def delay(self) -> PlayoutDelay | None:
+        return None if self.max_ms is None else PlayoutDelay(0, self.max_ms)
+
+
+def playout_delay_arg(text: str) -> PlayoutDelayArg:
+    """Parse ``--playout-delay-ms``; the error says what is valid."""
+    if text.strip().lower() == "browser":
+        return PlayoutDelayArg(None)
+    try:
+        max_ms = int(text)
+        PlayoutDelay(0, max_ms)
+    except (ValueError, ConfigError):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: valid is 'browser' or a multiple of {PLAYOUT_DELAY_UNIT_MS} in "
+            f"0..{PLAYOUT_DELAY_MAX_MS} [ms]"
+        ) from None
+    return PlayoutDelayArg(max_ms)
 
 
 class GatewayCommand(Command):
@@ -37,6 +70,15 @@ class GatewayCommand(Command):
         parser.add_argument("--width", type=int, default=640, help="endoscope image width [px]")
         parser.add_argument("--height", type=int, default=480, help="endoscope image height [px]")
         parser.add_argument("--fps", type=float, default=30.0, help="endoscope frame rate [1/s]")
+        parser.add_argument(
+            "--playout-delay-ms",
+            type=playout_delay_arg,
+            default=PlayoutDelayArg(0),
+            metavar="MS|browser",
+            help="most playout delay browsers may add to the video [ms, a multiple of 10]: 0 "
+            "shows each frame as soon as it is decoded; 'browser' leaves it to the browser's "
+            "jitter buffer (default 0)",
+        )
         parser.add_argument(
             "--record-dir",
             type=Path,
@@ -119,6 +161,7 @@ class GatewayCommand(Command):
             video=EncoderConfig(
                 codec=args.codec, width_px=args.width, height_px=args.height, fps=round(args.fps)
             ),
+            playout_delay=args.playout_delay_ms.delay,
         )
         robot = SimCartConfig(
             camera=CameraConfig(width=args.width, height=args.height, fps=args.fps)

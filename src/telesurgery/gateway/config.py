@@ -8,6 +8,7 @@ from pathlib import Path
 from telesurgery.exceptions import ConfigError
 from telesurgery.gateway.voice import VoiceConfig
 from telesurgery.media.encoder import EncoderConfig
+from telesurgery.media.playout_delay import PlayoutDelay
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,11 @@ class GatewayConfig:
     """Per-console control message rate limit [messages/s] (token bucket, burst 10 % of it)."""
     video: EncoderConfig = field(default_factory=EncoderConfig)
     """Shared video encoder settings."""
+    playout_delay: PlayoutDelay | None = field(default_factory=PlayoutDelay)
+    """Playout delay asked of every browser's video receiver (the RTP playout-delay extension,
+    :mod:`telesurgery.media.playout_delay`); the default (0, 0) shows each frame as soon as it is
+    decoded. None leaves it to the browser's jitter buffer (smoother on a jittery link, ~20 ms
+    later on a clean one)."""
     record_dir: Path | None = None
     """Where each operation's MCAP recording is written (``operation-<UTC time>.mcap``);
     None records nothing (the ``telesurgery gateway`` command records by default)."""

@@ -59,6 +59,7 @@ from telesurgery.media.fanout import EncodedFrame, EncodedVideoTrack, FanoutStat
 from telesurgery.media.feedback import SenderFeedbackTap
 from telesurgery.media.observer_video import strip_congestion_feedback
 from telesurgery.media.packetize import Payloads, SharedPayloads, use_shared_payloads
+from telesurgery.media.playout_delay import PlayoutDelay, request_playout_delay
 from telesurgery.media.webrtc import rtc_configuration
 
 logger = logging.getLogger(__name__)
@@ -79,6 +80,8 @@ class RelayConfig:
     """STUN/TURN URLs, as the gateway's."""
     niceness: int = 10
     """Added to the relay process's niceness at start (0..19; higher: less CPU when short)."""
+    playout_delay: PlayoutDelay | None = field(default_factory=PlayoutDelay)
+    """Playout delay asked of every observer's browser, as ``GatewayConfig.playout_delay``."""
     idle_priority: bool = True
     """Run the relay under Linux's ``SCHED_IDLE`` policy: it gets a core only when no normal
     task wants it, and any waking normal task (the servo, camera, encoder, surgeons' network)
@@ -286,6 +289,8 @@ class ObserverRelay:
                     transceiver.sender, track.payloads_for, self.config.codec
                 )
                 strip_congestion_feedback(transceiver)
+                if self.config.playout_delay is not None:
+                    request_playout_delay(pc, transceiver, self.config.playout_delay)
                 observer.track = track
                 observer.tap = SenderFeedbackTap(
                     transceiver.sender, on_keyframe_request=self.video.request_keyframe
