@@ -29,7 +29,7 @@ def test_tls_needs_both_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "both set (HTTPS) or neither" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("value", ["15", "-10", "40960", "soon"])
+@pytest.mark.parametrize("value", ["15", "-10", "40960", "soon", "1_0", " 20"])
 def test_a_bad_playout_delay_is_refused_with_the_valid_values(
     value: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpSendParameters
 from aiortc.rtp import HeaderExtensions, unpack_header_extensions
 
@@ -132,3 +134,73 @@ def test_bad_delays_are_refused_with_the_valid_range(
 ) -> None:
     with pytest.raises(ConfigError, match=message):
         PlayoutDelay(min_ms, max_ms)
+
+
+def rtp_extensions(packet: bytes) -> dict[int, bytes]:
+    """The header extensions of one serialized RTP packet (RFC 3550 / 8285), parsed by hand."""
+    offset = 12 + 4 * (packet[0] & 0x0F)  # fixed header and CSRCs
+    if not packet[0] & 0x10:  # no extension
+        return {}
+    profile = int.from_bytes(packet[offset : offset + 2], "big")
+    words = int.from_bytes(packet[offset + 2 : offset + 4], "big")
+    value = packet[offset + 4 : offset + 4 + 4 * words]
+    return dict(unpack_header_extensions(profile, value))
+
+
+async def test_every_video_packet_on_the_wire_carries_it() -> None:
+    console = RTCPeerConnection(rtc_configuration())
+    prefer_codec(console.addTransceiver("video", direction="recvonly"), "h264")
+    await console.setLocalDescription(await console.createOffer())
+    gateway = RTCPeerConnection(rtc_configuration())
+    try:
+        offer = with_playout_delay(console.localDescription.sdp)
+        await gateway.setRemoteDescription(RTCSessionDescription(offer, "offer"))
+        (transceiver,) = gateway.getTransceivers()
+        transceiver.direction = "sendonly"
+        transceiver.sender.replaceTrack(VideoStreamTrack())
+        assert request_playout_delay(gateway, transceiver, PlayoutDelay(0, 100))
+        assert request_playout_delay(gateway, transceiver, PlayoutDelay())  # the last one counts
+        sent: list[bytes] = []
+        transport = transceiver.sender.transport
+        send_rtp = transport._send_rtp
+
+        async def capture(data: bytes) -> None:
+            if not 192 <= data[1] <= 223:  # RTP, not RTCP (RFC 5761)
+                sent.append(data)
+            await send_rtp(data)
+
+        transport._send_rtp = capture
+        await gateway.setLocalDescription(await gateway.createAnswer())
+        await console.setRemoteDescription(gateway.localDescription)
+        for _ in range(200):
+            if len(sent) >= 20:
+                break
+            await asyncio.sleep(0.05)
+        assert len(sent) >= 20, f"only {len(sent)} RTP packets sent in 10 s"
+        assert all(rtp_extensions(p).get(OFFERED_ID) == b"\x00\x00\x00" for p in sent)
+    finally:
+        await console.close()
+        await gateway.close()
+
+
+@pytest.mark.parametrize(
+    ("offered_id", "why"),
+    [(15, "above what a one-byte header carries"), (1, "the id of another extension (mid)")],
+)
+async def test_an_unusable_offered_id_is_answered_without_it(offered_id: int, why: str) -> None:
+    console = RTCPeerConnection(rtc_configuration())
+    prefer_codec(console.addTransceiver("video", direction="recvonly"), "h264")
+    await console.setLocalDescription(await console.createOffer())
+    gateway = RTCPeerConnection(rtc_configuration())
+    try:
+        offer = with_playout_delay(console.localDescription.sdp, offered_id)
+        assert "a=extmap:1 urn:ietf:params:rtp-hdrext:sdes:mid" in offer  # aiortc's mid id
+        await gateway.setRemoteDescription(RTCSessionDescription(offer, "offer"))
+        (transceiver,) = gateway.getTransceivers()
+        transceiver.direction = "sendonly"
+        assert not request_playout_delay(gateway, transceiver, PlayoutDelay()), why
+        await gateway.setLocalDescription(await gateway.createAnswer())
+        assert "playout-delay" not in gateway.localDescription.sdp
+    finally:
+        await console.close()
+        await gateway.close()

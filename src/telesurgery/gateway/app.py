@@ -68,7 +68,7 @@ from telesurgery.gateway.voice import VoiceConference
 from telesurgery.link.latency import LatencyTracker
 from telesurgery.link.profiles import NO_EMULATION, LinkProfile, parse_link
 from telesurgery.link.rtt_filter import rtt_window_s
-from telesurgery.media.fanout import SharedVideoEncoder
+from telesurgery.media.fanout import FanoutConfig, SharedVideoEncoder
 from telesurgery.media.feedback import SenderFeedbackTap
 from telesurgery.media.observer_video import strip_congestion_feedback
 from telesurgery.media.packetize import use_shared_payloads
@@ -262,7 +262,10 @@ class Gateway:
             recorder=self.recorder,
         )
         if getattr(self.robot_config, "camera", None) is not None:
-            self.video = SharedVideoEncoder(self.config.video)
+            self.video = SharedVideoEncoder(
+                self.config.video,
+                fanout=FanoutConfig(realtime_priority=self.config.video_encode_priority),
+            )
             await self.video.start()
             patient.frame_listeners.append(self.video.submit)
             if self.recorder is not None:

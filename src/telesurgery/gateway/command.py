@@ -33,6 +33,8 @@ def playout_delay_arg(text: str) -> PlayoutDelayArg:
     if text.strip().lower() == "browser":
         return PlayoutDelayArg(None)
     try:
+        if not text.isascii() or not text.isdigit():
+            raise ValueError(text)
         max_ms = int(text)
         PlayoutDelay(0, max_ms)
     except (ValueError, ConfigError):

@@ -59,6 +59,9 @@ class GatewayConfig:
     """Per-console control message rate limit [messages/s] (token bucket, burst 10 % of it)."""
     video: EncoderConfig = field(default_factory=EncoderConfig)
     """Shared video encoder settings."""
+    video_encode_priority: int | None = 3
+    """SCHED_FIFO priority of the shared encoder's thread (``FanoutConfig.realtime_priority``:
+    below the cart's camera and servo loop); None keeps the default scheduler."""
     playout_delay: PlayoutDelay | None = field(default_factory=PlayoutDelay)
     """Playout delay asked of every browser's video receiver (the RTP playout-delay extension,
     :mod:`telesurgery.media.playout_delay`); the default (0, 0) shows each frame as soon as it is
@@ -138,6 +141,12 @@ class GatewayConfig:
             raise ConfigError("grant_timeout_ms", self.grant_timeout_ms, "100..600000")
         if not 100.0 <= self.link_lost_after_ms <= 60_000.0:
             raise ConfigError("link_lost_after_ms", self.link_lost_after_ms, "100..60000")
+        if self.video_encode_priority is not None and not 1 <= self.video_encode_priority <= 99:
+            raise ConfigError("video_encode_priority", self.video_encode_priority, "None or 1..99")
+        if self.playout_delay is not None and not isinstance(self.playout_delay, PlayoutDelay):
+            raise ConfigError(
+                "playout_delay", self.playout_delay, "None or a PlayoutDelay(min_ms, max_ms)"
+            )
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ConfigError(
                 "tls_cert/tls_key", (self.tls_cert, self.tls_key), "both set (HTTPS) or neither"

@@ -151,7 +151,9 @@ class FanoutConfig:
     scheduler a loaded 2-core host runs it between the browser's and the event loop's time
     slices: measured with ``bench/browser.py``, capture -> encoded p50 went from 16-17 ms to
     11-12 ms with it. Needs CAP_SYS_NICE (if refused, a warning is logged and the thread keeps
-    the default scheduler); None keeps the default scheduler."""
+    the default scheduler); None keeps the default scheduler. Not applied with an encoder of
+    more than one thread (``EncoderConfig.threads``): the codec's own threads would inherit it
+    and could take every core from the event loop."""
 
     def __post_init__(self) -> None:
         if self.realtime_priority is not None and not 1 <= self.realtime_priority <= 99:
@@ -377,7 +379,10 @@ class SharedVideoEncoder:
             max_workers=1,
             thread_name_prefix="video-encode",
             initializer=set_realtime_priority,
-            initargs=(self.fanout.realtime_priority, "video-encode"),
+            initargs=(
+                self.fanout.realtime_priority if self.config.threads == 1 else None,
+                "video-encode",
+            ),
         )
         self._task = asyncio.create_task(self._run(), name="shared-video-encoder")
 

@@ -43,6 +43,9 @@ PLAYOUT_DELAY_UNIT_MS = 10
 """The extension's unit [ms]."""
 PLAYOUT_DELAY_MAX_MS = 0xFFF * PLAYOUT_DELAY_UNIT_MS
 """The largest delay the extension's 12 bits carry [ms]."""
+ONE_BYTE_MAX_ID = 14
+"""The largest id of a one-byte header extension (RFC 8285); an offer that maps the playout
+delay above it (Chromium does not) is answered without it, so packets keep one-byte headers."""
 _MAP_ATTRIBUTE = "_RTCRtpSender__rtp_header_extensions_map"
 
 
@@ -87,7 +90,8 @@ class _PlayoutDelayExtensionsMap(aiortc_rtp.HeaderExtensionsMap):
 
     def __init__(self, value: bytes) -> None:
         super().__init__()
-        self._value = value
+        self.value = value
+        """The extension's 3 bytes."""
         self._id: int | None = None
 
     def configure(self, parameters: RTCRtpParameters) -> None:
@@ -101,15 +105,17 @@ class _PlayoutDelayExtensionsMap(aiortc_rtp.HeaderExtensionsMap):
         if self._id is None:
             return profile, data
         extensions = aiortc_rtp.unpack_header_extensions(profile, data)
-        extensions.append((self._id, self._value))
+        extensions.append((self._id, self.value))
         return aiortc_rtp.pack_header_extensions(extensions)
 
 
 def request_playout_delay(pc: Any, transceiver: Any, delay: PlayoutDelay) -> bool:
     """Ask the receiver of ``transceiver`` (a video transceiver of the aiortc peer connection
-    ``pc``) for ``delay``, if its offer includes the playout-delay extension; True if it did.
+    ``pc``) for ``delay``, if its offer includes the playout-delay extension under a usable id
+    (1..14, not another extension's); True if it did.
 
-    Call it after ``setRemoteDescription(offer)`` and before ``createAnswer()``. Idempotent.
+    Call it after ``setRemoteDescription(offer)`` and before ``createAnswer()``. Calling it
+    again replaces the delay.
     """
     check_aiortc_version()
     extensions = getattr(transceiver, "_headerExtensions", None)
@@ -131,13 +137,18 @@ def request_playout_delay(pc: Any, transceiver: Any, delay: PlayoutDelay) -> boo
             "setRemoteDescription(offer) and before createAnswer()"
         )
     offered = _offered_id(offer.sdp, transceiver.mid)
-    if offered is None:
+    taken = {x.id for x in extensions if x.uri != PLAYOUT_DELAY_URI}
+    if offered is None or not 1 <= offered <= ONE_BYTE_MAX_ID or offered in taken:
+        # not offered, or under an id a one-byte header cannot carry or another extension uses
         return False
-    if not any(x.uri == PLAYOUT_DELAY_URI for x in extensions):
-        extensions.append(RTCRtpHeaderExtensionParameters(id=offered, uri=PLAYOUT_DELAY_URI))
+    extensions[:] = [x for x in extensions if x.uri != PLAYOUT_DELAY_URI]
+    extensions.append(RTCRtpHeaderExtensionParameters(id=offered, uri=PLAYOUT_DELAY_URI))
+    value = delay.to_bytes()
     current = getattr(sender, _MAP_ATTRIBUTE)
-    if not isinstance(current, _PlayoutDelayExtensionsMap):
-        setattr(sender, _MAP_ATTRIBUTE, _PlayoutDelayExtensionsMap(delay.to_bytes()))
+    if isinstance(current, _PlayoutDelayExtensionsMap):
+        current.value = value  # a second call's delay replaces the first's
+    else:
+        setattr(sender, _MAP_ATTRIBUTE, _PlayoutDelayExtensionsMap(value))
     return True
 
 
