@@ -36,6 +36,16 @@ the colour conversion before it was switched to POINT. Before the receive-side f
 bottleneck delivered frames 10-12 s late (aiortc's jitter buffer held every frame behind one lost
 packet until 512 packets had piled up).
 
+Measured 2026-12-07 (idle host but for this run, 2 cores), loopback 640x480@30 with the encode
+thread under SCHED_FIFO 3, p50 from capture [ms]: submit 7.6, encode_start 8.2, encoded 11.2
+(16-17 before the real-time priority), sent 12.9, first_packet 13.5, complete 14.3, decoded 16.2.
+Three full runs: g2g p50 16.2 / 16.9 / 16.3, p99 24.6 / 29.5 / 26.8; 720p p50 20.2 / 19.5 / 20.4;
+control one-way p99 7.8 / 7.1 / 8.0 (p50 1.4; the gateway's hand-over to the servo tick is
+p99 ~1 ms of it, the rest is the two aiortc event loops, each 70-80 % busy). ``LP_NUM_THREADS=2``
+(llvmpipe rendering on both cores) gave render-side gains within the run-to-run spread (g2g p50
+16.6 / 13.3 against 16.3 / 15.9) and a servo period p99 of 1.4 ms in one of two runs: the
+camera keeps rendering in its own thread.
+
 Usage: ``python bench/link.py [--seconds N] [--link NAME] [--only control]``; the last
 line is one JSON object. ``--only control`` runs the loopback phase with the video flowing (the
 camera renders, the gateway encodes, the SDK decodes) but measures only the control path.
