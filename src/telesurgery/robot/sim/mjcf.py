@@ -11,6 +11,12 @@ floor), 4 = ring feet. A ring rests on three hidden spheres inside its wall (3 c
 board instead of ~24 from its capsules), while its capsules collide with pegs, fingers and other
 rings; fingers collide with parts and supports.
 
+Contacts are elliptic friction cones with ``impratio=10`` and three ``noslip`` iterations. Without
+the noslip pass, MuJoCo's soft friction lets a held ring creep out of the jaws: the remote demo's
+ring (held ~4 s, longer than a local script holds it) slid out after 2-3 s and fell back onto
+its peg; with it, the ring is carried and placed. It costs ~6 us per physics step (29 400 ->
+24 800 steps/s idle, ``bench/robot.py``).
+
 Rendering is set up for a CPU (Mesa llvmpipe): no shadows, no multisampling (``offsamples=0``:
 4x MSAA triples the per-frame cost), coarse tessellation of round geoms and of the floor plane.
 Measured on the 2-core dev machine: ~29 ms -> ~4 ms per 640x480 frame.
@@ -210,7 +216,8 @@ def build_cart_mjcf(
     floor_z = -board.plate_thickness_m
     return f"""<mujoco model="telesurgery_cart">
 <compiler angle="radian" autolimits="true"/>
-<option timestep="{_num(timestep_s)}" integrator="implicitfast" cone="elliptic" impratio="10"/>
+<option timestep="{_num(timestep_s)}" integrator="implicitfast" cone="elliptic" impratio="10"
+        noslip_iterations="3"/>
 <visual>
   <global offwidth="{width}" offheight="{height}"/>
   <quality shadowsize="0" offsamples="0" numslices="12" numstacks="6" numquads="1"/>
