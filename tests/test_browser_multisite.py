@@ -45,6 +45,7 @@ from browser_support import (
 )
 from telesurgery.gateway.app import Gateway
 from telesurgery.gateway.config import GatewayConfig
+from telesurgery.media.playout_delay import PLAYOUT_DELAY_URI
 from telesurgery.operation.provision import provision
 from telesurgery.operation.roles import Role
 from telesurgery.operation.store import OperationStore
@@ -382,6 +383,9 @@ async def test_observer_has_no_control_ui_and_cannot_move_the_robot(site: Site) 
     visible_buttons = await page.locator("#control-rows button:visible").count()
     assert visible_buttons == 0
     assert "view only" in await page.inner_text("#role")
+    # the relay's answer, like the gateway's, asks Chromium for no playout delay
+    answer = await page.evaluate("() => window.consoleApp.connection.pc.remoteDescription.sdp")
+    assert PLAYOUT_DELAY_URI in answer
     # Enter and Escape do nothing for an observer: no control message at all
     await page.keyboard.press("Enter")
     await page.keyboard.press("Escape")
