@@ -42,7 +42,7 @@ def test_a_bad_playout_delay_is_refused_with_the_valid_values(
 
 
 def test_playout_delay_values_map_to_what_the_gateway_asks_browsers() -> None:
-    assert playout_delay_arg("0").delay == PlayoutDelay(0, 0)
-    assert playout_delay_arg("60").delay == PlayoutDelay(0, 60)
-    assert playout_delay_arg("browser").delay is None
+    assert playout_delay_arg("0") == PlayoutDelay(0, 0)
+    assert playout_delay_arg("60") == PlayoutDelay(0, 60)
+    assert playout_delay_arg("browser") is None
     assert GatewayConfig().playout_delay == PlayoutDelay(0, 0)  # the default shows frames at once

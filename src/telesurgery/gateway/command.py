@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from telesurgery.cli import Command
@@ -17,32 +16,20 @@ from telesurgery.media.playout_delay import (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class PlayoutDelayArg:
-    """``--playout-delay-ms``: a maximum in ms, or None for "browser"."""
-
-    max_ms: int | None
-
-    @property
-    def delay(self) -> PlayoutDelay | None:
-        return None if self.max_ms is None else PlayoutDelay(0, self.max_ms)
-
-
-def playout_delay_arg(text: str) -> PlayoutDelayArg:
-    """Parse ``--playout-delay-ms``; the error says what is valid."""
+def playout_delay_arg(text: str) -> PlayoutDelay | None:
+    """Parse ``--playout-delay-ms``: a maximum (the minimum is 0), or None for "browser"; the
+    error says what is valid."""
     if text.strip().lower() == "browser":
-        return PlayoutDelayArg(None)
+        return None
     try:
         if not text.isascii() or not text.isdigit():
             raise ValueError(text)
-        max_ms = int(text)
-        PlayoutDelay(0, max_ms)
+        return PlayoutDelay(0, int(text))
     except (ValueError, ConfigError):
         raise argparse.ArgumentTypeError(
             f"{text!r}: valid is 'browser' or a multiple of {PLAYOUT_DELAY_UNIT_MS} in "
             f"0..{PLAYOUT_DELAY_MAX_MS} [ms]"
         ) from None
-    return PlayoutDelayArg(max_ms)
 
 
 class GatewayCommand(Command):
@@ -75,7 +62,7 @@ class GatewayCommand(Command):
         parser.add_argument(
             "--playout-delay-ms",
             type=playout_delay_arg,
-            default=PlayoutDelayArg(0),
+            default=PlayoutDelay(),
             metavar="MS|browser",
             help="most playout delay browsers may add to the video [ms, a multiple of 10]: 0 "
             "shows each frame as soon as it is decoded; 'browser' leaves it to the browser's "
@@ -163,7 +150,7 @@ class GatewayCommand(Command):
             video=EncoderConfig(
                 codec=args.codec, width_px=args.width, height_px=args.height, fps=round(args.fps)
             ),
-            playout_delay=args.playout_delay_ms.delay,
+            playout_delay=args.playout_delay_ms,
         )
         robot = SimCartConfig(
             camera=CameraConfig(width=args.width, height=args.height, fps=args.fps)
