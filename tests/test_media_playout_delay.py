@@ -30,14 +30,15 @@ def with_playout_delay(sdp: str, extension_id: int = OFFERED_ID) -> str:
     return "\r\n".join(lines)
 
 
-async def gateway_for(offer_sdp_edit: bool) -> tuple[RTCPeerConnection, RTCPeerConnection]:
-    """A console's recvonly video offer set on a gateway pc (not answered yet)."""
+async def gateway_for(offered_id: int | None) -> tuple[RTCPeerConnection, RTCPeerConnection]:
+    """A console's recvonly video offer, offering the playout delay under ``offered_id`` (None:
+    not at all), set on a gateway pc (not answered yet)."""
     console = RTCPeerConnection(rtc_configuration())
     prefer_codec(console.addTransceiver("video", direction="recvonly"), "h264")
     await console.setLocalDescription(await console.createOffer())
     sdp = console.localDescription.sdp
-    if offer_sdp_edit:
-        sdp = with_playout_delay(sdp)
+    if offered_id is not None:
+        sdp = with_playout_delay(sdp, offered_id)
     gateway = RTCPeerConnection(rtc_configuration())
     await gateway.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
     gateway.getTransceivers()[0].direction = "sendonly"
@@ -52,7 +53,7 @@ def extensions_of(transceiver: object) -> dict[int, bytes]:
 
 
 async def test_an_offered_playout_delay_is_answered_and_written_on_every_packet() -> None:
-    console, gateway = await gateway_for(offer_sdp_edit=True)
+    console, gateway = await gateway_for(OFFERED_ID)
     try:
         (transceiver,) = gateway.getTransceivers()
         assert request_playout_delay(gateway, transceiver, PlayoutDelay())
@@ -74,7 +75,7 @@ async def test_an_offered_playout_delay_is_answered_and_written_on_every_packet(
 
 
 async def test_an_offer_without_it_is_answered_as_before() -> None:
-    console, gateway = await gateway_for(offer_sdp_edit=False)
+    console, gateway = await gateway_for(None)
     try:
         (transceiver,) = gateway.getTransceivers()
         map_before = transceiver.sender._RTCRtpSender__rtp_header_extensions_map
@@ -97,7 +98,7 @@ async def test_it_must_be_called_between_the_offer_and_the_answer() -> None:
             request_playout_delay(pc, object(), PlayoutDelay())
     finally:
         await pc.close()
-    console, gateway = await gateway_for(offer_sdp_edit=True)
+    console, gateway = await gateway_for(OFFERED_ID)
     try:
         (transceiver,) = gateway.getTransceivers()
         await gateway.setLocalDescription(await gateway.createAnswer())
@@ -148,15 +149,9 @@ def rtp_extensions(packet: bytes) -> dict[int, bytes]:
 
 
 async def test_every_video_packet_on_the_wire_carries_it() -> None:
-    console = RTCPeerConnection(rtc_configuration())
-    prefer_codec(console.addTransceiver("video", direction="recvonly"), "h264")
-    await console.setLocalDescription(await console.createOffer())
-    gateway = RTCPeerConnection(rtc_configuration())
+    console, gateway = await gateway_for(OFFERED_ID)
     try:
-        offer = with_playout_delay(console.localDescription.sdp)
-        await gateway.setRemoteDescription(RTCSessionDescription(offer, "offer"))
         (transceiver,) = gateway.getTransceivers()
-        transceiver.direction = "sendonly"
         transceiver.sender.replaceTrack(VideoStreamTrack())
         assert request_playout_delay(gateway, transceiver, PlayoutDelay(0, 100))
         assert request_playout_delay(gateway, transceiver, PlayoutDelay())  # the last one counts
@@ -188,16 +183,11 @@ async def test_every_video_packet_on_the_wire_carries_it() -> None:
     [(15, "above what a one-byte header carries"), (1, "the id of another extension (mid)")],
 )
 async def test_an_unusable_offered_id_is_answered_without_it(offered_id: int, why: str) -> None:
-    console = RTCPeerConnection(rtc_configuration())
-    prefer_codec(console.addTransceiver("video", direction="recvonly"), "h264")
-    await console.setLocalDescription(await console.createOffer())
-    gateway = RTCPeerConnection(rtc_configuration())
+    console, gateway = await gateway_for(offered_id)
     try:
-        offer = with_playout_delay(console.localDescription.sdp, offered_id)
+        offer = gateway.remoteDescription.sdp
         assert "a=extmap:1 urn:ietf:params:rtp-hdrext:sdes:mid" in offer  # aiortc's mid id
-        await gateway.setRemoteDescription(RTCSessionDescription(offer, "offer"))
         (transceiver,) = gateway.getTransceivers()
-        transceiver.direction = "sendonly"
         assert not request_playout_delay(gateway, transceiver, PlayoutDelay()), why
         await gateway.setLocalDescription(await gateway.createAnswer())
         assert "playout-delay" not in gateway.localDescription.sdp
