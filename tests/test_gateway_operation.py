@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 from aiohttp import web
 
+from scheduling_support import can_use_sched_fifo
 from telesurgery.console.client import ConsoleClient
 from telesurgery.exceptions import ConfigError
 from telesurgery.gateway.app import Gateway, create_app
@@ -30,6 +32,7 @@ from telesurgery.protocol.messages import (
     SupervisorState,
 )
 from telesurgery.safety.state import ArmState
+from telesurgery.scheduling import ThreadPolicy, thread_policy
 
 pytestmark = [pytest.mark.sim, pytest.mark.timeout(180)]
 
@@ -437,6 +440,34 @@ async def test_gateway_shortens_the_gil_switch_interval_while_it_runs() -> None:
     finally:
         await runner.cleanup()
     assert sys.getswitchinterval() == before
+
+
+async def test_gateway_event_loop_runs_under_its_realtime_priority_while_it_runs() -> None:
+    before = thread_policy()
+    _, _, runner = await start_gateway(link="none", event_loop_priority=4)
+    try:
+        during = thread_policy()
+    finally:
+        await runner.cleanup()
+    assert thread_policy() == before
+    if can_use_sched_fifo():  # threads and processes the loop starts do not inherit it
+        assert during == ThreadPolicy(os.SCHED_FIFO | os.SCHED_RESET_ON_FORK, 4)
+    else:  # refused (logged): the default scheduler
+        assert during == before
+
+
+async def test_gateway_event_loop_priority_none_keeps_the_scheduler() -> None:
+    before = thread_policy()
+    _, _, runner = await start_gateway(link="none", event_loop_priority=None)
+    try:
+        assert thread_policy() == before
+    finally:
+        await runner.cleanup()
+
+
+def test_gateway_config_validates_event_loop_priority() -> None:
+    with pytest.raises(ConfigError, match=r"event_loop_priority=0: valid is None or 1\.\.99"):
+        GatewayConfig(event_loop_priority=0)
 
 
 def test_gateway_config_validates_switch_interval() -> None:

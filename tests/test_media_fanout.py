@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import os
 import time
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from aiortc.codecs.h264 import H264Encoder as H264Packer
 from aiortc.mediastreams import MediaStreamError
 from numpy.typing import NDArray
 
+from scheduling_support import can_use_sched_fifo
 from telesurgery.console.video import (
     LowLatencyJitterBuffer,
     ReceivedFrame,
@@ -415,20 +415,6 @@ async def test_lifecycle_transitions_are_guarded() -> None:
     await shared.stop()  # idempotent
     shared.submit_threadsafe(make_frame(0))  # ignored once stopped
     assert shared.stats.frames_submitted == 0
-
-
-def can_use_sched_fifo() -> bool:
-    """Whether this process may put a thread under SCHED_FIFO (root or CAP_SYS_NICE)."""
-
-    def probe() -> bool:
-        try:
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
-        except OSError:
-            return False
-        return True
-
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(probe).result()
 
 
 @pytest.mark.parametrize("priority", [3, None])

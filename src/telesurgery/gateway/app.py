@@ -94,6 +94,12 @@ from telesurgery.robot.registry import RobotConfig
 from telesurgery.robot.sim.config import SimCartConfig
 from telesurgery.safety.config import SafetyConfig
 from telesurgery.safety.events import EStopCleared, EStopLatched, SafetyEvent
+from telesurgery.scheduling import (
+    ThreadPolicy,
+    restore_thread_policy,
+    set_realtime_priority,
+    thread_policy,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -177,6 +183,7 @@ class Gateway:
         self._state_seq = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._saved_switch_interval_s: float | None = None
+        self._saved_loop_policy: ThreadPolicy | None = None
         self._event_filter = EventRateFilter()
         self._ages_read = 0
         self._pose_cache: dict[tuple[str, str], tuple[bytes, Any, Any]] = {}
@@ -290,6 +297,11 @@ class Gateway:
         if self.config.switch_interval_s is not None:
             self._saved_switch_interval_s = sys.getswitchinterval()
             sys.setswitchinterval(self.config.switch_interval_s)
+        saved_policy = thread_policy()
+        if set_realtime_priority(
+            self.config.event_loop_priority, "gateway event loop", children_inherit=False
+        ):
+            self._saved_loop_policy = saved_policy
         frozen = freeze_startup_heap()  # full collections no longer stall the event loop
         logger.debug("%d start-up objects frozen out of garbage collection", frozen)
         self._tasks = [
@@ -366,6 +378,9 @@ class Gateway:
         if self._saved_switch_interval_s is not None:
             sys.setswitchinterval(self._saved_switch_interval_s)
             self._saved_switch_interval_s = None
+        if self._saved_loop_policy is not None:
+            restore_thread_policy(self._saved_loop_policy)
+            self._saved_loop_policy = None
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -62,6 +62,13 @@ class GatewayConfig:
     video_encode_priority: int | None = 3
     """SCHED_FIFO priority of the shared encoder's thread (``FanoutConfig.realtime_priority``:
     below the cart's camera and servo loop); None keeps the default scheduler."""
+    event_loop_priority: int | None = 4
+    """SCHED_FIFO priority of the gateway's event loop thread while it runs (restored at stop;
+    threads and processes it starts do not inherit it): below the cart's camera (5) and servo
+    loop (10), above the encoder. The loop carries every console's WebRTC (ICE, DTLS, SCTP,
+    SRTP) in Python: under the default scheduler a control message or a frame's packets wait
+    behind the browser or anything else runnable on a loaded host. None keeps the default
+    scheduler."""
     playout_delay: PlayoutDelay | None = field(default_factory=PlayoutDelay)
     """Playout delay asked of every browser's video receiver (the RTP playout-delay extension,
     :mod:`telesurgery.media.playout_delay`); the default (0, 0) shows each frame as soon as it is
@@ -123,6 +130,8 @@ class GatewayConfig:
             raise ConfigError("state_rate_hz", self.state_rate_hz, "1..1000")
         if self.switch_interval_s is not None and not 1e-5 <= self.switch_interval_s <= 0.1:
             raise ConfigError("switch_interval_s", self.switch_interval_s, "None or 1e-05..0.1")
+        if self.event_loop_priority is not None and not 1 <= self.event_loop_priority <= 99:
+            raise ConfigError("event_loop_priority", self.event_loop_priority, "None or 1..99")
         if not 1.0 <= self.observer_state_rate_hz <= 1000.0:
             raise ConfigError("observer_state_rate_hz", self.observer_state_rate_hz, "1..1000")
         if not 0 <= self.observer_relay_niceness <= 19:
