@@ -242,9 +242,9 @@ async def test_console_connects_and_video_frames_advance(console: Console) -> No
 
 
 async def test_the_browser_shows_frames_without_a_playout_delay(console: Console) -> None:
-    """The gateway's answer carries the playout-delay extension (min = max = 0): Chromium hands
-    each frame to its decoder as soon as it is complete, without the jitter-buffer delay it
-    otherwise keeps (7-9 ms per frame measured here without the extension, 0.3 ms with it)."""
+    """The gateway's answer carries the playout-delay extension (min 0, max 50 ms): Chromium
+    hands each frame to its decoder as soon as it is complete, without the jitter-buffer delay
+    it otherwise keeps (7-9 ms per frame measured here without the extension, 0.3 ms with it)."""
     page = console.page
     answer = await page.evaluate("() => window.consoleApp.connection.pc.remoteDescription.sdp")
     assert re.search(r"a=extmap:\d+ " + re.escape(PLAYOUT_DELAY_URI), answer)

@@ -383,7 +383,7 @@ async def test_observer_has_no_control_ui_and_cannot_move_the_robot(site: Site) 
     visible_buttons = await page.locator("#control-rows button:visible").count()
     assert visible_buttons == 0
     assert "view only" in await page.inner_text("#role")
-    # the relay's answer, like the gateway's, asks Chromium for no playout delay
+    # the relay's answer, like the gateway's, asks Chromium for its low-latency playout
     answer = await page.evaluate("() => window.consoleApp.connection.pc.remoteDescription.sdp")
     assert PLAYOUT_DELAY_URI in answer
     # Enter and Escape do nothing for an observer: no control message at all

@@ -45,4 +45,4 @@ def test_playout_delay_values_map_to_what_the_gateway_asks_browsers() -> None:
     assert playout_delay_arg("0") == PlayoutDelay(0, 0)
     assert playout_delay_arg("60") == PlayoutDelay(0, 60)
     assert playout_delay_arg("browser") is None
-    assert GatewayConfig().playout_delay == PlayoutDelay(0, 0)  # the default shows frames at once
+    assert GatewayConfig().playout_delay == PlayoutDelay(0, 50)  # Chromium's low-latency path

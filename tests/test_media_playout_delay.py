@@ -1,4 +1,5 @@
-"""The gateway asks a browser for no playout delay: negotiated from the offer, on every packet."""
+"""The gateway asks a browser for a low-latency playout delay: negotiated from the offer, on
+every packet."""
 
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ async def test_an_offered_playout_delay_is_answered_and_written_on_every_packet(
             RTCRtpSendParameters(headerExtensions=transceiver._headerExtensions)
         )
         written = extensions_of(transceiver)
-        assert written[OFFERED_ID] == b"\x00\x00\x00"  # min 0, max 0
+        assert written[OFFERED_ID] == b"\x00\x00\x05"  # min 0, max 50 ms
         assert b"0" in written.values()  # aiortc's own extensions (the mid) are still there
     finally:
         await console.close()
@@ -112,7 +113,8 @@ async def test_it_must_be_called_between_the_offer_and_the_answer() -> None:
 @pytest.mark.parametrize(
     ("delay", "wire"),
     [
-        (PlayoutDelay(), b"\x00\x00\x00"),
+        (PlayoutDelay(0, 0), b"\x00\x00\x00"),
+        (PlayoutDelay(), b"\x00\x00\x05"),  # 0 and 50 ms
         (PlayoutDelay(100, 200), bytes([0x00, 0xA0, 0x14])),  # 10 and 20 units
         (PlayoutDelay(40950, 40950), b"\xff\xff\xff"),
     ],
@@ -154,7 +156,7 @@ async def test_every_video_packet_on_the_wire_carries_it() -> None:
         (transceiver,) = gateway.getTransceivers()
         transceiver.sender.replaceTrack(VideoStreamTrack())
         assert request_playout_delay(gateway, transceiver, PlayoutDelay(0, 100))
-        assert request_playout_delay(gateway, transceiver, PlayoutDelay())  # the last one counts
+        assert request_playout_delay(gateway, transceiver, PlayoutDelay(0, 0))  # the last counts
         sent: list[bytes] = []
         transport = transceiver.sender.transport
         send_rtp = transport._send_rtp

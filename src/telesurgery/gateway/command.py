@@ -64,9 +64,11 @@ class GatewayCommand(Command):
             type=playout_delay_arg,
             default=PlayoutDelay(),
             metavar="MS|browser",
-            help="most playout delay browsers may add to the video [ms, a multiple of 10]: 0 "
-            "shows each frame as soon as it is decoded; 'browser' leaves it to the browser's "
-            "jitter buffer (default 0)",
+            help="most playout delay browsers may add to the video [ms, a multiple of 10; the "
+            "minimum is 0]: up to 500 has Chromium show each frame at the first display "
+            "interval after it is decoded and drain a longer backlog; 0 leaves the frames to "
+            "its default renderer; 'browser' leaves it all to the browser's jitter buffer "
+            "(default 50)",
         )
         parser.add_argument(
             "--record-dir",

@@ -71,9 +71,9 @@ class GatewayConfig:
     scheduler."""
     playout_delay: PlayoutDelay | None = field(default_factory=PlayoutDelay)
     """Playout delay asked of every browser's video receiver (the RTP playout-delay extension,
-    :mod:`telesurgery.media.playout_delay`); the default (0, 0) shows each frame as soon as it is
-    decoded. None leaves it to the browser's jitter buffer (smoother on a jittery link, ~20 ms
-    later on a clean one)."""
+    :mod:`telesurgery.media.playout_delay`); the default (0, 50 ms) has Chromium decode each
+    frame as soon as it is complete and show it at the next display interval. None leaves it to
+    the browser's jitter buffer (smoother on a jittery link, ~20 ms later on a clean one)."""
     record_dir: Path | None = None
     """Where each operation's MCAP recording is written (``operation-<UTC time>.mcap``);
     None records nothing (the ``telesurgery gateway`` command records by default)."""

@@ -6,10 +6,21 @@ compositor shows it at the vsync after that. ``RTCRtpReceiver.jitterBufferTarget
 removes the *extra* target; the estimate and the render delay stay. The sender can lift both
 with the playout-delay RTP header extension
 (``http://www.webrtc.org/experiments/rtp-hdrext/playout-delay``, 3 bytes: minimum and maximum
-delay in 10 ms units, 12 bits each): at ``min = max = 0`` libwebrtc renders each frame as soon
-as it is decoded, as cloud-gaming senders do. Measured with ``bench/browser.py`` on this host
-(640x480@30, everything on 2 cores): glass-to-glass p50 42-50 ms without it, 16-28 ms with it.
-Chromium offers the extension; aiortc (1.16) neither negotiates nor writes it.
+delay in 10 ms units, 12 bits each), as cloud-gaming senders do:
+
+* ``min = 0, 0 < max <= 500 ms`` (the default, 0 and 50 ms): libwebrtc's low-latency rendering
+  (``VCMTiming::UseLowLatencyRendering``: each frame is decoded as soon as it is complete, with
+  no render time), and the frames carry a maximum composition delay (``max`` in 60 Hz frames),
+  which makes Chromium composite them with its low-latency renderer: each frame at the first
+  display interval after it is decoded, a backlog beyond that delay drained.
+* ``min = max = 0``: the same decoding, but no composition delay, so Chromium's default renderer
+  paces the frames by their timestamps: measured here, its expected display time came 9-30 ms
+  after the frame's presentation, against ~0 with ``max = 50``.
+
+Measured with ``bench/browser.py`` on this host (640x480@30, everything on 2 cores), frame
+captured -> expected display time p50: 42-50 ms without the extension, 26-45 ms (median 36) with
+``0, 0`` and 16-25 ms in most runs with ``0, 50`` (see ``docs/console.md``). Chromium offers the
+extension; aiortc (1.16) neither negotiates nor writes it.
 
 :func:`request_playout_delay` adds it to what one video transceiver's answer negotiates, under
 the id the offer gave it, and makes the transceiver's sender write it into every RTP packet
@@ -59,9 +70,10 @@ class PlayoutDelay:
 
     min_ms: int = 0
     """Lower bound [ms]: a multiple of 10, 0..40950."""
-    max_ms: int = 0
-    """Upper bound [ms]: a multiple of 10, ``min_ms``..40950. 0 (with ``min_ms`` 0): render
-    each frame as soon as it is decoded."""
+    max_ms: int = 50
+    """Upper bound [ms]: a multiple of 10, ``min_ms``..40950. With ``min_ms`` 0 and at most
+    500 ms, Chromium decodes and shows each frame as soon as it can and drains a backlog longer
+    than this (see the module's notes; 0 leaves the frames to its default renderer)."""
 
     def __post_init__(self) -> None:
         for name in ("min_ms", "max_ms"):
