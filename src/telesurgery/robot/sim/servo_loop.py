@@ -1,8 +1,9 @@
 """The real-time servo loop: one thread that calls a tick function at a fixed period.
 
-Waiting for each deadline is hybrid: ``time.sleep`` (which releases the GIL) until
-``spin_margin_s`` before the deadline, then a short yield-spin (``time.sleep(0)`` also releases
-the GIL) so the tick starts within tens of microseconds of its deadline. Deadlines are absolute
+Each deadline is waited for with ``time.sleep`` (which releases the GIL); under SCHED_FIFO the
+tick starts within tens of microseconds of it. ``spin_margin_s`` can make the last part of the
+wait a yield-spin (``time.sleep(0)`` also releases the GIL), for a few hundredths of a
+millisecond less jitter at the cost of a core's time. Deadlines are absolute
 (``start + k * period``), so the mean rate does not drift; a tick that starts more than one period
 late drops the lost time instead of bursting to catch up (``dropped_ticks``).
 """
@@ -30,11 +31,13 @@ class ServoLoopConfig:
 
     period_s: float = 0.001
     """Nominal tick period [s] (1 kHz)."""
-    spin_margin_s: float = 0.0001
-    """Before each deadline, stop sleeping this early and yield-spin the rest [s]. Under
-    SCHED_FIFO (no timer slack) 0.1 ms keeps p99 at ~1.02 ms; 0.3 ms buys nothing more for twice
-    the CPU. Measured 2026-12-07 on the idle cart (3 arms held, tick ~0.1 ms, no camera): the
-    thread takes 31-33 % of a core with 0.1 ms and 26 % with 0 (p99 1.08 ms, max 1.19 ms)."""
+    spin_margin_s: float = 0.0
+    """Before each deadline, stop sleeping this early and yield-spin the rest [s]. Off by
+    default: under SCHED_FIFO (no timer slack) the sleep alone wakes the tick within tens of
+    microseconds, and a spin at the servo's priority takes a core from everything else 10 % of
+    the time per 0.1 ms. Measured 2026-12-07 (``bench/robot.py``, 640x480 camera): period p99
+    1.07 ms with 0, 1.03 ms with 0.1 ms (target 1.2); in ``bench/browser.py`` the 0.1 ms spin
+    cost the browser console's control RTT p50 1.7 -> 2.1 ms and p99 11.4 -> 13-16 ms."""
     overrun_factor: float = 1.5
     """A period longer than ``overrun_factor * period_s`` counts as an overrun."""
     stats_window: int = 10_000
