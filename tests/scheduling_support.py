@@ -6,13 +6,14 @@ import concurrent.futures
 import os
 
 
-def can_use_sched_fifo() -> bool:
-    """Whether this process may put a thread under SCHED_FIFO (root or CAP_SYS_NICE)."""
+def can_use_sched_fifo(priority: int = 1) -> bool:
+    """Whether this process may put a thread under SCHED_FIFO at ``priority`` (root or
+    CAP_SYS_NICE, or an RLIMIT_RTPRIO at least that high)."""
 
     def probe() -> bool:
         try:
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
-        except OSError:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+        except (OSError, AttributeError):
             return False
         return True
 

@@ -241,7 +241,7 @@ async def test_console_connects_and_video_frames_advance(console: Console) -> No
     await screenshot(page, "console_connected")
 
 
-async def test_the_browser_shows_frames_without_a_playout_delay(console: Console) -> None:
+async def test_the_browser_shows_frames_with_a_low_latency_playout_delay(console: Console) -> None:
     """The gateway's answer carries the playout-delay extension (min 0, max 50 ms): Chromium
     hands each frame to its decoder as soon as it is complete, without the jitter-buffer delay
     it otherwise keeps (7-9 ms per frame measured here without the extension, 0.3 ms with it)."""

@@ -32,7 +32,7 @@ from telesurgery.protocol.messages import (
     SupervisorState,
 )
 from telesurgery.safety.state import ArmState
-from telesurgery.scheduling import ThreadPolicy, thread_policy
+from telesurgery.scheduling import restore_thread_policy, thread_policy
 
 pytestmark = [pytest.mark.sim, pytest.mark.timeout(180)]
 
@@ -444,16 +444,34 @@ async def test_gateway_shortens_the_gil_switch_interval_while_it_runs() -> None:
 
 async def test_gateway_event_loop_runs_under_its_realtime_priority_while_it_runs() -> None:
     before = thread_policy()
+    assert before is not None  # Linux
     _, _, runner = await start_gateway(link="none", event_loop_priority=4)
     try:
         during = thread_policy()
     finally:
-        await runner.cleanup()
-    assert thread_policy() == before
-    if can_use_sched_fifo():  # threads and processes the loop starts do not inherit it
-        assert during == ThreadPolicy(os.SCHED_FIFO | os.SCHED_RESET_ON_FORK, 4)
+        try:
+            await runner.cleanup()
+        finally:  # whatever happened, the rest of the session runs under the old policy
+            restore_thread_policy(before, "test")
+    assert during is not None
+    if can_use_sched_fifo(4):  # threads and processes the loop starts do not inherit it
+        assert (during.policy, during.priority) == (os.SCHED_FIFO | os.SCHED_RESET_ON_FORK, 4)
     else:  # refused (logged): the default scheduler
-        assert during == before
+        assert (during.policy, during.priority) == (before.policy, before.priority)
+
+
+async def test_gateway_stop_restores_its_event_loops_policy() -> None:
+    before = thread_policy()
+    assert before is not None
+    _, _, runner = await start_gateway(link="none", event_loop_priority=4)
+    await runner.cleanup()
+    after = thread_policy()
+    restore_thread_policy(before, "test")  # the reset-on-fork flag may stay (see the helper)
+    assert after is not None
+    assert (after.policy & ~os.SCHED_RESET_ON_FORK, after.priority) == (
+        before.policy & ~os.SCHED_RESET_ON_FORK,
+        before.priority,
+    )
 
 
 async def test_gateway_event_loop_priority_none_keeps_the_scheduler() -> None:

@@ -431,7 +431,7 @@ async def test_the_encode_thread_runs_under_its_realtime_priority(priority: int 
         ).result()
     finally:
         await shared.stop()
-    if priority is not None and can_use_sched_fifo():
+    if priority is not None and can_use_sched_fifo(priority):
         assert (policy, param) == (os.SCHED_FIFO, priority)
     else:  # not asked, or refused (logged): the default scheduler
         assert policy == os.SCHED_OTHER

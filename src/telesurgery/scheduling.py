@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
@@ -18,20 +19,37 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ThreadPolicy:
-    """A thread's scheduling policy (``os.SCHED_*``, flags included) and static priority."""
+    """One thread's scheduling policy (``os.SCHED_*``, flags included) and static priority."""
 
+    thread_id: int
+    """The thread's native id (``threading.get_native_id()``)."""
     policy: int
     priority: int
 
 
-def thread_policy() -> ThreadPolicy:
-    """The calling thread's scheduling policy, to put back with :func:`restore_thread_policy`."""
-    return ThreadPolicy(os.sched_getscheduler(0), os.sched_getparam(0).sched_priority)
+def thread_policy() -> ThreadPolicy | None:
+    """The calling thread's scheduling policy, to put back with :func:`restore_thread_policy`;
+    None where the OS has no scheduling policies (not Linux)."""
+    if not hasattr(os, "sched_getscheduler"):
+        return None
+    tid = threading.get_native_id()
+    return ThreadPolicy(tid, os.sched_getscheduler(tid), os.sched_getparam(tid).sched_priority)
 
 
-def restore_thread_policy(saved: ThreadPolicy) -> None:
-    """Put the calling thread back under ``saved`` (lowering a priority is always allowed)."""
-    os.sched_setscheduler(0, saved.policy, os.sched_param(saved.priority))
+def restore_thread_policy(saved: ThreadPolicy, thread_name: str) -> bool:
+    """Put ``saved``'s thread (from any thread) back under its policy; True if it was.
+
+    A thread allowed SCHED_FIFO by RLIMIT_RTPRIO rather than CAP_SYS_NICE may not clear
+    SCHED_RESET_ON_FORK once set, so the flag is kept if the thread has it (harmless under the
+    default scheduler). If the kernel still refuses, a warning is logged and False returned.
+    """
+    try:
+        kept = os.sched_getscheduler(saved.thread_id) & os.SCHED_RESET_ON_FORK
+        os.sched_setscheduler(saved.thread_id, saved.policy | kept, os.sched_param(saved.priority))
+    except OSError as exc:
+        log.warning("%s: its scheduling policy was not restored (%s)", thread_name, exc)
+        return False
+    return True
 
 
 def set_realtime_priority(
@@ -43,13 +61,14 @@ def set_realtime_priority(
     afterwards (an executor's workers, a browser a test launches, a child process) begin under
     the default scheduler instead of sharing its priority.
 
-    Needs CAP_SYS_NICE (or an RLIMIT_RTPRIO): if refused, a warning is logged and the thread
-    keeps the default scheduler. Returns True if the priority was applied.
+    Needs CAP_SYS_NICE (or an RLIMIT_RTPRIO) on Linux: if refused, or on another OS, a warning
+    is logged and the thread keeps the default scheduler. Returns True if the priority was
+    applied.
     """
     if priority is None:
         return False
-    policy = os.SCHED_FIFO if children_inherit else os.SCHED_FIFO | os.SCHED_RESET_ON_FORK
     try:
+        policy = os.SCHED_FIFO if children_inherit else os.SCHED_FIFO | os.SCHED_RESET_ON_FORK
         os.sched_setscheduler(0, policy, os.sched_param(priority))
     except (OSError, AttributeError) as exc:
         log.warning("%s: SCHED_FIFO %d refused (%s); using the default", thread_name, priority, exc)

@@ -297,11 +297,12 @@ class Gateway:
         if self.config.switch_interval_s is not None:
             self._saved_switch_interval_s = sys.getswitchinterval()
             sys.setswitchinterval(self.config.switch_interval_s)
-        saved_policy = thread_policy()
-        if set_realtime_priority(
-            self.config.event_loop_priority, "gateway event loop", children_inherit=False
-        ):
-            self._saved_loop_policy = saved_policy
+        if self.config.event_loop_priority is not None:
+            saved_policy = thread_policy()
+            if saved_policy is not None and set_realtime_priority(
+                self.config.event_loop_priority, "gateway event loop", children_inherit=False
+            ):
+                self._saved_loop_policy = saved_policy  # restored by stop(), from any thread
         frozen = freeze_startup_heap()  # full collections no longer stall the event loop
         logger.debug("%d start-up objects frozen out of garbage collection", frozen)
         self._tasks = [
@@ -379,7 +380,7 @@ class Gateway:
             sys.setswitchinterval(self._saved_switch_interval_s)
             self._saved_switch_interval_s = None
         if self._saved_loop_policy is not None:
-            restore_thread_policy(self._saved_loop_policy)
+            restore_thread_policy(self._saved_loop_policy, "gateway event loop")
             self._saved_loop_policy = None
         for task in self._tasks:
             task.cancel()

@@ -1,4 +1,5 @@
-"""Ask the browser to show each video frame as soon as it is decoded (RTP playout delay).
+"""Ask the browser to show each video frame at the first display interval after it is decoded
+(RTP playout delay).
 
 A WebRTC receiver does not show a frame when it is decoded: libwebrtc (Chromium) schedules it
 for a render time of its jitter estimate plus a render delay (10 ms by default), and the

@@ -34,10 +34,11 @@ class ServoLoopConfig:
     spin_margin_s: float = 0.0
     """Before each deadline, stop sleeping this early and yield-spin the rest [s]. Off by
     default: under SCHED_FIFO (no timer slack) the sleep alone wakes the tick within tens of
-    microseconds, and a spin at the servo's priority takes a core from everything else 10 % of
-    the time per 0.1 ms. Measured 2026-12-07 (``bench/robot.py``, 640x480 camera): period p99
-    1.07 ms with 0, 1.03 ms with 0.1 ms (target 1.2); in ``bench/browser.py`` the 0.1 ms spin
-    cost the browser console's control RTT p50 1.7 -> 2.1 ms and p99 11.4 -> 13-16 ms."""
+    microseconds, and a spin at the servo's priority takes a core from everything else for the
+    margin of every tick (0.1 ms of every 1 ms: 10 %). Measured 2026-12-07 (``bench/robot.py``,
+    640x480 camera): period p99 1.07 ms with 0, 1.03 ms with 0.1 ms (target 1.2); in
+    ``bench/browser.py`` the 0.1 ms spin cost the browser console's control RTT p50
+    1.7 -> 2.1 ms and p99 11.4 -> 13-16 ms."""
     overrun_factor: float = 1.5
     """A period longer than ``overrun_factor * period_s`` counts as an overrun."""
     stats_window: int = 10_000
