@@ -12,10 +12,13 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from scheduling_support import can_use_sched_fifo
+from telesurgery.exceptions import ConfigError
 from telesurgery.gateway.patient_client import PatientProcessError, PatientSideClient
 from telesurgery.gateway.patient_process import PatientProcessConfig
 from telesurgery.gateway.patient_side import ArmSample
@@ -158,6 +161,46 @@ async def test_state_comes_through_shared_memory_and_what_does_not_fit_through_t
     await _wait(lambda: psm1().time_s > t4 + 0.2)
     assert client.status()["states_on_pipe"] == on_pipe
     assert psm1().controller == "rome"  # an older sample from the pipe never replaced it
+
+
+def _thread_policies(pid: int) -> list[tuple[int, int]]:
+    """(policy, real-time priority) of every thread of ``pid``, from /proc."""
+    out = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        out.append((int(fields[38]), int(fields[37])))  # stat fields 41 (policy), 40
+    return out
+
+
+@pytest.mark.skipif(not can_use_sched_fifo(10), reason="SCHED_FIFO is not allowed here")
+async def test_the_threads_sharing_the_servo_loops_lock_run_above_the_gateways_loop(
+    tmp_path: Path,
+) -> None:
+    """The pipe reader, the publisher and the recorder's writer take the interpreter lock the
+    servo tick needs: real-time threads elsewhere must not hold them off the CPU with it."""
+    config = PatientProcessConfig(
+        robot=SimCartConfig(camera=None),
+        safety=SafetyConfig(),
+        record_path=tmp_path / "operation.mcap",
+        service_priority=6,
+    )
+    patient = PatientSideClient(config)
+    await patient.start()
+    try:
+        assert patient.pid is not None
+        policies = _thread_policies(patient.pid)
+    finally:
+        await patient.stop()
+    assert policies.count((os.SCHED_FIFO, 10)) == 1  # the servo loop
+    assert policies.count((os.SCHED_FIFO, 6)) == 3  # pipe reader, publisher, recorder writer
+
+
+def test_a_bad_service_priority_is_refused_with_the_valid_range() -> None:
+    with pytest.raises(ConfigError, match=r"service_priority=0: valid is None or 1\.\.99"):
+        PatientProcessConfig(
+            robot=SimCartConfig(camera=None), safety=SafetyConfig(), service_priority=0
+        )
 
 
 async def test_a_dead_child_is_reported_and_sends_become_no_ops(

@@ -97,6 +97,8 @@ def test_config_errors_name_the_valid_range() -> None:
         RecorderConfig(compression="brotli")
     with pytest.raises(ConfigError, match="flush_period_s"):
         RecorderConfig(flush_period_s=2.0)
+    with pytest.raises(ConfigError, match=r"writer_priority=100: valid is None or 1\.\.99"):
+        RecorderConfig(writer_priority=100)
     assert RecorderConfig().crash_loss_bound_s == pytest.approx(0.52)
 
 

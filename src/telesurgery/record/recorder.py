@@ -66,6 +66,7 @@ from telesurgery.record.session import SessionInfo
 from telesurgery.record.sink import COMPRESSIONS, FRAME, Item
 from telesurgery.safety.commands import ArmCommand
 from telesurgery.safety.events import SafetyEvent
+from telesurgery.scheduling import set_realtime_priority
 
 log = logging.getLogger(__name__)
 
@@ -99,10 +100,17 @@ class RecorderConfig:
     sink_nice: int = 10
     """Niceness of the sink process: under CPU pressure the servo loop and the encoder run
     first and the queue absorbs the delay (a starved sink shows up as counted drops)."""
+    writer_priority: int | None = None
+    """SCHED_FIFO priority of the writer thread, which feeds the sink and takes the recording
+    process's interpreter lock (the patient process gives it its ``service_priority``, so that
+    it is never held off the CPU with the lock the servo loop waits for); None keeps the
+    default scheduler."""
 
     def __post_init__(self) -> None:
         if self.queue_capacity < 1:
             raise ConfigError("queue_capacity", self.queue_capacity, ">= 1")
+        if self.writer_priority is not None and not 1 <= self.writer_priority <= 99:
+            raise ConfigError("writer_priority", self.writer_priority, "None or 1..99")
         if not 0.001 <= self.writer_cycle_s <= 1.0:
             raise ConfigError("writer_cycle_s", self.writer_cycle_s, "0.001..1.0 s")
         if not self.writer_cycle_s <= self.flush_period_s <= 1.0:
@@ -443,6 +451,9 @@ class Recorder:
     # ------------------------------------------------------------------ pipe thread
 
     def _run(self) -> None:
+        set_realtime_priority(
+            self.config.writer_priority, "recorder writer", children_inherit=False
+        )
         pipe = self._pipe
         assert pipe is not None
         cycle = self.config.writer_cycle_s
