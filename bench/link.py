@@ -46,6 +46,16 @@ p99 ~1 ms of it, the rest is the two aiortc event loops, each 70-80 % busy). ``L
 16.6 / 13.3 against 16.3 / 15.9) and a servo period p99 of 1.4 ms in one of two runs: the
 camera keeps rendering in its own thread.
 
+Measured 2026-12-07 later, with the gateway's event loop under SCHED_FIFO 4 (the SDK's loop
+under the default scheduler), no servo spin, two full runs: control one-way p50 0.83 / 0.91,
+p99 2.24 / 2.43 ms; g2g p50 11.7 / 13.6, p99 17.1 / 19.7 ms; 720p p50 17.8 / 18.7 ms; RTT error
+0.6 %; 1 Mbit/s bottleneck g2g p99 47 / 32 ms; gateway CPU 86-93 %. Stages p50 [ms]: submit 5.6,
+encode_start 5.8, encoded 8.2, sent 8.7, first_packet 9.4, complete 10.1, decoded 11.7. The
+servo period p99 rose to 1.2-1.4 ms there (0.3-0.8 % overruns): the patient process's pipe
+reader and publisher, under the default scheduler, were kept off the CPU by the real-time loop
+while holding the interpreter lock the servo tick needed; at SCHED_FIFO 6 (``service_priority``)
+it is 1.09 ms, 0.05-0.07 % (loopback phase, two runs: control p99 2.8 / 2.5, g2g p50 13.4 / 13.1).
+
 Usage: ``python bench/link.py [--seconds N] [--link NAME] [--only control]``; the last
 line is one JSON object. ``--only control`` runs the loopback phase with the video flowing (the
 camera renders, the gateway encodes, the SDK decodes) but measures only the control path.
