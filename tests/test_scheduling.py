@@ -11,8 +11,10 @@ from typing import TypeVar
 import pytest
 
 from scheduling_support import can_use_sched_fifo
+from telesurgery.exceptions import ConfigError
 from telesurgery.scheduling import (
     ThreadPolicy,
+    check_realtime_priority,
     restore_thread_policy,
     set_realtime_priority,
     thread_policy,
@@ -132,3 +134,11 @@ def test_a_refused_priority_is_logged_and_the_thread_keeps_its_scheduler(
 
     assert in_a_fresh_thread(probe) == (False, DEFAULT)
     assert "probe thread: SCHED_FIFO 100 refused" in caplog.text
+
+
+@pytest.mark.parametrize("priority", [0, 100, -1])
+def test_a_config_priority_outside_1_to_99_is_refused_with_the_valid_range(priority: int) -> None:
+    with pytest.raises(ConfigError, match=rf"some_priority={priority}: valid is None or 1\.\.99"):
+        check_realtime_priority("some_priority", priority)
+    check_realtime_priority("some_priority", None)
+    check_realtime_priority("some_priority", 99)

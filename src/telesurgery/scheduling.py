@@ -1,10 +1,10 @@
 """Real-time scheduling of latency-critical threads (Linux SCHED_FIFO).
 
-Used by the cart's servo loop (highest), its camera (below it), the gateway's event loop (below
-the camera) and its video encoder (below the event loop): each does a bounded amount of work per
-period or per message, and under the default scheduler a loaded 2-core host delays it behind
-whatever else is runnable (the browser, the other process), which is latency on every frame,
-tick or control message.
+Used by the cart's servo loop (highest), the patient process's threads that share its
+interpreter lock, the cart's camera, the gateway's event loop and its video encoder (lowest):
+each does a bounded amount of work per period or per message, and under the default scheduler
+a loaded 2-core host delays it behind whatever else is runnable (the browser, the other
+process), which is latency on every frame, tick or control message.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
+
+from telesurgery.exceptions import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +27,12 @@ class ThreadPolicy:
     """The thread's native id (``threading.get_native_id()``)."""
     policy: int
     priority: int
+
+
+def check_realtime_priority(name: str, priority: int | None) -> None:
+    """Refuse a config's SCHED_FIFO priority outside 1..99 (None: the default scheduler)."""
+    if priority is not None and not 1 <= priority <= 99:
+        raise ConfigError(name, priority, "None or 1..99")
 
 
 def thread_policy() -> ThreadPolicy | None:

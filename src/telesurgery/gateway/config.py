@@ -9,6 +9,7 @@ from telesurgery.exceptions import ConfigError
 from telesurgery.gateway.voice import VoiceConfig
 from telesurgery.media.encoder import EncoderConfig
 from telesurgery.media.playout_delay import PlayoutDelay
+from telesurgery.scheduling import check_realtime_priority
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +131,7 @@ class GatewayConfig:
             raise ConfigError("state_rate_hz", self.state_rate_hz, "1..1000")
         if self.switch_interval_s is not None and not 1e-5 <= self.switch_interval_s <= 0.1:
             raise ConfigError("switch_interval_s", self.switch_interval_s, "None or 1e-05..0.1")
-        if self.event_loop_priority is not None and not 1 <= self.event_loop_priority <= 99:
-            raise ConfigError("event_loop_priority", self.event_loop_priority, "None or 1..99")
+        check_realtime_priority("event_loop_priority", self.event_loop_priority)
         if not 1.0 <= self.observer_state_rate_hz <= 1000.0:
             raise ConfigError("observer_state_rate_hz", self.observer_state_rate_hz, "1..1000")
         if not 0 <= self.observer_relay_niceness <= 19:
@@ -150,8 +150,7 @@ class GatewayConfig:
             raise ConfigError("grant_timeout_ms", self.grant_timeout_ms, "100..600000")
         if not 100.0 <= self.link_lost_after_ms <= 60_000.0:
             raise ConfigError("link_lost_after_ms", self.link_lost_after_ms, "100..60000")
-        if self.video_encode_priority is not None and not 1 <= self.video_encode_priority <= 99:
-            raise ConfigError("video_encode_priority", self.video_encode_priority, "None or 1..99")
+        check_realtime_priority("video_encode_priority", self.video_encode_priority)
         if self.playout_delay is not None and not isinstance(self.playout_delay, PlayoutDelay):
             raise ConfigError(
                 "playout_delay", self.playout_delay, "None or a PlayoutDelay(min_ms, max_ms)"

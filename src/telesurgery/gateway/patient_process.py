@@ -89,7 +89,7 @@ from telesurgery.robot.kinematics.ecm import EcmKinematics
 from telesurgery.robot.kinematics.psm import PsmKinematics
 from telesurgery.robot.registry import RobotConfig
 from telesurgery.safety.config import SafetyConfig
-from telesurgery.scheduling import set_realtime_priority
+from telesurgery.scheduling import check_realtime_priority, set_realtime_priority
 
 logger = logging.getLogger(__name__)
 
@@ -173,8 +173,7 @@ class PatientProcessConfig:
                 raise ConfigError(name, value, "> 0 s")
         if self.sample_every_ticks < 1:
             raise ConfigError("sample_every_ticks", self.sample_every_ticks, ">= 1")
-        if self.service_priority is not None and not 1 <= self.service_priority <= 99:
-            raise ConfigError("service_priority", self.service_priority, "None or 1..99")
+        check_realtime_priority("service_priority", self.service_priority)
 
 
 def _config_from_wire(values: dict[str, Any]) -> PatientProcessConfig:

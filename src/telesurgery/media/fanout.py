@@ -70,7 +70,7 @@ from telesurgery.media.encoder import VIDEO_CLOCK_HZ, EncoderConfig, VideoEncode
 from telesurgery.media.feedback import ReceiverReport
 from telesurgery.media.packetize import Payloads, RtpPacketizer
 from telesurgery.media.stamp import FrameStamp, StampLayout, draw_stamp_yuv420p
-from telesurgery.scheduling import set_realtime_priority
+from telesurgery.scheduling import check_realtime_priority, set_realtime_priority
 
 logger = logging.getLogger(__name__)
 
@@ -156,8 +156,7 @@ class FanoutConfig:
     and could take every core from the event loop."""
 
     def __post_init__(self) -> None:
-        if self.realtime_priority is not None and not 1 <= self.realtime_priority <= 99:
-            raise ConfigError("realtime_priority", self.realtime_priority, "None or 1..99")
+        check_realtime_priority("realtime_priority", self.realtime_priority)
         if self.rtp_time not in _RTP_TIMES:
             raise ConfigError("rtp_time", self.rtp_time, f"one of {', '.join(_RTP_TIMES)}")
         if self.keyframe_min_interval_s < 0:

@@ -66,7 +66,7 @@ from telesurgery.record.session import SessionInfo
 from telesurgery.record.sink import COMPRESSIONS, FRAME, Item
 from telesurgery.safety.commands import ArmCommand
 from telesurgery.safety.events import SafetyEvent
-from telesurgery.scheduling import set_realtime_priority
+from telesurgery.scheduling import check_realtime_priority, set_realtime_priority
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +109,7 @@ class RecorderConfig:
     def __post_init__(self) -> None:
         if self.queue_capacity < 1:
             raise ConfigError("queue_capacity", self.queue_capacity, ">= 1")
-        if self.writer_priority is not None and not 1 <= self.writer_priority <= 99:
-            raise ConfigError("writer_priority", self.writer_priority, "None or 1..99")
+        check_realtime_priority("writer_priority", self.writer_priority)
         if not 0.001 <= self.writer_cycle_s <= 1.0:
             raise ConfigError("writer_cycle_s", self.writer_cycle_s, "0.001..1.0 s")
         if not self.writer_cycle_s <= self.flush_period_s <= 1.0:

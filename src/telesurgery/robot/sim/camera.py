@@ -25,7 +25,7 @@ from telesurgery.exceptions import ConfigError, TelesurgeryError
 from telesurgery.robot.contract import FloatArray
 from telesurgery.robot.sim.mjcf import CAMERA_NAME
 from telesurgery.robot.sim.stats import PeriodRecorder, PeriodStats
-from telesurgery.scheduling import set_realtime_priority
+from telesurgery.scheduling import check_realtime_priority, set_realtime_priority
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +56,7 @@ class CameraConfig:
     (a priority inversion). None keeps the default scheduler; a refusal is logged."""
 
     def __post_init__(self) -> None:
-        if self.realtime_priority is not None and not 1 <= self.realtime_priority <= 99:
-            raise ConfigError("realtime_priority", self.realtime_priority, "None or 1..99")
+        check_realtime_priority("realtime_priority", self.realtime_priority)
         if not 16 <= self.width <= MAX_SIZE[0]:
             raise ConfigError("width", self.width, f"16..{MAX_SIZE[0]} px")
         if not 16 <= self.height <= MAX_SIZE[1]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from telesurgery.exceptions import ConfigError, TelesurgeryError
 from telesurgery.robot.sim.stats import PeriodRecorder, PeriodStats
-from telesurgery.scheduling import set_realtime_priority
+from telesurgery.scheduling import check_realtime_priority, set_realtime_priority
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +62,7 @@ class ServoLoopConfig:
             raise ConfigError("overrun_factor", self.overrun_factor, "> 1")
         if self.switch_interval_s is not None and not 1e-6 <= self.switch_interval_s <= 0.1:
             raise ConfigError("switch_interval_s", self.switch_interval_s, "None or 1e-6..0.1 s")
-        if self.realtime_priority is not None and not 1 <= self.realtime_priority <= 99:
-            raise ConfigError("realtime_priority", self.realtime_priority, "None or 1..99")
+        check_realtime_priority("realtime_priority", self.realtime_priority)
 
 
 class LoopState(enum.Enum):
