@@ -18,9 +18,17 @@
    (Ruckig plans to reach each 1 kHz target at rest; the jerk limits set this lag).
 4. ``tremor_*``: the teleop tremor filter fed a 1 mm sine at 10 Hz and at 1 Hz, sampled at 1 kHz;
    attenuation and lag from a least-squares sine fit of the last 2 s.
+5. ``servo_tick_cpu_us``: the whole servo tick of the patient process, as the gateway runs it
+   (the control loop's supervisor, every arm's ``servo_jp``, the state sampler, one MuJoCo step),
+   while PSM1 and PSM2 both follow a 1 kHz stream (each tick takes one new command per arm, so
+   two inverse kinematics); ``servo_tick_cpu_us_200hz_commands``: the same at the browser
+   console's 200 Hz, where most ticks only step the trajectories, arms and physics.
+   Thread CPU time per tick (``time.thread_time_ns``), so a busy or shared machine does not
+   inflate it; the MuJoCo step's own share is timed alone on the same state. The tick runs at
+   1 kHz, so each 10 us is 1 % of a core that the browser, the camera and the network do not get.
 
 Prints one line per part and a final JSON line.
-Usage: ``.venv/bin/python bench/safety.py [--commands 20000] [--cycles 40]``.
+Usage: ``.venv/bin/python bench/safety.py [--commands 20000] [--cycles 40] [--ticks 10000]``.
 """
 
 from __future__ import annotations
@@ -260,6 +268,91 @@ def bench_hold_reaction(cycles: int) -> dict[str, float]:
     }
 
 
+def bench_tick_cost(ticks: int, command_every_ticks: int = 1) -> dict[str, float]:
+    import mujoco
+
+    from telesurgery.gateway.patient_side import StateSampler
+    from telesurgery.robot.sim.cart import SimCart
+    from telesurgery.robot.sim.config import SimCartConfig
+
+    cart = SimCart(SimCartConfig(camera=None))
+    for arm in cart.arms.values():
+        arm.enable()
+        arm.home()
+    cart.step(1500)
+    kinematics = {name: arm.kinematics for name, arm in cart.arms.items()}
+    loop = ControlLoop.for_robot(cart, SafetyConfig(), kinematics)
+    sampler = StateSampler(cart, loop)  # the gateway's default: one sample every 5 ticks
+    arms = ("PSM1", "PSM2")
+    start = {name: loop.supervisor.setpoint_cp(name) for name in arms}
+    quats = {name: quat_xyzw_from_matrix(start[name][:3, :3]) for name in arms}
+    warmup = 1000
+    dt_s = float(cart.model.opt.timestep)
+    t0_s = cart.time_s + 2 * dt_s  # the first timed tick's clock, after the two engage ticks
+    commands = []  # built before timing: the network thread builds them, not the servo tick
+    for i in range(0, ticks + warmup, command_every_ticks):
+        now = t0_s + i * dt_s
+        for k, name in enumerate(arms):
+            target = start[name][:3, 3].copy()
+            target[k] += 0.003 * math.sin(2 * math.pi * 0.5 * now)
+            commands.append(ArmCommand("lead", name, i + 2, now, target, quats[name], 0.2))
+    pending = iter(commands)
+
+    tick = 0
+
+    def console(now: float) -> None:  # what the network thread hands over before each tick
+        nonlocal tick
+        if now >= t0_s - dt_s / 2:
+            if tick % command_every_ticks == 0:
+                for _ in arms:
+                    loop.submit(next(pending))
+            tick += 1
+
+    cart.add_tick_callback(console)
+    cart.add_tick_callback(loop.tick)
+    cart.add_tick_callback(sampler)
+    for name in arms:
+        loop.set_controller(name, "lead")
+    for name in arms:
+        loop.submit(ArmCommand("lead", name, 1, cart.time_s, start[name][:3, 3], quats[name], 0.2))
+    cart.step(1)
+    for name in arms:
+        assert loop.request_engage(name, "lead")
+    cart.step(1)
+    cpu = np.empty(ticks)
+    for i in range(ticks + warmup):
+        t0 = time.thread_time_ns()
+        cart.step(1)
+        if i >= warmup:
+            cpu[i - warmup] = (time.thread_time_ns() - t0) / 1e3
+    for name in arms:
+        assert loop.supervisor.state(name) is ArmState.FOLLOWING, loop.supervisor.state(name)
+    physics = np.empty(2000)
+    for i in range(physics.size):
+        t0 = time.thread_time_ns()
+        mujoco.mj_step(cart.model, cart.data)
+        physics[i] = (time.thread_time_ns() - t0) / 1e3
+    accepted = loop.supervisor.stats().commands_accepted
+    if accepted < 2 * (ticks + warmup) // command_every_ticks:
+        raise RuntimeError(f"only {accepted} commands accepted")
+    c50, c99, _ = percentiles(cpu)
+    p50 = float(np.percentile(physics, 50))
+    rate_hz = 1000 // command_every_ticks
+    print(
+        f"servo tick, two arms following {rate_hz} Hz commands: thread CPU p50 {c50:.1f} us, "
+        f"p99 {c99:.1f} us (mean {cpu.mean():.1f} us = {cpu.mean() / 10:.1f} % of a core at "
+        f"1 kHz; of it the MuJoCo step p50 {p50:.1f} us)",
+        flush=True,
+    )
+    suffix = "" if command_every_ticks == 1 else f"_{rate_hz}hz_commands"
+    return {
+        f"servo_tick_cpu_us{suffix}_p50": c50,
+        f"servo_tick_cpu_us{suffix}_p99": c99,
+        f"servo_tick_cpu_us{suffix}_mean": float(cpu.mean()),
+        "servo_tick_physics_us_p50": p50,
+    }
+
+
 def bench_tremor() -> dict[str, float]:
     try:
         from telesurgery.teleop.tremor import TremorFilter
@@ -298,6 +391,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--commands", type=int, default=20000)
     parser.add_argument("--cycles", type=int, default=40)
+    parser.add_argument("--ticks", type=int, default=10000, help="servo ticks timed in part 5")
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
     summary: dict[str, float] = {}
@@ -306,6 +400,8 @@ def main() -> None:
     summary.update(bench_tracking_lag())
     summary.update(bench_hold_reaction(args.cycles))
     summary.update(bench_tremor())
+    summary.update(bench_tick_cost(args.ticks))
+    summary.update(bench_tick_cost(args.ticks, command_every_ticks=5))  # the browser's rate
     rounded = {key: round(value, 3) for key, value in summary.items()}
     rounded["load_avg_1min_before"] = round(load_before, 2)
     rounded["load_avg_1min_after"] = round(os.getloadavg()[0], 2)

@@ -327,6 +327,18 @@ def test_joint_limit_errors_name_the_joint_value_and_range() -> None:
     KIN.check_joint_limits(np.array([0.0, 0.0, -1e-12, 0.0, 0.0, 0.0]), tolerance=1e-9)
 
 
+def test_within_limits_is_true_only_for_a_float64_vector_in_range() -> None:
+    assert KIN.within_limits(np.array([0.0, 0.0, 0.1, 0.0, 0.0, 0.0]))
+    assert KIN.within_limits(KIN.q_min) and KIN.within_limits(KIN.q_max)
+    assert not KIN.within_limits(np.array([0.0, 1.0, 0.1, 0.0, 0.0, 0.0]))
+    assert not KIN.within_limits(np.array([0.0, 0.0, 0.1, 0.0, math.nan, 0.0]))
+    assert not KIN.within_limits(np.array([0.0, 0.0, 0.1, 0.0, 0.0]))  # shape
+    assert not KIN.within_limits(np.array([0.0, 0.0, 0.1, 0.0, 0.0, 0.0], dtype=np.float32))
+    assert not KIN.within_limits([0.0, 0.0, 0.1, 0.0, 0.0, 0.0])  # not an array
+    assert not KIN.within_limits(np.array([0.0, 0.0, -1e-12, 0.0, 0.0, 0.0]))
+    assert KIN.within_limits(np.array([0.0, 0.0, -1e-12, 0.0, 0.0, 0.0]), tolerance=1e-9)
+
+
 @pytest.mark.parametrize(
     ("call", "message"),
     [

@@ -55,6 +55,34 @@ def test_brake_reports_distance_and_envelope_then_stays_still() -> None:
     assert np.array_equal(traj.position, rest)
 
 
+def test_at_rest_after_braking_it_holds_exactly_and_a_new_target_moves_it_again() -> None:
+    traj = JointTrajectory(np.array([0.0, 0.05]), **LIMITS)  # type: ignore[arg-type]
+    traj.set_target(np.array([0.5, 0.1]))
+    for _ in range(100):
+        traj.step()
+    traj.brake()
+    for _ in range(1000):
+        assert traj.step() is None
+    rest = traj.position.copy()
+    assert traj.at_rest and traj.braking
+    for _ in range(100):  # nothing left to compute: the same setpoint, exactly
+        assert traj.step() is None
+        assert np.array_equal(traj.position, rest) and traj.at_rest
+    traj.set_target(np.array([-0.5, 0.1]))
+    for _ in range(2000):
+        assert traj.step() is None
+    assert traj.position == pytest.approx([-0.5, 0.1], abs=1e-12)
+    traj.brake()
+    traj.reset(np.array([0.2, 0.02]))  # re-synchronised while at rest: the new state holds
+    for _ in range(10):
+        traj.step()
+    assert np.array_equal(traj.position, [0.2, 0.02])
+    traj.set_target(np.array([0.3, 0.02]))
+    for _ in range(1000):
+        traj.step()
+    assert traj.position == pytest.approx([0.3, 0.02], abs=1e-12)
+
+
 def test_output_is_clipped_into_the_joint_range_when_ruckig_would_overshoot() -> None:
     traj = JointTrajectory(np.array([0.0, 0.0]), **LIMITS)  # type: ignore[arg-type]
     traj.set_target(np.array([0.0, 1.0]))  # far beyond the range: full speed toward 0.2

@@ -71,6 +71,16 @@ def test_a_good_command_has_no_problem() -> None:
             "target 2.000 m from the RCM; at most 0.5 m",
         ),
         (
+            {"quat_xyzw": np.array([0.0, math.inf, 0.0, 1.0])},
+            RejectReason.NON_FINITE,
+            "position_m and quat_xyzw must be finite",
+        ),
+        (  # finite, but its square overflows: out of range, not "non-finite"
+            {"position_m": np.array([0.0, 1e200, 0.0])},
+            RejectReason.OUT_OF_RANGE,
+            "target inf m from the RCM; at most 0.5 m",
+        ),
+        (
             {"quat_xyzw": np.array([0.0, 0.0, 0.0, 0.9])},
             RejectReason.NOT_UNIT_QUATERNION,
             "quaternion norm 0.9; must be 1 within 0.001",

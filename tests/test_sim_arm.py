@@ -154,6 +154,15 @@ def test_non_finite_and_malformed_commands_are_refused() -> None:
     bad[1] = 1.5
     with pytest.raises(JointLimitError, match="outer_pitch"):
         psm.servo_jp(bad)
+    bad[1] = np.nan
+    with pytest.raises(InvalidCommand, match=r"PSM1 joint position must be finite.*outer_pitch"):
+        psm.servo_jp(bad)
+    with pytest.raises(InvalidCommand, match=r"PSM1 joint position must have shape \(6,\)"):
+        psm.servo_jp(before[:5].copy())
+    np.testing.assert_array_equal(psm.setpoint_js().position, before)
+    q = before.copy()
+    psm.servo_jp(q)  # the arm keeps its own copy
+    q[2] += 0.01
     np.testing.assert_array_equal(psm.setpoint_js().position, before)
 
 

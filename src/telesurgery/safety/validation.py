@@ -50,15 +50,20 @@ def check_command(
         return Problem(RejectReason.BAD_SHAPE, "position_m must be a (3,) float array [m]")
     if not isinstance(quat, np.ndarray) or quat.shape != (4,) or quat.dtype.kind != "f":
         return Problem(RejectReason.BAD_SHAPE, "quat_xyzw must be a (4,) float array (x, y, z, w)")
-    if not (bool(np.isfinite(p).all()) and bool(np.isfinite(quat).all())):
+    # Python floats: inf or NaN if any value is (or if a square overflows), without a warning
+    squared_m2 = sum(v * v for v in p.tolist())
+    squared_norm = sum(v * v for v in quat.tolist())
+    if not (math.isfinite(squared_m2) and math.isfinite(squared_norm)) and not (
+        bool(np.isfinite(p).all()) and bool(np.isfinite(quat).all())
+    ):
         return Problem(RejectReason.NON_FINITE, "position_m and quat_xyzw must be finite")
-    distance = math.sqrt(float(p @ p))
+    distance = math.sqrt(squared_m2)
     if distance > max_target_distance_m:
         return Problem(
             RejectReason.OUT_OF_RANGE,
             f"target {distance:.3f} m from the RCM; at most {max_target_distance_m} m",
         )
-    norm = math.sqrt(float(quat @ quat))
+    norm = math.sqrt(squared_norm)
     if abs(norm - 1.0) > quaternion_tolerance:
         return Problem(
             RejectReason.NOT_UNIT_QUATERNION,
