@@ -230,6 +230,9 @@ async def test_console_connects_and_video_frames_advance(console: Console) -> No
     assert later["states_received"] - first["states_received"] >= 50
     assert later["pings_answered"] > first["pings_answered"]  # the gateway's clock sync works
     assert later["g2g_ms"] is not None and 0.0 < later["g2g_ms"] < 2000.0
+    # Chromium reports each frame's receive time: the browser's share is part of the whole
+    receive_to_display = later["video"]["receive_to_display_ms"]
+    assert receive_to_display is not None and 0.0 < receive_to_display < later["g2g_ms"]
     assert later["rtt_ms"] is not None and later["rtt_ms"] > 0.0
     assert {a["arm"] for a in later["arms"]} == {"PSM1", "PSM2", "ECM"}
     assert all(a["controller"] == "rome-lead" for a in later["arms"])

@@ -572,6 +572,7 @@ export class ConsoleApp {
         stamps_missed: this.video?.stampsMissed ?? 0,
         stamp_source: this.video?.stampSource ?? null,
         fps: this.video?.fps() ?? null,
+        receive_to_display_ms: this.video?.receiveToDisplayMs.percentile(50) ?? null,
         width: this.video?.width || this.stats.width,
         height: this.video?.height || this.stats.height,
         bitrate_bps: this.stats.bitrateBps,

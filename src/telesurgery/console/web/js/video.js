@@ -26,6 +26,9 @@ export class VideoView {
     this.lastFrameAtMs = null;
     this.framesSkipped = 0;
     this.g2gMs = new SampleWindow(3000);
+    // the browser's own share of glass-to-glass: last packet received -> expected display
+    // (decode, then the compositor), where the browser reports receiveTime (Chromium does)
+    this.receiveToDisplayMs = new SampleWindow(300);
     this.presentTimesMs = new SampleWindow(120);
     this.width = 0;
     this.height = 0;
@@ -51,6 +54,7 @@ export class VideoView {
     this.height = meta.height;
     const displayMs = meta.expectedDisplayTime ?? now;
     this.presentTimesMs.push(displayMs);
+    if (typeof meta.receiveTime === "number") this.receiveToDisplayMs.push(displayMs - meta.receiveTime);
     this.lastFrameAtMs = performance.now();
     if (meta.width >= STAMP_WIDTH_PX && meta.height >= STAMP_HEIGHT_PX) {
       this.stampPixels().then(
