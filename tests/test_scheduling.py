@@ -15,6 +15,7 @@ from telesurgery.exceptions import ConfigError
 from telesurgery.scheduling import (
     ThreadPolicy,
     check_realtime_priority,
+    name_native_thread,
     restore_thread_policy,
     set_realtime_priority,
     thread_policy,
@@ -142,3 +143,23 @@ def test_a_config_priority_outside_1_to_99_is_refused_with_the_valid_range(prior
         check_realtime_priority("some_priority", priority)
     check_realtime_priority("some_priority", None)
     check_realtime_priority("some_priority", 99)
+
+
+def kernel_name() -> str:
+    with open("/proc/thread-self/comm") as comm:
+        return comm.read().strip()
+
+
+def test_a_thread_carries_its_name_into_the_kernel_cut_to_15_bytes() -> None:
+    def probe() -> tuple[bool, str, bool, str]:
+        default = name_native_thread()  # the Python name
+        python_name = kernel_name()
+        long = name_native_thread("endoscope-camera-left")
+        return default, python_name, long, kernel_name()
+
+    seen: list[tuple[bool, str, bool, str]] = []
+    worker = threading.Thread(target=lambda: seen.append(probe()), name="servo-loop")
+    worker.start()
+    worker.join()
+    assert seen == [(True, "servo-loop", True, "endoscope-camer")]
+    assert kernel_name() != "endoscope-camer"  # the calling thread only

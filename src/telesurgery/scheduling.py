@@ -5,6 +5,9 @@ interpreter lock, the cart's camera, the gateway's event loop and its video enco
 each does a bounded amount of work per period or per message, and under the default scheduler
 a loaded 2-core host delays it behind whatever else is runnable (the browser, the other
 process), which is latency on every frame, tick or control message.
+
+Those threads also carry their name into the kernel (:func:`name_native_thread`), so that
+``top -H``, ``ps -eLo tid,comm,rtprio`` and profilers tell the servo loop from the camera.
 """
 
 from __future__ import annotations
@@ -27,6 +30,24 @@ class ThreadPolicy:
     """The thread's native id (``threading.get_native_id()``)."""
     policy: int
     priority: int
+
+
+COMM_MAX_BYTES = 15
+"""The longest thread name the kernel keeps (``TASK_COMM_LEN`` - 1); longer names are cut."""
+
+
+def name_native_thread(name: str | None = None) -> bool:
+    """Give the calling thread ``name`` (default: its Python name) in the kernel's view, cut to
+    15 bytes; True if it was set. Only for threads the caller started: a process's main thread
+    names the process (``ps``). Linux only (``/proc/thread-self/comm``); elsewhere False."""
+    if name is None:
+        name = threading.current_thread().name
+    try:
+        with open("/proc/thread-self/comm", "wb") as comm:
+            comm.write(name.encode("utf-8", "replace")[:COMM_MAX_BYTES])
+    except OSError:
+        return False
+    return True
 
 
 def check_realtime_priority(name: str, priority: int | None) -> None:

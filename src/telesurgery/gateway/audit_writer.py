@@ -19,6 +19,7 @@ from typing import Any
 
 from telesurgery.record.audit import AuditKind, AuditTrail
 from telesurgery.safety.events import SafetyEvent
+from telesurgery.scheduling import name_native_thread
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ class AuditWriter:
             self.dropped += 1
 
     def _run(self) -> None:
+        name_native_thread()
         while True:
             entry = self._queue.get()
             if entry is None:

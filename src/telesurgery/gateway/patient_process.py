@@ -89,7 +89,11 @@ from telesurgery.robot.kinematics.ecm import EcmKinematics
 from telesurgery.robot.kinematics.psm import PsmKinematics
 from telesurgery.robot.registry import RobotConfig
 from telesurgery.safety.config import SafetyConfig
-from telesurgery.scheduling import check_realtime_priority, set_realtime_priority
+from telesurgery.scheduling import (
+    check_realtime_priority,
+    name_native_thread,
+    set_realtime_priority,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -544,6 +548,7 @@ class PatientProcess:
     # -- publisher thread -----------------------------------------------------------------------
 
     def _publish(self) -> None:
+        name_native_thread()
         set_realtime_priority(
             self.config.service_priority, "patient publisher", children_inherit=False
         )

@@ -66,7 +66,11 @@ from telesurgery.record.session import SessionInfo
 from telesurgery.record.sink import COMPRESSIONS, FRAME, Item
 from telesurgery.safety.commands import ArmCommand
 from telesurgery.safety.events import SafetyEvent
-from telesurgery.scheduling import check_realtime_priority, set_realtime_priority
+from telesurgery.scheduling import (
+    check_realtime_priority,
+    name_native_thread,
+    set_realtime_priority,
+)
 
 log = logging.getLogger(__name__)
 
@@ -450,6 +454,7 @@ class Recorder:
     # ------------------------------------------------------------------ pipe thread
 
     def _run(self) -> None:
+        name_native_thread()
         set_realtime_priority(
             self.config.writer_priority, "recorder writer", children_inherit=False
         )

@@ -25,7 +25,11 @@ from telesurgery.exceptions import ConfigError, TelesurgeryError
 from telesurgery.robot.contract import FloatArray
 from telesurgery.robot.sim.mjcf import CAMERA_NAME
 from telesurgery.robot.sim.stats import PeriodRecorder, PeriodStats
-from telesurgery.scheduling import check_realtime_priority, set_realtime_priority
+from telesurgery.scheduling import (
+    check_realtime_priority,
+    name_native_thread,
+    set_realtime_priority,
+)
 
 log = logging.getLogger(__name__)
 
@@ -258,6 +262,7 @@ class EndoscopeCamera:
         )
 
     def _run(self) -> None:
+        name_native_thread(self._name)
         set_realtime_priority(self._config.realtime_priority, self._name)
         renderer: EndoscopeRenderer | None = None
         try:

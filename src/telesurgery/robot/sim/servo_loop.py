@@ -20,7 +20,11 @@ from dataclasses import dataclass
 
 from telesurgery.exceptions import ConfigError, TelesurgeryError
 from telesurgery.robot.sim.stats import PeriodRecorder, PeriodStats
-from telesurgery.scheduling import check_realtime_priority, set_realtime_priority
+from telesurgery.scheduling import (
+    check_realtime_priority,
+    name_native_thread,
+    set_realtime_priority,
+)
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +156,7 @@ class ServoLoop:
         return ServoStats(state, self._recorder.snapshot(), self._dropped, self._error)
 
     def _run(self) -> None:
+        name_native_thread(self._name)
         set_realtime_priority(self._config.realtime_priority, self._name)
         period = self._config.period_s
         margin = self._config.spin_margin_s
