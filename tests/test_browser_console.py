@@ -475,6 +475,40 @@ async def test_camera_arm_selected_moves_the_endoscope(console: Console) -> None
     await screenshot(page, "console_camera_moved")
 
 
+async def test_an_arm_kept_while_another_is_driven_resumes_after_a_short_hold(
+    console: Console,
+) -> None:
+    """PSM1 keeps its last target while the surgeon drives the endoscope. A stalled page (300 ms:
+    longer than the watchdog's hold, shorter than its disengage) holds every arm, and the states
+    it then reads say PSM1 is HOLDING: the console must keep sending PSM1's target so that it
+    follows again, instead of dropping it and letting the watchdog disengage it a second later
+    (seen on a loaded CI host)."""
+    page = console.page
+    await console.engage()
+    await page.keyboard.press("Digit3")
+    try:
+        await wait_for(lambda: console.supervisor("ECM") is ArmState.FOLLOWING, 10.0, "ECM")
+        start = len(console.gateway.event_log)
+        await page.evaluate(
+            "() => { const t = performance.now(); while (performance.now() - t < 300); }"
+        )
+        psm1_events = [e for e in list(console.gateway.event_log)[start:] if e.get("arm") == "PSM1"]
+        assert any(e["event"] == "WatchdogHold" for e in psm1_events), psm1_events  # it did hold
+        await wait_for(
+            lambda: console.supervisor("PSM1") is ArmState.FOLLOWING, 2.0, "PSM1 resumed"
+        )
+        await asyncio.sleep(1.5)  # past the watchdog's disengage
+        assert console.supervisor("PSM1") is ArmState.FOLLOWING
+        psm1 = [
+            (e["event"], e.get("cause"))
+            for e in list(console.gateway.event_log)[start:]
+            if e.get("arm") == "PSM1"
+        ]
+        assert ("Disengaged", "watchdog_disengage") not in psm1, psm1
+    finally:
+        await page.keyboard.press("Digit1")
+
+
 async def test_layout_fits_laptop_and_1280x720(console: Console) -> None:
     page = console.page
     for width, height in ((1280, 720), (1366, 768), (1024, 600)):

@@ -178,8 +178,12 @@ export class TeleopSession {
       }
     }
     if (!sample.clutch_pressed) {
+      // the other arms this console was driving keep their last target; HOLDING too: after a
+      // stall shorter than the watchdog's disengage the same target resumes them where they
+      // stopped (the supervisor checks the alignment), rather than a disengage a second later
       for (const [other, target] of Object.entries(this.held)) {
-        if (other !== arm && armOf(state, other)?.supervisor_state === "FOLLOWING") targets.push(target);
+        const kept = armOf(state, other)?.supervisor_state;
+        if (other !== arm && (kept === "FOLLOWING" || kept === "HOLDING")) targets.push(target);
       }
     }
     if (targets.length === 0) return { sent: false, status: out.status };
