@@ -265,8 +265,11 @@ def test_jitter_setting_spreads_the_rtt(
     bridge.client.set_link("delay=20ms,jitter=3ms")
     rtt = measure_rtt(wan_topology, gw_ip, udp_echo, 100, 0.015)
     assert rtt.received == 100
-    # Two independent one-way delays of std 3 ms: RTT std 3 * sqrt(2) = 4.2 ms.
-    assert statistics.stdev(rtt.rtts_ms) == pytest.approx(3.0 * 2**0.5, rel=0.35)
+    # Two independent one-way delays of std 3 ms: RTT std 3 * sqrt(2) = 4.2 ms. Estimated from the
+    # interquartile range (IQR / 1.349 for a normal): a host that stalls the bridge for a few
+    # packets (seen on a loaded CI host: sample std 5.9 ms) must not fail the emulator's jitter.
+    q1, _, q3 = statistics.quantiles(rtt.rtts_ms, n=4)
+    assert (q3 - q1) / 1.349 == pytest.approx(3.0 * 2**0.5, rel=0.35), rtt.rtts_ms
     added_ms = rtt.median_ms - base.median_ms
     assert added_ms == pytest.approx(40.0, abs=2.0), (base.rtts_ms, rtt.rtts_ms)
 
