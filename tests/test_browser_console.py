@@ -494,9 +494,15 @@ async def test_an_arm_kept_while_another_is_driven_resumes_after_a_short_hold(
         )
         psm1_events = [e for e in list(console.gateway.event_log)[start:] if e.get("arm") == "PSM1"]
         assert any(e["event"] == "WatchdogHold" for e in psm1_events), psm1_events  # it did hold
-        await wait_for(
-            lambda: console.supervisor("PSM1") is ArmState.FOLLOWING, 2.0, "PSM1 resumed"
-        )
+        try:
+            await wait_for(lambda: console.supervisor("PSM1") is ArmState.FOLLOWING, 2.0)
+        except AssertionError:
+            recent = [
+                {k: v for k, v in e.items() if k in ("event", "arm", "cause", "reason", "detail")}
+                for e in list(console.gateway.event_log)[start:]
+            ]
+            page_state = await snapshot(page)
+            pytest.fail(f"PSM1 did not resume: {recent}; page: {page_state['teleop']}")
         await asyncio.sleep(1.5)  # past the watchdog's disengage
         assert console.supervisor("PSM1") is ArmState.FOLLOWING
         psm1 = [

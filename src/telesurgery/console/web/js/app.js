@@ -72,6 +72,13 @@ const SUSPEND_TEXT = {
 };
 
 /** Keys of the team features (one press each; none while typing in the chat). */
+/**
+ * A sample-loop period longer than this [ms] means the page itself did not run (a stall: garbage
+ * collection, a busy main thread, a loaded host): the robot states that arrived meanwhile are
+ * still queued, so their silence is not judged as a lost link on that one tick.
+ */
+const PAGE_STALL_MS = 100;
+
 const TEAM_KEYS = Object.freeze({ KeyG: "grant", KeyN: "deny", KeyT: "draw", KeyX: "clear", KeyC: "chat" });
 
 export class ConsoleApp {
@@ -106,6 +113,7 @@ export class ConsoleApp {
     });
     this.voice = new Voice({ role: options.role, mic: new URLSearchParams(window.location.search).get("mic") });
     this.lastTickMs = null;
+    this.linkCheckSkipped = false; // the last tick followed a stall and left the link unjudged
     this.maxTickIntervalMs = 0; // the sample loop's longest period so far [ms] (a stalled page)
     this.sentTimes = [];
     this.lastStatus = null;
@@ -391,8 +399,12 @@ export class ConsoleApp {
   tick(nowMs) {
     const dt = this.lastTickMs === null ? 0 : Math.min((nowMs - this.lastTickMs) / 1000, 0.1);
     if (this.lastTickMs !== null) this.maxTickIntervalMs = Math.max(this.maxTickIntervalMs, nowMs - this.lastTickMs);
+    // after a stall, read the queued states before judging the link (once: a page that keeps
+    // stalling is judged on every other tick)
+    const stalled = this.lastTickMs !== null && nowMs - this.lastTickMs > PAGE_STALL_MS && !this.linkCheckSkipped;
+    this.linkCheckSkipped = stalled;
     this.lastTickMs = nowMs;
-    this.watchLink(nowMs);
+    if (!stalled) this.watchLink(nowMs);
     const pads = navigator.getGamepads ? navigator.getGamepads() : [];
     if (this.gamepad.connected && this.gamepad.pollEngage(pads)) this.setEngaged(!this.engaged);
     if (!this.caps.drive) return; // view only: nothing is ever sent on the control channel
