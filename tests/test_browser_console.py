@@ -492,8 +492,14 @@ async def test_an_arm_kept_while_another_is_driven_resumes_after_a_short_hold(
         await page.evaluate(
             "() => { const t = performance.now(); while (performance.now() - t < 300); }"
         )
-        psm1_events = [e for e in list(console.gateway.event_log)[start:] if e.get("arm") == "PSM1"]
-        assert any(e["event"] == "WatchdogHold" for e in psm1_events), psm1_events  # it did hold
+        await wait_for(  # it did hold
+            lambda: any(
+                e["event"] == "WatchdogHold" and e.get("arm") == "PSM1"
+                for e in list(console.gateway.event_log)[start:]
+            ),
+            2.0,
+            "PSM1 held by the watchdog",
+        )
         try:
             await wait_for(lambda: console.supervisor("PSM1") is ArmState.FOLLOWING, 2.0)
         except AssertionError:

@@ -278,8 +278,10 @@ class SimArm(Arm):
     # -- internals ---------------------------------------------------------------------------
 
     def _checked_joints(self, position: FloatArray) -> FloatArray:
-        if self.kinematics.within_limits(position):
-            return position.copy()  # the servo path: valid, no conversion
+        if type(position) is np.ndarray:
+            q = position.copy()  # checked after copying: the caller's buffer may change later
+            if self.kinematics.within_limits(q):
+                return q  # the servo path: valid, no conversion
         q = as_joint_vector(position, self.joint_names, f"{self.name} joint position")
         self.kinematics.check_joint_limits(q)
         return q
@@ -372,9 +374,10 @@ class SimJaw(Jaw):
             type(position_rad) is np.ndarray
             and position_rad.dtype == np.float64
             and position_rad.shape == (1,)
-            and self.q_min <= float(position_rad[0]) <= self.q_max  # False for NaN
         ):
-            return position_rad.copy()  # the servo path
+            q = position_rad.copy()  # checked after copying: the caller's buffer may change later
+            if self.q_min <= float(q[0]) <= self.q_max:  # False for NaN
+                return q  # the servo path
         q = as_joint_vector(position_rad, self.joint_names, f"{self._arm.name} jaw position")
         if not self.q_min <= q[0] <= self.q_max:
             raise JointLimitError(

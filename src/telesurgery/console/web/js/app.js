@@ -75,7 +75,8 @@ const SUSPEND_TEXT = {
 /**
  * A sample-loop period longer than this [ms] means the page itself did not run (a stall: garbage
  * collection, a busy main thread, a loaded host): the robot states that arrived meanwhile are
- * still queued, so their silence is not judged as a lost link on that one tick.
+ * still queued. That tick sends nothing, and for this long after it the stall's length is not
+ * counted as the link's silence (a real loss is still seen, at most this much later).
  */
 const PAGE_STALL_MS = 100;
 
@@ -113,7 +114,7 @@ export class ConsoleApp {
     });
     this.voice = new Voice({ role: options.role, mic: new URLSearchParams(window.location.search).get("mic") });
     this.lastTickMs = null;
-    this.linkCheckSkipped = false; // the last tick followed a stall and left the link unjudged
+    this.stall = null; // the last page stall: its length [ms], discounted from the link's silence until untilMs
     this.maxTickIntervalMs = 0; // the sample loop's longest period so far [ms] (a stalled page)
     this.sentTimes = [];
     this.lastStatus = null;
@@ -399,17 +400,17 @@ export class ConsoleApp {
   tick(nowMs) {
     const dt = this.lastTickMs === null ? 0 : Math.min((nowMs - this.lastTickMs) / 1000, 0.1);
     if (this.lastTickMs !== null) this.maxTickIntervalMs = Math.max(this.maxTickIntervalMs, nowMs - this.lastTickMs);
-    // after a stall, read the queued states before judging the link (once: a page that keeps
-    // stalling is judged on every other tick)
-    const stalled = this.lastTickMs !== null && nowMs - this.lastTickMs > PAGE_STALL_MS && !this.linkCheckSkipped;
-    this.linkCheckSkipped = stalled;
+    const stalled = this.lastTickMs !== null && nowMs - this.lastTickMs > PAGE_STALL_MS;
+    // the silence the stall caused is the page's, not the link's: discount it for a short while
+    if (stalled) this.stall = { ms: nowMs - this.lastTickMs, untilMs: nowMs + PAGE_STALL_MS };
     this.lastTickMs = nowMs;
-    if (!stalled) this.watchLink(nowMs);
+    this.watchLink(nowMs);
     const pads = navigator.getGamepads ? navigator.getGamepads() : [];
     if (this.gamepad.connected && this.gamepad.pollEngage(pads)) this.setEngaged(!this.engaged);
     if (!this.caps.drive) return; // view only: nothing is ever sent on the control channel
     if (!this.engaged || this.session === null || this.connection.latestState === null) return;
     if (this.linkLost) return; // nothing sent into a dead link; the watchdog holds the robot
+    if (stalled) return; // the states queued during the stall are not read yet: act on them next tick
     if (!this.holds(this.arm)) {
       this.lastStatus = null; // another console (or nobody) controls it: nothing is sent
       return;
@@ -471,7 +472,8 @@ export class ConsoleApp {
   watchLink(nowMs) {
     const at = this.connection.latestStateAtMs;
     const silentMs = at === null ? 0 : nowMs - at;
-    const lost = silentMs > Math.max(250, this.config.hold_after_ms * 2.5);
+    const stallMs = this.stall !== null && nowMs <= this.stall.untilMs ? this.stall.ms : 0;
+    const lost = silentMs - stallMs > Math.max(250, this.config.hold_after_ms * 2.5);
     if (lost && !this.linkLost) {
       this.alarms.raise("link", Severity.CRITICAL,
         `LINK LOST: no robot state for ${Math.round(silentMs)} ms; motion stopped, the robot holds (watchdog)`);

@@ -28,6 +28,21 @@ export function cameraPose(state, geometry) {
   return matmul4(geometry.T_world_rcm[geometry.camera_arm], toolPose(ecm, false));
 }
 
+/** A held arm stopped this close to a kept target resumes it without visible motion. */
+const KEPT_RESUME_MAX_M = 0.001;
+const KEPT_RESUME_MAX_RAD = (1 * Math.PI) / 180;
+
+/** True if arm state ``a``'s setpoint is within 1 mm and 1 degree of the kept ``target``. */
+function heldOnTarget(a, target) {
+  const p = a.setpoint_position_m;
+  const t = target.position_m;
+  const distance = Math.hypot(p[0] - t[0], p[1] - t[1], p[2] - t[2]);
+  const q = a.setpoint_quat_xyzw;
+  const r = target.quat_xyzw;
+  const dot = Math.min(1, Math.abs(q[0] * r[0] + q[1] * r[1] + q[2] * r[2] + q[3] * r[3]));
+  return distance <= KEPT_RESUME_MAX_M && 2 * Math.acos(dot) <= KEPT_RESUME_MAX_RAD;
+}
+
 export class TeleopSession {
   /**
    * @param {import("./connection.js").GatewayConnection} connection
@@ -177,13 +192,17 @@ export class TeleopSession {
         this.lastEngageMs[arm] = nowMs;
       }
     }
-    if (!sample.clutch_pressed) {
-      // the other arms this console was driving keep their last target; HOLDING too: after a
-      // stall shorter than the watchdog's disengage the same target resumes them where they
-      // stopped (the supervisor checks the alignment), rather than a disengage a second later
+    // The other arms this console was driving keep their last target. HOLDING too (a stall
+    // shorter than the watchdog's disengage), but only where the hold stopped the arm on that
+    // target, so resuming does not move an arm nobody is driving. Never in a message that asks
+    // for an engage: the gateway applies the request to every target in it, and this console's
+    // view of a kept arm may be older than its disengage.
+    if (!sample.clutch_pressed && !(flags & ControlFlag.ENGAGE_REQUEST)) {
       for (const [other, target] of Object.entries(this.held)) {
-        const kept = armOf(state, other)?.supervisor_state;
-        if (other !== arm && (kept === "FOLLOWING" || kept === "HOLDING")) targets.push(target);
+        const a = other === arm ? null : armOf(state, other);
+        if (a?.supervisor_state === "FOLLOWING" || (a?.supervisor_state === "HOLDING" && heldOnTarget(a, target))) {
+          targets.push(target);
+        }
       }
     }
     if (targets.length === 0) return { sent: false, status: out.status };
