@@ -396,6 +396,36 @@ async def test_link_cut_raises_alarm_and_robot_holds(console: Console) -> None:
     await console.engage()  # the surgeon can take over again after the link returns
 
 
+async def test_a_link_lost_while_the_page_keeps_stalling_is_still_seen(console: Console) -> None:
+    """A stall is discounted from the link's silence (a stalled page has not read its queued
+    states), but only for a while: with the link cut and the page stalling 150 ms at a time,
+    LINK LOST still comes within a few stalls."""
+    await console.engage()
+    console.gateway.set_link_cut(True)
+    try:
+        seen_after_ms = await console.page.evaluate(
+            """async () => {
+                const app = window.consoleApp;
+                const t0 = performance.now();
+                while (performance.now() - t0 < 2000) {
+                    const s = performance.now();
+                    while (performance.now() - s < 150);  // the page does not run
+                    await new Promise((r) => setTimeout(r, 0));  // one sample runs
+                    if (app.linkLost) return performance.now() - t0;
+                }
+                return null;
+            }"""
+        )
+        assert seen_after_ms is not None and seen_after_ms < 1000.0, seen_after_ms
+    finally:
+        console.gateway.set_link_cut(False)
+    await wait_for_page(
+        console.page,
+        "!window.consoleApp.snapshot().alarms.some((a) => a.key === 'link')",
+        10.0,
+    )
+
+
 async def test_focus_loss_and_unplugged_gamepad_stop_motion(console: Console) -> None:
     page = console.page
     await console.engage()
