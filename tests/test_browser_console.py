@@ -112,6 +112,14 @@ class Console:
         await self.page.reload()
         await wait_for_page(self.page, "window.consoleApp?.phase === 'connected'", 20.0)
 
+    async def link_alarm_cleared(self) -> None:
+        """Wait until the page has cleared its LINK LOST alarm (after the link came back)."""
+        await wait_for_page(
+            self.page,
+            "!window.consoleApp.snapshot().alarms.some((a) => a.key === 'link')",
+            10.0,
+        )
+
     async def engage(self, arm: str = "PSM1") -> None:
         await self.ensure_connected()
         if not (await snapshot(self.page))["engaged"]:
@@ -387,11 +395,7 @@ async def test_link_cut_raises_alarm_and_robot_holds(console: Console) -> None:
         await screenshot(console.page, "console_link_lost")
     finally:
         console.gateway.set_link_cut(False)
-    await wait_for_page(
-        console.page,
-        "!window.consoleApp.snapshot().alarms.some((a) => a.key === 'link')",
-        10.0,
-    )
+    await console.link_alarm_cleared()
     assert any(e["event"] == "WatchdogHold" for e in console.gateway.event_log)
     await console.engage()  # the surgeon can take over again after the link returns
 
@@ -419,11 +423,7 @@ async def test_a_link_lost_while_the_page_keeps_stalling_is_still_seen(console: 
         assert seen_after_ms is not None and seen_after_ms < 1000.0, seen_after_ms
     finally:
         console.gateway.set_link_cut(False)
-    await wait_for_page(
-        console.page,
-        "!window.consoleApp.snapshot().alarms.some((a) => a.key === 'link')",
-        10.0,
-    )
+    await console.link_alarm_cleared()
 
 
 async def test_focus_loss_and_unplugged_gamepad_stop_motion(console: Console) -> None:
