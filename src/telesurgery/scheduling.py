@@ -6,8 +6,9 @@ each does a bounded amount of work per period or per message, and under the defa
 a loaded 2-core host delays it behind whatever else is runnable (the browser, the other
 process), which is latency on every frame, tick or control message.
 
-Those threads also carry their name into the kernel (:func:`name_native_thread`), so that
-``top -H``, ``ps -eLo tid,comm,rtprio`` and profilers tell the servo loop from the camera.
+Those threads also carry their name into the kernel (:func:`name_native_thread`; both steps in
+one: :func:`enter_realtime_thread`), so that ``top -H``, ``ps -eLo tid,comm,rtprio`` and
+profilers tell the servo loop from the camera.
 """
 
 from __future__ import annotations
@@ -103,3 +104,13 @@ def set_realtime_priority(
         log.warning("%s: SCHED_FIFO %d refused (%s); using the default", thread_name, priority, exc)
         return False
     return True
+
+
+def enter_realtime_thread(priority: int | None, *, children_inherit: bool = True) -> bool:
+    """The first step of a thread we start: its Python name into the kernel
+    (:func:`name_native_thread`), then SCHED_FIFO at ``priority``
+    (:func:`set_realtime_priority`, whose warnings name the thread). True if the priority was
+    applied."""
+    name = threading.current_thread().name
+    name_native_thread(name)
+    return set_realtime_priority(priority, name, children_inherit=children_inherit)

@@ -91,7 +91,7 @@ from telesurgery.robot.registry import RobotConfig
 from telesurgery.safety.config import SafetyConfig
 from telesurgery.scheduling import (
     check_realtime_priority,
-    name_native_thread,
+    enter_realtime_thread,
     set_realtime_priority,
 )
 
@@ -548,10 +548,7 @@ class PatientProcess:
     # -- publisher thread -----------------------------------------------------------------------
 
     def _publish(self) -> None:
-        name_native_thread()
-        set_realtime_priority(
-            self.config.service_priority, "patient publisher", children_inherit=False
-        )
+        enter_realtime_thread(self.config.service_priority, children_inherit=False)
         period = self.config.publish_period_s
         stats_every = max(1, round(self.config.stats_period_s / period))
         ages_every = max(1, round(self.config.command_ages_period_s / period))

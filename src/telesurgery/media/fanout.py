@@ -70,11 +70,7 @@ from telesurgery.media.encoder import VIDEO_CLOCK_HZ, EncoderConfig, VideoEncode
 from telesurgery.media.feedback import ReceiverReport
 from telesurgery.media.packetize import Payloads, RtpPacketizer
 from telesurgery.media.stamp import FrameStamp, StampLayout, draw_stamp_yuv420p
-from telesurgery.scheduling import (
-    check_realtime_priority,
-    name_native_thread,
-    set_realtime_priority,
-)
+from telesurgery.scheduling import check_realtime_priority, enter_realtime_thread
 
 logger = logging.getLogger(__name__)
 
@@ -381,7 +377,7 @@ class SharedVideoEncoder:
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=1,
             thread_name_prefix="video-encode",
-            initializer=_start_encoder_thread,
+            initializer=enter_realtime_thread,
             initargs=(self.fanout.realtime_priority if self.config.threads == 1 else None,),
         )
         self._task = asyncio.create_task(self._run(), name="shared-video-encoder")
@@ -613,9 +609,3 @@ def _planes(
         rows = rows.reshape(plane.height, plane.line_size)
         views.append(rows[:, : plane.width])
     return views[0], views[1], views[2]
-
-
-def _start_encoder_thread(priority: int | None) -> None:
-    """The encoder worker's first step: its name in the kernel, then its priority."""
-    name_native_thread("video-encode")
-    set_realtime_priority(priority, "video-encode")

@@ -66,11 +66,7 @@ from telesurgery.record.session import SessionInfo
 from telesurgery.record.sink import COMPRESSIONS, FRAME, Item
 from telesurgery.safety.commands import ArmCommand
 from telesurgery.safety.events import SafetyEvent
-from telesurgery.scheduling import (
-    check_realtime_priority,
-    name_native_thread,
-    set_realtime_priority,
-)
+from telesurgery.scheduling import check_realtime_priority, enter_realtime_thread
 
 log = logging.getLogger(__name__)
 
@@ -454,10 +450,7 @@ class Recorder:
     # ------------------------------------------------------------------ pipe thread
 
     def _run(self) -> None:
-        name_native_thread()
-        set_realtime_priority(
-            self.config.writer_priority, "recorder writer", children_inherit=False
-        )
+        enter_realtime_thread(self.config.writer_priority, children_inherit=False)
         pipe = self._pipe
         assert pipe is not None
         cycle = self.config.writer_cycle_s

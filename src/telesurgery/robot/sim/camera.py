@@ -25,11 +25,7 @@ from telesurgery.exceptions import ConfigError, TelesurgeryError
 from telesurgery.robot.contract import FloatArray
 from telesurgery.robot.sim.mjcf import CAMERA_NAME
 from telesurgery.robot.sim.stats import PeriodRecorder, PeriodStats
-from telesurgery.scheduling import (
-    check_realtime_priority,
-    name_native_thread,
-    set_realtime_priority,
-)
+from telesurgery.scheduling import check_realtime_priority, enter_realtime_thread
 
 log = logging.getLogger(__name__)
 
@@ -262,8 +258,7 @@ class EndoscopeCamera:
         )
 
     def _run(self) -> None:
-        name_native_thread(self._name)
-        set_realtime_priority(self._config.realtime_priority, self._name)
+        enter_realtime_thread(self._config.realtime_priority)
         renderer: EndoscopeRenderer | None = None
         try:
             renderer = EndoscopeRenderer(self._model, self._config.width, self._config.height)

@@ -20,11 +20,7 @@ from dataclasses import dataclass
 
 from telesurgery.exceptions import ConfigError, TelesurgeryError
 from telesurgery.robot.sim.stats import PeriodRecorder, PeriodStats
-from telesurgery.scheduling import (
-    check_realtime_priority,
-    name_native_thread,
-    set_realtime_priority,
-)
+from telesurgery.scheduling import check_realtime_priority, enter_realtime_thread
 
 log = logging.getLogger(__name__)
 
@@ -156,8 +152,7 @@ class ServoLoop:
         return ServoStats(state, self._recorder.snapshot(), self._dropped, self._error)
 
     def _run(self) -> None:
-        name_native_thread(self._name)
-        set_realtime_priority(self._config.realtime_priority, self._name)
+        enter_realtime_thread(self._config.realtime_priority)
         period = self._config.period_s
         margin = self._config.spin_margin_s
         clock = time.monotonic

@@ -71,7 +71,6 @@ const SUSPEND_TEXT = {
   gamepad: "Gamepad disconnected",
 };
 
-/** Keys of the team features (one press each; none while typing in the chat). */
 /**
  * A sample-loop period longer than this [ms] means the page itself did not run (a stall: garbage
  * collection, a busy main thread, a loaded host): the robot states that arrived meanwhile are
@@ -80,6 +79,7 @@ const SUSPEND_TEXT = {
  */
 const PAGE_STALL_MS = 100;
 
+/** Keys of the team features (one press each; none while typing in the chat). */
 const TEAM_KEYS = Object.freeze({ KeyG: "grant", KeyN: "deny", KeyT: "draw", KeyX: "clear", KeyC: "chat" });
 
 export class ConsoleApp {
@@ -398,11 +398,12 @@ export class ConsoleApp {
   // -- the sample loop ---------------------------------------------------------------------------
 
   tick(nowMs) {
-    const dt = this.lastTickMs === null ? 0 : Math.min((nowMs - this.lastTickMs) / 1000, 0.1);
-    if (this.lastTickMs !== null) this.maxTickIntervalMs = Math.max(this.maxTickIntervalMs, nowMs - this.lastTickMs);
-    const stalled = this.lastTickMs !== null && nowMs - this.lastTickMs > PAGE_STALL_MS;
+    const periodMs = this.lastTickMs === null ? 0 : nowMs - this.lastTickMs;
+    const dt = Math.min(periodMs / 1000, 0.1);
+    this.maxTickIntervalMs = Math.max(this.maxTickIntervalMs, periodMs);
+    const stalled = periodMs > PAGE_STALL_MS;
     // the silence the stall caused is the page's, not the link's: discount it for a short while
-    if (stalled) this.stall = { ms: nowMs - this.lastTickMs, untilMs: nowMs + PAGE_STALL_MS };
+    if (stalled) this.stall = { ms: periodMs, untilMs: nowMs + PAGE_STALL_MS };
     this.lastTickMs = nowMs;
     this.watchLink(nowMs);
     const pads = navigator.getGamepads ? navigator.getGamepads() : [];
