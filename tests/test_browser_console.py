@@ -120,6 +120,13 @@ class Console:
             10.0,
         )
 
+    def events_since(self, start: int) -> list[dict[str, Any]]:
+        """The gateway's logged events from index ``start`` on, cut to what a failure shows."""
+        return [
+            {k: v for k, v in e.items() if k in ("event", "arm", "cause", "reason", "detail")}
+            for e in list(self.gateway.event_log)[start:]
+        ]
+
     async def engage(self, arm: str = "PSM1") -> None:
         await self.ensure_connected()
         if not (await snapshot(self.page))["engaged"]:
@@ -127,10 +134,7 @@ class Console:
         try:
             await wait_for(lambda: self.supervisor(arm) is ArmState.FOLLOWING, 15.0)
         except AssertionError:
-            recent = [
-                {k: v for k, v in e.items() if k in ("event", "arm", "cause", "reason", "detail")}
-                for e in list(self.gateway.event_log)[-12:]
-            ]
+            recent = self.events_since(-12)
             page = await snapshot(self.page)
             pytest.fail(f"{arm} not following: {recent}; page: {page['teleop']}, {page['alarms']}")
 
@@ -533,10 +537,7 @@ async def test_an_arm_kept_while_another_is_driven_resumes_after_a_short_hold(
         try:
             await wait_for(lambda: console.supervisor("PSM1") is ArmState.FOLLOWING, 2.0)
         except AssertionError:
-            recent = [
-                {k: v for k, v in e.items() if k in ("event", "arm", "cause", "reason", "detail")}
-                for e in list(console.gateway.event_log)[start:]
-            ]
+            recent = console.events_since(start)
             page_state = await snapshot(page)
             pytest.fail(f"PSM1 did not resume: {recent}; page: {page_state['teleop']}")
         await asyncio.sleep(1.5)  # past the watchdog's disengage
