@@ -78,7 +78,7 @@ from telesurgery.gateway import patient_wire as wire
 from telesurgery.gateway.command_slots import CommandSlots, CommandSlotsSpec
 from telesurgery.gateway.control_loop import ControlLoop
 from telesurgery.gateway.frame_ring import FrameRing, FrameRingSpec
-from telesurgery.gateway.heap import freeze_startup_heap
+from telesurgery.gateway.heap import freeze_startup_heap, thaw_heap
 from telesurgery.gateway.patient_side import StateSampler
 from telesurgery.gateway.state_slot import StateSlot, StateSlotSpec
 from telesurgery.operation.roles import Role
@@ -210,6 +210,7 @@ def run_patient_process(conn: Connection, config: PatientProcessConfig) -> None:
         with contextlib.suppress(Exception):
             side.shutdown()
         raise
+    thaw_heap()  # the robot is stopped: its objects may go before the interpreter's exit
 
 
 class PatientProcess:
