@@ -6,7 +6,8 @@ a final JSON line.
 An in-process gateway (simulated cart: servo loop, MuJoCo camera rendering 640x480@30, shared
 H.264 encoder, ``link="none"``: loopback, no emulation) serves the browser console, which Debian's
 Chromium loads headless (``tests/browser_support.py``). The console is engaged, so it streams
-control messages at its normal rate while being measured.
+control messages at its normal rate while being measured, and the gateway sends it robot state at
+its default rate (``GatewayConfig.state_rate_hz``; ``--state-hz`` for another).
 
 * ``browser_g2g_ms``: capture wall time written in each frame's stamp -> the frame's expected
   display time in the page (``requestVideoFrameCallback``), both on the gateway's wall clock
@@ -15,6 +16,8 @@ control messages at its normal rate while being measured.
 * ``browser_control_rtt_ms``: the page pings the gateway on the unreliable ``control`` channel
   at 500 Hz; RTT = (t3 - t0) - (t2 - t1) per exchange (page -> gateway -> page).
 * ``browser_fps``: frames presented per second in the page over the measurement window.
+* ``machine_cpu_by_process``: the CPU the gateway (this process), the patient process,
+  Chromium and anything else took over the window [% of a core] (``bench/machine.py``).
 * ``browser_receive_to_display_ms``: the browser's own share of ``browser_g2g_ms``: each frame's
   last packet received (``receiveTime``) -> its expected display time (decode, then Chromium's
   compositor). Headless Chromium composites in one of two pipelines per run, one display
@@ -32,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -75,9 +79,15 @@ def sctp_state(gateway: Any) -> list[dict[str, Any]]:
 
 
 async def measure(
-    seconds: float, warmup_s: float, ping_hz: int, engage: bool, camera_fps: float, state_hz: float
+    seconds: float,
+    warmup_s: float,
+    ping_hz: int,
+    engage: bool,
+    camera_fps: float,
+    state_hz: float | None,
 ) -> dict[str, Any]:
-    config = GatewayConfig(port=0, link="none", state_rate_hz=state_hz)
+    rates = {} if state_hz is None else {"state_rate_hz": state_hz}
+    config = GatewayConfig(port=0, link="none", **rates)
     robot = SimCartConfig(camera=CameraConfig(fps=camera_fps))
     speed = speed_ms()  # before anything of ours runs
     async with (
@@ -100,7 +110,10 @@ async def measure(
             }"""
         )
         wall0 = time.monotonic()
-        with MachineWindow(probe_speed=False) as machine:
+        labels = {os.getpid(): "gateway"}
+        if gateway.patient is not None and gateway.patient.pid is not None:
+            labels[gateway.patient.pid] = "patient"
+        with MachineWindow(probe_speed=False, labels=labels) as machine:
             await asyncio.sleep(seconds)
         end = await page.evaluate(
             """() => {
@@ -132,7 +145,7 @@ async def measure(
             "browser_ping_hz": ping_hz,
             "engaged": engage,
             "camera_fps": camera_fps,
-            "state_hz": state_hz,
+            "state_hz": config.state_rate_hz,
             "gateway_sctp": sctp_state(gateway),
             "gateway_video_stage_ms": None
             if gateway.video is None
@@ -159,7 +172,12 @@ def main() -> None:
         "--no-engage", action="store_true", help="do not stream control while measuring"
     )
     parser.add_argument("--camera-fps", type=float, default=30.0, help="endoscope frame rate")
-    parser.add_argument("--state-hz", type=float, default=200.0, help="robot state rate [Hz]")
+    parser.add_argument(
+        "--state-hz",
+        type=float,
+        default=None,
+        help="robot state rate [Hz] (default: the gateway's own default)",
+    )
     args = parser.parse_args()
     result = asyncio.run(
         measure(
@@ -178,6 +196,7 @@ def main() -> None:
         f"machine: CPU busy {result['machine_cpu_busy_pct']} %, stolen by the hypervisor "
         f"{result['machine_cpu_steal_pct']} %, speed probe {result['machine_speed_ms']} ms"
     )
+    print(f"CPU by process [% of a core]: {result['machine_cpu_by_process']}")
     print(json.dumps(result))
 
 

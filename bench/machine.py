@@ -9,7 +9,11 @@ JSON line carries, over its measurement window:
   every core). On a shared cloud host this varies from run to run and inflates every latency;
 * ``machine_speed_ms``: a fixed pure-Python workload, fastest of 5 runs, timed before the window
   (lower is faster): compares the CPU's speed between machines and sessions;
-* ``load1_before`` / ``load1_after``: the 1-minute load average.
+* ``load1_before`` / ``load1_after``: the 1-minute load average;
+* ``machine_cpu_by_process``: the CPU each process group took [% of one core], the busiest
+  first: the processes the benchmark labels (``MachineWindow(labels={pid: "gateway"})``), the
+  others grouped by command name (``chromium``...). Where a run is slower than the last, this
+  says who took the cores.
 
 Use::
 
@@ -56,11 +60,35 @@ def speed_ms(runs: int = 5) -> float:
     return round(best * 1e3, 2)
 
 
+_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+
+
+def _process_ticks() -> dict[int, tuple[str, int]]:
+    """Every process's command name and CPU time so far (user + system) [clock ticks]."""
+    out: dict[int, tuple[str, int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                line = stat.read()
+        except OSError:  # gone meanwhile
+            continue
+        name = line[line.index("(") + 1 : line.rindex(")")]
+        fields = line[line.rindex(")") + 2 :].split()
+        out[int(entry)] = (name, int(fields[11]) + int(fields[12]))  # utime, stime
+    return out
+
+
 class MachineWindow:
     """CPU busy / steal over a ``with`` block, plus the load average and a speed probe."""
 
-    def __init__(self, *, probe_speed: bool = True) -> None:
+    def __init__(self, *, probe_speed: bool = True, labels: dict[int, str] | None = None) -> None:
         self._probe_speed = probe_speed
+        self._labels = dict(labels or {})
+        self._procs_start: dict[int, tuple[str, int]] = {}
+        self._procs_end: dict[int, tuple[str, int]] = {}
+        self._wall_s = 0.0
         self._speed_ms: float | None = None
         self._start: list[int] | None = None
         self._end: list[int] | None = None
@@ -71,6 +99,8 @@ class MachineWindow:
         if self._probe_speed:
             self._speed_ms = speed_ms()
         self._load_before = os.getloadavg()[0]
+        self._procs_start = _process_ticks()
+        self._wall_s = time.monotonic()
         self._start = _cpu_times()
         return self
 
@@ -81,7 +111,23 @@ class MachineWindow:
         tb: TracebackType | None,
     ) -> None:
         self._end = _cpu_times()
+        self._wall_s = time.monotonic() - self._wall_s
+        self._procs_end = _process_ticks()
         self._load_after = os.getloadavg()[0]
+
+    def by_process(self) -> dict[str, float]:
+        """CPU [% of one core] per labelled process or command name, over the window."""
+        totals: dict[str, int] = {}
+        for pid, (name, ticks) in self._procs_end.items():
+            before = self._procs_start.get(pid)
+            used = ticks - (before[1] if before is not None and before[0] == name else 0)
+            label = self._labels.get(pid, name)
+            totals[label] = totals.get(label, 0) + used
+        if self._wall_s <= 0:
+            return {}
+        scale = 100.0 / (_TICKS_PER_S * self._wall_s)
+        ranked = sorted(totals.items(), key=lambda item: -item[1])
+        return {label: round(ticks * scale, 1) for label, ticks in ranked if ticks > 0}
 
     def summary(self) -> dict[str, Any]:
         """The JSON fields (None where ``/proc/stat`` could not be read)."""
@@ -99,4 +145,5 @@ class MachineWindow:
             "load1_before": round(self._load_before, 2),
             "load1_after": round(self._load_after, 2),
             "cpus": os.cpu_count(),
+            "machine_cpu_by_process": self.by_process(),
         }
