@@ -157,32 +157,41 @@ async def test_an_observer_gets_the_shared_payloads_after_the_surgeon_without_re
         assert session["payloads_packetized"] == 0
 
 
+async def drive_psm1_along_x(
+    console: ConsoleClient, gateway: Gateway, distance_m: float = 0.01, steps: int = 600
+) -> tuple[np.ndarray, object]:
+    """Engage PSM1 and move it ``distance_m`` along x over the first half of ``steps`` messages
+    (2 ms apart), then hold the target; the start position and PSM1's last state."""
+    await wait_for(lambda: console.latest_state is not None)
+    start = arm_state(console.latest_state, ArmId.PSM1)
+    p0 = np.array(start.setpoint_position_m)
+    q0 = start.setpoint_quat_xyzw
+    for i in range(steps):
+        p = p0 + np.array([distance_m * min(1.0, i / (steps // 2)), 0.0, 0.0])
+        following = (
+            arm_state(console.latest_state, ArmId.PSM1).supervisor_state
+            is SupervisorState.FOLLOWING
+        )
+        console.send_targets(
+            [ArmTarget(ArmId.PSM1, (p[0], p[1], p[2]), q0, 0.2)],
+            engage=not following and i % 50 == 5,  # ask again every 100 ms until following
+        )
+        await asyncio.sleep(0.002)
+    moved = arm_state(console.latest_state, ArmId.PSM1)
+    assert moved.supervisor_state is SupervisorState.FOLLOWING, [
+        (e["event"], e.get("refusal"), e.get("detail"), e.get("reason"))
+        for e in gateway.event_log[-8:]
+    ]
+    return p0, moved
+
+
 async def test_engage_move_then_cut_stream_holds(
     gateway_url: tuple[str, Gateway], operation: Operation
 ) -> None:
     url, gateway = gateway_url
     async with client(url, operation, "rome") as console:
         assert console.arms_controlled == ["PSM1", "PSM2", "ECM"]  # a lead gets the free arms
-        await wait_for(lambda: console.latest_state is not None)
-        start = arm_state(console.latest_state, ArmId.PSM1)
-        p0 = np.array(start.setpoint_position_m)
-        q0 = start.setpoint_quat_xyzw
-        for i in range(600):  # 1 cm along x over ~1 s, then hold the target
-            p = p0 + np.array([0.01 * min(1.0, i / 300), 0.0, 0.0])
-            following = (
-                arm_state(console.latest_state, ArmId.PSM1).supervisor_state
-                is SupervisorState.FOLLOWING
-            )
-            console.send_targets(
-                [ArmTarget(ArmId.PSM1, (p[0], p[1], p[2]), q0, 0.2)],
-                engage=not following and i % 50 == 5,  # ask again every 100 ms until following
-            )
-            await asyncio.sleep(0.002)
-        moved = arm_state(console.latest_state, ArmId.PSM1)
-        assert moved.supervisor_state is SupervisorState.FOLLOWING, [
-            (e["event"], e.get("refusal"), e.get("detail"), e.get("reason"))
-            for e in gateway.event_log[-8:]
-        ]
+        p0, moved = await drive_psm1_along_x(console, gateway)  # 1 cm along x over ~1 s
         assert abs(moved.measured_position_m[0] - (p0[0] + 0.01)) < 0.002
         # cut the command stream: the supervisor holds within its watchdog deadline
         await asyncio.sleep(0.5)
@@ -355,6 +364,23 @@ async def test_tokens_not_valid_here_are_refused_with_a_reason_and_audited(
         if record.kind.value == "login_failed"
     ]
     assert set(cases) <= set(failed)
+
+
+async def test_a_console_that_reconnects_drives_again(
+    gateway_url: tuple[str, Gateway], operation: Operation
+) -> None:
+    """The new session numbers its commands from 1 again: the supervisor must not keep the
+    first session's highest number and drop them all as out of order."""
+    url, gateway = gateway_url
+    async with client(url, operation, "rome") as first:
+        await drive_psm1_along_x(first, gateway, 0.005, steps=1000)
+        first_seq = arm_state(first.latest_state, ArmId.PSM1).last_command_seq
+    async with client(url, operation, "rome") as second:
+        assert second.arms_controlled == ["PSM1", "PSM2", "ECM"]
+        # within 300 messages, numbered far below the first session's last one
+        p0, moved = await drive_psm1_along_x(second, gateway, -0.005, steps=300)
+        assert moved.last_command_seq < first_seq
+        assert abs(moved.measured_position_m[0] - (p0[0] - 0.005)) < 0.002
 
 
 async def test_a_console_id_is_one_connection(

@@ -437,6 +437,7 @@ class Gateway:
         admitted = await self.admission.admit(body, console_id)
         role = admitted.role
         await self._free_console_id(console_id, admitted.user)
+        self._forget_sequences(console_id)
         session_id = self._next_session
         self._next_session += 1
         relay = await self._observer_relay() if role is Role.OBSERVER else None
@@ -573,6 +574,18 @@ class Gateway:
                 reason="console_id_in_use",
             )
         await self._drop_peer(old.session_id)
+
+    def _forget_sequences(self, console_id: str) -> None:
+        """A new session of ``console_id`` numbers its commands from 1 again: the supervisor
+        forgets the highest number it saw from an earlier session, or it would drop every new
+        command as out of order until the new numbers passed the old ones. No earlier session
+        of this id is connected by now, so none of its commands can follow this."""
+        if self.patient is not None and not self.patient.forget_console(console_id):
+            logger.error(
+                "console %s: its earlier sequence numbers could not be forgotten (the patient "
+                "side is gone); its commands may be refused as out of order",
+                console_id,
+            )
 
     def _expire_at(self, session_id: int, expires_at: Any) -> None:
         """End the session when its token expires."""
