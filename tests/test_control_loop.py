@@ -237,6 +237,22 @@ def test_full_control_fifo_refuses_and_counts() -> None:
     assert loop.report_rtt(100.0)
 
 
+def test_a_full_control_fifo_still_takes_an_estop_and_a_handover() -> None:
+    """Dropped, they would be lost for good: nobody sends them again."""
+    cart = ready_cart()
+    loop = make_loop(cart, ControlLoopConfig(max_pending_controls=2, stats_every_ticks=1))
+    loop.set_controller("PSM1", "lead")
+    assert loop.report_rtt(100.0)
+    assert not loop.request_engage("PSM1", "lead")  # full: an engage request is refused
+    assert loop.set_controller("PSM1", "consultant")
+    assert loop.estop("bedside", Role.BEDSIDE)
+    assert loop.forget_console("lead")
+    cart.step(1)
+    assert loop.stats().controls_refused == 1
+    assert loop.supervisor.controller("PSM1") == "consultant"
+    assert loop.supervisor.state("PSM1") is ArmState.ESTOPPED
+
+
 def test_handover_in_the_servo_thread_disengages() -> None:
     cart = ready_cart()
     loop = make_loop(cart)

@@ -121,6 +121,12 @@ ControlInput = (
 )
 """Inputs applied in order at the start of a tick."""
 
+NEVER_REFUSED = (EStopRequest, EStopClearRequest, ControllerChange, ForgetConsole)
+"""Inputs queued even when the FIFO is full: an e-stop, a change of control or a reconnect
+that were dropped would be lost for good (nobody sends them again), while a refused engage
+request or RTT sample is followed by the next. They are rare (people press buttons), so they
+cannot grow the queue without bound."""
+
 
 @dataclass(frozen=True, slots=True)
 class ArmSnapshot:
@@ -143,7 +149,9 @@ class ControlLoopConfig:
     """Sizes of the hand-over queues."""
 
     max_pending_controls: int = 256
-    """Control inputs waiting for the next tick; more are refused (``submit_*`` returns False)."""
+    """Control inputs waiting for the next tick; more engage requests and RTT samples are
+    refused (``submit_*`` returns False); e-stops, changes of control and reconnects
+    (:data:`NEVER_REFUSED`) are queued all the same."""
     max_pending_events: int = 4096
     """Events waiting for the network side; newer events are dropped (and counted) when full."""
     stats_every_ticks: int = 100
@@ -254,14 +262,17 @@ class ControlLoop:
 
     def submit_control(self, control: ControlInput) -> bool:
         """Queue a control input for the next tick, behind the commands handed over before it;
-        False if the FIFO is full (counted; the commands queued ahead of it count too).
+        False if the FIFO is full (counted; the commands queued ahead of it count too), except
+        for the inputs in :data:`NEVER_REFUSED`, which are always queued.
 
         Raises ``InvalidArm`` for a handover of an arm the supervisor does not have.
         """
         if isinstance(control, ControllerChange) and control.arm not in self.supervisor.arm_names:
             raise InvalidArm(control.arm, self.supervisor.arm_names)
         with self._lock:
-            if len(self._controls) >= self.config.max_pending_controls:
+            if len(self._controls) >= self.config.max_pending_controls and not isinstance(
+                control, NEVER_REFUSED
+            ):
                 self._controls_refused += 1
                 return False
             if self._mailbox:
