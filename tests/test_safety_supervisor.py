@@ -372,6 +372,24 @@ def test_arm_unavailable_disengages_and_resync_restarts_at_the_robot_setpoint() 
         sup.resync("PSM1", np.array([3.0, 0.0, 0.1, 0.0, 0.0, 0.0]), None, 0.05)
 
 
+def test_an_arm_the_robot_refused_cannot_be_engaged_until_resynced() -> None:
+    """Engaged, it would show FOLLOWING while the robot servoes nothing, and resync (which
+    needs it disengaged) could never bring it back."""
+    sup = engaged()
+    sup.on_arm_unavailable("PSM1", 0.001)
+    drain(sup)
+    assert sup.on_command(command(2, 0.002), 0.002)  # still streaming, aligned
+    assert not sup.request_engage("PSM1", LEAD, 0.002)
+    (event,) = drain(sup)
+    assert isinstance(event, EngageRefused) and event.reason is EngageRefusal.ARM_UNAVAILABLE
+    assert "refuses arm PSM1" in event.detail
+    assert sup.state("PSM1") is ArmState.DISENGAGED
+    sup.resync("PSM1", Q0, 0.0, 0.003)  # the robot took the arm back
+    assert sup.on_command(command(3, 0.004), 0.004)
+    assert sup.request_engage("PSM1", LEAD, 0.004)
+    assert sup.state("PSM1") is ArmState.FOLLOWING
+
+
 class CountingKinematics:
     """Pass-through to the PSM kinematics that counts inverse calls (a seam, not a mock)."""
 

@@ -149,6 +149,7 @@ class _Arm:
         self.jaw_target = jaw0
         self.candidate: ArmCommand | None = None
         self.candidate_arrival_s = -math.inf
+        self.unavailable = False  # the robot refused this arm; cleared by resync()
         self.T_target = np.eye(4)
         # Last unclamped target and its solution: consoles often repeat a pose (a 60 Hz input
         # device streamed at 1 kHz), and the same target from the same hint has the same answer.
@@ -407,6 +408,14 @@ class SafetySupervisor:
             return self._ledger.engage_refused(
                 arm_name, console_id, EngageRefusal.ESTOP, "e-stop latched", now
             )
+        if arm.unavailable:
+            detail = (
+                f"the robot refuses arm {arm_name} (disabled, faulted or being homed); it can "
+                "be engaged once the robot takes it back"
+            )
+            return self._ledger.engage_refused(
+                arm_name, console_id, EngageRefusal.ARM_UNAVAILABLE, detail, now
+            )
         if arm.controller != console_id:
             detail = f"arm {arm_name} is controlled by {arm.controller!r}, not {console_id!r}"
             return self._ledger.engage_refused(
@@ -487,11 +496,13 @@ class SafetySupervisor:
     def on_arm_unavailable(self, arm_name: str, now: float) -> None:
         """The robot refused ``arm_name``'s setpoint (disabled, faulted, being homed).
 
-        An engaged arm is disengaged: the robot is not following, so neither may the console.
-        Call :meth:`resync` with the robot's own setpoint before streaming setpoints again.
+        An engaged arm is disengaged: the robot is not following, so neither may the console;
+        and it cannot be engaged (``ARM_UNAVAILABLE``) until :meth:`resync` restarts it from the
+        robot's own setpoint.
         """
         now = self._advance(now)
         arm = self._arm(arm_name)
+        arm.unavailable = True
         if arm.state in _ENGAGED_STATES:
             self._disengage(arm, Cause.ARM_UNAVAILABLE, now)
 
@@ -512,6 +523,7 @@ class SafetySupervisor:
         arm.trajectory.reset(q_new)
         arm.target_q = q_new.copy()
         arm.candidate = None
+        arm.unavailable = False
         if arm.jaw_range is not None and jaw_rad is not None and math.isfinite(jaw_rad):
             arm.jaw_setpoint = arm.jaw_target = float(jaw_rad)
 
