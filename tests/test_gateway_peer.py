@@ -114,8 +114,16 @@ def make_peer(
 
 
 def control_message(
-    seq: int, sent_ns: int, flags: ControlFlag = ControlFlag.NONE, session: int = 7
+    seq: int,
+    sent_ns: int,
+    flags: ControlFlag = ControlFlag.NONE,
+    session: int = 7,
+    *,
+    present: bool = True,
 ) -> bytes:
+    """A CONTROL message for PSM1; OPERATOR_PRESENT is added unless ``present`` is False."""
+    if present:
+        flags |= ControlFlag.OPERATOR_PRESENT
     target = ArmTarget(ArmId.PSM1, (0.01, 0.0, -0.1), (0.0, 0.0, 0.0, 1.0), 0.3)
     return encode(ControlMessage(session, seq, sent_ns, flags, (target,)))
 
@@ -194,6 +202,19 @@ def test_only_the_controller_of_an_arm_moves_it() -> None:
     controllers["PSM1"] = None
     peer.on_control_bytes(control_message(3, clock.now_ns + 5_000 * MS))
     assert len(port.calls) == 2 and peer.counters.rejected_role == 2
+
+
+def test_without_an_operator_present_targets_move_and_engage_nothing() -> None:
+    """The dead-man switch: the robot holds by its watchdog; letting go is still honoured."""
+    peer, port, _, _, clock = make_peer()
+    now = clock.now_ns + 5_000 * MS
+    peer.on_control_bytes(control_message(1, now, ControlFlag.ENGAGE_REQUEST, present=False))
+    assert port.calls == [] and peer.counters.operator_absent == 1
+    peer.on_control_bytes(control_message(2, now, ControlFlag.DISENGAGE_REQUEST, present=False))
+    assert [c[0] for c in port.calls] == ["disengage"]
+    assert peer.counters.commands_submitted == 0
+    peer.on_control_bytes(control_message(3, now, ControlFlag.ENGAGE_REQUEST))
+    assert [c[0] for c in port.calls] == ["disengage", "submit", "engage"]
 
 
 def test_no_command_before_clock_sync() -> None:

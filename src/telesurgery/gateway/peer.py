@@ -73,6 +73,8 @@ class PeerCounters:
 
     control_received: int = 0
     commands_submitted: int = 0
+    operator_absent: int = 0
+    """Targets ignored because their message said no operator is present (dead-man switch)."""
     pings_sent: int = 0
     pings_answered: int = 0
     pongs_received: int = 0
@@ -269,11 +271,19 @@ class ConsolePeer:
             return
         sent_s = estimate.remote_to_local(message.sent_time_ns) / _NS
         clutch = bool(message.flags & ControlFlag.CLUTCH)
+        # The dead-man switch: with no operator at the console its targets move nothing and
+        # engage nothing; the supervisor holds the arm by its watchdog. Letting go still works.
+        present = bool(message.flags & ControlFlag.OPERATOR_PRESENT)
         controllers = self._controllers
         for target in message.targets:
             arm = target.arm.name
             if controllers.get(arm) != self.console_id:
                 self._refuse_control(arm)
+                continue
+            if not present:
+                self.counters.operator_absent += 1
+                if message.flags & ControlFlag.DISENGAGE_REQUEST:
+                    self._control.request_disengage(arm, self.console_id)
                 continue
             was_clutched = self._clutched.get(arm, False)
             self._clutched[arm] = clutch
