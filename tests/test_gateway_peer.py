@@ -217,6 +217,25 @@ def test_without_an_operator_present_targets_move_and_engage_nothing() -> None:
     assert [c[0] for c in port.calls] == ["disengage", "submit", "engage"]
 
 
+def test_a_disengage_is_acted_on_when_its_flag_appears() -> None:
+    """Each disengage reaches the supervisor as two changes of control (audited): a console
+    that keeps the flag set must not make thousands a second."""
+    peer, port, _, _, clock = make_peer()
+    now = clock.now_ns + 5_000 * MS
+    for seq in range(1, 6):
+        peer.on_control_bytes(control_message(seq, now, ControlFlag.DISENGAGE_REQUEST))
+    assert [c[0] for c in port.calls].count("disengage") == 1
+    peer.on_control_bytes(control_message(6, now, ControlFlag.ENGAGE_REQUEST))
+    peer.on_control_bytes(control_message(7, now, ControlFlag.DISENGAGE_REQUEST))
+    assert [c[0] for c in port.calls].count("disengage") == 2
+    # also while clutched, and then not again for the same press
+    clutch_off = ControlFlag.CLUTCH | ControlFlag.DISENGAGE_REQUEST
+    peer.on_control_bytes(control_message(8, now, ControlFlag.CLUTCH))
+    peer.on_control_bytes(control_message(9, now, clutch_off))
+    peer.on_control_bytes(control_message(10, now, ControlFlag.DISENGAGE_REQUEST))
+    assert [c[0] for c in port.calls].count("disengage") == 3
+
+
 def test_no_command_before_clock_sync() -> None:
     peer, port, _, _, clock = make_peer(synced=False)
     peer.on_control_bytes(control_message(1, clock.now_ns))

@@ -145,6 +145,7 @@ class ConsolePeer:
         self._events_channel: Any = None
         self._pending_events: list[str] = []
         self._clutched: dict[str, bool] = {}
+        self._disengage_asked: dict[str, bool] = {}  # the flag in the arm's last message
         pc.on("datachannel", self._on_datachannel)
 
     # -- channels ---------------------------------------------------------------------------
@@ -280,15 +281,24 @@ class ConsolePeer:
             if controllers.get(arm) != self.console_id:
                 self._refuse_control(arm)
                 continue
+            # A disengage is acted on when the flag appears, not for every message that keeps
+            # it: each one reaches the supervisor as two changes of control (and the audit).
+            disengage = bool(message.flags & ControlFlag.DISENGAGE_REQUEST)
+            if disengage and self._disengage_asked.get(arm, False):
+                disengage = False
+            else:
+                self._disengage_asked[arm] = disengage
             if not present:
                 self.counters.operator_absent += 1
-                if message.flags & ControlFlag.DISENGAGE_REQUEST:
+                if disengage:
                     self._control.request_disengage(arm, self.console_id)
                 continue
             was_clutched = self._clutched.get(arm, False)
             self._clutched[arm] = clutch
-            if clutch:
-                continue  # the surgeon repositions the hands: the robot holds
+            if clutch:  # the surgeon repositions the hands: the robot holds
+                if disengage:
+                    self._control.request_disengage(arm, self.console_id)
+                continue
             self._control.submit(
                 ArmCommand(
                     console_id=self.console_id,
@@ -303,7 +313,7 @@ class ConsolePeer:
             self.counters.commands_submitted += 1
             if message.flags & ControlFlag.ENGAGE_REQUEST:
                 self._control.request_engage(arm, self.console_id, after_clutch=was_clutched)
-            if message.flags & ControlFlag.DISENGAGE_REQUEST:
+            if disengage:
                 self._control.request_disengage(arm, self.console_id)
 
     def _refuse_control(self, arm: str) -> None:
