@@ -253,6 +253,15 @@ def test_a_full_control_fifo_still_takes_an_estop_and_a_handover() -> None:
     assert loop.supervisor.state("PSM1") is ArmState.ESTOPPED
 
 
+def test_the_control_fifo_has_a_hard_limit_even_for_those() -> None:
+    cart = ready_cart()
+    loop = make_loop(cart, ControlLoopConfig(max_pending_controls=2, stats_every_ticks=1))
+    accepted = [loop.set_controller("PSM1", f"console-{i}") for i in range(10)]
+    assert accepted == [True] * 8 + [False] * 2  # 4 x max_pending_controls
+    cart.step(1)
+    assert loop.stats().controls_refused == 2
+
+
 def test_handover_in_the_servo_thread_disengages() -> None:
     cart = ready_cart()
     loop = make_loop(cart)

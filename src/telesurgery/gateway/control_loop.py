@@ -36,6 +36,7 @@ the synchronised clock: network, gateway and hand-over, plus the wait for the ne
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from collections import deque
@@ -56,6 +57,8 @@ from telesurgery.safety.kinematics import ArmKinematicsLike
 from telesurgery.safety.state import ArmState
 from telesurgery.safety.stats import SupervisorStats
 from telesurgery.safety.supervisor import SafetySupervisor
+
+logger = logging.getLogger(__name__)
 
 FloatArray = NDArray[np.float64]
 
@@ -124,8 +127,11 @@ ControlInput = (
 NEVER_REFUSED = (EStopRequest, EStopClearRequest, ControllerChange, ForgetConsole)
 """Inputs queued even when the FIFO is full: an e-stop, a change of control or a reconnect
 that were dropped would be lost for good (nobody sends them again), while a refused engage
-request or RTT sample is followed by the next. They are rare (people press buttons), so they
-cannot grow the queue without bound."""
+request or RTT sample is followed by the next. They are rare (people press buttons); should
+they ever reach ``HARD_LIMIT_FACTOR`` times ``max_pending_controls``, they are refused too
+(logged as an error): the queue never grows without bound."""
+
+HARD_LIMIT_FACTOR = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,10 +276,15 @@ class ControlLoop:
         if isinstance(control, ControllerChange) and control.arm not in self.supervisor.arm_names:
             raise InvalidArm(control.arm, self.supervisor.arm_names)
         with self._lock:
-            if len(self._controls) >= self.config.max_pending_controls and not isinstance(
-                control, NEVER_REFUSED
+            pending, limit = len(self._controls), self.config.max_pending_controls
+            if pending >= limit and (
+                not isinstance(control, NEVER_REFUSED) or pending >= HARD_LIMIT_FACTOR * limit
             ):
                 self._controls_refused += 1
+                if isinstance(control, NEVER_REFUSED):
+                    logger.error(
+                        "control FIFO at its hard limit (%d): %r refused", pending, control
+                    )
                 return False
             if self._mailbox:
                 self._controls.extend(self._mailbox.values())
