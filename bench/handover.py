@@ -51,31 +51,13 @@ from typing import Any
 
 import numpy as np
 
-from machine import MachineWindow
+from machine import MachineWindow, cpu_seconds
 from telesurgery.console.client import ConsoleClient
 from telesurgery.gateway.process import gateway_process
 from telesurgery.link.profiles import parse_link
 from telesurgery.protocol.messages import ArmId, ArmTarget, SupervisorState
 
 ARM = ArmId.PSM1
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU time [s] of a process and its live children (the gateway and its patient process)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    children: list[int] = []
-    for task in os.listdir(f"/proc/{pid}/task"):
-        with contextlib.suppress(FileNotFoundError), open(f"/proc/{pid}/task/{task}/children") as f:
-            children += [int(c) for c in f.read().split()]
-    for p in [pid, *children]:
-        try:
-            with open(f"/proc/{p}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / ticks
-    return total
 
 
 def pct(values: list[float], q: float) -> float:

@@ -78,36 +78,11 @@ from typing import Any
 import aiohttp
 import numpy as np
 
-from machine import MachineWindow
+from machine import MachineWindow, cpu_seconds
 from telesurgery.console.client import ConsoleClient
 from telesurgery.gateway.process import gateway_process
 from telesurgery.link.profiles import parse_link
 from telesurgery.protocol.messages import ArmId, ArmTarget, LatencyComponent
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU time [s] of a process and its live children (the gateway and its patient process)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for p in [pid, *_children(pid)]:
-        try:
-            with open(f"/proc/{p}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / ticks
-    return total
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for task in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{task}/children") as f:
-                found += [int(c) for c in f.read().split()]
-        except FileNotFoundError:
-            continue
-    return found
 
 
 @contextlib.asynccontextmanager

@@ -24,6 +24,7 @@ Use::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from types import TracebackType
@@ -63,20 +64,41 @@ def speed_ms(runs: int = 5) -> float:
 _TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 
 
+def _stat(path: str) -> tuple[str, int] | None:
+    """The command name and CPU time so far (user + system) [clock ticks] in a ``/proc``
+    ``stat`` file (a process's or a thread's); None if it is gone."""
+    try:
+        with open(path) as stat:
+            line = stat.read()
+    except OSError:
+        return None
+    fields = line[line.rindex(")") + 2 :].split()
+    return line[line.index("(") + 1 : line.rindex(")")], int(fields[11]) + int(fields[12])
+
+
+def thread_cpu_s(pid: int, tid: int | None = None) -> float:
+    """CPU time [s] of a process, or of one of its threads."""
+    found = _stat(f"/proc/{pid}/stat" if tid is None else f"/proc/{pid}/task/{tid}/stat")
+    if found is None:
+        raise FileNotFoundError(f"no process {pid}" + ("" if tid is None else f" thread {tid}"))
+    return found[1] / _TICKS_PER_S
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time [s] of a process and its live children (a gateway and its patient process)."""
+    pids = [pid]
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(FileNotFoundError), open(f"/proc/{pid}/task/{task}/children") as f:
+            pids += [int(c) for c in f.read().split()]
+    return sum(found[1] for p in pids if (found := _stat(f"/proc/{p}/stat"))) / _TICKS_PER_S
+
+
 def _process_ticks() -> dict[int, tuple[str, int]]:
-    """Every process's command name and CPU time so far (user + system) [clock ticks]."""
+    """Every process's command name and CPU time so far [clock ticks]."""
     out: dict[int, tuple[str, int]] = {}
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                line = stat.read()
-        except OSError:  # gone meanwhile
-            continue
-        name = line[line.index("(") + 1 : line.rindex(")")]
-        fields = line[line.rindex(")") + 2 :].split()
-        out[int(entry)] = (name, int(fields[11]) + int(fields[12]))  # utime, stime
+        if entry.isdigit() and (found := _stat(f"/proc/{entry}/stat")) is not None:
+            out[int(entry)] = found
     return out
 
 
@@ -88,6 +110,7 @@ class MachineWindow:
         self._labels = dict(labels or {})
         self._procs_start: dict[int, tuple[str, int]] = {}
         self._procs_end: dict[int, tuple[str, int]] = {}
+        self._t0_s = 0.0
         self._wall_s = 0.0
         self._speed_ms: float | None = None
         self._start: list[int] | None = None
@@ -100,7 +123,7 @@ class MachineWindow:
             self._speed_ms = speed_ms()
         self._load_before = os.getloadavg()[0]
         self._procs_start = _process_ticks()
-        self._wall_s = time.monotonic()
+        self._t0_s = time.monotonic()
         self._start = _cpu_times()
         return self
 
@@ -111,7 +134,7 @@ class MachineWindow:
         tb: TracebackType | None,
     ) -> None:
         self._end = _cpu_times()
-        self._wall_s = time.monotonic() - self._wall_s
+        self._wall_s = time.monotonic() - self._t0_s
         self._procs_end = _process_ticks()
         self._load_after = os.getloadavg()[0]
 

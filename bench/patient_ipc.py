@@ -45,6 +45,7 @@ import telesurgery.gateway.patient_client as patient_client
 import telesurgery.gateway.patient_process as patient_process
 import telesurgery.gateway.patient_side as patient_side
 from browser_support import running_gateway
+from machine import thread_cpu_s
 from telesurgery.gateway.config import GatewayConfig
 from telesurgery.robot.sim.camera import CameraConfig
 from telesurgery.robot.sim.config import SimCartConfig
@@ -108,13 +109,6 @@ def _wrap_gateway() -> None:
     patient_client.PatientSideClient._on_readable = timed_on_readable  # type: ignore[method-assign]
 
 
-def _thread_cpu_s(pid: int, tid: int | None = None) -> float:
-    path = f"/proc/{pid}/stat" if tid is None else f"/proc/{pid}/task/{tid}/stat"
-    with open(path) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _sampler_figures() -> tuple[float, float]:
     cpu_s, calls = (_shared_dir() / "sampler").read_text().split()
     return float(cpu_s), float(calls)
@@ -148,18 +142,18 @@ async def _run(seconds: float, reads_hz: float) -> dict[str, Any]:
         _acc.clear()
         _tags.clear()
         pub0, child0, own0 = (
-            _thread_cpu_s(child, tid),
-            _thread_cpu_s(child),
-            _thread_cpu_s(os.getpid()),
+            thread_cpu_s(child, tid),
+            thread_cpu_s(child),
+            thread_cpu_s(os.getpid()),
         )
         sampler0 = _sampler_figures()
         t0 = time.perf_counter()
         await asyncio.sleep(seconds)
         elapsed = time.perf_counter() - t0
         pub1, child1, own1 = (
-            _thread_cpu_s(child, tid),
-            _thread_cpu_s(child),
-            _thread_cpu_s(os.getpid()),
+            thread_cpu_s(child, tid),
+            thread_cpu_s(child),
+            thread_cpu_s(os.getpid()),
         )
         sampler1 = _sampler_figures()
         acc, tags = dict(_acc), dict(_tags)

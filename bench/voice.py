@@ -37,6 +37,7 @@ import numpy as np
 from aiortc import RTCPeerConnection
 from aiortc.codecs.opus import OpusEncoder
 
+from machine import cpu_seconds
 from telesurgery.console.client import ConsoleClient, ConsoleClientConfig
 from telesurgery.console.voice import AudioChunk, ToneTrack, VoiceReceiver
 from telesurgery.gateway.process import gateway_process
@@ -218,24 +219,6 @@ async def run_conference(bursts: int) -> dict[str, Any]:
 
 
 # -- 3. end to end through a gateway process ----------------------------------------------------
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU time [s] of a process and its live children (the gateway and its patient process)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    pids = [pid]
-    for task in os.listdir(f"/proc/{pid}/task"):
-        with contextlib.suppress(FileNotFoundError), open(f"/proc/{pid}/task/{task}/children") as f:
-            pids += [int(c) for c in f.read().split()]
-    for p in pids:
-        try:
-            with open(f"/proc/{p}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / ticks
-    return total
 
 
 def onset_ms(chunks: list[AudioChunk], onset_ns: int, before_ns: int) -> float | None:
