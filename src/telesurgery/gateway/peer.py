@@ -290,29 +290,24 @@ class ConsolePeer:
                 self._disengage_asked[arm] = disengage
             if not present:
                 self.counters.operator_absent += 1
-                if disengage:
-                    self._control.request_disengage(arm, self.console_id)
-                continue
-            was_clutched = self._clutched.get(arm, False)
-            self._clutched[arm] = clutch
-            if clutch:  # the surgeon repositions the hands: the robot holds
-                if disengage:
-                    self._control.request_disengage(arm, self.console_id)
-                continue
-            self._control.submit(
-                ArmCommand(
-                    console_id=self.console_id,
-                    arm=arm,
-                    seq=message.seq,
-                    sent_time_s=sent_s,
-                    position_m=np.array(target.position_m, dtype=np.float64),
-                    quat_xyzw=np.array(target.quat_xyzw, dtype=np.float64),
-                    jaw_rad=target.jaw_rad,
+            else:
+                was_clutched = self._clutched.get(arm, False)
+                self._clutched[arm] = clutch
+            if present and not clutch:  # (a clutch: the surgeon repositions, the robot holds)
+                self._control.submit(
+                    ArmCommand(
+                        console_id=self.console_id,
+                        arm=arm,
+                        seq=message.seq,
+                        sent_time_s=sent_s,
+                        position_m=np.array(target.position_m, dtype=np.float64),
+                        quat_xyzw=np.array(target.quat_xyzw, dtype=np.float64),
+                        jaw_rad=target.jaw_rad,
+                    )
                 )
-            )
-            self.counters.commands_submitted += 1
-            if message.flags & ControlFlag.ENGAGE_REQUEST:
-                self._control.request_engage(arm, self.console_id, after_clutch=was_clutched)
+                self.counters.commands_submitted += 1
+                if message.flags & ControlFlag.ENGAGE_REQUEST:
+                    self._control.request_engage(arm, self.console_id, after_clutch=was_clutched)
             if disengage:
                 self._control.request_disengage(arm, self.console_id)
 

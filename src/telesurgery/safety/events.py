@@ -34,9 +34,6 @@ class RejectReason(enum.Enum):
     """The send time lies ahead of the gateway clock by more than the allowed skew."""
     ESTOP = "estop"
     """The emergency stop is latched."""
-    ARM_UNAVAILABLE = "arm_unavailable"
-    """The robot refused the arm's setpoints (disabled, faulted, being homed) and has not
-    taken it back yet (:meth:`SafetySupervisor.resync`)."""
     NOT_CONTROLLER = "not_controller"
     """The sending console does not control this arm."""
     UNREACHABLE = "unreachable"
