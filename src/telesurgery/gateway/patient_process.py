@@ -210,7 +210,10 @@ def run_patient_process(conn: Connection, config: PatientProcessConfig) -> None:
         with contextlib.suppress(Exception):
             side.shutdown()
         raise
-    thaw_heap()  # the robot is stopped: its objects may go before the interpreter's exit
+    if side.stopped_by_gateway:
+        # the robot is stopped: its objects may go before the interpreter's exit (an orphan,
+        # whose exit is bounded by _exit_if_shutdown_hangs, runs no collection on its way out)
+        thaw_heap()
 
 
 class PatientProcess:
@@ -397,6 +400,12 @@ class PatientProcess:
                 self._dispatched += 1  # after the handler: its control input is queued
         stats = self.shutdown()
         self.send((wire.STOPPED, stats))
+
+    @property
+    def stopped_by_gateway(self) -> bool:
+        """True once :meth:`serve` ended on the gateway's stop message (its pipe still open),
+        False when it ended because the gateway was gone."""
+        return self._pipe_open
 
     def shutdown(self) -> Any:
         """Hold every arm, stop publishing, disconnect the robot, close the recording."""
