@@ -369,8 +369,15 @@ async def test_release_disengages_at_once_without_alarm(console: Console) -> Non
     start = len(console.gateway.event_log)
     await console.page.keyboard.press("Enter")  # release: a DISENGAGE_REQUEST, then silence
     await wait_for(lambda: console.supervisor("PSM1") is ArmState.DISENGAGED, 0.8, "PSM1 released")
-    events = [e["event"] for e in list(console.gateway.event_log)[start:]]
+    log = list(console.gateway.event_log)[start:]
+    events = [e["event"] for e in log]
     assert "WatchdogHold" not in events, events  # released, not timed out
+    # one release of following, by this console; control stays with it (no handover records)
+    released = [e for e in log if e["event"] == "Disengaged"]
+    assert [(e["cause"], e["by_console_id"]) for e in released] == [
+        ("operator_release", "rome-lead")
+    ], log
+    assert "ControllerChanged" not in events, events
     s = await snapshot(console.page)
     assert not s["engaged"]
     assert not any(a["key"].startswith("arm:") for a in s["alarms"]), s["alarms"]

@@ -25,7 +25,7 @@ const cases = JSON.parse(process.argv[2]);
 console.log(JSON.stringify(cases.map(([ev, ctx]) => reactionTo(ev, ctx))));
 """
 
-CTX = {"holdAfterMs": 100, "clutchedArm": None, "releasedRecently": False}
+CTX = {"holdAfterMs": 100, "clutchedArm": None}
 WARNING, CRITICAL = 1, 2
 
 
@@ -72,18 +72,17 @@ def test_alarms_for_latency_watchdog_disengage_and_estop() -> None:
 
 def test_expected_holds_are_notes_not_alarms() -> None:
     clutched = {**CTX, "clutchedArm": "PSM1"}
-    released = {**CTX, "releasedRecently": True}
     hold, gone, release, handover, retry, refused, controller = react(
         ({"event": "WatchdogHold", "arm": "PSM1"}, clutched),
         ({"event": "Disengaged", "arm": "PSM1", "cause": "watchdog_disengage"}, clutched),
-        ({"event": "Disengaged", "arm": "PSM1", "cause": "controller_changed"}, released),
+        ({"event": "Disengaged", "arm": "PSM1", "cause": "operator_release"}, CTX),
         ({"event": "Disengaged", "arm": "PSM1", "cause": "controller_changed"}, CTX),
         ({"event": "EngageRefused", "arm": "PSM1", "reason": "already_engaged"}, CTX),
         ({"event": "EngageRefused", "arm": "PSM1", "reason": "misaligned", "detail": "7 deg"}, CTX),
         ({"event": "ControllerChanged", "arm": "ECM", "old": None, "new": "rome"}, CTX),
     )
     assert list(hold[0]) == ["note"] and list(gone[0]) == ["note"]
-    assert release == [{"note": "PSM1 released"}]
+    assert release == [{"note": "PSM1 released: it holds until you engage again"}]
     # a handover is not an alarm: the control panel says who holds the arm and what to do
     assert handover == [{"note": "PSM1 changed hands: it holds until its controller engages"}]
     assert retry == []

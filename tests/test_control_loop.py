@@ -18,6 +18,8 @@ from telesurgery.safety import (
     ArmState,
     ArmStateChanged,
     Cause,
+    ControllerChanged,
+    Disengaged,
     LimitClamped,
     SafetyConfig,
     SafetyEvent,
@@ -225,6 +227,8 @@ def test_unknown_arm_handover_is_refused_on_the_caller_thread() -> None:
         loop.set_controller("PSM3", "lead")
     with pytest.raises(InvalidArm):
         loop.submit_control(ControllerChange("PSM3", "lead"))
+    with pytest.raises(InvalidArm, match="valid arms are PSM1, PSM2, ECM"):
+        loop.request_disengage("PSM3", "lead")
 
 
 def test_full_control_fifo_refuses_and_counts() -> None:
@@ -244,6 +248,7 @@ def test_a_full_control_fifo_still_takes_an_estop_and_a_handover() -> None:
     loop.set_controller("PSM1", "lead")
     assert loop.report_rtt(100.0)
     assert not loop.request_engage("PSM1", "lead")  # full: an engage request is refused
+    assert loop.request_disengage("PSM1", "lead")
     assert loop.set_controller("PSM1", "consultant")
     assert loop.estop("bedside", Role.BEDSIDE)
     assert loop.forget_console("lead")
@@ -271,6 +276,25 @@ def test_handover_in_the_servo_thread_disengages() -> None:
     cart.step(1)
     changes = [e for e in drain(loop) if isinstance(e, ArmStateChanged)]
     assert changes[-1].cause is Cause.CONTROLLER_CHANGED
+
+
+def test_a_release_in_the_servo_thread_disengages_and_keeps_the_controller() -> None:
+    cart = ready_cart()
+    loop = make_loop(cart)
+    console = Console(cart, loop, "PSM2")
+    console.engage()
+    drain(loop)
+    loop.request_disengage("PSM2", "lead")
+    console.send((0.01, 0.0, 0.0))  # after the release: it must not move the arm
+    cart.step(50)
+    events = drain(loop)
+    assert [e for e in events if isinstance(e, Disengaged)] == [
+        Disengaged(events[0].now_s, "PSM2", Cause.OPERATOR_RELEASE, "lead")
+    ]
+    assert not any(isinstance(e, ControllerChanged) for e in events)
+    assert loop.supervisor.state("PSM2") is ArmState.DISENGAGED
+    assert loop.supervisor.controller("PSM2") == "lead"
+    assert np.linalg.norm(cart.arm("PSM2").setpoint_cp()[:3, 3] - console.T_start[:3, 3]) < 1e-6
 
 
 def test_published_snapshot_shows_states_and_poses_to_align_to() -> None:

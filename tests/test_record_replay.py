@@ -38,6 +38,7 @@ def test_replay_reproduces_every_event_and_setpoint(recorded: Path) -> None:
         assert expected in types
     causes = {e["fields"].get("cause") for e in result.replayed_events}
     assert "arm_unavailable" in causes  # on_arm_unavailable and resync were replayed too
+    assert "operator_release" in causes  # and the surgeon's release
     reasons = {e["fields"].get("reason") for e in result.replayed_events}
     assert "bad_shape" in reasons  # a malformed command is rejected the same way
     assert result.until_ns is None and result.recorder_drops == {}
@@ -73,7 +74,13 @@ def test_replay_of_a_truncated_file_stops_at_the_first_loss(recorded: Path, tmp_
     with recorded.open("rb") as stream:
         summary = make_reader(stream).get_summary()
     assert summary is not None
-    chunk = summary.chunk_indexes[len(summary.chunk_indexes) // 2]
+    # /recorder/stats is stamped on the process's monotonic clock, the scenario's inputs on the
+    # scenario's clock (START_S): cut in a chunk of the scenario only, wherever the recorder
+    # thread happened to put its stats
+    (stats_id,) = (i for i, c in summary.channels.items() if c.topic == ch.RECORDER_STATS)
+    chunks = summary.chunk_indexes
+    middle = len(chunks) // 2
+    chunk = next(c for c in chunks[middle:] if stats_id not in c.message_index_offsets)
     cut = tmp_path / "cut.mcap"
     cut.write_bytes(recorded.read_bytes()[: chunk.chunk_start_offset + 100])
     result = replay_supervisor(read_recording(cut))

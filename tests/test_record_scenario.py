@@ -157,6 +157,10 @@ def record_operation(path: Path, seconds: float = 3.0, video: bool = True) -> Sc
                 sup.request_engage("PSM1", LEAD, now)
             if k == 2400:
                 sup.forget_console("consultant")
+            if k == 2500:  # the surgeon releases the arm, then engages it again
+                sup.request_disengage("PSM1", LEAD, now)
+            if k == 2550:
+                sup.request_engage("PSM1", LEAD, now)
             sup.on_tick(now)
             ticks += 1
             while sup.next_event() is not None:

@@ -330,6 +330,35 @@ def test_handover_holds_the_arm_and_requires_a_new_engage() -> None:
         sup.set_controller("PSM3", LEAD, 0.004)
 
 
+def test_its_controller_releases_an_arm_which_brakes_and_waits_for_an_engage() -> None:
+    sup = engaged()
+    target = T0[:3, 3] + np.array([0.01, 0.0, 0.0])
+    for ms in range(1, 21):  # moving toward a target 10 mm away
+        sup.on_command(command(ms + 1, ms / 1000, target), ms / 1000)
+        sup.on_tick(ms / 1000)
+    assert not sup.request_disengage("PSM1", "consultant", 0.021)  # not its controller
+    assert sup.state("PSM1") is ArmState.FOLLOWING and drain(sup) == []
+    assert sup.request_disengage("PSM1", LEAD, 0.021)
+    events = drain(sup)
+    assert isinstance(events[0], ArmStateChanged) and events[0].cause is Cause.OPERATOR_RELEASE
+    assert events[1:] == [Disengaged(0.021, "PSM1", Cause.OPERATOR_RELEASE, LEAD)]
+    assert sup.state("PSM1") is ArmState.DISENGAGED and sup.controller("PSM1") == LEAD
+    assert not sup.request_disengage("PSM1", LEAD, 0.022)  # repeated: nothing more happens
+    assert drain(sup) == []
+    for ms in range(22, 200):  # the console keeps streaming: the arm stays where it braked
+        sup.on_command(command(ms + 1, ms / 1000, target), ms / 1000)
+        sup.on_tick(ms / 1000)
+    stopped = sup.setpoint_jp("PSM1").copy()
+    assert np.linalg.norm(KIN.forward(stopped)[:3, 3] - T0[:3, 3]) < 0.009
+    sup.on_tick(0.3)
+    assert np.array_equal(sup.setpoint_jp("PSM1"), stopped)
+    here = KIN.forward(stopped)[:3, 3]
+    assert sup.on_command(command(300, 0.3, here), 0.3)
+    assert sup.request_engage("PSM1", LEAD, 0.3)  # the same console, no handover needed
+    with pytest.raises(InvalidArm, match="valid arms are PSM1"):
+        sup.request_disengage("PSM3", LEAD, 0.31)
+
+
 def test_unreachable_target_keeps_the_last_target_and_feeds_the_watchdog() -> None:
     sup = engaged()
     R_bad = T0[:3, :3] @ rot_x(math.radians(120.0))  # wrist beyond +-80 deg

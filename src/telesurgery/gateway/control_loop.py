@@ -76,6 +76,16 @@ class EngageRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class DisengageRequest:
+    """The controlling console released an arm (it stops following; control stays)."""
+
+    arm: str
+    """Arm name."""
+    console_id: str
+    """Releasing console."""
+
+
+@dataclass(frozen=True, slots=True)
 class ControllerChange:
     """Control arbitration handed an arm to a console (or released it)."""
 
@@ -120,13 +130,19 @@ class ForgetConsole:
 
 
 ControlInput = (
-    EngageRequest | ControllerChange | EStopRequest | EStopClearRequest | RttSample | ForgetConsole
+    EngageRequest
+    | DisengageRequest
+    | ControllerChange
+    | EStopRequest
+    | EStopClearRequest
+    | RttSample
+    | ForgetConsole
 )
 """Inputs applied in order at the start of a tick."""
 
-NEVER_REFUSED = (EStopRequest, EStopClearRequest, ControllerChange, ForgetConsole)
-"""Inputs queued even when the FIFO is full: an e-stop, a change of control or a reconnect
-that were dropped would be lost for good (nobody sends them again), while a refused engage
+NEVER_REFUSED = (EStopRequest, EStopClearRequest, DisengageRequest, ControllerChange, ForgetConsole)
+"""Inputs queued even when the FIFO is full: an e-stop, a release, a change of control or a
+reconnect that were dropped would be lost for good (nobody sends them again), while a refused engage
 request or RTT sample is followed by the next. They are rare (people press buttons); should
 they ever reach ``HARD_LIMIT_FACTOR`` times ``max_pending_controls``, they are refused too
 (logged as an error): the queue never grows without bound."""
@@ -271,9 +287,12 @@ class ControlLoop:
         False if the FIFO is full (counted; the commands queued ahead of it count too), except
         for the inputs in :data:`NEVER_REFUSED`, which are always queued.
 
-        Raises ``InvalidArm`` for a handover of an arm the supervisor does not have.
+        Raises ``InvalidArm`` for a handover or release of an arm the supervisor does not have.
         """
-        if isinstance(control, ControllerChange) and control.arm not in self.supervisor.arm_names:
+        if (
+            isinstance(control, ControllerChange | DisengageRequest)
+            and control.arm not in self.supervisor.arm_names
+        ):
             raise InvalidArm(control.arm, self.supervisor.arm_names)
         with self._lock:
             pending, limit = len(self._controls), self.config.max_pending_controls
@@ -299,6 +318,10 @@ class ControlLoop:
     def request_engage(self, arm: str, console_id: str, *, after_clutch: bool = False) -> bool:
         """Shorthand for ``submit_control(EngageRequest(...))``."""
         return self.submit_control(EngageRequest(arm, console_id, after_clutch))
+
+    def request_disengage(self, arm: str, console_id: str) -> bool:
+        """Shorthand for ``submit_control(DisengageRequest(...))``."""
+        return self.submit_control(DisengageRequest(arm, console_id))
 
     def set_controller(self, arm: str, console_id: str | None) -> bool:
         """Shorthand for ``submit_control(ControllerChange(...))``."""
@@ -419,6 +442,8 @@ class ControlLoop:
         match control:
             case EngageRequest(arm, console_id, after_clutch):
                 sup.request_engage(arm, console_id, now, after_clutch=after_clutch)
+            case DisengageRequest(arm, console_id):
+                sup.request_disengage(arm, console_id, now)
             case ControllerChange(arm, console_id):
                 sup.set_controller(arm, console_id, now)  # arm checked in set_controller()
             case EStopRequest(by_console_id, role):

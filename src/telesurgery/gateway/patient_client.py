@@ -381,6 +381,9 @@ class PatientSideClient:
     def request_engage(self, arm: str, console_id: str, *, after_clutch: bool = False) -> bool:
         return self._send((wire.ENGAGE, arm, console_id, after_clutch))
 
+    def request_disengage(self, arm: str, console_id: str) -> bool:
+        return self._send((wire.DISENGAGE, arm, console_id))
+
     def set_controller(self, arm: str, console_id: str | None) -> bool:
         return self._send((wire.CONTROLLER, arm, console_id))
 

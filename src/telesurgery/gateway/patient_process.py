@@ -249,6 +249,7 @@ class PatientProcess:
             wire.ENGAGE: lambda arm, console, clutch: self._loop().request_engage(
                 arm, console, after_clutch=clutch
             ),
+            wire.DISENGAGE: lambda arm, console: self._loop().request_disengage(arm, console),
             wire.CONTROLLER: lambda arm, console: self._loop().set_controller(arm, console),
             wire.ESTOP: lambda console, role: self._loop().estop(console, Role(role)),
             wire.CLEAR_ESTOP: lambda role: self._loop().clear_estop(Role(role)),

@@ -190,6 +190,8 @@ class LoopPort(Protocol):
 
     def request_engage(self, arm: str, console_id: str, *, after_clutch: bool = False) -> bool: ...
 
+    def request_disengage(self, arm: str, console_id: str) -> bool: ...
+
     def set_controller(self, arm: str, console_id: str | None) -> bool: ...
 
     def estop(self, by_console_id: str, role: Role) -> bool: ...
@@ -230,12 +232,11 @@ class PatientSide:
             self.controls_refused += 1
 
     def request_disengage(self, arm: str, console_id: str) -> None:
-        # A disengage is a release of following by the controller: the arm holds and waits for
-        # a new aligned engage. The supervisor expresses that as a handover to the same console.
+        # A release of following by the controller: the arm brakes, holds and waits for a new
+        # aligned engage; control stays with the console (the supervisor checks it again).
         if self._controllers.get(arm) == console_id:
             self.disengage_requests += 1
-            self.loop.set_controller(arm, None)
-            self.loop.set_controller(arm, console_id)
+            self.loop.request_disengage(arm, console_id)
 
     def estop(self, console_id: str, role: Role) -> None:
         if not self.loop.estop(console_id, role):

@@ -25,6 +25,7 @@ from telesurgery.safety.commands import ArmCommand
 # gateway -> patient process
 COMMAND = "cmd"
 ENGAGE = "engage"
+DISENGAGE = "disengage"
 CONTROLLER = "controller"
 ESTOP = "estop"
 CLEAR_ESTOP = "clear_estop"

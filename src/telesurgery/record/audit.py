@@ -35,11 +35,14 @@ from telesurgery.safety.events import (
     ControllerChanged,
     Disengaged,
     EStopCleared,
+    EStopClearRefused,
     EStopLatched,
+    EStopRefused,
     LatencyAlarm,
     SafetyEvent,
     WatchdogHold,
 )
+from telesurgery.safety.state import Cause
 
 GENESIS_HASH = "0" * 64
 """``prev_hash`` of record 1."""
@@ -208,10 +211,21 @@ _SAFETY_KINDS: Mapping[type[Any], AuditKind] = MappingProxyType(
         WatchdogHold: AuditKind.ALARM,
         Disengaged: AuditKind.ALARM,
         EStopLatched: AuditKind.ESTOP_LATCHED,
+        EStopRefused: AuditKind.ALARM,
         EStopCleared: AuditKind.ESTOP_CLEARED,
+        EStopClearRefused: AuditKind.ALARM,
     }
 )
-"""Safety events that belong in the audit trail, and their kind."""
+"""Safety events that belong in the audit trail, and their kind (see :func:`audit_kind`)."""
+
+
+def audit_kind(event: SafetyEvent) -> AuditKind | None:
+    """The audit kind of ``event``, or None for events the trail does not keep (per-command
+    drops, clamps, state samples: the recording has those). A disengage is an alarm, except
+    when the arm's own console released it: that is a change of control, not a fault."""
+    if isinstance(event, Disengaged) and event.cause is Cause.OPERATOR_RELEASE:
+        return AuditKind.CONTROL_CHANGED
+    return _SAFETY_KINDS.get(type(event))
 
 
 class AuditTrail:
@@ -293,7 +307,7 @@ class AuditTrail:
         """Append ``event`` if it is one the trail keeps (control change, alarm, e-stop)."""
         from telesurgery.record.event_codec import event_to_dict
 
-        kind = _SAFETY_KINDS.get(type(event))
+        kind = audit_kind(event)
         if kind is None:
             return None
         fields = event_to_dict(event)["fields"]

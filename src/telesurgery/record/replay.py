@@ -60,6 +60,7 @@ _INPUTS: Mapping[str, Callable[[SafetySupervisor, float, tuple[Any, ...]], objec
             "command": lambda sup, now, args: sup.on_command(args[0], now),
             "rtt": lambda sup, now, args: sup.on_rtt(args[0], now),
             "engage": _engage,
+            "disengage": lambda sup, now, args: sup.request_disengage(args[0], args[1], now),
             "controller": lambda sup, now, args: sup.set_controller(args[0], args[1], now),
             "forget_console": lambda sup, now, args: sup.forget_console(args[0]),
             "arm_unavailable": lambda sup, now, args: sup.on_arm_unavailable(args[0], now),

@@ -78,6 +78,11 @@ class RecordedSupervisor(SafetySupervisor):
         self.recorder.record_supervisor_input("engage", now, arm_name, console_id, after_clutch)
         return super().request_engage(arm_name, console_id, now, after_clutch=after_clutch)
 
+    def request_disengage(self, arm_name: str, console_id: str, now: float) -> bool:
+        """:meth:`SafetySupervisor.request_disengage`, recorded."""
+        self.recorder.record_supervisor_input("disengage", now, arm_name, console_id)
+        return super().request_disengage(arm_name, console_id, now)
+
     def set_controller(self, arm_name: str, console_id: str | None, now: float) -> None:
         """:meth:`SafetySupervisor.set_controller`, recorded."""
         self.recorder.record_supervisor_input("controller", now, arm_name, console_id)

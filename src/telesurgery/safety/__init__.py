@@ -12,6 +12,7 @@ Per arm, a state machine (:class:`ArmState`)::
     HOLDING    --fresh command near the held pose--------------------------> FOLLOWING
     HOLDING    --no valid command for disengage_after_ms, or a far one-----> DISENGAGED
     FOLLOWING/HOLDING --rtt > stop_ms, handover, trajectory fault----------> DISENGAGED
+    FOLLOWING/HOLDING --its controller releases it (request_disengage)-----> DISENGAGED
     any        --e-stop (any role but observer)----------------------------> ESTOPPED
     ESTOPPED   --cleared by the bedside team--------------------------------> DISENGAGED
 

@@ -215,7 +215,9 @@ class Disengaged:
     arm: str
     """The arm."""
     cause: Cause
-    """Why (watchdog, latency, controller change, e-stop cleared)."""
+    """Why (watchdog, latency, operator release, controller change, e-stop cleared)."""
+    by_console_id: str | None = None
+    """The console that asked, for an operator release (None for every other cause)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,8 @@ class Cause(enum.Enum):
     """No valid command for ``disengage_after_ms``."""
     LATENCY = "latency"
     """The round-trip time rose above ``stop_ms``."""
+    OPERATOR_RELEASE = "operator_release"
+    """The controlling console asked to stop following (its surgeon released the arm)."""
     CONTROLLER_CHANGED = "controller_changed"
     """Control of the arm was handed to another console (or released)."""
     ESTOP = "estop"

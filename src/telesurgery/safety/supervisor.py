@@ -480,6 +480,23 @@ class SafetySupervisor:
         self._events.append(Engaged(now, arm_name, console_id, angle_deg, distance_m))
         return True
 
+    def request_disengage(self, arm_name: str, console_id: str, now: float) -> bool:
+        """``console_id`` releases ``arm_name``: it stops following, brakes to rest and waits
+        for an aligned engage; control stays with the console. True if the arm was following
+        or holding for that console; a release by anyone else, or of an arm at rest, changes
+        nothing (the console may repeat its request: only the first one acts).
+
+        Raises ``InvalidArm`` for an unknown arm.
+        """
+        now = self._advance(now)
+        arm = self._arm(arm_name)
+        if arm.controller != console_id or arm.state not in _ENGAGED_STATES:
+            return False
+        arm.candidate = None
+        self._set_state(arm, ArmState.DISENGAGED, Cause.OPERATOR_RELEASE, now)
+        self._events.append(Disengaged(now, arm.name, Cause.OPERATOR_RELEASE, console_id))
+        return True
+
     def set_controller(self, arm_name: str, console_id: str | None, now: float) -> None:
         """Hand ``arm_name`` to ``console_id`` (None: release). A change holds and disengages."""
         now = self._advance(now)

@@ -121,7 +121,6 @@ export class ConsoleApp {
     this.estopped = false;
     this.phase = "connecting";
     this.linkLost = false;
-    this.releasedAtMs = -Infinity;
     this.silentMs = 0;
     this.clutch = false;
     this.ticker = null;
@@ -329,7 +328,7 @@ export class ConsoleApp {
     if (on && this.phase !== "connected") return;
     if (on) this.claim(this.arm);
     if (!on && this.engaged && release && this.session !== null) {
-      if (this.session.release((arm) => this.holds(arm)).length > 0) this.releasedAtMs = performance.now();
+      this.session.release((arm) => this.holds(arm));
     }
     this.engaged = on;
     this.session?.reset();
@@ -503,7 +502,6 @@ export class ConsoleApp {
     const actions = reactionTo(ev, {
       holdAfterMs: this.config.hold_after_ms,
       clutchedArm: this.clutch ? this.arm : null,
-      releasedRecently: performance.now() - this.releasedAtMs < 2000,
     });
     for (const a of actions) {
       if (a.raise) this.alarms.raise(...a.raise);

@@ -5,7 +5,7 @@ import { Severity } from "./alarms.js";
 
 /**
  * @param {object} ev the event, e.g. {event: "WatchdogHold", arm: "PSM1", now_s: ...}
- * @param {{holdAfterMs: number, clutchedArm: string | null, releasedRecently: boolean}} ctx
+ * @param {{holdAfterMs: number, clutchedArm: string | null}} ctx
  * @returns {Array<object>} actions: {raise: [key, severity, text]} | {clear: key} | {note: text}
  *   | {estop: boolean} | {controller: [arm, holder]}
  */
@@ -27,9 +27,13 @@ export function reactionTo(ev, ctx) {
       if (ctx.clutchedArm === arm) return [{ note: `${arm} holds while the clutch is pressed` }];
       return [{ raise: [`arm:${arm}`, Severity.CRITICAL, `${arm} HOLDING: no command for ${ctx.holdAfterMs} ms (watchdog)`] }];
     case "Disengaged":
+      if (ev.cause === "operator_release") {
+        // the surgeon released it (Enter): expected, not a fault
+        return [{ note: `${arm} released: it holds until you engage again` }];
+      }
       if (ev.cause === "controller_changed") {
         // a handover, not a fault: the control panel says who has the arm and what to do
-        return [{ note: ctx.releasedRecently ? `${arm} released` : `${arm} changed hands: it holds until its controller engages` }];
+        return [{ note: `${arm} changed hands: it holds until its controller engages` }];
       }
       if (ev.cause === "watchdog_disengage" && ctx.clutchedArm === arm) {
         return [{ note: `${arm} disengaged during the clutch: it re-engages when you release it` }];
