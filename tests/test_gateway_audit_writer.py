@@ -9,7 +9,14 @@ from telesurgery.gateway.audit_writer import AuditWriter
 from telesurgery.operation.roles import Role
 from telesurgery.record.audit import AuditKind, AuditTrail
 from telesurgery.record.db import make_engine
-from telesurgery.safety.events import ArmStateChanged, EStopLatched, WatchdogHold
+from telesurgery.safety.events import (
+    ArmStateChanged,
+    Disengaged,
+    EStopClearRefused,
+    EStopLatched,
+    EStopRefused,
+    WatchdogHold,
+)
 from telesurgery.safety.state import ArmState, Cause
 
 
@@ -57,6 +64,46 @@ def test_a_full_queue_drops_and_the_trail_says_so(tmp_path: Path) -> None:
     writer.start()
     writer.stop()
     records = list(writer.trail.records())
-    assert records[0].kind is AuditKind.CONFIG_CHANGED
-    assert records[0].payload == {"change": "audit_records_dropped", "count": 3}
-    assert [r.kind for r in records[1:]] == [AuditKind.ALARM, AuditKind.ALARM]
+    assert records[0].kind is AuditKind.ALARM
+    assert records[0].payload == {
+        "alarm": "audit_records_dropped",
+        "count": 3,
+        "detail": "the audit writer's queue (2 records) was full",
+    }
+    assert [r.payload for r in records[1:]] == [{"x": 1}, {"x": 1}]
+
+
+def test_a_record_the_database_refuses_is_noted_in_the_trail(tmp_path: Path) -> None:
+    writer = AuditWriter(trail(tmp_path), "case-7")
+    writer.start()
+    writer.submit(AuditKind.ALARM, payload={"bad": object()})  # not JSON: refused, not written
+    writer.submit(AuditKind.ALARM, payload={"x": 1})
+    writer.stop()
+    records = list(writer.trail.records())
+    assert writer.failed == 1 and writer.status()["failed"] == 1
+    assert records[0].kind is AuditKind.ALARM
+    assert records[0].payload["alarm"] == "audit_records_failed"
+    assert records[0].payload["count"] == 1
+    assert "not JSON serializable" in records[0].payload["detail"]
+    assert [r.payload for r in records[1:]] == [{"x": 1}]
+    assert writer.trail.verify().ok
+
+
+def test_operator_release_is_a_change_of_control_and_refused_estops_are_alarms(
+    tmp_path: Path,
+) -> None:
+    writer = AuditWriter(trail(tmp_path), "case-7")
+    writer.start()
+    writer.submit_safety_event(Disengaged(1.0, "PSM1", Cause.OPERATOR_RELEASE, "rome"))
+    writer.submit_safety_event(Disengaged(1.1, "PSM1", Cause.WATCHDOG_DISENGAGE))
+    writer.submit_safety_event(EStopRefused(1.2, "guest", Role.OBSERVER, "observers may not"))
+    writer.submit_safety_event(EStopClearRefused(1.3, Role.LEAD, "bedside only"))
+    writer.stop()
+    records = list(writer.trail.records())
+    assert [(r.kind, r.actor, r.payload["event"]) for r in records] == [
+        (AuditKind.CONTROL_CHANGED, "rome", "Disengaged"),
+        (AuditKind.ALARM, "system", "Disengaged"),
+        (AuditKind.ALARM, "guest", "EStopRefused"),
+        (AuditKind.ALARM, "lead", "EStopClearRefused"),
+    ]
+    assert records[0].payload["cause"] == "operator_release"

@@ -10,6 +10,7 @@ import asyncio
 import datetime as dt
 import os
 import signal
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ from telesurgery.operation.provision import provision
 from telesurgery.operation.roles import Role
 from telesurgery.operation.store import OperationStore
 from telesurgery.protocol.messages import ArmId, ArmTarget, RobotStateMessage, SupervisorState
-from telesurgery.record.audit import AuditTrail
+from telesurgery.record.audit import AuditKind, AuditTrail
 from telesurgery.record.db import make_engine
 
 pytestmark = [pytest.mark.sim, pytest.mark.timeout(120)]
@@ -62,8 +63,9 @@ def operation(tmp_path: Path) -> Operation:
     return make_operation(f"sqlite:///{tmp_path / 'site.db'}")
 
 
-@pytest.fixture
-async def gateway_url(operation: Operation) -> AsyncIterator[tuple[str, Gateway]]:
+async def serve(operation: Operation) -> tuple[str, Gateway, web.AppRunner]:
+    """A gateway signing in the operation's tokens and auditing into its database, served on
+    a free port (``runner.cleanup()`` stops it)."""
     url = str(operation.store.engine.url)
     gateway = Gateway(
         GatewayConfig(
@@ -75,8 +77,14 @@ async def gateway_url(operation: Operation) -> AsyncIterator[tuple[str, Gateway]
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
+    return f"http://127.0.0.1:{port}", gateway, runner
+
+
+@pytest.fixture
+async def gateway_url(operation: Operation) -> AsyncIterator[tuple[str, Gateway]]:
+    url, gateway, runner = await serve(operation)
     try:
-        yield f"http://127.0.0.1:{port}", gateway
+        yield url, gateway
     finally:
         await runner.cleanup()
 
@@ -381,6 +389,80 @@ async def test_a_console_that_reconnects_drives_again(
         p0, moved = await drive_psm1_along_x(second, gateway, -0.005, steps=300)
         assert moved.last_command_seq < first_seq
         assert abs(moved.measured_position_m[0] - (p0[0] - 0.005)) < 0.002
+
+
+async def test_a_release_and_the_stop_are_in_the_audit_trail_once_each(
+    operation: Operation,
+) -> None:
+    """A console holding DISENGAGE_REQUEST is one release of following (a change of control
+    by that console, not a handover away and back); the gateway's stop releases every arm,
+    and those changes reach the trail too, after the event pump has stopped."""
+    url, gateway, runner = await serve(operation)
+    try:
+        async with client(url, operation, "rome") as console:
+            await drive_psm1_along_x(console, gateway, 0.003, steps=300)
+            state = arm_state(console.latest_state, ArmId.PSM1)
+            target = ArmTarget(ArmId.PSM1, state.setpoint_position_m, state.setpoint_quat_xyzw, 0.2)
+            for _ in range(20):  # the flag held on 20 messages
+                console.send_targets([target], disengage=True)
+                await asyncio.sleep(0.005)
+            await wait_for(
+                lambda: (
+                    arm_state(console.latest_state, ArmId.PSM1).supervisor_state
+                    is SupervisorState.DISENGAGED
+                )
+            )
+            await asyncio.sleep(0.2)
+    finally:
+        await runner.cleanup()
+    trail = AuditTrail(operation.store.engine)
+    assert trail.verify().ok
+    records = [r for r in trail.records() if r.operation_id == operation.operation_id]
+    supervisor = [  # the supervisor's records (the room files its own decisions too)
+        r for r in records if r.kind is AuditKind.CONTROL_CHANGED and "event" in r.payload
+    ]
+    psm1 = [
+        (r.actor, r.payload["event"], r.payload.get("cause"))
+        for r in supervisor
+        if r.payload["arm"] == "PSM1"
+    ]
+    # rome gets the arm at join, releases it once, and the stop (rome leaving) takes it away
+    assert psm1 == [
+        ("rome", "ControllerChanged", None),
+        ("rome", "Disengaged", "operator_release"),
+        ("system", "ControllerChanged", None),
+    ], psm1
+    last = supervisor[-3:]  # applied by the patient process after the event pump stopped
+    assert {r.payload["arm"] for r in last} == {"PSM1", "PSM2", "ECM"}
+    assert all(r.payload["old"] == "rome" and r.payload["new"] is None for r in last)
+    assert records[-1].kind is AuditKind.OPERATION_ENDED
+
+
+async def test_supervisor_events_lost_while_the_gateway_stalls_are_an_audited_alarm(
+    operation: Operation,
+) -> None:
+    """The gateway's event loop blocked for 1.5 s while the supervisor emits 12 000 events:
+    the patient process keeps 4096 of them (the pipe is full, its publisher waits), the rest
+    are dropped and counted, and the gateway files the count as an ALARM once it runs again."""
+    _, gateway, runner = await serve(operation)
+    try:
+        assert gateway.loop is not None
+        for _ in range(12_000):  # engage requests of a console that controls nothing
+            gateway.loop.request_engage("PSM1", "nobody")
+        time.sleep(1.5)  # the stall: nothing on the gateway's loop runs meanwhile
+        await wait_for(lambda: gateway.status()["events_lost"] > 0, timeout_s=10.0)
+        await asyncio.sleep(0.5)
+    finally:
+        await runner.cleanup()
+    lost = gateway.events_lost
+    assert gateway.event_counts["EngageRefused"] + lost <= 12_000
+    alarms = [
+        r.payload
+        for r in AuditTrail(operation.store.engine).records()
+        if r.kind is AuditKind.ALARM and r.payload.get("alarm") == "supervisor_events_dropped"
+    ]
+    assert alarms and sum(a["count"] for a in alarms) == lost > 0, alarms
+    assert "the operation recording has them all" in alarms[0]["detail"]
 
 
 async def test_a_console_id_is_one_connection(

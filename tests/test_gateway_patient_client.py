@@ -25,6 +25,7 @@ from telesurgery.gateway.patient_side import ArmSample
 from telesurgery.robot.sim.config import SimCartConfig
 from telesurgery.safety.commands import ArmCommand
 from telesurgery.safety.config import SafetyConfig
+from telesurgery.safety.events import EngageRefusal, EngageRefused
 
 pytestmark = [pytest.mark.sim, pytest.mark.timeout(120)]
 
@@ -125,6 +126,36 @@ async def test_a_command_never_overtakes_a_control_input_sent_before_it(
     handover = client.status()["command_handover_ms"]  # slot write -> the tick that applied it
     assert handover is not None and handover["count"] >= 1
     assert 0.0 <= handover["p50"] <= handover["p99"] <= handover["max"]
+
+
+async def test_events_the_gateway_does_not_take_in_time_are_counted_as_dropped(
+    client: PatientSideClient,
+) -> None:
+    """The client keeps 4096 events for the gateway; beyond, the oldest go and are counted
+    (the gateway turns the count into an alarm in the audit trail)."""
+    await _wait(lambda: client.stats() is not None)
+    sent = 0
+    for _ in range(25):  # 5000 engage requests by a console that controls nothing
+        for _ in range(200):
+            sent += client.request_engage("PSM1", "nobody")
+        await asyncio.sleep(0.01)
+
+    def decided() -> int:
+        stats = client.stats()
+        if stats is None:
+            return 0
+        return stats.supervisor.engage_refused.get(EngageRefusal.NOT_CONTROLLER, 0)
+
+    await _wait(lambda: decided() + client.stats().controls_refused == sent)  # type: ignore[union-attr]
+    await asyncio.sleep(0.2)  # their events follow in the next updates
+    refused = decided()
+    assert refused > 4096
+    kept = []
+    while (event := client.next_event()) is not None:
+        kept.append(event)
+    assert len(kept) == 4096 and client.events_dropped >= refused - 4096
+    assert isinstance(kept[-1], EngageRefused) and kept[-1].console_id == "nobody"
+    assert client.stats().events_dropped == 0  # type: ignore[union-attr]  # the child kept up
 
 
 async def test_state_comes_through_shared_memory_and_what_does_not_fit_through_the_pipe(
@@ -244,6 +275,7 @@ from telesurgery.gateway.patient_process import PatientProcessConfig
 from telesurgery.gateway.patient_side import ArmSample
 from telesurgery.robot.sim.config import SimCartConfig
 from telesurgery.safety.config import SafetyConfig
+from telesurgery.safety.events import EngageRefusal, EngageRefused
 
 async def main():
     patient = PatientSideClient(PatientProcessConfig(SimCartConfig(camera=None), SafetyConfig()))

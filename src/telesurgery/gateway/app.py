@@ -191,6 +191,9 @@ class Gateway:
         """Recent supervisor events other than the per-command noisy ones (for /status, tests)."""
         self.event_counts: collections.Counter[str] = collections.Counter()
         """Every supervisor event, counted by type."""
+        self.events_lost = 0
+        """Supervisor events dropped before the gateway took them (each loss is an ALARM in
+        the audit trail; the operation recording has them all)."""
         self.audit: AuditWriter | None = None
         """The audit-trail writer, when ``config.audit_db`` is set."""
         self.voice = VoiceConference(self.config.voice, on_activity=self._broadcast_event)
@@ -403,6 +406,7 @@ class Gateway:
             await self.video.stop()
         if self.patient is not None:
             await self.patient.stop()  # holds the arms, disconnects, closes the recording
+            self._drain_events(to_room=False)  # the stop's holds and releases, to the audit
             if self.recording_path is not None:
                 logger.info(
                     "recording %s closed: %s", self.recording_path, self.patient.recorder_stats
@@ -836,26 +840,57 @@ class Gateway:
 
     async def _event_loop(self) -> None:
         assert self.control is not None
-        assert self.loop is not None
         while True:
-            events = []
-            while (event := self.loop.next_event()) is not None:
-                events.append(event)
-            for event in events:
-                if isinstance(event, EStopLatched | EStopCleared):
-                    assert self.room_driver is not None
-                    self.room_driver.on_estop(isinstance(event, EStopLatched))
-                if self.audit is not None:
-                    self.audit.submit_safety_event(event)
-                record = event_record(event)
-                self.metrics.supervisor_events.labels(event=record["event"]).inc()
-                self.event_counts[record["event"]] += 1
-                if record["event"] not in NOISY_EVENTS:
-                    self.event_log.append(record)
-                forward = self._event_filter.admit(record, time.monotonic())
-                if forward is not None:
-                    self._broadcast_event(forward)
+            self._drain_events()
             await asyncio.sleep(0.01)
+
+    def _drain_events(self, *, to_room: bool = True) -> None:
+        """Take the supervisor's events: e-stops to the room (unless ``to_room`` is False: it
+        is closed), the trail's kinds to the audit, all to the log, metrics and consoles; then
+        note any the way here lost."""
+        assert self.loop is not None
+        events = []
+        while (event := self.loop.next_event()) is not None:
+            events.append(event)
+        for event in events:
+            if isinstance(event, EStopLatched | EStopCleared) and to_room:
+                assert self.room_driver is not None
+                self.room_driver.on_estop(isinstance(event, EStopLatched))
+            if self.audit is not None:
+                self.audit.submit_safety_event(event)
+            record = event_record(event)
+            self.metrics.supervisor_events.labels(event=record["event"]).inc()
+            self.event_counts[record["event"]] += 1
+            if record["event"] not in NOISY_EVENTS:
+                self.event_log.append(record)
+            forward = self._event_filter.admit(record, time.monotonic())
+            if forward is not None:
+                self._broadcast_event(forward)
+        self._note_lost_events()
+
+    def _note_lost_events(self) -> None:
+        """Supervisor events dropped on their way here (the control loop's queue in the patient
+        process, or this client's) are an alarm in the log and the audit trail, with the count
+        since the last note. The operation recording still has every one of them: it records in
+        the servo thread."""
+        assert self.loop is not None
+        stats = self.loop.stats()
+        lost = self.loop.events_dropped + (0 if stats is None else stats.events_dropped)
+        new = lost - self.events_lost
+        if new <= 0:
+            return
+        self.events_lost = lost
+        logger.error("%d supervisor events were dropped before the gateway took them", new)
+        if self.audit is not None:
+            self.audit.submit(
+                AuditKind.ALARM,
+                payload={
+                    "alarm": "supervisor_events_dropped",
+                    "count": new,
+                    "detail": "the gateway did not take the supervisor's events in time; "
+                    "the operation recording has them all",
+                },
+            )
 
     # -- status ---------------------------------------------------------------------------------
 
@@ -921,6 +956,7 @@ class Gateway:
             "recording": None if self.recording_path is None else str(self.recording_path),
             "events": list(self.event_log)[-100:],
             "event_counts": dict(self.event_counts),
+            "events_lost": self.events_lost,
         }
 
 

@@ -3,8 +3,10 @@
 Appending to the hash-chained trail (:class:`telesurgery.record.audit.AuditTrail`) is a blocking
 database transaction. The gateway never waits for it: :meth:`AuditWriter.submit` puts a record
 on a bounded queue and a single writer thread appends them in order. A full queue drops the record
-and counts it (``dropped``); the count is reported on ``/status`` and written to the trail itself
-as soon as there is room again, so a loss is never silent.
+and counts it (``dropped``); a record the database refuses is logged and counted (``failed``).
+Both counts are reported on ``/status`` and written to the trail itself as an ``ALARM``
+(``audit_records_dropped`` / ``audit_records_failed``) before the next record or the stop, so a
+loss is never silent.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ class AuditWriter:
         self.failed = 0
         """Records the database refused (logged with the reason)."""
         self._reported_dropped = 0
+        self._reported_failed = 0
+        self._last_failure = ""
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
@@ -82,19 +86,10 @@ class AuditWriter:
         name_native_thread()
         while True:
             entry = self._queue.get()
+            self._note_losses()  # before the next record, and before stopping
             if entry is None:
                 return
             try:
-                if self.dropped > self._reported_dropped:
-                    lost = self.dropped - self._reported_dropped
-                    self._reported_dropped = self.dropped
-                    self.trail.append(
-                        AuditKind.CONFIG_CHANGED,
-                        time_wall_ns=time.time_ns(),
-                        operation_id=self.operation_id,
-                        actor="gateway",
-                        payload={"change": "audit_records_dropped", "count": lost},
-                    )
                 if entry.event is not None:
                     written = self.trail.append_safety_event(
                         entry.event, time_wall_ns=entry.time_wall_ns, operation_id=self.operation_id
@@ -111,9 +106,38 @@ class AuditWriter:
                         payload=entry.payload,
                     )
                 self.appended += 1
-            except Exception:  # the database refused: log, count, keep the gateway serving
+            except Exception as exc:  # the database refused: log, count, keep the gateway serving
                 self.failed += 1
+                self._last_failure = f"{type(exc).__name__}: {exc}"[:300]
                 logger.exception("audit trail append failed")
+
+    def _note_losses(self) -> None:
+        """Write an ALARM for the records lost since the last one: dropped on a full queue, or
+        refused by the database (with the last reason)."""
+        dropped = self.dropped - self._reported_dropped
+        if dropped > 0 and self._alarm(
+            "audit_records_dropped",
+            dropped,
+            f"the audit writer's queue ({self._queue.maxsize} records) was full",
+        ):
+            self._reported_dropped += dropped
+        failed = self.failed - self._reported_failed
+        if failed > 0 and self._alarm("audit_records_failed", failed, self._last_failure):
+            self._reported_failed += failed
+
+    def _alarm(self, alarm: str, count: int, detail: str) -> bool:
+        try:
+            self.trail.append(
+                AuditKind.ALARM,
+                time_wall_ns=time.time_ns(),
+                operation_id=self.operation_id,
+                actor="gateway",
+                payload={"alarm": alarm, "count": count, "detail": detail},
+            )
+        except Exception:  # still refused: say so in the log, try again with the next record
+            logger.exception("audit trail: could not record that %d records were lost", count)
+            return False
+        return True
 
     def status(self) -> dict[str, int]:
         return {

@@ -66,6 +66,8 @@ from telesurgery.safety.events import SafetyEvent
 logger = logging.getLogger(__name__)
 
 _AGE_RING = 4096
+_EVENTS_KEPT = 4096
+"""Supervisor events the client keeps until the gateway takes them (more: the oldest go)."""
 
 
 def _await_ready(conn: Connection, timeout_s: float) -> tuple[Any, ...]:
@@ -131,7 +133,9 @@ class PatientSideClient:
         self._latest: tuple[ArmSample, ...] = ()
         self._latest_number = 0
         self._states_on_pipe = 0
-        self._events: collections.deque[SafetyEvent] = collections.deque(maxlen=4096)
+        self._events: collections.deque[SafetyEvent] = collections.deque(maxlen=_EVENTS_KEPT)
+        self.events_dropped = 0
+        """Supervisor events lost here because the gateway had not taken the older ones."""
         self._stats: ControlLoopStats | None = None
         self._servo: Any = None
         self._camera: Any = None
@@ -320,6 +324,9 @@ class PatientSideClient:
             self._states_on_pipe += 1
             if state[0] > self._latest_number:
                 self._latest_number, self._latest = state
+        events_room = _EVENTS_KEPT - len(self._events)
+        if len(events) > events_room:  # the gateway stopped draining: the oldest go
+            self.events_dropped += len(events) - events_room
         self._events.extend(events)
         if ages is not None:
             n = _AGE_RING

@@ -427,6 +427,11 @@ class PatientProcess:
                 self._cleanups.pop()()
             except Exception:
                 logger.exception("patient-side cleanup failed")
+        if loop is not None and self._publisher is not None and not self._publisher.is_alive():
+            try:  # the robot is stopped: the supervisor's last events go out before STOPPED
+                self._publish_once(with_ages=True, with_stats=True)
+            except Exception:
+                logger.exception("publishing the last patient-side state failed")
         stats = None
         if self._recorder is not None:
             stats = self._recorder.stop()
