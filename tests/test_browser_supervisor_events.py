@@ -25,7 +25,7 @@ const cases = JSON.parse(process.argv[2]);
 console.log(JSON.stringify(cases.map(([ev, ctx]) => reactionTo(ev, ctx))));
 """
 
-CTX = {"holdAfterMs": 100, "clutchedArm": None}
+CTX = {"holdAfterMs": 100, "clutchedArm": None, "consoleId": "rome"}
 WARNING, CRITICAL = 1, 2
 
 
@@ -72,10 +72,27 @@ def test_alarms_for_latency_watchdog_disengage_and_estop() -> None:
 
 def test_expected_holds_are_notes_not_alarms() -> None:
     clutched = {**CTX, "clutchedArm": "PSM1"}
-    hold, gone, release, handover, retry, refused, controller = react(
+    hold, gone, release, other_release, handover, retry, refused, controller = react(
         ({"event": "WatchdogHold", "arm": "PSM1"}, clutched),
         ({"event": "Disengaged", "arm": "PSM1", "cause": "watchdog_disengage"}, clutched),
-        ({"event": "Disengaged", "arm": "PSM1", "cause": "operator_release"}, CTX),
+        (
+            {
+                "event": "Disengaged",
+                "arm": "PSM1",
+                "cause": "operator_release",
+                "by_console_id": "rome",
+            },
+            CTX,
+        ),
+        (
+            {
+                "event": "Disengaged",
+                "arm": "PSM2",
+                "cause": "operator_release",
+                "by_console_id": "beijing",
+            },
+            CTX,
+        ),
         ({"event": "Disengaged", "arm": "PSM1", "cause": "controller_changed"}, CTX),
         ({"event": "EngageRefused", "arm": "PSM1", "reason": "already_engaged"}, CTX),
         ({"event": "EngageRefused", "arm": "PSM1", "reason": "misaligned", "detail": "7 deg"}, CTX),
@@ -83,6 +100,7 @@ def test_expected_holds_are_notes_not_alarms() -> None:
     )
     assert list(hold[0]) == ["note"] and list(gone[0]) == ["note"]
     assert release == [{"note": "PSM1 released: it holds until you engage again"}]
+    assert other_release == [{"note": "PSM2 released by beijing"}]
     # a handover is not an alarm: the control panel says who holds the arm and what to do
     assert handover == [{"note": "PSM1 changed hands: it holds until its controller engages"}]
     assert retry == []

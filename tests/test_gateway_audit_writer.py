@@ -65,12 +65,17 @@ def test_a_full_queue_drops_and_the_trail_says_so(tmp_path: Path) -> None:
     writer.stop()
     records = list(writer.trail.records())
     assert records[0].kind is AuditKind.ALARM
+    first, last = records[0].payload["first_wall_ns"], records[0].payload["last_wall_ns"]
     assert records[0].payload == {
         "alarm": "audit_records_dropped",
         "count": 3,
         "detail": "the audit writer's queue (2 records) was full",
+        "first_wall_ns": first,
+        "last_wall_ns": last,
     }
+    # the alarm comes before the two records queued ahead of the losses: its span says when
     assert [r.payload for r in records[1:]] == [{"x": 1}, {"x": 1}]
+    assert records[1].time_wall_ns <= records[2].time_wall_ns <= first <= last
 
 
 def test_a_record_the_database_refuses_is_noted_in_the_trail(tmp_path: Path) -> None:
@@ -89,12 +94,13 @@ def test_a_record_the_database_refuses_is_noted_in_the_trail(tmp_path: Path) -> 
     assert writer.trail.verify().ok
 
 
-def test_operator_release_is_a_change_of_control_and_refused_estops_are_alarms(
+def test_releases_and_handovers_are_changes_of_control_and_refused_estops_alarms(
     tmp_path: Path,
 ) -> None:
     writer = AuditWriter(trail(tmp_path), "case-7")
     writer.start()
     writer.submit_safety_event(Disengaged(1.0, "PSM1", Cause.OPERATOR_RELEASE, "rome"))
+    writer.submit_safety_event(Disengaged(1.05, "PSM2", Cause.CONTROLLER_CHANGED))
     writer.submit_safety_event(Disengaged(1.1, "PSM1", Cause.WATCHDOG_DISENGAGE))
     writer.submit_safety_event(EStopRefused(1.2, "guest", Role.OBSERVER, "observers may not"))
     writer.submit_safety_event(EStopClearRefused(1.3, Role.LEAD, "bedside only"))
@@ -102,6 +108,7 @@ def test_operator_release_is_a_change_of_control_and_refused_estops_are_alarms(
     records = list(writer.trail.records())
     assert [(r.kind, r.actor, r.payload["event"]) for r in records] == [
         (AuditKind.CONTROL_CHANGED, "rome", "Disengaged"),
+        (AuditKind.CONTROL_CHANGED, "system", "Disengaged"),  # a handover: not a fault
         (AuditKind.ALARM, "system", "Disengaged"),
         (AuditKind.ALARM, "guest", "EStopRefused"),
         (AuditKind.ALARM, "lead", "EStopClearRefused"),

@@ -10,6 +10,7 @@ import asyncio
 import datetime as dt
 import os
 import signal
+import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -63,13 +64,20 @@ def operation(tmp_path: Path) -> Operation:
     return make_operation(f"sqlite:///{tmp_path / 'site.db'}")
 
 
-async def serve(operation: Operation) -> tuple[str, Gateway, web.AppRunner]:
+async def serve(
+    operation: Operation, ice_servers: tuple[str, ...] = ()
+) -> tuple[str, Gateway, web.AppRunner]:
     """A gateway signing in the operation's tokens and auditing into its database, served on
     a free port (``runner.cleanup()`` stops it)."""
     url = str(operation.store.engine.url)
     gateway = Gateway(
         GatewayConfig(
-            port=0, link="none", auth_db=url, audit_db=url, operation_id=operation.operation_id
+            port=0,
+            link="none",
+            auth_db=url,
+            audit_db=url,
+            operation_id=operation.operation_id,
+            ice_servers=ice_servers,
         )
     )
     runner = web.AppRunner(create_app(gateway))
@@ -443,7 +451,8 @@ async def test_supervisor_events_lost_while_the_gateway_stalls_are_an_audited_al
 ) -> None:
     """The gateway's event loop blocked for 1.5 s while the supervisor emits 12 000 events:
     the patient process keeps 4096 of them (the pipe is full, its publisher waits), the rest
-    are dropped and counted, and the gateway files the count as an ALARM once it runs again."""
+    are dropped and counted, and the gateway files the count as an ALARM once it runs again
+    (this gateway records no operation, so the alarm does not point to a recording)."""
     _, gateway, runner = await serve(operation)
     try:
         assert gateway.loop is not None
@@ -462,7 +471,31 @@ async def test_supervisor_events_lost_while_the_gateway_stalls_are_an_audited_al
         if r.kind is AuditKind.ALARM and r.payload.get("alarm") == "supervisor_events_dropped"
     ]
     assert alarms and sum(a["count"] for a in alarms) == lost > 0, alarms
-    assert "the operation recording has them all" in alarms[0]["detail"]
+    assert alarms[0]["detail"] == "the gateway did not take the supervisor's events in time"
+
+
+async def test_a_console_id_still_signalling_is_not_taken_by_another_user(
+    operation: Operation,
+) -> None:
+    """Between its offer and its join a connection is not yet in the room: another user must
+    not take its id then either (a 409, as after the join), while the same user may reconnect."""
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # a STUN server that never answers:
+    silent.bind(("127.0.0.1", 0))  # the gateway's answer waits 5 s for its ICE gathering
+    url, gateway, runner = await serve(operation, (f"stun:127.0.0.1:{silent.getsockname()[1]}",))
+    try:
+        rome = client(url, operation, "rome", decode_video=False)
+        first = asyncio.create_task(rome.connect())
+        await wait_for(lambda: len(gateway.peers) == 1)
+        assert "rome" not in gateway.room.members  # signalling
+        with pytest.raises(ConnectError, match=r"\(409\).*in use by another participant"):
+            await ConsoleClient(url, console_id="rome", token=operation.tokens["fuzzer"]).connect()
+        assert "rome" not in gateway.room.members and len(gateway.peers) == 1
+        await first  # undisturbed
+        assert rome.role == "lead" and gateway.room.members["rome"].user == "rome"
+        await rome.close()
+    finally:
+        await runner.cleanup()
+        silent.close()
 
 
 async def test_a_console_id_is_one_connection(

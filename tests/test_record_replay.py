@@ -13,6 +13,7 @@ from telesurgery.record import channels as ch
 from telesurgery.record.reader import read_recording
 from telesurgery.record.replay import (
     EXPORT_METADATA,
+    _compare_events,
     export_range,
     recorded_inputs,
     replay_supervisor,
@@ -121,3 +122,15 @@ def test_export_range_writes_only_that_range(recorded: Path, tmp_path: Path) -> 
     assert EXPORT_METADATA in names
     with pytest.raises(ConfigError, match="valid is > start"):
         export_range(rec, tmp_path / "bad.mcap", end, start)
+
+
+def test_a_recording_made_before_an_event_gained_a_field_still_replays() -> None:
+    """``Disengaged.by_console_id`` is newer than some recordings: missing there, None in the
+    replay, it is no mismatch; any other difference still is."""
+    old = {"type": "Disengaged", "fields": {"now_s": 1.0, "arm": "PSM1", "cause": "latency"}}
+    replayed = {"type": "Disengaged", "fields": {**old["fields"], "by_console_id": None}}
+    assert _compare_events([old], [replayed]) is None
+    released = {"type": "Disengaged", "fields": {**old["fields"], "by_console_id": "rome"}}
+    assert _compare_events([old], [released]) is not None
+    later = {"type": "Disengaged", "fields": {**replayed["fields"], "now_s": 1.1}}
+    assert _compare_events([old], [later]) is not None

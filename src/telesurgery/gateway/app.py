@@ -193,7 +193,7 @@ class Gateway:
         """Every supervisor event, counted by type."""
         self.events_lost = 0
         """Supervisor events dropped before the gateway took them (each loss is an ALARM in
-        the audit trail; the operation recording has them all)."""
+        the audit trail; an operation recording has them)."""
         self.audit: AuditWriter | None = None
         """The audit-trail writer, when ``config.audit_db`` is set."""
         self.voice = VoiceConference(self.config.voice, on_activity=self._broadcast_event)
@@ -219,6 +219,8 @@ class Gateway:
         self._by_console: dict[str, ConsolePeer] = {}
         self._link_lost: set[int] = set()
         self._joined_ns: dict[int, int] = {}
+        self._session_users: dict[int, str | None] = {}
+        """The signed-in user of each session (None without authentication)."""
         self._last_link_check_ns = 0
         self._expiry: dict[int, asyncio.TimerHandle] = {}
 
@@ -440,11 +442,14 @@ class Gateway:
             )
         admitted = await self.admission.admit(body, console_id)
         role = admitted.role
-        await self._free_console_id(console_id, admitted.user)
+        relay = await self._observer_relay() if role is Role.OBSERVER else None
+        # from here to the registration below nothing awaits but the old connection's close,
+        # after which the id is checked again: one id, one user, even with offers racing
+        while (old := self._by_console.get(console_id)) is not None:
+            await self._free_console_id(old, admitted.user)
         self._forget_sequences(console_id)
         session_id = self._next_session
         self._next_session += 1
-        relay = await self._observer_relay() if role is Role.OBSERVER else None
         pc: Any = (
             relay.new_peer(session_id)
             if relay is not None
@@ -472,6 +477,7 @@ class Gateway:
         )
         self.peers[session_id] = peer
         self._by_console[console_id] = peer
+        self._session_users[session_id] = admitted.user
         self._joined_ns[session_id] = time.monotonic_ns()
         self.metrics.peers.set(len(self.peers))
         if self.audit is not None:
@@ -564,16 +570,13 @@ class Gateway:
         self._install_link(session_id, pc)
         return str(pc.localDescription.sdp)
 
-    async def _free_console_id(self, console_id: str, user: str | None) -> None:
-        """Make ``console_id`` available: the same user's older connection is closed (a
-        reconnect), another user's is a 409."""
-        old = self._by_console.get(console_id)
-        if old is None:
-            return
-        holder = self.room.members.get(console_id)
-        if holder is not None and holder.user != user:
+    async def _free_console_id(self, old: ConsolePeer, user: str | None) -> None:
+        """Make ``old``'s console id available: the same user's older connection is closed (a
+        reconnect), another user's is a 409, also while it is still signalling (before it
+        joined the room)."""
+        if self._session_users.get(old.session_id) != user:
             raise OfferRefused(
-                f"console id {console_id!r} is in use by another participant: choose another",
+                f"console id {old.console_id!r} is in use by another participant: choose another",
                 status=409,
                 reason="console_id_in_use",
             )
@@ -669,6 +672,7 @@ class Gateway:
                 self.room_driver.leave(peer.console_id)
         self._link_lost.discard(session_id)
         self._joined_ns.pop(session_id, None)
+        self._session_users.pop(session_id, None)
         expiry = self._expiry.pop(session_id, None)
         if expiry is not None:
             expiry.cancel()
@@ -871,8 +875,7 @@ class Gateway:
     def _note_lost_events(self) -> None:
         """Supervisor events dropped on their way here (the control loop's queue in the patient
         process, or this client's) are an alarm in the log and the audit trail, with the count
-        since the last note. The operation recording still has every one of them: it records in
-        the servo thread."""
+        since the last note. An operation recording has them: it records in the servo thread."""
         assert self.loop is not None
         stats = self.loop.stats()
         lost = self.loop.events_dropped + (0 if stats is None else stats.events_dropped)
@@ -880,16 +883,17 @@ class Gateway:
         if new <= 0:
             return
         self.events_lost = lost
-        logger.error("%d supervisor events were dropped before the gateway took them", new)
+        detail = "the gateway did not take the supervisor's events in time"
+        if self.recording_path is not None:
+            detail += (
+                f"; the operation recording {self.recording_path.name} has them (unless its "
+                "recorder reports drops too)"
+            )
+        logger.error("%d supervisor events were dropped: %s", new, detail)
         if self.audit is not None:
             self.audit.submit(
                 AuditKind.ALARM,
-                payload={
-                    "alarm": "supervisor_events_dropped",
-                    "count": new,
-                    "detail": "the gateway did not take the supervisor's events in time; "
-                    "the operation recording has them all",
-                },
+                payload={"alarm": "supervisor_events_dropped", "count": new, "detail": detail},
             )
 
     # -- status ---------------------------------------------------------------------------------

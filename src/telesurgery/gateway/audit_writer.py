@@ -52,6 +52,9 @@ class AuditWriter:
         """Records the database refused (logged with the reason)."""
         self._reported_dropped = 0
         self._reported_failed = 0
+        self._drops_lock = threading.Lock()  # submitters and the writer thread
+        self._first_drop_wall_ns: int | None = None
+        self._last_drop_wall_ns: int | None = None
         self._last_failure = ""
 
     def start(self) -> None:
@@ -80,7 +83,11 @@ class AuditWriter:
         try:
             self._queue.put_nowait(entry)
         except queue.Full:
-            self.dropped += 1
+            with self._drops_lock:
+                self.dropped += 1
+                if self._first_drop_wall_ns is None:
+                    self._first_drop_wall_ns = entry.time_wall_ns
+                self._last_drop_wall_ns = entry.time_wall_ns
 
     def _run(self) -> None:
         name_native_thread()
@@ -114,25 +121,33 @@ class AuditWriter:
     def _note_losses(self) -> None:
         """Write an ALARM for the records lost since the last one: dropped on a full queue, or
         refused by the database (with the last reason)."""
-        dropped = self.dropped - self._reported_dropped
-        if dropped > 0 and self._alarm(
-            "audit_records_dropped",
-            dropped,
-            f"the audit writer's queue ({self._queue.maxsize} records) was full",
-        ):
-            self._reported_dropped += dropped
+        with self._drops_lock:
+            dropped = self.dropped - self._reported_dropped
+            span = {
+                "first_wall_ns": self._first_drop_wall_ns,
+                "last_wall_ns": self._last_drop_wall_ns,
+            }
+        detail = f"the audit writer's queue ({self._queue.maxsize} records) was full"
+        if dropped > 0 and self._alarm("audit_records_dropped", dropped, detail, span):
+            with self._drops_lock:
+                self._reported_dropped += dropped
+                if self.dropped == self._reported_dropped:
+                    self._first_drop_wall_ns = self._last_drop_wall_ns = None
         failed = self.failed - self._reported_failed
-        if failed > 0 and self._alarm("audit_records_failed", failed, self._last_failure):
+        if failed > 0 and self._alarm("audit_records_failed", failed, self._last_failure, {}):
             self._reported_failed += failed
 
-    def _alarm(self, alarm: str, count: int, detail: str) -> bool:
+    def _alarm(self, alarm: str, count: int, detail: str, more: Mapping[str, Any]) -> bool:
+        """Append one loss alarm; ``more`` adds to its payload (for drops: the wall times of
+        the first and last record lost, which the records around the alarm may not bracket,
+        since it is written ahead of those queued before the losses)."""
         try:
             self.trail.append(
                 AuditKind.ALARM,
                 time_wall_ns=time.time_ns(),
                 operation_id=self.operation_id,
                 actor="gateway",
-                payload={"alarm": alarm, "count": count, "detail": detail},
+                payload={"alarm": alarm, "count": count, "detail": detail, **more},
             )
         except Exception:  # still refused: say so in the log, try again with the next record
             logger.exception("audit trail: could not record that %d records were lost", count)

@@ -601,7 +601,12 @@ class PatientProcess:
             new = min(count - self._ages_read, 4096)
             self._ages_read = count
             ages = loop.command_ages_ms()[-new:] if new > 0 else None
-        stats = self._stats() if with_stats else None
+        stats = None
+        if with_stats:
+            try:  # the events taken above go out even if a statistic cannot be read
+                stats = self._stats()
+            except Exception:
+                logger.exception("reading the patient-side statistics failed")
         if state is not None or events or ages is not None or stats is not None:
             self.send((wire.UPDATE, state, events, count, ages, stats))
             if state is not None:

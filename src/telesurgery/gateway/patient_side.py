@@ -236,7 +236,8 @@ class PatientSide:
         # aligned engage; control stays with the console (the supervisor checks it again).
         if self._controllers.get(arm) == console_id:
             self.disengage_requests += 1
-            self.loop.request_disengage(arm, console_id)
+            if not self.loop.request_disengage(arm, console_id):
+                self.controls_refused += 1
 
     def estop(self, console_id: str, role: Role) -> None:
         if not self.loop.estop(console_id, role):

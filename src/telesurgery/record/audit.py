@@ -219,11 +219,15 @@ _SAFETY_KINDS: Mapping[type[Any], AuditKind] = MappingProxyType(
 """Safety events that belong in the audit trail, and their kind (see :func:`audit_kind`)."""
 
 
+_CONTROL_CAUSES = frozenset({Cause.OPERATOR_RELEASE, Cause.CONTROLLER_CHANGED})
+
+
 def audit_kind(event: SafetyEvent) -> AuditKind | None:
     """The audit kind of ``event``, or None for events the trail does not keep (per-command
     drops, clamps, state samples: the recording has those). A disengage is an alarm, except
-    when the arm's own console released it: that is a change of control, not a fault."""
-    if isinstance(event, Disengaged) and event.cause is Cause.OPERATOR_RELEASE:
+    when its console released the arm or control passed to another: a change of control, not
+    a fault."""
+    if isinstance(event, Disengaged) and event.cause in _CONTROL_CAUSES:
         return AuditKind.CONTROL_CHANGED
     return _SAFETY_KINDS.get(type(event))
 

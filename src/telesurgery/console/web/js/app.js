@@ -502,6 +502,7 @@ export class ConsoleApp {
     const actions = reactionTo(ev, {
       holdAfterMs: this.config.hold_after_ms,
       clutchedArm: this.clutch ? this.arm : null,
+      consoleId: this.identity.consoleId,
     });
     for (const a of actions) {
       if (a.raise) this.alarms.raise(...a.raise);

@@ -5,7 +5,7 @@ import { Severity } from "./alarms.js";
 
 /**
  * @param {object} ev the event, e.g. {event: "WatchdogHold", arm: "PSM1", now_s: ...}
- * @param {{holdAfterMs: number, clutchedArm: string | null}} ctx
+ * @param {{holdAfterMs: number, clutchedArm: string | null, consoleId: string}} ctx
  * @returns {Array<object>} actions: {raise: [key, severity, text]} | {clear: key} | {note: text}
  *   | {estop: boolean} | {controller: [arm, holder]}
  */
@@ -28,8 +28,12 @@ export function reactionTo(ev, ctx) {
       return [{ raise: [`arm:${arm}`, Severity.CRITICAL, `${arm} HOLDING: no command for ${ctx.holdAfterMs} ms (watchdog)`] }];
     case "Disengaged":
       if (ev.cause === "operator_release") {
-        // the surgeon released it (Enter): expected, not a fault
-        return [{ note: `${arm} released: it holds until you engage again` }];
+        // its surgeon released it (Enter): expected, not a fault
+        return [{
+          note: ev.by_console_id === ctx.consoleId
+            ? `${arm} released: it holds until you engage again`
+            : `${arm} released by ${ev.by_console_id}`,
+        }];
       }
       if (ev.cause === "controller_changed") {
         // a handover, not a fault: the control panel says who has the arm and what to do
