@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from telesurgery.gateway.peer import ConsolePeer
+from telesurgery.gateway.peer import MAX_BUFFERED_BYTES, ConsolePeer
 from telesurgery.link.clock_sync import ClockSample
 from telesurgery.operation.roles import Role
 from telesurgery.protocol.codec import decode, encode
@@ -28,6 +28,7 @@ class FakeChannel:
         self.readyState = "open"
         self.sent: list[Any] = []
         self.handlers: dict[str, Any] = {}
+        self.bufferedAmount = 0
 
     def on(self, name: str, handler: Any) -> None:
         self.handlers[name] = handler
@@ -306,3 +307,22 @@ def test_latency_report_on_events_channel_reaches_the_gateway() -> None:
     assert reports == [("rome", report)] and peer.latency_report == report
     peer.on_event_text(encode(Ping(1, 2)))
     assert peer.counters.rejected_unexpected == 1
+
+
+def test_a_backlogged_control_channel_gets_no_more_states_pings_or_pongs() -> None:
+    """aiortc queues without bound: behind a stuck association they would arrive seconds old
+    (and keep the queue growing). Skipped, they are counted; sending resumes once it drains."""
+    peer, _, control, _, clock = make_peer()
+    control.bufferedAmount = MAX_BUFFERED_BYTES + 1
+    peer.send_state(b"state")
+    peer.ping()
+    peer.on_control_bytes(encode(Ping(3, clock.now_ns)))
+    assert control.sent == []
+    c = peer.counters
+    assert (c.state_skipped, c.pings_skipped, c.pongs_skipped) == (1, 1, 1)
+    assert (c.state_sent, c.pings_sent, c.pings_answered) == (0, 0, 0)
+    control.bufferedAmount = MAX_BUFFERED_BYTES  # drained to the limit: it goes again
+    peer.send_state(b"state")
+    peer.ping()
+    peer.on_control_bytes(encode(Ping(4, clock.now_ns)))
+    assert len(control.sent) == 3 and (c.state_sent, c.pings_sent, c.pings_answered) == (1, 1, 1)

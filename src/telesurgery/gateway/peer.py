@@ -31,6 +31,7 @@ import numpy as np
 
 from telesurgery.exceptions import ProtocolError
 from telesurgery.gateway.delayed_sack import delay_sacks
+from telesurgery.gateway.forward_tsn import pace_forward_tsns
 from telesurgery.gateway.rate_limit import TokenBucket
 from telesurgery.link.clock_sync import ClockSync
 from telesurgery.link.rtt_filter import WindowedMinRtt
@@ -48,6 +49,10 @@ from telesurgery.safety.commands import ArmCommand
 logger = logging.getLogger(__name__)
 
 _NS = 1_000_000_000
+MAX_BUFFERED_BYTES = 4096
+"""Control-channel backlog beyond which robot states, pings and pongs are skipped, not queued
+(~15 state messages: ~0.1 s at 125 Hz). aiortc queues without bound: stuck behind a congested
+association, they would reach the console seconds old, and the queue would keep growing."""
 _NOBODY: Mapping[str, str | None] = MappingProxyType({})
 
 
@@ -79,6 +84,12 @@ class PeerCounters:
     pings_answered: int = 0
     pongs_received: int = 0
     state_sent: int = 0
+    state_skipped: int = 0
+    """Robot states not sent because the control channel was backlogged."""
+    pings_skipped: int = 0
+    """Clock-sync pings not sent because the control channel was backlogged."""
+    pongs_skipped: int = 0
+    """Pongs not sent because the control channel was backlogged (the console's ping is lost)."""
     rejected_oversized: int = 0
     rejected_rate: int = 0
     rejected_malformed: int = 0
@@ -157,6 +168,7 @@ class ConsolePeer:
             sctp = getattr(self.pc, "sctp", None)
             if sctp is not None:  # 1 kHz control: a SACK every second packet, not every one
                 delay_sacks(sctp)
+                pace_forward_tsns(sctp)  # and no FORWARD-TSN storm after a stall
         elif channel.label == "events":
             self._events_channel = channel
             channel.on("message", self.on_event_text)
@@ -175,10 +187,21 @@ class ConsolePeer:
         if self.control_open:
             self._control_channel.send(data)
 
+    @property
+    def control_backlogged(self) -> bool:
+        """True while more than :data:`MAX_BUFFERED_BYTES` wait in the control channel (the
+        association is not taking them: congestion window full, or the console not reading)."""
+        channel = self._control_channel
+        return getattr(channel, "bufferedAmount", 0) > MAX_BUFFERED_BYTES
+
     def send_state(self, data: bytes) -> None:
         """Send one encoded robot state message on the control channel, counted in
-        ``counters.state_sent`` (dropped, uncounted, if the channel is not open)."""
+        ``counters.state_sent`` (dropped, uncounted, if the channel is not open; skipped and
+        counted in ``counters.state_skipped`` while it is backlogged: a newer one follows)."""
         if self.control_open:
+            if self.control_backlogged:
+                self.counters.state_skipped += 1
+                return
             self._control_channel.send(data)
             self.counters.state_sent += 1
 
@@ -206,6 +229,9 @@ class ConsolePeer:
     def ping(self) -> None:
         """Send one clock-sync ping (the gateway keeps its own estimate of the console clock)."""
         if self.control_open:
+            if self.control_backlogged:  # it would measure the backlog, and add to it
+                self.counters.pings_skipped += 1
+                return
             self.send_control(encode(self.clock.ping(self._clock_ns())))
             self.counters.pings_sent += 1
 
@@ -238,6 +264,9 @@ class ConsolePeer:
             self._reject("malformed", str(error))
             return
         if isinstance(message, Ping):
+            if self.control_backlogged:  # the answer would wait behind the backlog
+                self.counters.pongs_skipped += 1
+                return
             t = self._clock_ns()
             self.send_control(encode(Pong(message.ping_id, message.t0_ns, now_ns, t)))
             self.counters.pings_answered += 1
