@@ -134,6 +134,10 @@ class RemoteDemoSummary:
     ring_moved_mm: float | None = None
     ring_on_target: bool | None = None
     script_finished: bool = False
+    script_paused_s: float = 0.0
+    """Time the scripted surgeon stood still because the arm did not follow [s]."""
+    gate_waits_s: list[float] = field(default_factory=list)
+    """How long the surgeon waited for the tool before each jaw action [s]."""
     tracking_error_mm_p50: float = math.nan
     tracking_error_mm_p99: float = math.nan
     commands_sent: int = 0
@@ -341,6 +345,8 @@ async def _operate(
             next_t = loop.time()
             await asyncio.sleep(0)
     summary.script_finished = surgeon.done
+    summary.script_paused_s = surgeon.paused_s
+    summary.gate_waits_s = list(surgeon.gate_waits_s)
     summary.commands_sent = session.messages_sent
     if errors_mm:
         summary.tracking_error_mm_p50 = float(np.percentile(errors_mm, 50))
@@ -396,6 +402,12 @@ def print_summary(summary: RemoteDemoSummary, out: TextIO) -> None:
         print(
             f"peg transfer         script finished: {summary.script_finished}; ring moved "
             f"{summary.ring_moved_mm:.1f} mm; on target peg: {summary.ring_on_target}",
+            file=out,
+        )
+        waits = ", ".join(f"{w:.2f}" for w in summary.gate_waits_s) or "-"
+        print(
+            f"scripted surgeon     waited {summary.script_paused_s:.1f} s for the arm to "
+            f"follow; before each jaw action for the tool: {waits} s",
             file=out,
         )
     if summary.snapshots:
