@@ -5,6 +5,8 @@ robot states (a fake client at the SDK seam) and an explicit clock."""
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +22,7 @@ from telesurgery.protocol.messages import (
     RobotStateMessage,
     SupervisorState,
 )
+from telesurgery.robot.kinematics.rotations import so3_log
 
 START_M = np.array([0.0, 0.0, 0.1])
 GRASP_M = START_M + np.array([0.01, 0.0, 0.0])
@@ -35,18 +38,32 @@ class FakeClient:
     rtt_ms: float | None = 135.0
 
 
-def arm(name: ArmId, position_m: np.ndarray, supervisor: SupervisorState) -> ArmState:
+IDENTITY = (0.0, 0.0, 0.0, 1.0)
+
+
+def arm(
+    name: ArmId,
+    position_m: np.ndarray,
+    supervisor: SupervisorState,
+    quat: tuple[float, float, float, float] = IDENTITY,
+) -> ArmState:
     p = (float(position_m[0]), float(position_m[1]), float(position_m[2]))
     jaw = None if name is ArmId.ECM else OPEN_RAD
     return ArmState(
         name, OperatingStateCode.ENABLED, supervisor, True, False,
-        p, (0.0, 0.0, 0.0, 1.0), p, (0.0, 0.0, 0.0, 1.0), jaw, jaw, None, None,
+        p, quat, p, quat, jaw, jaw, None, None,
     )  # fmt: skip
 
 
-def state(tool_m: np.ndarray, supervisor: SupervisorState) -> RobotStateMessage:
+def state(
+    tool_m: np.ndarray,
+    supervisor: SupervisorState,
+    quat: tuple[float, float, float, float] = IDENTITY,
+) -> RobotStateMessage:
     return RobotStateMessage(
-        1, 0, (arm(ArmId.PSM1, tool_m, supervisor), arm(ArmId.ECM, np.zeros(3), supervisor))
+        1,
+        0,
+        (arm(ArmId.PSM1, tool_m, supervisor, quat), arm(ArmId.ECM, np.zeros(3), supervisor)),
     )
 
 
@@ -125,3 +142,33 @@ def test_a_tool_that_never_arrives_holds_the_script_at_most_max_wait_s() -> None
 def test_bad_pacing_options_are_refused_with_the_valid_range() -> None:
     with pytest.raises(ConfigError, match=r"max_wait_s.*a finite value >= 0"):
         surgeon(FakeClient(), max_wait_s=-1.0)
+
+
+def test_a_disengaged_hand_takes_the_tools_orientation_and_turns_back_smoothly() -> None:
+    """The engage after a clutch needs the orientations within a couple of degrees; the tool
+    stopped short of the path, so the hand takes the tool's, then returns to the path's."""
+    client = FakeClient(state(START_M, SupervisorState.FOLLOWING))
+    s = surgeon(client)
+    now = 0.0
+    for _ in range(50):  # the script has started
+        s.sample(now)
+        now += PERIOD_S
+    half = math.radians(10.0) / 2  # the tool stopped 10 deg about z from the path's pose
+    tilted = (0.0, 0.0, math.sin(half), math.cos(half))
+    client.latest_state = state(START_M, SupervisorState.DISENGAGED, tilted)
+    sample = s.sample(now)
+    assert sample is not None
+    R_camera = sample.T_console_master[:3, :3]  # R.T @ R_tool: compare through the same map
+    first = s.sample(now + PERIOD_S)
+    assert first is not None and np.allclose(first.T_console_master[:3, :3], R_camera)
+    client.latest_state = state(START_M, SupervisorState.FOLLOWING, tilted)
+    angles = []
+    for _ in range(int(0.6 / PERIOD_S)):
+        now += PERIOD_S
+        sample = s.sample(now)
+        assert sample is not None
+        R_master = sample.T_console_master[:3, :3]
+        angles.append(math.degrees(np.linalg.norm(so3_log(R_camera.T @ R_master))))
+    assert angles[0] < 0.1  # no jump at the re-engage
+    assert all(b >= a - 1e-9 for a, b in itertools.pairwise(angles))  # monotone
+    assert angles[-1] == pytest.approx(10.0, abs=0.01)  # back on the path after REALIGN_S

@@ -124,6 +124,11 @@ class ToolPath:
         return last.T_to, last.jaw_to, "done"
 
 
+REALIGN_S = 0.5
+"""After a re-engage, the hand turns from the tool's orientation back to the path's in this
+time [s]."""
+
+
 class ScriptedSurgeon:
     """Plays a :class:`ToolPath` for one arm through a :class:`TeleopSession`.
 
@@ -182,6 +187,8 @@ class ScriptedSurgeon:
         self._waited_s = 0.0
         self._disengaged_s = 0.0
         self._corrected_m = np.zeros(3)
+        self._realign_rad = np.zeros(3)
+        self._realign_left = 0.0
         self.clutch_s = 0.15
         """How long each re-aligning clutch press lasts [s]."""
         self._master_m = np.zeros(3)
@@ -227,11 +234,27 @@ class ScriptedSurgeon:
         )
         self._prev_T_rcm_tip = T_rcm_tip
         T_master = np.eye(4)
-        T_master[:3, :3] = R.T @ T_rcm_tip[:3, :3]
+        T_master[:3, :3] = R.T @ self._hand_rotation(T_rcm_tip[:3, :3], state, dt_s)
         T_master[:3, 3] = self._master_m
         return MasterSample(
             timestamp_s=now_s, T_console_master=T_master, jaw_rad=jaw_rad, clutch_pressed=clutch
         )
+
+    def _hand_rotation(self, R_rcm_path: FloatArray, state: Any, dt_s: float) -> FloatArray:
+        """The tool orientation the hand holds: the path's while the arm follows; the tool's
+        own while it does not (the engage after a clutch needs the orientations within a
+        couple of degrees, and the tool stopped short of the path); back to the path's over
+        ``REALIGN_S`` once it follows again, so that nothing jumps."""
+        if self.session.supervisor_state(self.arm) is not SupervisorState.FOLLOWING:
+            T_rcm_tool = tool_pose(state, self.arm)
+            if T_rcm_tool is not None and self._script_s > 0.0:
+                self._realign_rad = so3_log(R_rcm_path.T @ T_rcm_tool[:3, :3])
+                self._realign_left = 1.0
+                return T_rcm_tool[:3, :3]
+        if self._realign_left <= 0.0:
+            return R_rcm_path
+        self._realign_left = max(0.0, self._realign_left - dt_s / REALIGN_S)
+        return R_rcm_path @ so3_exp(self._realign_left * self._realign_rad)
 
     def _advance(self, dt_s: float, state: Any, T_world_rcm: FloatArray) -> tuple[FloatArray, bool]:
         """Move the script clock by ``dt_s`` as far as the arm and the gates allow. Returns the

@@ -49,10 +49,13 @@ from telesurgery.safety.commands import ArmCommand
 logger = logging.getLogger(__name__)
 
 _NS = 1_000_000_000
-MAX_BUFFERED_BYTES = 4096
-"""Control-channel backlog beyond which robot states, pings and pongs are skipped, not queued
-(~15 state messages: ~0.1 s at 125 Hz). aiortc queues without bound: stuck behind a congested
-association, they would reach the console seconds old, and the queue would keep growing."""
+MAX_BUFFERED_BYTES = 512
+"""Control-channel backlog beyond which robot states, pings and pongs are skipped, not queued:
+two state messages (248 bytes each with three arms). aiortc queues without bound: stuck behind
+a congested association they would reach the console seconds old and the queue would keep
+growing; a standing queue of a few kilobytes would still delay each of them by one more
+congestion window. Sends of one loop turn stay below it (aiortc hands them to the association
+at the next turn)."""
 _NOBODY: Mapping[str, str | None] = MappingProxyType({})
 
 
