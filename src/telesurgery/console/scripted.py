@@ -145,11 +145,12 @@ class ScriptedSurgeon:
       is disengaged it presses the clutch briefly once a second, so that the pipeline
       re-anchors on the tool and the next engage is aligned;
     * before the jaw closes or opens (a :attr:`ToolPath.gates` pose), the hand waits until the
-      tool it sees is within ``arrive_tolerance_m`` of that pose, nudging the tool toward it
-      (``correction_gain_per_s`` of the remaining error per second, ``max_correction_m`` in
-      all, so that a contact or a limit does not wind it up) after ``settle_s``; after
-      ``max_wait_s`` it goes on regardless. This takes up what a hold or a re-engage left
-      between the path and the tool.
+      tool's setpoint (where the robot was told to be; the measured tip differs by the tracking
+      error, and by more against a contact) is within ``arrive_tolerance_m`` of that pose,
+      nudging it there (``correction_gain_per_s`` of the remaining error per second, at most
+      ``max_correction_m`` in all, so that a limit that clamps the setpoint does not wind it
+      up) after ``settle_s``; after ``max_wait_s`` it goes on regardless. This takes up what a
+      hold or a re-engage left between the path and the tool.
     """
 
     def __init__(
@@ -161,7 +162,7 @@ class ScriptedSurgeon:
         arrive_tolerance_m: float = 0.001,
         settle_s: float = 0.3,
         correction_gain_per_s: float = 2.0,
-        max_correction_m: float = 0.003,
+        max_correction_m: float = 0.015,
         max_wait_s: float = 3.0,
     ) -> None:
         for name, value in (
@@ -281,7 +282,7 @@ class ScriptedSurgeon:
             return none, False
         gate_s, T_world_gate = gate
         self._script_s = gate_s  # stand at the gate until the tool is there
-        T_rcm_seen = tool_pose(state, self.arm, setpoint=False)
+        T_rcm_seen = tool_pose(state, self.arm)
         if T_rcm_seen is None:
             return none, False
         error_world = T_world_gate[:3, 3] - (T_world_rcm @ T_rcm_seen)[:3, 3]
