@@ -369,6 +369,13 @@ async def test_release_disengages_at_once_without_alarm(console: Console) -> Non
     start = len(console.gateway.event_log)
     await console.page.keyboard.press("Enter")  # release: a DISENGAGE_REQUEST, then silence
     await wait_for(lambda: console.supervisor("PSM1") is ArmState.DISENGAGED, 0.8, "PSM1 released")
+
+    def released_events() -> list[dict[str, Any]]:
+        return [e for e in list(console.gateway.event_log)[start:] if e["event"] == "Disengaged"]
+
+    # the state shows it first (shared memory); the event follows with the next update
+    await wait_for(lambda: bool(released_events()), 1.0, "the release's Disengaged event")
+    await asyncio.sleep(0.1)  # and nothing else comes after it
     log = list(console.gateway.event_log)[start:]
     events = [e["event"] for e in log]
     assert "WatchdogHold" not in events, events  # released, not timed out
