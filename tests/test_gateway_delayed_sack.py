@@ -4,11 +4,10 @@ aiortc association (every message arrives; about one SACK per two packets)."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
-from aiortc import RTCPeerConnection
 
+from sctp_support import connected_pair
 from telesurgery.exceptions import ConfigError
 from telesurgery.gateway.delayed_sack import DelayedSackConfig, SackPolicy, delay_sacks
 
@@ -60,30 +59,9 @@ def test_a_transport_without_the_expected_internals_is_left_alone() -> None:
     asyncio.run(run())
 
 
-async def _connected_pair() -> tuple[RTCPeerConnection, RTCPeerConnection, Any, list[bytes]]:
-    sender, receiver = RTCPeerConnection(), RTCPeerConnection()
-    channel = sender.createDataChannel("control", ordered=False, maxRetransmits=0)
-    received: list[bytes] = []
-
-    @receiver.on("datachannel")
-    def on_datachannel(remote: Any) -> None:
-        remote.on("message", received.append)
-
-    await sender.setLocalDescription(await sender.createOffer())
-    await receiver.setRemoteDescription(sender.localDescription)
-    await receiver.setLocalDescription(await receiver.createAnswer())
-    await sender.setRemoteDescription(receiver.localDescription)
-    for _ in range(500):
-        if channel.readyState == "open":
-            break
-        await asyncio.sleep(0.01)
-    assert channel.readyState == "open"
-    return sender, receiver, channel, received
-
-
 @pytest.mark.timeout(60)
 async def test_a_real_association_delivers_everything_with_half_the_acknowledgements() -> None:
-    sender, receiver, channel, received = await _connected_pair()
+    sender, receiver, channel, received = await connected_pair()
     try:
         transport = receiver.sctp
         policy = delay_sacks(transport, DelayedSackConfig(max_delay_s=0.005))

@@ -7,8 +7,8 @@ import asyncio
 from typing import Any
 
 import pytest
-from aiortc import RTCPeerConnection
 
+from sctp_support import connected_pair
 from telesurgery.exceptions import ConfigError
 from telesurgery.gateway.forward_tsn import ForwardTsnPacer, pace_forward_tsns
 
@@ -39,24 +39,9 @@ def test_a_transport_without_the_expected_internals_is_left_alone() -> None:
     asyncio.run(run())
 
 
-async def _connected_pair() -> tuple[RTCPeerConnection, RTCPeerConnection, Any]:
-    sender, receiver = RTCPeerConnection(), RTCPeerConnection()
-    channel = sender.createDataChannel("control", ordered=False, maxRetransmits=0)
-    await sender.setLocalDescription(await sender.createOffer())
-    await receiver.setRemoteDescription(sender.localDescription)
-    await receiver.setLocalDescription(await receiver.createAnswer())
-    await sender.setRemoteDescription(receiver.localDescription)
-    for _ in range(500):
-        if channel.readyState == "open":
-            break
-        await asyncio.sleep(0.01)
-    assert channel.readyState == "open"
-    return sender, receiver, channel
-
-
 @pytest.mark.timeout(60)
 async def test_a_real_association_withholds_duplicates_of_an_unacknowledged_point() -> None:
-    sender, receiver, _ = await _connected_pair()
+    sender, receiver, _, _ = await connected_pair()
     try:
         sctp = sender.sctp
         pacer = pace_forward_tsns(sctp, ForwardTsnPacer(min_interval_s=0.2))
