@@ -226,7 +226,8 @@ class ScriptedSurgeon:
         status = self.session.last_status.get(self.arm)
         scale = status.scale if status is not None else 1.0 / 3.0
         R = R_rcm_console(T_world_camera, T_world_rcm)
-        correction_rcm, clutch = self._advance(dt_s, state, T_world_rcm)
+        supervisor = self.session.supervisor_state(self.arm)
+        correction_rcm, clutch = self._advance(dt_s, supervisor, state, T_world_rcm)
         T_world_tip, jaw_rad, self.label = self._path.at(self._script_s)
         T_rcm_tip = invert_T(T_world_rcm) @ T_world_tip
         self._master_m = (
@@ -235,18 +236,20 @@ class ScriptedSurgeon:
         )
         self._prev_T_rcm_tip = T_rcm_tip
         T_master = np.eye(4)
-        T_master[:3, :3] = R.T @ self._hand_rotation(T_rcm_tip[:3, :3], state, dt_s)
+        T_master[:3, :3] = R.T @ self._hand_rotation(T_rcm_tip[:3, :3], supervisor, state, dt_s)
         T_master[:3, 3] = self._master_m
         return MasterSample(
             timestamp_s=now_s, T_console_master=T_master, jaw_rad=jaw_rad, clutch_pressed=clutch
         )
 
-    def _hand_rotation(self, R_rcm_path: FloatArray, state: Any, dt_s: float) -> FloatArray:
+    def _hand_rotation(
+        self, R_rcm_path: FloatArray, supervisor: SupervisorState | None, state: Any, dt_s: float
+    ) -> FloatArray:
         """The tool orientation the hand holds: the path's while the arm follows; the tool's
         own while it does not (the engage after a clutch needs the orientations within a
         couple of degrees, and the tool stopped short of the path); back to the path's over
         ``REALIGN_S`` once it follows again, so that nothing jumps."""
-        if self.session.supervisor_state(self.arm) is not SupervisorState.FOLLOWING:
+        if supervisor is not SupervisorState.FOLLOWING:
             T_rcm_tool = tool_pose(state, self.arm)
             if T_rcm_tool is not None and self._script_s > 0.0:
                 self._realign_rad = so3_log(R_rcm_path.T @ T_rcm_tool[:3, :3])
@@ -257,14 +260,19 @@ class ScriptedSurgeon:
         self._realign_left = max(0.0, self._realign_left - dt_s / REALIGN_S)
         return R_rcm_path @ so3_exp(self._realign_left * self._realign_rad)
 
-    def _advance(self, dt_s: float, state: Any, T_world_rcm: FloatArray) -> tuple[FloatArray, bool]:
+    def _advance(
+        self,
+        dt_s: float,
+        supervisor: SupervisorState | None,
+        state: Any,
+        T_world_rcm: FloatArray,
+    ) -> tuple[FloatArray, bool]:
         """Move the script clock by ``dt_s`` as far as the arm and the gates allow. Returns the
         tool displacement [m, RCM frame] to add to the hand's while waiting at a gate, and
         whether the clutch is pressed (briefly, each second the arm stays disengaged: the
         pipeline re-anchors on the tool at its release, so the engage that follows is aligned)."""
         assert self._path is not None
         none = np.zeros(3)
-        supervisor = self.session.supervisor_state(self.arm)
         if supervisor is not SupervisorState.FOLLOWING:
             clutch = False
             if self._script_s > 0.0:  # started: count the stand-still

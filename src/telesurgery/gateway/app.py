@@ -446,9 +446,7 @@ class Gateway:
         # from here to the registration below nothing awaits but the old connection's close,
         # after which the id is checked again: one id, one user, even with offers racing
         while (old := self._by_console.get(console_id)) is not None:
-            await self._free_console_id(old, admitted.user)
-            if self._by_console.get(console_id) is old:  # not dropped after all: never spin
-                del self._by_console[console_id]
+            await self._free_console_id(old, admitted.user)  # drops it from _by_console, or 409
         self._forget_sequences(console_id)
         session_id = self._next_session
         self._next_session += 1

@@ -314,32 +314,32 @@ class ConsolePeer:
                 self._refuse_control(arm)
                 continue
             # A disengage is acted on when the flag appears, not for every message that keeps
-            # it: each one reaches the supervisor as two changes of control (and the audit).
-            disengage = bool(message.flags & ControlFlag.DISENGAGE_REQUEST)
-            if disengage and self._disengage_asked.get(arm, False):
-                disengage = False
-            else:
-                self._disengage_asked[arm] = disengage
+            # it: a console may hold the flag on every message, up to the rate limit.
+            asked = bool(message.flags & ControlFlag.DISENGAGE_REQUEST)
+            disengage = asked and not self._disengage_asked.get(arm, False)
+            self._disengage_asked[arm] = asked
             if not present:
                 self.counters.operator_absent += 1
             else:
                 was_clutched = self._clutched.get(arm, False)
                 self._clutched[arm] = clutch
-            if present and not clutch:  # (a clutch: the surgeon repositions, the robot holds)
-                self._control.submit(
-                    ArmCommand(
-                        console_id=self.console_id,
-                        arm=arm,
-                        seq=message.seq,
-                        sent_time_s=sent_s,
-                        position_m=np.array(target.position_m, dtype=np.float64),
-                        quat_xyzw=np.array(target.quat_xyzw, dtype=np.float64),
-                        jaw_rad=target.jaw_rad,
+                if not clutch:  # (a clutch: the surgeon repositions, the robot holds)
+                    self._control.submit(
+                        ArmCommand(
+                            console_id=self.console_id,
+                            arm=arm,
+                            seq=message.seq,
+                            sent_time_s=sent_s,
+                            position_m=np.array(target.position_m, dtype=np.float64),
+                            quat_xyzw=np.array(target.quat_xyzw, dtype=np.float64),
+                            jaw_rad=target.jaw_rad,
+                        )
                     )
-                )
-                self.counters.commands_submitted += 1
-                if message.flags & ControlFlag.ENGAGE_REQUEST:
-                    self._control.request_engage(arm, self.console_id, after_clutch=was_clutched)
+                    self.counters.commands_submitted += 1
+                    if message.flags & ControlFlag.ENGAGE_REQUEST:
+                        self._control.request_engage(
+                            arm, self.console_id, after_clutch=was_clutched
+                        )
             if disengage:
                 self._control.request_disengage(arm, self.console_id)
 

@@ -493,8 +493,7 @@ class SafetySupervisor:
         if arm.controller != console_id or arm.state not in _ENGAGED_STATES:
             return False
         arm.candidate = None
-        self._set_state(arm, ArmState.DISENGAGED, Cause.OPERATOR_RELEASE, now)
-        self._events.append(Disengaged(now, arm.name, Cause.OPERATOR_RELEASE, console_id))
+        self._disengage(arm, Cause.OPERATOR_RELEASE, now, by_console_id=console_id)
         return True
 
     def set_controller(self, arm_name: str, console_id: str | None, now: float) -> None:
@@ -644,9 +643,11 @@ class SafetySupervisor:
         self._events.append(ArmStateChanged(now, arm.name, old, new, cause, braking))
         return braking
 
-    def _disengage(self, arm: _Arm, cause: Cause, now: float) -> None:
+    def _disengage(
+        self, arm: _Arm, cause: Cause, now: float, by_console_id: str | None = None
+    ) -> None:
         self._set_state(arm, ArmState.DISENGAGED, cause, now)
-        self._events.append(Disengaged(now, arm.name, cause))
+        self._events.append(Disengaged(now, arm.name, cause, by_console_id))
 
     def _solve(self, arm: _Arm, cmd: ArmCommand, q_hint: FloatArray, now: float) -> FloatArray:
         """Cartesian and pose limits, IK nearest ``q_hint``, joint limits.
