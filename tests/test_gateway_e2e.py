@@ -24,6 +24,7 @@ from aiohttp import web
 from telesurgery.console.client import ConnectError, ConsoleClient
 from telesurgery.gateway.app import Gateway, create_app
 from telesurgery.gateway.config import GatewayConfig
+from telesurgery.link.forward_tsn import forward_tsn_pacer
 from telesurgery.media.packetize import SharedPayloads
 from telesurgery.operation.provision import provision
 from telesurgery.operation.roles import Role
@@ -135,6 +136,17 @@ async def test_console_sees_stamped_video_and_fast_state(
         assert console.states_received - first >= 200  # >= 100 Hz robot state (125 Hz sent)
         state = console.latest_state
         assert {a.arm for a in state.arms} == {ArmId.PSM1, ArmId.PSM2, ArmId.ECM}
+
+
+async def test_both_ends_of_a_consoles_association_pace_their_forward_tsn_resends(
+    gateway_url: tuple[str, Gateway], operation: Operation
+) -> None:
+    url, gateway = gateway_url
+    async with client(url, operation, "rome") as console:
+        assert console._pc is not None
+        assert forward_tsn_pacer(console._pc.sctp) is not None  # the SDK's commands
+        (peer,) = gateway.peers.values()
+        assert forward_tsn_pacer(peer.pc.sctp) is not None  # the gateway's states and pings
 
 
 async def test_an_observer_gets_the_shared_payloads_after_the_surgeon_without_remb(

@@ -46,6 +46,7 @@ from telesurgery.console.video import (
 from telesurgery.console.voice import VoiceReceiver
 from telesurgery.exceptions import ConfigError, ProtocolError, TelesurgeryError
 from telesurgery.link.clock_sync import ClockSync
+from telesurgery.link.forward_tsn import pace_forward_tsns
 from telesurgery.link.latency import LatencySnapshot, LatencyTracker
 from telesurgery.link.rtt_filter import WindowedMinRtt, rtt_window_s
 from telesurgery.media.voice_receive import enable_immediate_audio
@@ -303,6 +304,8 @@ class ConsoleClient:
         self._rtt_filter = WindowedMinRtt(rtt_window_s(self.ping_interval_s))
         self.team.controllers.update(dict.fromkeys(self.arms_controlled, self.config.console_id))
         await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], answer["type"]))
+        if pc.sctp is not None:  # no FORWARD-TSN storm when the gateway falls behind a while
+            pace_forward_tsns(pc.sctp)
         deadline = time.monotonic() + self.config.connect_timeout_s
         while self._control.readyState != "open" or self._events_channel.readyState != "open":
             if time.monotonic() > deadline:

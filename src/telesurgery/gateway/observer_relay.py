@@ -54,6 +54,7 @@ from telesurgery.gateway.link_shim import (
     install_emulated_link,
     session_link_seed,
 )
+from telesurgery.link.forward_tsn import pace_forward_tsns
 from telesurgery.link.profiles import NO_EMULATION, parse_link
 from telesurgery.media.fanout import EncodedFrame, EncodedVideoTrack, FanoutStats
 from telesurgery.media.feedback import SenderFeedbackTap
@@ -270,6 +271,7 @@ class ObserverRelay:
             channel.on("message", forward)
             if channel.label == "control" and pc.sctp is not None:
                 delay_sacks(pc.sctp)
+                pace_forward_tsns(pc.sctp)
             self._send((wire.CHANNEL, session_id, channel.label))
 
         def on_connection() -> None:

@@ -31,9 +31,9 @@ import numpy as np
 
 from telesurgery.exceptions import ProtocolError
 from telesurgery.gateway.delayed_sack import delay_sacks
-from telesurgery.gateway.forward_tsn import pace_forward_tsns
 from telesurgery.gateway.rate_limit import TokenBucket
 from telesurgery.link.clock_sync import ClockSync
+from telesurgery.link.forward_tsn import pace_forward_tsns
 from telesurgery.link.rtt_filter import WindowedMinRtt
 from telesurgery.operation.roles import Role
 from telesurgery.protocol.codec import decode, encode

@@ -1,1 +1,2 @@
-"""Clock synchronisation, latency measurement and link-emulation profiles."""
+"""Clock synchronisation, latency measurement, link-emulation profiles and the transport rules
+the link needs (paced FORWARD-TSN resends)."""

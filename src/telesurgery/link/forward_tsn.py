@@ -1,4 +1,4 @@
-"""Paced FORWARD-TSN resends for the gateway's aiortc associations (RFC 3758).
+"""Paced FORWARD-TSN resends for aiortc associations, on either end of the link (RFC 3758).
 
 On the unreliable control channel nothing is retransmitted: a message the association gives up
 on is skipped with a FORWARD-TSN chunk, which the sender repeats until the peer acknowledges the
@@ -9,7 +9,10 @@ process fell behind reading its socket for about a second: the gateway sent 16 0
 FORWARD-TSNs against 17 000-21 000 SACKs, 300-1000 packets a second each way; its congestion
 window stayed at 5 KB and its smoothed RTT estimate at 13 s, the association never recovered
 after the stall ended, and every message for that console waited seconds (the robot state, the
-pings: a latency stop, then the console dropped the connection).
+pings: a latency stop, then the console dropped the connection). The same rule holds the other
+way round: the Python console's 200 Hz commands are abandoned as readily when the gateway falls
+behind, so the SDK's association (``console/client.py``) and the observer relay's are paced
+too.
 
 :class:`ForwardTsnPacer` is the rule as a pure state machine (time is a parameter): a new
 cumulative TSN goes at once; the same one again only after ``min_interval_s`` (200 ms, the
@@ -62,14 +65,20 @@ class ForwardTsnPacer:
         self._last = (cumulative_tsn, now)
 
 
+def forward_tsn_pacer(transport: Any) -> ForwardTsnPacer | None:
+    """The pacer :func:`pace_forward_tsns` installed on this transport, or None."""
+    pacer = getattr(transport, "_telesurgery_forward_tsn_pacer", None)
+    return pacer if isinstance(pacer, ForwardTsnPacer) else None
+
+
 def pace_forward_tsns(
     transport: Any, pacer: ForwardTsnPacer | None = None
 ) -> ForwardTsnPacer | None:
     """Make one aiortc ``RTCSctpTransport`` resend FORWARD-TSNs by :class:`ForwardTsnPacer`;
     returns the pacer, or None (with a warning) when the transport lacks the internals this
     relies on. Idempotent per transport."""
-    existing = getattr(transport, "_telesurgery_forward_tsn_pacer", None)
-    if isinstance(existing, ForwardTsnPacer):
+    existing = forward_tsn_pacer(transport)
+    if existing is not None:
         return existing
     missing = [name for name in _REQUIRED if not hasattr(transport, name)]
     if missing:

@@ -10,7 +10,7 @@ import pytest
 
 from sctp_support import connected_pair
 from telesurgery.exceptions import ConfigError
-from telesurgery.gateway.forward_tsn import ForwardTsnPacer, pace_forward_tsns
+from telesurgery.link.forward_tsn import ForwardTsnPacer, pace_forward_tsns
 
 
 def test_a_new_point_goes_at_once_and_the_same_one_only_after_the_interval() -> None:
