@@ -219,8 +219,8 @@ def test_without_an_operator_present_targets_move_and_engage_nothing() -> None:
 
 
 def test_a_disengage_is_acted_on_when_its_flag_appears() -> None:
-    """Each disengage reaches the supervisor as two changes of control (audited): a console
-    that keeps the flag set must not make thousands a second."""
+    """Each release reaches the supervisor as one change of control (audited): a console that
+    keeps the flag set must not make thousands a second."""
     peer, port, _, _, clock = make_peer()
     now = clock.now_ns + 5_000 * MS
     for seq in range(1, 6):
@@ -235,6 +235,36 @@ def test_a_disengage_is_acted_on_when_its_flag_appears() -> None:
     peer.on_control_bytes(control_message(9, now, clutch_off))
     peer.on_control_bytes(control_message(10, now, ControlFlag.DISENGAGE_REQUEST))
     assert [c[0] for c in port.calls].count("disengage") == 3
+
+
+def test_a_late_or_repeated_message_changes_nothing_flags_included() -> None:
+    """A datagram that arrives after a newer one (or twice) is dropped before its flags are
+    read: an old engage must not engage an arm its surgeon has released since, and an old
+    target must not replace a newer one in the command slot."""
+    peer, port, _, _, clock = make_peer()
+    now = clock.now_ns + 5_000 * MS
+    peer.on_control_bytes(control_message(2, now, ControlFlag.ENGAGE_REQUEST))
+    peer.on_control_bytes(control_message(3, now, ControlFlag.DISENGAGE_REQUEST))
+    peer.on_control_bytes(control_message(4, now))  # streaming the pose while released
+    assert [c[0] for c in port.calls] == ["submit", "engage", "submit", "disengage", "submit"]
+    port.calls.clear()
+    peer.on_control_bytes(control_message(2, now, ControlFlag.ENGAGE_REQUEST))  # replayed
+    peer.on_control_bytes(control_message(4, now))  # duplicated
+    peer.on_control_bytes(control_message(3, now))  # late
+    assert port.calls == []
+    assert peer.counters.rejected_out_of_order == 3
+    peer.on_control_bytes(control_message(5, now))
+    assert [c[0] for c in port.calls] == ["submit"] and port.calls[0][1].seq == 5
+
+
+def test_sequence_numbers_wrap_around_u32() -> None:
+    peer, port, _, _, clock = make_peer()
+    now = clock.now_ns + 5_000 * MS
+    for seq in (2**32 - 2, 2**32 - 1, 0, 1):
+        peer.on_control_bytes(control_message(seq, now))
+    assert [c[1].seq for c in port.calls] == [2**32 - 2, 2**32 - 1, 0, 1]
+    peer.on_control_bytes(control_message(2**32 - 1, now))  # from before the wrap, late
+    assert len(port.calls) == 4 and peer.counters.rejected_out_of_order == 1
 
 
 def test_no_command_before_clock_sync() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from telesurgery.safety.sequencing import SequenceFilter, SeqVerdict
+from telesurgery.safety.sequencing import SEQ_MODULUS, SequenceFilter, SeqVerdict, seq_is_newer
 
 
 def test_new_duplicate_and_late_numbers() -> None:
@@ -30,3 +30,22 @@ def test_forget_restarts_every_stream_of_a_console() -> None:
     assert seq.check("lead", "PSM1", 1) is SeqVerdict.NEW
     assert seq.check("lead", "PSM2", 1) is SeqVerdict.NEW
     assert seq.last_seq("other", "PSM1") == 7
+
+
+def test_numbers_wrap_around_u32() -> None:
+    top = SEQ_MODULUS - 1
+    seq = SequenceFilter()
+    assert seq.check("lead", "PSM1", top - 1) is SeqVerdict.NEW
+    assert seq.check("lead", "PSM1", top) is SeqVerdict.NEW
+    assert seq.check("lead", "PSM1", 0) is SeqVerdict.NEW  # the console wrapped
+    assert seq.check("lead", "PSM1", 1) is SeqVerdict.NEW
+    assert seq.check("lead", "PSM1", top) is SeqVerdict.OUT_OF_ORDER  # late, from before the wrap
+    assert seq.check("lead", "PSM1", 1) is SeqVerdict.DUPLICATE
+
+
+def test_newer_is_at_most_half_the_sequence_space_ahead() -> None:
+    half = SEQ_MODULUS // 2
+    assert seq_is_newer(5, 4) and not seq_is_newer(4, 5) and not seq_is_newer(4, 4)
+    assert seq_is_newer(half - 1, 0)  # the farthest ahead that counts as newer
+    assert not seq_is_newer(half, 0)  # half-way round: behind, not ahead
+    assert seq_is_newer(3, SEQ_MODULUS - 3)

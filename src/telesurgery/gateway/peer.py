@@ -45,6 +45,7 @@ from telesurgery.protocol.messages import (
     Pong,
 )
 from telesurgery.safety.commands import ArmCommand
+from telesurgery.safety.sequencing import seq_is_newer
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +101,7 @@ class PeerCounters:
     rejected_unexpected: int = 0
     rejected_role: int = 0
     rejected_unsynchronised: int = 0
+    rejected_out_of_order: int = 0
     events_sent: int = 0
     events_dropped: int = 0
 
@@ -160,6 +162,7 @@ class ConsolePeer:
         self._pending_events: list[str] = []
         self._clutched: dict[str, bool] = {}
         self._disengage_asked: dict[str, bool] = {}  # the flag in the arm's last message
+        self._last_seq: int | None = None  # of the newest control message acted on
         pc.on("datachannel", self._on_datachannel)
 
     # -- channels ---------------------------------------------------------------------------
@@ -297,6 +300,18 @@ class ConsolePeer:
             if not message.targets:
                 self._reject("role", f"observer {self.console_id} sends no control")
             return
+        # Only a message newer than the last one acted on counts, flags included: a late or
+        # repeated datagram must not engage an arm its surgeon has released since, nor replace
+        # a newer target in the command slot before the next servo tick takes it.
+        last = self._last_seq
+        if last is not None and not seq_is_newer(message.seq, last):
+            self._reject(
+                "out_of_order",
+                f"seq {message.seq} is not newer than {last}, the last one acted on; "
+                "a late or repeated message changes nothing",
+            )
+            return
+        self._last_seq = message.seq
         estimate = self.clock.estimate()
         if estimate is None:
             # No clock model yet: the age check cannot be trusted, so nothing is submitted.
