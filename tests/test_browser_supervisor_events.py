@@ -70,6 +70,28 @@ def test_alarms_for_latency_watchdog_disengage_and_estop() -> None:
     assert unknown == []
 
 
+def test_another_consoles_latency_is_its_own_alarm_naming_whose_link() -> None:
+    mine, theirs, theirs_ok = react(
+        ({"event": "LatencyAlarm", "level": "stop", "rtt_ms": 512, "threshold_ms": 400,
+          "console_id": "rome"}, CTX),
+        ({"event": "LatencyAlarm", "level": "stop", "rtt_ms": 620, "threshold_ms": 400,
+          "console_id": "beijing"}, CTX),
+        ({"event": "LatencyRecovered", "level": "ok", "rtt_ms": 90, "console_id": "beijing"}, CTX),
+    )  # fmt: skip
+    own_stop = "LATENCY STOP: RTT 512 ms > 400 ms; arms held"
+    assert mine == [{"raise": ["latency", CRITICAL, own_stop]}]
+    assert theirs == [
+        {
+            "raise": [
+                "latency:beijing",
+                CRITICAL,
+                "beijing's link: LATENCY STOP: RTT 620 ms > 400 ms; its arms held",
+            ]
+        }
+    ]
+    assert theirs_ok == [{"clear": "latency:beijing"}]
+
+
 def test_expected_holds_are_notes_not_alarms() -> None:
     clutched = {**CTX, "clutchedArm": "PSM1"}
     hold, gone, release, other_release, handover, retry, refused, controller = react(

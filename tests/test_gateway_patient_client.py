@@ -25,7 +25,7 @@ from telesurgery.gateway.patient_side import ArmSample
 from telesurgery.robot.sim.config import SimCartConfig
 from telesurgery.safety.commands import ArmCommand
 from telesurgery.safety.config import SafetyConfig
-from telesurgery.safety.events import EngageRefusal, EngageRefused
+from telesurgery.safety.events import EngageRefusal, EngageRefused, LatencyAlarm, LatencyLevel
 
 pytestmark = [pytest.mark.sim, pytest.mark.timeout(120)]
 
@@ -126,6 +126,23 @@ async def test_a_command_never_overtakes_a_control_input_sent_before_it(
     handover = client.status()["command_handover_ms"]  # slot write -> the tick that applied it
     assert handover is not None and handover["count"] >= 1
     assert 0.0 <= handover["p50"] <= handover["p99"] <= handover["max"]
+
+
+async def test_a_round_trip_reaches_the_supervisor_as_its_consoles_link(
+    client: PatientSideClient,
+) -> None:
+    await _wait(lambda: client.stats() is not None)
+    assert client.report_rtt(620.0, "rome")
+    events: list[object] = []
+
+    def alarmed() -> bool:
+        while (event := client.next_event()) is not None:
+            events.append(event)
+        return any(isinstance(e, LatencyAlarm) for e in events)
+
+    await _wait(alarmed)
+    (alarm,) = [e for e in events if isinstance(e, LatencyAlarm)]
+    assert alarm.console_id == "rome" and alarm.level is LatencyLevel.STOP
 
 
 async def test_events_the_gateway_does_not_take_in_time_are_counted_as_dropped(
@@ -275,7 +292,7 @@ from telesurgery.gateway.patient_process import PatientProcessConfig
 from telesurgery.gateway.patient_side import ArmSample
 from telesurgery.robot.sim.config import SimCartConfig
 from telesurgery.safety.config import SafetyConfig
-from telesurgery.safety.events import EngageRefusal, EngageRefused
+from telesurgery.safety.events import EngageRefusal, EngageRefused, LatencyAlarm, LatencyLevel
 
 async def main():
     patient = PatientSideClient(PatientProcessConfig(SimCartConfig(camera=None), SafetyConfig()))

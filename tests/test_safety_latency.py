@@ -33,8 +33,8 @@ Q0 = np.array([0.0, 0.0, 0.1, 0.0, 0.0, 0.0])
 T0 = KIN.forward(Q0)
 
 
-def command(seq: int, now: float) -> ArmCommand:
-    return ArmCommand("lead", "PSM1", seq, now, T0[:3, 3].copy(), quat_xyzw_from_matrix(T0[:3, :3]))
+def command(seq: int, now: float, console: str = "lead", arm: str = "PSM1") -> ArmCommand:
+    return ArmCommand(console, arm, seq, now, T0[:3, 3].copy(), quat_xyzw_from_matrix(T0[:3, :3]))
 
 
 def drain(sup: SafetySupervisor) -> list[SafetyEvent]:
@@ -87,6 +87,66 @@ def test_warn_stop_recover_and_reengage() -> None:
     assert sup.state("PSM1") is ArmState.DISENGAGED  # recovery alone does not resume motion
     sup.on_command(command(3, 0.060), 0.060)
     assert sup.request_engage("PSM1", "lead", 0.060)
+
+
+def test_each_consoles_link_stops_only_the_arms_it_drives_and_only_its_own_samples_clear_it() -> (
+    None
+):
+    """Rome (remote, bad link) drives PSM1, the bedside (good link) PSM2."""
+    psm = ArmSafetyConfig.psm()
+    sup = SafetySupervisor(
+        SafetyConfig(arms={"PSM1": psm, "PSM2": psm}),
+        {"PSM1": KIN, "PSM2": KIN},
+        {"PSM1": Q0, "PSM2": Q0},
+        {"PSM1": 0.0, "PSM2": 0.0},
+    )
+    for arm, console in (("PSM1", "rome"), ("PSM2", "bedside")):
+        sup.set_controller(arm, console, 0.0)
+        sup.on_command(command(1, 0.0, console, arm), 0.0)
+        assert sup.request_engage(arm, console, 0.0)
+    drain(sup)
+
+    sup.on_rtt(600.0, 0.010, "rome")
+    events = drain(sup)
+    assert events[0] == LatencyAlarm(0.010, LatencyLevel.STOP, 600.0, 400.0, "rome")
+    assert Disengaged(0.010, "PSM1", Cause.LATENCY) in events
+    assert sup.state("PSM1") is ArmState.DISENGAGED
+    assert sup.state("PSM2") is ArmState.FOLLOWING  # the bedside's link is fine
+    assert sup.latency_level is LatencyLevel.STOP
+    assert sup.console_latency_level("bedside") is LatencyLevel.OK
+
+    sup.on_rtt(10.0, 0.020, "bedside")  # not a recovery of Rome's link
+    assert drain(sup) == []
+    sup.on_command(command(2, 0.030, "rome", "PSM1"), 0.030)
+    assert not sup.request_engage("PSM1", "rome", 0.030)
+    (refused,) = drain(sup)
+    assert isinstance(refused, EngageRefused) and refused.reason is EngageRefusal.LATENCY
+
+    sup.on_rtt(140.0, 0.040, "rome")
+    assert drain(sup) == [
+        LatencyRecovered(0.040, LatencyLevel.STOP, LatencyLevel.OK, 140.0, "rome")
+    ]
+    sup.on_command(command(3, 0.050, "rome", "PSM1"), 0.050)
+    assert sup.request_engage("PSM1", "rome", 0.050)
+
+
+def test_a_measurement_not_tied_to_a_console_stops_every_arm() -> None:
+    psm = ArmSafetyConfig.psm()
+    sup = SafetySupervisor(
+        SafetyConfig(arms={"PSM1": psm, "PSM2": psm}),
+        {"PSM1": KIN, "PSM2": KIN},
+        {"PSM1": Q0, "PSM2": Q0},
+        {"PSM1": 0.0, "PSM2": 0.0},
+    )
+    for arm, console in (("PSM1", "rome"), ("PSM2", "bedside")):
+        sup.set_controller(arm, console, 0.0)
+        sup.on_command(command(1, 0.0, console, arm), 0.0)
+        assert sup.request_engage(arm, console, 0.0)
+    sup.on_rtt(600.0, 0.010)
+    assert sup.state("PSM1") is ArmState.DISENGAGED and sup.state("PSM2") is ArmState.DISENGAGED
+    sup.on_rtt(10.0, 0.020, "bedside")
+    sup.on_command(command(2, 0.030, "bedside", "PSM2"), 0.030)
+    assert not sup.request_engage("PSM2", "bedside", 0.030)  # until that level recovers
 
 
 @pytest.mark.parametrize("rtt", [math.nan, math.inf, -1.0])

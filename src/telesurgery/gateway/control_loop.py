@@ -119,6 +119,8 @@ class RttSample:
 
     rtt_ms: float
     """Round-trip time [ms]."""
+    console_id: str | None = None
+    """Whose link (the supervisor judges each controlling console's link on its own)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,9 +337,9 @@ class ControlLoop:
         """Shorthand for ``submit_control(EStopClearRequest(...))``."""
         return self.submit_control(EStopClearRequest(role))
 
-    def report_rtt(self, rtt_ms: float) -> bool:
+    def report_rtt(self, rtt_ms: float, console_id: str | None = None) -> bool:
         """Shorthand for ``submit_control(RttSample(...))``."""
-        return self.submit_control(RttSample(rtt_ms))
+        return self.submit_control(RttSample(rtt_ms, console_id))
 
     def command_ages_ms(self) -> FloatArray:
         """Ages of the most recently applied commands at the moment the supervisor took them
@@ -450,8 +452,8 @@ class ControlLoop:
                 sup.estop(by_console_id, role, now)
             case EStopClearRequest(role):
                 sup.clear_estop(role, now)
-            case RttSample(rtt_ms):
-                sup.on_rtt(rtt_ms, now)
+            case RttSample(rtt_ms, console_id):
+                sup.on_rtt(rtt_ms, now, console_id)
             case ForgetConsole(console_id):
                 sup.forget_console(console_id)
 

@@ -253,7 +253,7 @@ class PatientProcess:
             wire.CONTROLLER: lambda arm, console: self._loop().set_controller(arm, console),
             wire.ESTOP: lambda console, role: self._loop().estop(console, Role(role)),
             wire.CLEAR_ESTOP: lambda role: self._loop().clear_estop(Role(role)),
-            wire.RTT: lambda rtt_ms: self._loop().report_rtt(rtt_ms),
+            wire.RTT: lambda rtt_ms, console_id: self._loop().report_rtt(rtt_ms, console_id),
             wire.FORGET: lambda console: self._loop().forget_console(console),
             wire.VIDEO: self._on_video,
             wire.LATENCY: lambda snapshot: self._record("record_latency", snapshot),

@@ -58,7 +58,8 @@ _INPUTS: Mapping[str, Callable[[SafetySupervisor, float, tuple[Any, ...]], objec
         {
             "tick": lambda sup, now, args: sup.on_tick(now),
             "command": lambda sup, now, args: sup.on_command(args[0], now),
-            "rtt": lambda sup, now, args: sup.on_rtt(args[0], now),
+            # recordings made before the console was named have one argument (None: all arms)
+            "rtt": lambda sup, now, args: sup.on_rtt(args[0], now, *args[1:2]),
             "engage": _engage,
             "disengage": lambda sup, now, args: sup.request_disengage(args[0], args[1], now),
             "controller": lambda sup, now, args: sup.set_controller(args[0], args[1], now),

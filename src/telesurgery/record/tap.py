@@ -66,10 +66,10 @@ class RecordedSupervisor(SafetySupervisor):
         self.recorder.record_command_received(cmd, now)
         return super().on_command(cmd, now)
 
-    def on_rtt(self, rtt_ms: float, now: float) -> None:
+    def on_rtt(self, rtt_ms: float, now: float, console_id: str | None = None) -> None:
         """:meth:`SafetySupervisor.on_rtt`, recorded."""
-        self.recorder.record_supervisor_input("rtt", now, rtt_ms)
-        super().on_rtt(rtt_ms, now)
+        self.recorder.record_supervisor_input("rtt", now, rtt_ms, console_id)
+        super().on_rtt(rtt_ms, now, console_id)
 
     def request_engage(
         self, arm_name: str, console_id: str, now: float, *, after_clutch: bool = False

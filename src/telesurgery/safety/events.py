@@ -282,6 +282,9 @@ class LatencyAlarm:
     """The measured round-trip time [ms]."""
     threshold_ms: float
     """The threshold that was crossed [ms]."""
+    console_id: str | None = None
+    """Whose link: each controlling console's round trip is judged on its own and stops only
+    the arms that console drives (None: a measurement not tied to a console stops them all)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,6 +299,8 @@ class LatencyRecovered:
     """Level now (OK, or WARN after a STOP)."""
     rtt_ms: float
     """The measured round-trip time [ms]."""
+    console_id: str | None = None
+    """Whose link (as :attr:`LatencyAlarm.console_id`)."""
 
 
 @dataclass(frozen=True, slots=True)

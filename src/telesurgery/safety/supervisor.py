@@ -83,6 +83,7 @@ from telesurgery.safety.validation import check_command
 from telesurgery.safety.watchdog import CommandWatchdog, WatchdogAction
 
 _ENGAGED_STATES = frozenset({ArmState.FOLLOWING, ArmState.HOLDING})
+_LATENCY_ORDER = (LatencyLevel.OK, LatencyLevel.WARN, LatencyLevel.STOP)
 
 
 def _write_rotation(T: FloatArray, quat_xyzw: FloatArray) -> None:
@@ -196,7 +197,7 @@ class SafetySupervisor:
         self._ledger = Ledger(config.event_coalesce_ms / 1000.0)
         self._events = self._ledger.events
         self._sequence = SequenceFilter()
-        self._latency = LatencyMonitor(config.latency)
+        self._latency: dict[str | None, LatencyMonitor] = {}  # per console's link
         self._estop = EStopLatch()
         self._max_age_s = config.max_command_age_ms / 1000.0
         self._max_skew_s = config.max_clock_skew_ms / 1000.0
@@ -217,8 +218,14 @@ class SafetySupervisor:
 
     @property
     def latency_level(self) -> LatencyLevel:
-        """Current latency classification."""
-        return self._latency.level
+        """The worst latency classification over the consoles' links (OK before any)."""
+        levels = [monitor.level for monitor in self._latency.values()]
+        return max(levels, key=_LATENCY_ORDER.index, default=LatencyLevel.OK)
+
+    def console_latency_level(self, console_id: str) -> LatencyLevel:
+        """The latency classification of ``console_id``'s link (OK before any measurement)."""
+        monitor = self._latency.get(console_id)
+        return LatencyLevel.OK if monitor is None else monitor.level
 
     def next_event(self) -> SafetyEvent | None:
         """The oldest undelivered event, or None."""
@@ -367,23 +374,33 @@ class SafetySupervisor:
         engage = self.config.engage
         return off.within(engage.resume_alignment_deg, engage.resume_max_distance_m)
 
-    def on_rtt(self, rtt_ms: float, now: float) -> None:
-        """A round-trip measurement [ms]; above ``stop_ms`` every engaged arm is disengaged."""
+    def on_rtt(self, rtt_ms: float, now: float, console_id: str | None = None) -> None:
+        """A round-trip measurement [ms] of ``console_id``'s link; above ``stop_ms`` the engaged
+        arms that console controls are disengaged, and it cannot engage until its link recovers.
+
+        Each console's link has its own level: one surgeon's bad link neither stops the arms
+        another surgeon drives over a good one, nor is cleared by that other link's samples.
+        A measurement without a console (None) is judged on a level of its own that stops and
+        blocks every arm.
+        """
         now = self._advance(now)
         if not (isinstance(rtt_ms, int | float) and math.isfinite(rtt_ms) and rtt_ms >= 0.0):
             self._ledger.invalid_rtt += 1
             return
-        change = self._latency.on_rtt(float(rtt_ms))
+        monitor = self._latency.get(console_id)
+        if monitor is None:
+            monitor = self._latency[console_id] = LatencyMonitor(self.config.latency)
+        change = monitor.on_rtt(float(rtt_ms))
         if change is None:
             return
-        order = (LatencyLevel.OK, LatencyLevel.WARN, LatencyLevel.STOP)
-        if order.index(change.new) > order.index(change.old):
-            self._events.append(LatencyAlarm(now, change.new, float(rtt_ms), change.threshold_ms))
+        rtt = float(rtt_ms)
+        if _LATENCY_ORDER.index(change.new) > _LATENCY_ORDER.index(change.old):
+            self._events.append(LatencyAlarm(now, change.new, rtt, change.threshold_ms, console_id))
         else:
-            self._events.append(LatencyRecovered(now, change.old, change.new, float(rtt_ms)))
+            self._events.append(LatencyRecovered(now, change.old, change.new, rtt, console_id))
         if change.new is LatencyLevel.STOP:
             for arm in self._arms.values():
-                if arm.state in _ENGAGED_STATES:
+                if arm.state in _ENGAGED_STATES and console_id in (None, arm.controller):
                     self._disengage(arm, Cause.LATENCY, now)
 
     def request_engage(
@@ -421,9 +438,17 @@ class SafetySupervisor:
             return self._ledger.engage_refused(
                 arm_name, console_id, EngageRefusal.NOT_CONTROLLER, detail, now
             )
-        if self._latency.level is LatencyLevel.STOP:
+        stopped = next(
+            (
+                monitor
+                for monitor in (self._latency.get(console_id), self._latency.get(None))
+                if monitor is not None and monitor.level is LatencyLevel.STOP
+            ),
+            None,
+        )
+        if stopped is not None:
             detail = (
-                f"round-trip {self._latency.last_rtt_ms} ms has not recovered below "
+                f"round-trip {stopped.last_rtt_ms} ms has not recovered below "
                 f"{self.config.latency.recover_threshold_ms} ms"
             )
             return self._ledger.engage_refused(

@@ -1,6 +1,7 @@
 // What the console does about each supervisor event (JSON from the events channel, see
 // telesurgery.safety.events): a pure mapping to alarm / note / state actions, so that it can be
-// tested without a page. Alarm keys: "latency", "arm:<ARM>", "estop".
+// tested without a page. Alarm keys: "latency" (this console's link), "latency:<CONSOLE>" (another
+// controlling console's link), "arm:<ARM>", "estop".
 import { Severity } from "./alarms.js";
 
 /**
@@ -13,16 +14,20 @@ export function reactionTo(ev, ctx) {
   const arm = ev.arm;
   switch (ev.event) {
     case "LatencyAlarm": {
+      // each controlling console's link is judged on its own: another's stops only its arms
+      const [key, whose] = latencyAlarmKey(ev, ctx);
       const stop = ev.level === "stop";
       const text =
-        `${stop ? "LATENCY STOP" : "Latency warning"}: RTT ${Math.round(ev.rtt_ms)} ms > ` +
-        `${Math.round(ev.threshold_ms)} ms${stop ? "; arms held" : ""}`;
-      return [{ raise: ["latency", stop ? Severity.CRITICAL : Severity.WARNING, text] }];
+        `${whose}${stop ? "LATENCY STOP" : "Latency warning"}: RTT ${Math.round(ev.rtt_ms)} ms > ` +
+        `${Math.round(ev.threshold_ms)} ms${stop ? (whose ? "; its arms held" : "; arms held") : ""}`;
+      return [{ raise: [key, stop ? Severity.CRITICAL : Severity.WARNING, text] }];
     }
-    case "LatencyRecovered":
+    case "LatencyRecovered": {
+      const [key, whose] = latencyAlarmKey(ev, ctx);
       return ev.level === "ok"
-        ? [{ clear: "latency" }]
-        : [{ raise: ["latency", Severity.WARNING, `Latency warning: RTT ${Math.round(ev.rtt_ms)} ms`] }];
+        ? [{ clear: key }]
+        : [{ raise: [key, Severity.WARNING, `${whose}Latency warning: RTT ${Math.round(ev.rtt_ms)} ms`] }];
+    }
     case "WatchdogHold":
       if (ctx.clutchedArm === arm) return [{ note: `${arm} holds while the clutch is pressed` }];
       return [{ raise: [`arm:${arm}`, Severity.CRITICAL, `${arm} HOLDING: no command for ${ctx.holdAfterMs} ms (watchdog)`] }];
@@ -67,4 +72,11 @@ export function reactionTo(ev, ctx) {
     default:
       return [];
   }
+}
+
+/** The alarm key and text prefix of a latency event: this console's own link (or one not named)
+ * is "latency"; another console's is "latency:<id>", prefixed with whose link it is. */
+function latencyAlarmKey(ev, ctx) {
+  const other = typeof ev.console_id === "string" && ev.console_id !== ctx.consoleId;
+  return other ? [`latency:${ev.console_id}`, `${ev.console_id}'s link: `] : ["latency", ""];
 }
