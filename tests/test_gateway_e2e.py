@@ -297,6 +297,56 @@ async def test_bad_offers_get_clear_errors(gateway_url: tuple[str, Gateway]) -> 
         await ConsoleClient("http://127.0.0.1:9", console_id="x").connect()
 
 
+async def test_an_unusable_offer_is_refused_and_leaves_no_peer_behind(
+    gateway_url: tuple[str, Gateway], operation: Operation
+) -> None:
+    url, gateway = gateway_url
+    token = operation.tokens["rome"]
+    offers = {
+        "x": "no data channels",
+        "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n": "no data channels",
+        "v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n": "ICE",  # no credentials
+        "v=0\r\nm=application abc UDP/DTLS/SCTP webrtc-datachannel\r\n": "invalid SDP",
+    }
+    async with aiohttp.ClientSession() as http:
+        for sdp, words in offers.items():
+            body = {"sdp": sdp, "type": "offer", "console_id": "rome", "token": token}
+            async with http.post(f"{url}/api/offer", json=body) as response:
+                answer = await response.json()
+                assert response.status == 400, (sdp, answer)
+                assert "invalid SDP" in answer["error"] and words in answer["error"], answer
+            assert not gateway.peers and not gateway.room.members
+        deep = b"[" * 100_000 + b"]" * 100_000  # too deep for Python's JSON parser: not a 500
+        async with http.post(f"{url}/api/offer", data=deep) as response:
+            assert response.status == 400 and "JSON" in (await response.json())["error"]
+    async with client(url, operation, "rome") as console:  # the console id is free
+        assert console.session_id is not None
+
+
+async def test_one_bad_events_message_is_refused_and_its_console_stays_in_control(
+    gateway_url: tuple[str, Gateway], operation: Operation
+) -> None:
+    """Before, JSON nested too deeply for Python's parser, or text that is not UTF-8, raised in
+    aiortc's receive task: the console lost its connection and its arms."""
+    url, gateway = gateway_url
+    async with client(url, operation, "rome") as console:
+        await wait_for(lambda: console.latest_state is not None)
+        held = dict(gateway.room.controllers)
+        assert "rome" in held.values()
+        console._events_channel.send("[" * 5000)
+        assert console._pc is not None
+        await console._pc.sctp._send(  # a text message (PPID 51) that is not UTF-8
+            console._events_channel.id, 51, b'{"type": "chat", "text": "\xff"}'
+        )
+        await wait_for(lambda: any("nested too deeply" in r["reason"] for r in console.refusals))
+        (peer,) = gateway.peers.values()
+        await wait_for(lambda: peer.counters.rejected_undeliverable == 1)
+        before = console.states_received
+        await asyncio.sleep(0.3)
+        assert console.states_received > before and len(gateway.peers) == 1
+        assert dict(gateway.room.controllers) == held
+
+
 async def test_a_dead_patient_process_is_reported(gateway_url: tuple[str, Gateway]) -> None:
     url, gateway = gateway_url
     assert gateway.patient is not None and gateway.patient.pid is not None

@@ -442,6 +442,11 @@ class Gateway:
             )
         admitted = await self.admission.admit(body, console_id)
         role = admitted.role
+        if not any(line.startswith("m=application") for line in sdp.splitlines()):
+            raise OfferError(
+                "invalid SDP: the offer has no data channels (an m=application line); a console "
+                "offers its control and events channels"
+            )
         relay = await self._observer_relay() if role is Role.OBSERVER else None
         # from here to the registration below nothing awaits but the old connection's close,
         # after which the id is checked again: one id, one user, even with offers racing
@@ -513,7 +518,11 @@ class Gateway:
                 await self._drop_peer(session_id)
                 raise OfferRefused(str(error), status=503, reason="observer_relay") from None
         else:
-            answer_sdp = await self._answer_here(pc, session_id, console_id, role, sdp)
+            try:
+                answer_sdp = await self._answer_here(pc, session_id, console_id, role, sdp)
+            except Exception as error:  # aiortc refuses a malformed offer with any exception
+                await self._drop_peer(session_id)  # and the peer registered for it goes
+                raise OfferError(f"invalid SDP: {error or type(error).__name__}") from None
         if self.peers.get(session_id) is not peer:  # closed while the answer was made
             await self.voice.detach(_voice_id(console_id, session_id))
             raise OfferError(f"console {console_id} disconnected during signalling")

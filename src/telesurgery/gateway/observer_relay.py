@@ -48,6 +48,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from telesurgery.exceptions import ConfigError
 from telesurgery.gateway import relay_wire as wire
+from telesurgery.gateway.channel_guard import guard_message_delivery
 from telesurgery.gateway.delayed_sack import delay_sacks
 from telesurgery.gateway.link_shim import (
     EmulatedIceLink,
@@ -263,6 +264,16 @@ class ObserverRelay:
                 logger.warning("observer %s opened unknown channel %r", console_id, channel.label)
                 return
             observer.channels[channel.label] = channel
+            if pc.sctp is not None:  # a message that cannot be delivered goes, not the observer
+                guard_message_delivery(
+                    pc.sctp,
+                    lambda error: logger.warning(
+                        "observer %s: a message dropped (%s: %s)",
+                        console_id,
+                        type(error).__name__,
+                        error,
+                    ),
+                )
 
             def forward(data: bytes | str) -> None:
                 observer.received += 1

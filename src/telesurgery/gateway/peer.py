@@ -30,6 +30,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from telesurgery.exceptions import ProtocolError
+from telesurgery.gateway.channel_guard import guard_message_delivery
 from telesurgery.gateway.delayed_sack import delay_sacks
 from telesurgery.gateway.rate_limit import TokenBucket
 from telesurgery.link.clock_sync import ClockSync
@@ -102,6 +103,7 @@ class PeerCounters:
     rejected_role: int = 0
     rejected_unsynchronised: int = 0
     rejected_out_of_order: int = 0
+    rejected_undeliverable: int = 0
     events_sent: int = 0
     events_dropped: int = 0
 
@@ -168,10 +170,12 @@ class ConsolePeer:
     # -- channels ---------------------------------------------------------------------------
 
     def _on_datachannel(self, channel: Any) -> None:
+        sctp = getattr(self.pc, "sctp", None)
+        if sctp is not None:  # one bad message (not UTF-8, a handler bug) must not end it all
+            guard_message_delivery(sctp, self._on_undeliverable)
         if channel.label == "control":
             self._control_channel = channel
             channel.on("message", self.on_control_bytes)
-            sctp = getattr(self.pc, "sctp", None)
             if sctp is not None:  # 1 kHz control: a SACK every second packet, not every one
                 delay_sacks(sctp)
                 pace_forward_tsns(sctp)  # and no FORWARD-TSN storm after a stall
@@ -357,6 +361,16 @@ class ConsolePeer:
                         )
             if disengage:
                 self._control.request_disengage(arm, self.console_id)
+
+    def _on_undeliverable(self, error: BaseException) -> None:
+        if isinstance(error, UnicodeDecodeError):
+            detail = f"a text message that is not UTF-8 ({error.reason}): valid is UTF-8 text"
+        else:  # a bug of ours: it needs the traceback
+            logger.error(
+                "console %s: a message could not be handled", self.console_id, exc_info=error
+            )
+            detail = f"a message could not be handled ({type(error).__name__}: {error})"
+        self._reject("undeliverable", detail)
 
     def _refuse_control(self, arm: str) -> None:
         self._reject("role", f"{arm} is not controlled by {self.console_id}")

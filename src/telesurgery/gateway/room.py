@@ -736,6 +736,10 @@ def _json_object(data: str | bytes) -> dict[str, Any]:
         obj = json.loads(data)
     except (ValueError, UnicodeDecodeError) as error:
         raise _Refused("invalid", f"not JSON ({error}): valid is one JSON object") from None
+    except RecursionError:  # e.g. 5000 '[': Python's parser gives up, the message is refused
+        raise _Refused(
+            "invalid", "JSON nested too deeply: valid is one JSON object of plain fields"
+        ) from None
     if not isinstance(obj, dict):
         raise _Refused(
             "invalid", f"a JSON {type(obj).__name__}: valid is a JSON object with a 'type' field"

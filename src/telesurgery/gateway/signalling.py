@@ -51,8 +51,11 @@ def offer_handler(
     async def offer(request: web.Request) -> web.Response:
         try:
             body = await request.json()
-        except ValueError:
-            return web.json_response({"error": "request body must be JSON"}, status=400)
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply to parse
+            return web.json_response(
+                {"error": "request body must be one JSON object (plain fields, not nested deeply)"},
+                status=400,
+            )
         if not isinstance(body, dict):
             return web.json_response({"error": "request body must be a JSON object"}, status=400)
         token = bearer_token(request)
