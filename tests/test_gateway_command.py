@@ -46,3 +46,39 @@ def test_playout_delay_values_map_to_what_the_gateway_asks_browsers() -> None:
     assert playout_delay_arg("60") == PlayoutDelay(0, 60)
     assert playout_delay_arg("browser") is None
     assert GatewayConfig().playout_delay == PlayoutDelay(0, 50)  # Chromium's low-latency path
+
+
+@pytest.mark.parametrize("fps", ["nan", "inf", "0.6", "0", "121", "fast"])
+def test_a_bad_frame_rate_is_refused_with_the_valid_values(
+    fps: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["gateway", "--no-auth", "--no-record", "--fps", fps])
+    assert exited.value.code == 2
+    assert "valid is a whole number of frames/s in 1..120" in capsys.readouterr().err
+
+
+def test_a_link_spec_beyond_a_float_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    from telesurgery.exceptions import ConfigError
+    from telesurgery.link.profiles import parse_link
+
+    with pytest.raises(ConfigError, match="a finite number"):
+        parse_link("delay=1e999ms")
+
+
+def test_a_record_dir_that_cannot_be_written_is_refused_before_anything_starts(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = main(["gateway", "--no-auth", "--no-audit", "--record-dir", "/proc/no/such/dir"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "--record-dir" in err and "a directory this user can create and write" in err
+
+
+def test_a_picture_too_small_for_the_stamp_is_refused_before_the_robot_starts(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """It used to start the patient process first and then hang with it running."""
+    args = ["gateway", "--no-auth", "--no-audit", "--no-record", "--port", "0"]
+    assert main([*args, "--width", "64", "--height", "48"]) == 2
+    assert "picture size" in capsys.readouterr().err

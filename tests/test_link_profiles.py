@@ -38,7 +38,7 @@ def test_unknown_profile_lists_the_valid_names() -> None:
         get_profile("rome-tokyo")
     assert str(info.value) == (
         "invalid link profile='rome-tokyo': valid is one of lan, 5g-regional, "
-        "rome-beijing-dedicated, rome-beijing-internet, geo-satellite"
+        "rome-beijing-dedicated, rome-beijing-internet, geo-satellite (or none: no emulation)"
     )
 
 
@@ -137,3 +137,13 @@ def test_profile_validation_names_the_field() -> None:
     assert PROFILES["lan"].with_rate(1e6).queue_limit_bytes == 12_500
     assert PROFILES["lan"].with_rate(1e4).queue_limit_bytes == 3000
     assert PROFILES["lan"].queue_limit_bytes is None
+
+
+def test_a_key_given_twice_is_refused() -> None:
+    with pytest.raises(ConfigError, match="each key at most once"):
+        parse_link("delay=5ms,delay=10ms")
+
+
+def test_a_number_beyond_a_float_is_refused() -> None:
+    with pytest.raises(ConfigError, match="a finite number"):
+        parse_link("delay=1e999ms")

@@ -128,3 +128,50 @@ def test_parse_ttl() -> None:
     assert parse_ttl("2d") == dt.timedelta(days=2)
     with pytest.raises(ConfigError, match="valid is a duration like 90s, 30m, 8h, 2d or 1h30m"):
         parse_ttl("8 hours")
+
+
+def test_a_ttl_too_long_or_malformed_is_refused_with_what_is_valid(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(ConfigError, match="valid is a duration of at most 366d"):
+        parse_ttl("99999999999999d")  # overflowed the date arithmetic with a traceback
+    for ttl in ("abc", "99999999999999d"):
+        with pytest.raises(SystemExit):
+            build_parser([AdminCommand()]).parse_args(
+                ["admin", "invite", "--operation", "op_x", "--user", "u", "--role", "lead",
+                 "--ttl", ttl]
+            )  # fmt: skip
+        err = capsys.readouterr().err
+        assert "--ttl" in err and "valid is a duration" in err, err
+
+
+def test_a_database_that_cannot_be_opened_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from telesurgery.cli import main
+
+    not_a_db = tmp_path / "notes.txt"
+    not_a_db.write_text("not a database\n" * 100)
+    assert main(["admin", "list", "users", "--db", f"sqlite:///{not_a_db}"]) == 2
+    err = capsys.readouterr().err
+    assert "error: database: file is not a database" in err and "--db" in err
+    assert "Traceback" not in err
+
+
+def test_db_takes_a_sqlite_path_as_its_help_says(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "site.db"
+    code, out, _ = admin(
+        ["create-user", "li.wei", "--db", str(path), "--actor", "dr.rossi"], capsys
+    )
+    assert (code, out) == (0, "created user li.wei\n") and path.is_file()
+
+
+@pytest.mark.parametrize("actor", ["", "adm\udcff", "x" * 129, "dr\nrossi"])
+def test_an_actor_that_cannot_be_recorded_is_refused(
+    actor: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        build_parser([AdminCommand()]).parse_args(["admin", "create-user", "u", "--actor", actor])
+    assert "valid is a name of 1..128 printable characters" in capsys.readouterr().err

@@ -74,3 +74,36 @@ def test_report_writes_html(recorded: Path, tmp_path: Path) -> None:
     out = tmp_path / "report.html"
     assert run("report", str(recorded), "-o", str(out)) == 0
     assert out.read_text().startswith("<!DOCTYPE html>")
+
+
+@pytest.mark.parametrize("start", ["nan", "inf", "-5", "1e300", "soon"])
+def test_a_bad_start_is_refused_with_what_is_valid(
+    recorded: Path, tmp_path: Path, start: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from telesurgery.cli import main
+
+    out = tmp_path / "part.mcap"
+    assert main(["replay", str(recorded), "--start", start, "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--start" in err and "seconds since the start of the recording" in err, err
+    assert not out.exists()
+
+
+def test_files_that_cannot_be_written_are_clear_errors(
+    recorded: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from telesurgery.cli import main
+
+    missing = tmp_path / "no" / "such" / "dir"
+    assert main(["report", str(recorded), "-o", str(missing / "r.html")]) == 2
+    assert "No such file or directory" in capsys.readouterr().err
+    assert main(["replay", str(recorded), "--start", "0", "-o", str(recorded)]) == 2
+    err = capsys.readouterr().err
+    assert "exists" in err and str(recorded) in err
+
+
+@pytest.mark.parametrize("count", ["-1", "65", "many"])
+def test_a_bad_thumbnail_count_is_refused(count: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser([ReportCommand()]).parse_args(["report", "x.mcap", "--thumbnails", count])
+    assert "valid is a whole number of pictures in 0..64" in capsys.readouterr().err

@@ -104,3 +104,28 @@ def test_not_an_mcap_file(tmp_path: Path) -> None:
 def test_topics_filter_decodes_only_what_is_asked(sound: Path) -> None:
     rec = read_recording(sound, topics=[ch.CHAT])
     assert list(rec.messages) == [ch.CHAT]
+
+
+def test_a_message_that_is_not_json_is_a_damage_not_the_end_of_the_recording(
+    sound: Path, tmp_path: Path
+) -> None:
+    from mcap.writer import Writer
+
+    from telesurgery.record.session import SESSION_METADATA
+
+    with sound.open("rb") as stream:
+        (session,) = [m for m in make_reader(stream).iter_metadata() if m.name == SESSION_METADATA]
+    path = tmp_path / "bad.mcap"
+    with path.open("wb") as stream:
+        writer = Writer(stream)
+        writer.start()
+        writer.add_metadata(SESSION_METADATA, dict(session.metadata))
+        schema = writer.register_schema("t", "jsonschema", b"{}")
+        channel = writer.register_channel("/tf", "json", schema)
+        for t, data in ((1, b'{"a": 1}'), (2, b'{"broken": '), (3, b'{"a": 3}')):
+            writer.add_message(channel, log_time=t, data=data, publish_time=t)
+        writer.finish()
+    rec = read_recording(path)
+    assert [m.data for m in rec.messages["/tf"]] == [{"a": 1}, {"a": 3}]
+    (damage,) = rec.damages
+    assert "message on /tf at log time 2 ns is not JSON" in damage.what

@@ -8,6 +8,7 @@ adding a class, not editing a dispatch chain.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -57,6 +58,18 @@ def default_commands() -> list[Command]:
     return [*all_commands(), VersionCommand()]
 
 
+def fps_arg(text: str) -> int:
+    """Parse ``--fps``: whole frames per second in 1..120 (the encoder's clock counts whole
+    frames); the error says what is valid."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value == int(value) and 1 <= value <= 120):
+        raise argparse.ArgumentTypeError(f"{text!r}: valid is a whole number of frames/s in 1..120")
+    return int(value)
+
+
 def build_parser(commands: Sequence[Command]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="telesurgery",
@@ -80,6 +93,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return command.run(args)
     except TelesurgeryError as exc:
         print(f"telesurgery {command.name}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a file or directory named on the command line
+        where = f": {exc.filename}" if exc.filename is not None else ""
+        print(f"telesurgery {command.name}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        if type(exc).__module__.split(".")[0] != "sqlalchemy":
+            raise  # a bug: its traceback is wanted
+        first_line = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        print(
+            f"telesurgery {command.name}: error: database: {first_line} "
+            "(check --db or $TELESURGERY_DB: a database URL, e.g. sqlite:///var/telesurgery.db)",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         return 130

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
-from telesurgery.cli import Command
+from telesurgery.cli import Command, fps_arg
 from telesurgery.exceptions import ConfigError
 
 if TYPE_CHECKING:
@@ -114,7 +114,9 @@ class DemoCommand(Command):
         )
         parser.add_argument("--width", type=int, default=640, help="camera width [px]")
         parser.add_argument("--height", type=int, default=480, help="camera height [px]")
-        parser.add_argument("--fps", type=float, default=30.0, help="camera frame rate")
+        parser.add_argument(
+            "--fps", type=fps_arg, default=30, help="camera frame rate [1/s, 1..120]"
+        )
 
     def run(self, args: argparse.Namespace) -> int:
         if not (args.duration > 0 and np.isfinite(args.duration)):

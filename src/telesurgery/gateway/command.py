@@ -7,7 +7,7 @@ import logging
 import os
 from pathlib import Path
 
-from telesurgery.cli import Command
+from telesurgery.cli import Command, fps_arg
 from telesurgery.exceptions import ConfigError
 from telesurgery.media.playout_delay import (
     PLAYOUT_DELAY_MAX_MS,
@@ -58,7 +58,9 @@ class GatewayCommand(Command):
         )
         parser.add_argument("--width", type=int, default=640, help="endoscope image width [px]")
         parser.add_argument("--height", type=int, default=480, help="endoscope image height [px]")
-        parser.add_argument("--fps", type=float, default=30.0, help="endoscope frame rate [1/s]")
+        parser.add_argument(
+            "--fps", type=fps_arg, default=30, help="endoscope frame rate [1/s, 1..120]"
+        )
         parser.add_argument(
             "--playout-delay-ms",
             type=playout_delay_arg,
@@ -86,8 +88,8 @@ class GatewayCommand(Command):
         parser.add_argument(
             "--db",
             default=None,
-            help="database URL of the operations, invitations and audit trail (default "
-            "$TELESURGERY_DB, else sqlite:///var/telesurgery.db)",
+            help="database URL or SQLite path of the operations, invitations and audit trail "
+            "(default $TELESURGERY_DB, else sqlite:///var/telesurgery.db)",
         )
         parser.add_argument(
             "--no-auth",
@@ -128,13 +130,25 @@ class GatewayCommand(Command):
         from telesurgery.gateway.config import GatewayConfig
         from telesurgery.gateway.voice import VoiceConfig
         from telesurgery.media.encoder import EncoderConfig
-        from telesurgery.operation.command import default_db_url
+        from telesurgery.operation.command import db_url
         from telesurgery.operation.tls import server_ssl_context
         from telesurgery.robot.sim.camera import CameraConfig
         from telesurgery.robot.sim.config import SimCartConfig
 
         logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO)
-        db = args.db or default_db_url(os.environ)
+        db = db_url(args.db, os.environ)
+        if not args.no_record:  # before anything starts: the recording is opened in a child
+            try:
+                args.record_dir.mkdir(parents=True, exist_ok=True)
+                if not os.access(args.record_dir, os.W_OK):
+                    raise PermissionError(args.record_dir)
+            except OSError as error:
+                raise ConfigError(
+                    "--record-dir",
+                    str(args.record_dir),
+                    "a directory this user can create and write "
+                    f"({error.strerror or 'not writable'})",
+                ) from None
         config = GatewayConfig(
             host=args.host,
             port=args.port,
@@ -150,7 +164,7 @@ class GatewayCommand(Command):
                 observers_hear_voice=args.observers_hear_voice, record=not args.no_record_voice
             ),
             video=EncoderConfig(
-                codec=args.codec, width_px=args.width, height_px=args.height, fps=round(args.fps)
+                codec=args.codec, width_px=args.width, height_px=args.height, fps=args.fps
             ),
             playout_delay=args.playout_delay_ms,
         )

@@ -210,7 +210,8 @@ def get_profile(name: str) -> LinkProfile:
     """The named profile; :class:`ConfigError` lists the valid names."""
     profile = PROFILES.get(name)
     if profile is None:
-        raise ConfigError("link profile", name, "one of " + ", ".join(PROFILES))
+        valid = ", ".join(PROFILES)
+        raise ConfigError("link profile", name, f"one of {valid} (or none: no emulation)")
     return profile
 
 
@@ -245,7 +246,13 @@ def _quantity(key: str, text: str, units: Mapping[str, float]) -> float:
     if match is None or match.group(3) not in units:
         raise ConfigError(key, text, f"a number with a unit in {valid_units}")
     mantissa, exponent, unit = match.groups()
-    return float(mantissa) * 10.0 ** int(exponent or 0) * units[unit]
+    try:
+        value = float(mantissa) * 10.0 ** int(exponent or 0) * units[unit]
+    except OverflowError:
+        value = math.inf
+    if not math.isfinite(value):
+        raise ConfigError(key, text, f"a finite number with a unit in {valid_units}")
+    return value
 
 
 def _distribution(key: str, text: str) -> JitterDistribution:
@@ -321,6 +328,8 @@ def parse_link(spec: str) -> LinkProfile:
         if setter is None:
             raise ConfigError("link spec key", key, "one of " + ", ".join(_KEYS))
         field, parsed = setter(key, value)
+        if field in overrides:
+            raise ConfigError("link spec key", key, "each key at most once")
         overrides[field] = parsed
     if not overrides:
         return base

@@ -37,6 +37,7 @@ DEFAULT_DB_URL = "sqlite:///var/telesurgery.db"
 DB_ENV = "TELESURGERY_DB"
 """Environment variable naming the database (URL or SQLite file path)."""
 
+_MAX_TTL_S = 366 * 86400
 _UNIT_S: Mapping[str, int] = MappingProxyType({"s": 1, "m": 60, "h": 3600, "d": 86400})
 _DURATION_RE = re.compile(r"(?:(\d+)([smhd]))+")
 _PART_RE = re.compile(r"(\d+)([smhd])")
@@ -47,7 +48,17 @@ def parse_ttl(text: str) -> dt.timedelta:
     if _DURATION_RE.fullmatch(text.strip()) is None:
         raise ConfigError("--ttl", text, "a duration like 90s, 30m, 8h, 2d or 1h30m")
     seconds = sum(int(n) * _UNIT_S[unit] for n, unit in _PART_RE.findall(text))
+    if seconds > _MAX_TTL_S:  # (the invitation's own range is checked when it is issued)
+        raise ConfigError("--ttl", text, "a duration of at most 366d")
     return dt.timedelta(seconds=seconds)
+
+
+def ttl_arg(text: str) -> dt.timedelta:
+    """:func:`parse_ttl` for argparse: its message, not argparse's generic one."""
+    try:
+        return parse_ttl(text)
+    except ConfigError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def default_db_url(environ: Mapping[str, str]) -> str:
@@ -56,6 +67,24 @@ def default_db_url(environ: Mapping[str, str]) -> str:
     if not value:
         return DEFAULT_DB_URL
     return value if "://" in value else f"sqlite:///{value}"
+
+
+def db_url(value: str | None, environ: Mapping[str, str]) -> str:
+    """``--db``'s value as a URL (a bare path means a SQLite file, as in ``$TELESURGERY_DB``), or
+    :func:`default_db_url` when it is not given."""
+    if value is None or not value.strip():
+        return default_db_url(environ)
+    value = value.strip()
+    return value if "://" in value else f"sqlite:///{value}"
+
+
+def actor_arg(text: str) -> str:
+    """Parse ``--actor``: 1..128 printable characters (it is stored in the audit trail)."""
+    if not (1 <= len(text) <= 128 and text.isprintable()):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: valid is a name of 1..128 printable characters, e.g. admin:rossi"
+        )
+    return text
 
 
 def _default_actor() -> str:
@@ -83,7 +112,10 @@ class AdminCommand(Command):
             help=f"database URL or SQLite path (default ${DB_ENV}, else {DEFAULT_DB_URL})",
         )
         common.add_argument(
-            "--actor", default=None, help="who is recorded in the audit trail (admin:<login>)"
+            "--actor",
+            default=None,
+            type=actor_arg,
+            help="who is recorded in the audit trail (admin:<login>)",
         )
         sub = parser.add_subparsers(dest="admin_action", metavar="ACTION", required=True)
         p = sub.add_parser("create-user", parents=[common], help="create a user account")
@@ -94,7 +126,7 @@ class AdminCommand(Command):
         p.add_argument("--operation", required=True, metavar="ID")
         p.add_argument("--user", required=True, metavar="NAME")
         p.add_argument("--role", required=True, choices=[r.value for r in Role])
-        p.add_argument("--ttl", default="8h", type=parse_ttl, help="validity (default 8h)")
+        p.add_argument("--ttl", default="8h", type=ttl_arg, help="validity (default 8h)")
         p = sub.add_parser("revoke", parents=[common], help="revoke a token by id")
         p.add_argument("token_id", metavar="TOKEN_ID")
         p = sub.add_parser("list", parents=[common], help="list users, operations or tokens")
@@ -108,7 +140,7 @@ class AdminCommand(Command):
         from telesurgery.record.audit import AuditTrail
         from telesurgery.record.db import make_engine
 
-        url = args.db or default_db_url(os.environ)
+        url = db_url(args.db, os.environ)
         actions: Mapping[str, Callable[[OperationStore, argparse.Namespace, str], int]] = {
             "create-user": _create_user,
             "create-operation": _create_operation,

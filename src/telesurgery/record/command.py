@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import math
 import os
 import sys
 from pathlib import Path
@@ -11,16 +12,27 @@ from pathlib import Path
 from telesurgery.cli import Command
 from telesurgery.exceptions import ConfigError
 
+_MAX_OFFSET_S = 1e9  # about 31 years: anything later is after any recording's end
+
 
 def _time_ns(recording_start_ns: int, value: str, name: str) -> int:
     """``value`` as seconds since the start of the recording (``12.5``) -> log time [ns]."""
     try:
         seconds = float(value)
     except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and 0.0 <= seconds <= _MAX_OFFSET_S):
         raise ConfigError(
-            name, value, "seconds since the start of the recording, e.g. 12.5"
-        ) from None
+            name, value, "seconds since the start of the recording (0 or more), e.g. 12.5"
+        )
     return recording_start_ns + round(seconds * 1e9)
+
+
+def thumbnails_arg(text: str) -> int:
+    """Parse ``--thumbnails``: 0..64 pictures; the error says what is valid."""
+    if not (text.isascii() and text.isdigit() and int(text) <= 64):
+        raise argparse.ArgumentTypeError(f"{text!r}: valid is a whole number of pictures in 0..64")
+    return int(text)
 
 
 class AuditCommand(Command):
@@ -33,16 +45,16 @@ class AuditCommand(Command):
         verify.add_argument(
             "--db",
             default=None,
-            help="database URL (default $TELESURGERY_DB, else sqlite:///var/telesurgery.db: "
-            "the same database as `telesurgery admin`)",
+            help="database URL or SQLite path (default $TELESURGERY_DB, else "
+            "sqlite:///var/telesurgery.db: the same database as `telesurgery admin`)",
         )
 
     def run(self, args: argparse.Namespace) -> int:
-        from telesurgery.operation.command import default_db_url
+        from telesurgery.operation.command import db_url
         from telesurgery.record.audit import AuditTrail
         from telesurgery.record.db import make_engine
 
-        engine = make_engine(args.db or default_db_url(os.environ))
+        engine = make_engine(db_url(args.db, os.environ))
         try:
             result = AuditTrail(engine).verify()
         finally:
@@ -97,6 +109,11 @@ class ReplayCommand(Command):
             if args.output is None or span is None:
                 raise ConfigError("--output", args.output, "a new MCAP path (and a non-empty file)")
             start = _time_ns(span[0], args.start or "0", "--start")
+            if start > span[1]:
+                length_s = (span[1] - span[0]) / 1e9
+                raise ConfigError(
+                    "--start", args.start, f"seconds in 0..{length_s:.3f} (the recording's length)"
+                )
             end = _time_ns(span[0], args.end, "--end") if args.end else span[1] + 1
             count = export_range(recording, args.output, start, end)
             print(f"exported {count} messages to {args.output}")
@@ -165,7 +182,12 @@ class ReportCommand(Command):
         parser.add_argument(
             "-o", "--output", type=Path, help="HTML file (default: FILE with .html)"
         )
-        parser.add_argument("--thumbnails", type=int, default=8, help="video pictures (default 8)")
+        parser.add_argument(
+            "--thumbnails",
+            type=thumbnails_arg,
+            default=8,
+            help="video pictures (default 8, 0..64)",
+        )
 
     def run(self, args: argparse.Namespace) -> int:
         from telesurgery.record.report import build_report, load_for_report

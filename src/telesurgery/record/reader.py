@@ -177,6 +177,7 @@ class _Scanner:
         self.channels: dict[int, str] = {}
         self.unknown_channels: set[int] = set()
         self.chunk_ordinal = 0
+        self._where: tuple[int, int | None] = (0, None)  # the record or chunk being read
         self.last_time_ns: int | None = None
 
     def damage(
@@ -213,6 +214,7 @@ class _Scanner:
             if opcode == Opcode.CHUNK:
                 self._chunk(pos, body)
             else:
+                self._where = (pos, None)
                 self._record(opcode, body)
             pos = end
 
@@ -290,6 +292,7 @@ class _Scanner:
             self.damage(pos, ordinal, what, len(body) + _HEADER.size, span)
             return
         self.out.chunks_read += 1
+        self._where = (pos, ordinal)
         for record in records:
             self._inner(record)
 
@@ -318,9 +321,13 @@ class _Scanner:
                 return
             if self.keep is not None and not self.keep(topic, record.log_time):
                 return
-            message = RecordedMessage(
-                topic, record.log_time, record.sequence, json.loads(record.data)
-            )
+            try:
+                payload = json.loads(record.data)
+            except (ValueError, RecursionError) as error:  # one message, not the recording
+                what = f"message on {topic} at log time {record.log_time} ns is not JSON: {error}"
+                self.damage(*self._where, what, len(record.data))
+                return
+            message = RecordedMessage(topic, record.log_time, record.sequence, payload)
             self.out.messages.setdefault(topic, []).append(message)
 
 
