@@ -193,3 +193,22 @@ def test_sync_over_the_emulated_link_with_encoded_messages(
     error_ms = (estimate.offset_at(60 * S) - gateway_clock.true_offset(60 * S)) / MS
     assert abs(error_ms) < max_error_ms
     assert abs(error_ms) <= estimate.uncertainty_at(60 * S, drift_error_ppm=20.0) / MS
+
+
+def test_a_console_clock_that_stopped_is_not_fitted_as_a_drift() -> None:
+    """Every pong with the same remote time fitted a drift of -1e6 ppm, and mapping a remote
+    timestamp then divided by zero; beyond max_drift_ppm the estimate assumes no drift."""
+    sync = ClockSync()
+    frozen_ns = 7 * S
+    for i in range(40):
+        tau = i * 100 * MS
+        ping = sync.ping(tau)
+        sync.on_pong(answer(ping, frozen_ns, frozen_ns), tau + 2 * MS)
+    estimate = sync.estimate()
+    assert estimate is not None and estimate.drift_ppm == 0.0
+    assert isinstance(estimate.remote_to_local(frozen_ns), int)
+
+
+def test_the_drift_bound_is_validated() -> None:
+    with pytest.raises(ConfigError, match="max_drift_ppm"):
+        ClockSyncConfig(max_drift_ppm=0.0)

@@ -73,6 +73,10 @@ class ClockSyncConfig:
     """Shortest time span the drift samples must cover [s]."""
     max_outstanding_pings: int = 32
     """Pings remembered while waiting for their pong; the oldest is forgotten first."""
+    max_drift_ppm: float = 1000.0
+    """A fitted drift beyond +-this is not a crystal's (tens of ppm) but a clock that stopped or
+    jumped: the estimate then assumes no drift [ppm]. (A stopped console clock fitted -1e6 ppm,
+    and mapping its timestamps divided by zero; with no drift its commands simply age.)"""
 
     def __post_init__(self) -> None:
         if self.window_samples < 1:
@@ -87,6 +91,8 @@ class ClockSyncConfig:
             raise ConfigError("min_drift_span_s", self.min_drift_span_s, ">= 0 s")
         if self.max_outstanding_pings < 1:
             raise ConfigError("max_outstanding_pings", self.max_outstanding_pings, ">= 1")
+        if not 0.0 < self.max_drift_ppm < 1e6:
+            raise ConfigError("max_drift_ppm", self.max_drift_ppm, "0 < ppm < 1000000")
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +223,8 @@ class ClockSync:
                     (x - mean_x) * (s.offset_ns - mean_y) for x, s in zip(xs, good, strict=True)
                 )
                 drift = sxy / sxx
+                if abs(drift) * 1e6 > self.config.max_drift_ppm:
+                    drift = 0.0
         reference_ns = round(best.midpoint_local_ns)
         return ClockEstimate(
             offset_ns=best.offset_ns,
