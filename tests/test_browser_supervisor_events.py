@@ -92,6 +92,15 @@ def test_another_consoles_latency_is_its_own_alarm_naming_whose_link() -> None:
     assert theirs_ok == [{"clear": "latency:beijing"}]
 
 
+def test_the_gateway_losing_the_robot_is_a_critical_alarm() -> None:
+    (lost,) = react(
+        ({"event": "RobotNotServed", "detail": "the patient process is gone (killed)"}, CTX)
+    )
+    assert lost == [
+        {"raise": ["robot", CRITICAL, "ROBOT NOT SERVED: the patient process is gone (killed)"]}
+    ]
+
+
 def test_expected_holds_are_notes_not_alarms() -> None:
     clutched = {**CTX, "clutchedArm": "PSM1"}
     hold, gone, release, other_release, handover, retry, refused, controller = react(

@@ -293,6 +293,10 @@ async def test_bad_offers_get_clear_errors(gateway_url: tuple[str, Gateway]) -> 
             assert response.status == 403  # no token: the role in the body does not matter
             body = await response.json()
             assert body["reason"] == "missing" and "telesurgery admin invite" in body["error"]
+        lone = {"sdp": "v=0", "type": "offer", "console_id": "\ud800"}  # a lone surrogate
+        async with http.post(f"{url}/api/offer", json=lone) as response:
+            assert response.status == 400
+            assert "1..64 printable characters" in (await response.json())["error"]
     with pytest.raises(ConnectError):
         await ConsoleClient("http://127.0.0.1:9", console_id="x").connect()
 
@@ -347,15 +351,33 @@ async def test_one_bad_events_message_is_refused_and_its_console_stays_in_contro
         assert dict(gateway.room.controllers) == held
 
 
-async def test_a_dead_patient_process_is_reported(gateway_url: tuple[str, Gateway]) -> None:
+async def test_a_dead_patient_process_is_an_alarm_on_the_consoles_and_in_the_audit_trail(
+    gateway_url: tuple[str, Gateway], operation: Operation
+) -> None:
     url, gateway = gateway_url
     assert gateway.patient is not None and gateway.patient.pid is not None
-    os.kill(gateway.patient.pid, signal.SIGKILL)
-    await wait_for(lambda: gateway.patient is not None and not gateway.patient.alive)
+    async with client(url, operation, "rome") as console:
+        await wait_for(lambda: console.latest_state is not None)
+        os.kill(gateway.patient.pid, signal.SIGKILL)
+        await wait_for(lambda: gateway.patient is not None and not gateway.patient.alive)
+        await wait_for(lambda: any(a["event"] == "RobotNotServed" for a in console.alarms_seen))
+        (alarm,) = [a for a in console.alarms_seen if a["event"] == "RobotNotServed"]
+        assert "the patient process is gone" in alarm["detail"]
     async with aiohttp.ClientSession() as http, http.get(f"{url}/status") as response:
         status = await response.json()
     assert status["patient_process"]["alive"] is False
     assert status["patient_process"]["exit_detail"] is not None
+    assert "the patient process is gone" in status["robot_not_served"]
+    trail = AuditTrail(operation.store.engine)
+
+    def alarms() -> list[dict[str, object]]:
+        return [
+            dict(r.payload)
+            for r in trail.records()
+            if r.kind is AuditKind.ALARM and r.payload.get("alarm") == "robot_not_served"
+        ]
+
+    await wait_for(lambda: len(alarms()) == 1)
 
 
 async def test_a_refused_offer_is_a_clear_error_and_leaks_nothing(

@@ -226,6 +226,30 @@ def test_malformed_and_unknown_messages_are_refused_with_what_is_valid() -> None
     assert "missing fields request_id" in refused[3]["reason"]
 
 
+def test_a_refusal_of_text_utf8_cannot_carry_is_escaped_and_still_audited() -> None:
+    """JSON may carry a lone surrogate ("\\ud800"); the refusal and its audit record (UTF-8
+    JSON) escape it instead of failing to be written."""
+    room = make_room()
+    join(room, "rome", Role.LEAD, 0.0)
+    drain(room)
+    room.on_text("rome", '{"type": "\\ud800"}', 1.0, WALL_MS)
+    outputs = drain(room)
+    (refused,) = sent(outputs, "refused")
+    assert refused["kind"] == "\\ud800"
+    (fact,) = [o for o in outputs if isinstance(o, AuditFact)]
+    json.dumps(dict(fact.payload), ensure_ascii=False).encode("utf-8")  # no surrogate left
+    assert fact.payload["kind"] == "\\ud800"
+
+
+def test_nested_json_is_refused_as_invalid() -> None:
+    room = make_room()
+    join(room, "rome", Role.LEAD, 0.0)
+    drain(room)
+    room.on_text("rome", "[" * 5000, 1.0, WALL_MS)
+    (refused,) = sent(drain(room), "refused")
+    assert refused["code"] == "invalid" and "nested too deeply" in refused["reason"]
+
+
 def test_text_rate_limit() -> None:
     room = make_room(text_rate_hz=10.0)
     join(room, "rome", Role.LEAD, 0.0)

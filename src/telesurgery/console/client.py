@@ -70,7 +70,14 @@ _REQUESTS = ControlFlag.ENGAGE_REQUEST | ControlFlag.DISENGAGE_REQUEST
 
 
 ALARM_EVENTS = frozenset(
-    {"LatencyAlarm", "WatchdogHold", "Disengaged", "EStopLatched", "EngageRefused"}
+    {
+        "LatencyAlarm",
+        "WatchdogHold",
+        "Disengaged",
+        "EStopLatched",
+        "EngageRefused",
+        "RobotNotServed",
+    }
 )
 """Supervisor events a console shows as alarms."""
 

@@ -176,6 +176,9 @@ class Gateway:
         self._relay_starts: list[float] = []
         self._relay_keyframe_s = -math.inf
         self._stopping = False
+        self.robot_not_served: str | None = None
+        """Why the robot is no longer served (the patient process or its servo loop ended while
+        the gateway runs), or None; an alarm once (:meth:`_note_robot_not_served`)."""
         self.peers: dict[int, ConsolePeer] = {}
         self._links: dict[int, EmulatedIceLink] = {}
         self._taps: dict[int, SenderFeedbackTap] = {}
@@ -227,7 +230,19 @@ class Gateway:
     # -- lifespan -------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start the patient process (arms homed, camera running), the encoder and the loops."""
+        """Start the patient process (arms homed, camera running), the encoder and the loops.
+        If any part fails, what had started is stopped again (the patient process included)
+        before the error is raised: a gateway that cannot start leaves nothing running."""
+        try:
+            await self._start()
+        except BaseException:
+            try:
+                await self.stop()
+            except Exception:
+                logger.exception("stopping what had started failed")
+            raise
+
+    async def _start(self) -> None:
         loop = asyncio.get_running_loop()
         if self.config.audit_db is not None:
             self.audit = await loop.run_in_executor(
@@ -251,6 +266,12 @@ class Gateway:
         if self.config.record_dir is not None:
             stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
             record_path = self.config.record_dir / f"operation-{stamp}.mcap"
+        if getattr(self.robot_config, "camera", None) is not None:
+            # built (and its picture size checked) before anything runs
+            self.video = SharedVideoEncoder(
+                self.config.video,
+                fanout=FanoutConfig(realtime_priority=self.config.video_encode_priority),
+            )
         patient = PatientSideClient(
             PatientProcessConfig(
                 robot=self.robot_config,
@@ -273,11 +294,7 @@ class Gateway:
             audit=self.audit,
             recorder=self.recorder,
         )
-        if getattr(self.robot_config, "camera", None) is not None:
-            self.video = SharedVideoEncoder(
-                self.config.video,
-                fanout=FanoutConfig(realtime_priority=self.config.video_encode_priority),
-            )
+        if self.video is not None:
             await self.video.start()
             patient.frame_listeners.append(self.video.submit)
             if self.recorder is not None:
@@ -433,8 +450,12 @@ class Gateway:
         if not isinstance(sdp, str) or body.get("type") != "offer":
             raise OfferError('expected {"sdp": "<offer SDP>", "type": "offer", ...}')
         console_id = body.get("console_id", "console")
-        if not isinstance(console_id, str) or not 1 <= len(console_id) <= 64:
-            raise OfferError("console_id must be a string of 1..64 characters")
+        if (
+            not isinstance(console_id, str)
+            or not 1 <= len(console_id) <= 64
+            or not console_id.isprintable()  # (no control characters, no lone surrogates)
+        ):
+            raise OfferError("console_id must be a string of 1..64 printable characters")
         version = body.get("protocol_version", PROTOCOL_VERSION)
         if version != PROTOCOL_VERSION:  # before any peer or control assignment exists
             raise OfferError(
@@ -854,7 +875,10 @@ class Gateway:
     async def _event_loop(self) -> None:
         assert self.control is not None
         while True:
-            self._drain_events()
+            try:
+                self._drain_events()
+            except Exception:  # a bug must not end the safety events' way to the consoles
+                logger.exception("forwarding the supervisor's events failed; going on")
             await asyncio.sleep(0.01)
 
     def _drain_events(self, *, to_room: bool = True) -> None:
@@ -880,6 +904,35 @@ class Gateway:
             if forward is not None:
                 self._broadcast_event(forward)
         self._note_lost_events()
+        self._note_robot_not_served()
+
+    def _note_robot_not_served(self) -> None:
+        """The robot no longer served while the gateway runs (the patient process gone, or its
+        servo loop stopped by an error) is an alarm, once: in the log, in the audit trail and on
+        every console (``{"event": "RobotNotServed", "detail": ...}``). The supervisor cannot
+        say it: it ran in that loop. (A driver's own safety holds the arms; a simulated cart's
+        arms fault.)"""
+        patient = self.patient
+        if patient is None or self._stopping or self.robot_not_served is not None:
+            return
+        if not patient.alive:
+            detail = f"the patient process is gone ({patient.exit_detail})"
+        else:
+            servo = patient.servo_stats()
+            state = getattr(servo, "state", None)
+            if getattr(state, "value", state) != "STOPPED":
+                return
+            detail = f"the servo loop stopped ({getattr(servo, 'error', None) or 'no error given'})"
+        self.robot_not_served = detail
+        logger.error("the robot is no longer served: %s", detail)
+        if self.audit is not None:
+            self.audit.submit(
+                AuditKind.ALARM, payload={"alarm": "robot_not_served", "detail": detail}
+            )
+        self.event_counts["RobotNotServed"] += 1
+        self._broadcast_event(
+            {"event": "RobotNotServed", "now_s": time.monotonic(), "detail": detail}
+        )
 
     def _note_lost_events(self) -> None:
         """Supervisor events dropped on their way here (the control loop's queue in the patient
@@ -960,6 +1013,7 @@ class Gateway:
             "latency": self.latency.snapshot(time.monotonic()).as_dict(),
             "servo": None if patient is None else _jsonable(patient.servo_stats()),
             "patient_process": None if patient is None else patient.status(),
+            "robot_not_served": self.robot_not_served,
             "video": None if self.video is None else _jsonable(self.video.stats),
             "control_loop": _jsonable(self.loop.stats()) if self.loop else None,
             "scene": self.scene(),

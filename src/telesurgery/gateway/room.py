@@ -702,6 +702,9 @@ class OperationRoom:
         self, console_id: str, kind: str, request_id: int | None, code: str, reason: str
     ) -> None:
         self.refusals += 1
+        # the refused message's own text may be anything JSON carries, lone surrogates included,
+        # which UTF-8 (the audit trail's JSON, the answer) cannot: they go as escapes
+        kind, reason = _utf8_safe(kind), _utf8_safe(reason)
         self._outputs.append(
             Send(
                 console_id,
@@ -727,6 +730,11 @@ class OperationRoom:
                 },
             )
         )
+
+
+def _utf8_safe(text: str) -> str:
+    """``text`` with anything UTF-8 cannot encode (lone surrogates) as backslash escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _json_object(data: str | bytes) -> dict[str, Any]:

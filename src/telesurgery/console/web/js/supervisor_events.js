@@ -1,7 +1,7 @@
 // What the console does about each supervisor event (JSON from the events channel, see
 // telesurgery.safety.events): a pure mapping to alarm / note / state actions, so that it can be
 // tested without a page. Alarm keys: "latency" (this console's link), "latency:<CONSOLE>" (another
-// controlling console's link), "arm:<ARM>", "estop".
+// controlling console's link), "arm:<ARM>", "estop", "robot" (the gateway lost the robot).
 import { Severity } from "./alarms.js";
 
 /**
@@ -28,6 +28,9 @@ export function reactionTo(ev, ctx) {
         ? [{ clear: key }]
         : [{ raise: [key, Severity.WARNING, `${whose}Latency warning: RTT ${Math.round(ev.rtt_ms)} ms`] }];
     }
+    case "RobotNotServed":
+      // from the gateway, not the supervisor: the patient process or its servo loop ended
+      return [{ raise: ["robot", Severity.CRITICAL, `ROBOT NOT SERVED: ${ev.detail}`] }];
     case "WatchdogHold":
       if (ctx.clutchedArm === arm) return [{ note: `${arm} holds while the clutch is pressed` }];
       return [{ raise: [`arm:${arm}`, Severity.CRITICAL, `${arm} HOLDING: no command for ${ctx.holdAfterMs} ms (watchdog)`] }];
