@@ -417,3 +417,43 @@ def test_a_faulted_arm_is_disengaged_and_resynchronised_without_a_jump() -> None
     cart.step(100)
     assert np.linalg.norm(tip_world(cart, "PSM1") - tip) < 2e-5  # held at home, no jump back
     assert np.allclose(arm.setpoint_js().position, q_home, atol=1e-12)
+
+
+def test_a_driver_that_raises_for_one_arm_stops_that_arm_not_the_loop(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Anything but a robot's typed refusal used to end the servo loop for every arm."""
+    cart = ready_cart()
+    loop = make_loop(cart, ControlLoopConfig(stats_every_ticks=1))
+    psm1, psm2 = Console(cart, loop, "PSM1"), Console(cart, loop, "PSM2")
+    psm1.engage()
+    psm2.engage()
+    index = next(i for i, (name, _) in enumerate(loop._arms) if name == "PSM1")
+    name, arm = loop._arms[index]
+
+    class Broken:
+        """The real arm, but its servo_jp has a bug."""
+
+        def __getattr__(self, attribute: str) -> object:
+            return getattr(arm, attribute)
+
+        def servo_jp(self, q: object) -> None:
+            raise ValueError("driver bug")
+
+    arms = list(loop._arms)
+    arms[index] = (name, Broken())  # type: ignore[assignment]
+    loop._arms = tuple(arms)
+    tip = tip_world(cart, "PSM2")
+    for _ in range(100):
+        psm1.send((0.003, 0.0, 0.0))
+        psm2.send((0.003, 0.0, 0.0))
+        cart.step(1)
+    assert loop.supervisor.state("PSM1") is ArmState.DISENGAGED
+    causes = [e.cause for e in drain(loop) if isinstance(e, ArmStateChanged)]
+    assert Cause.ARM_UNAVAILABLE in causes
+    assert loop.supervisor.state("PSM2") is ArmState.FOLLOWING
+    assert np.linalg.norm(tip_world(cart, "PSM2") - tip) > 1e-3  # PSM2 went on following
+    assert loop.stats().servo_errors >= 1
+    logged = [r for r in caplog.records if "servo_jp raised" in r.getMessage()]
+    assert len(logged) == 1  # once, not at every tick
+

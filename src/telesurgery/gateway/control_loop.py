@@ -207,6 +207,9 @@ class ControlLoopStats:
     servo_refused: int
     """``servo_jp`` calls the robot refused (arm not enabled/homed, or a limit error); such an
     arm is disengaged and re-synchronised to the robot's setpoint once it is ready again."""
+    servo_errors: int
+    """``servo_jp`` calls that raised anything else (a driver's bug): that arm is treated as
+    unavailable, as for a refusal, while the servo loop and the other arms go on."""
     arms: Mapping[str, ArmSnapshot]
     """Per-arm state and setpoint pose at the last publication."""
     estop_latched: bool
@@ -244,6 +247,8 @@ class ControlLoop:
         self._controls_refused = 0
         self._events_dropped = 0
         self._servo_refused = 0
+        self._servo_errors = 0
+        self._servo_failing: set[str] = set()  # arms whose last servo_jp raised (logged once)
         self._ticks = 0
         self._ages_ms = np.zeros(4096)
         self._age_count = 0
@@ -405,6 +410,20 @@ class ControlLoop:
                 self._servo_refused += 1
                 self._unsynced.add(name)
                 sup.on_arm_unavailable(name, now)
+            except Exception as error:  # a driver's bug: this arm stops, the rest go on
+                self._servo_errors += 1
+                if name not in self._servo_failing:
+                    self._servo_failing.add(name)
+                    logger.error(
+                        "arm %s: servo_jp raised; the arm is held as unavailable",
+                        name,
+                        exc_info=error,
+                    )
+                self._unsynced.add(name)
+                sup.on_arm_unavailable(name, now)
+            else:
+                if self._servo_failing:
+                    self._servo_failing.discard(name)
         self._ticks += 1
         event = sup.next_event()
         if event is not None:
@@ -482,6 +501,7 @@ class ControlLoop:
             controls_refused=refused,
             events_dropped=dropped,
             servo_refused=self._servo_refused,
+            servo_errors=self._servo_errors,
             arms=arms,
             estop_latched=sup.estop_latched,
             latency_level=sup.latency_level,
