@@ -456,4 +456,3 @@ def test_a_driver_that_raises_for_one_arm_stops_that_arm_not_the_loop(
     assert loop.stats().servo_errors >= 1
     logged = [r for r in caplog.records if "servo_jp raised" in r.getMessage()]
     assert len(logged) == 1  # once, not at every tick
-
