@@ -85,7 +85,7 @@ def test_another_consoles_latency_is_its_own_alarm_naming_whose_link() -> None:
             "raise": [
                 "latency:beijing",
                 CRITICAL,
-                "beijing's link: LATENCY STOP: RTT 620 ms > 400 ms; its arms held",
+                "beijing's link: LATENCY STOP: RTT 620 ms > 400 ms; the arms it drives are held",
             ]
         }
     ]

@@ -234,11 +234,11 @@ def test_unknown_arm_handover_is_refused_on_the_caller_thread() -> None:
 def test_full_control_fifo_refuses_and_counts() -> None:
     cart = ready_cart()
     loop = make_loop(cart, ControlLoopConfig(max_pending_controls=2, stats_every_ticks=1))
-    assert loop.report_rtt(100.0) and loop.report_rtt(100.0)
-    assert not loop.report_rtt(100.0)
+    assert loop.report_rtt(100.0, "lead") and loop.report_rtt(100.0, "lead")
+    assert not loop.report_rtt(100.0, "lead")
     cart.step(1)
     assert loop.stats().controls_refused == 1
-    assert loop.report_rtt(100.0)
+    assert loop.report_rtt(100.0, "lead")
 
 
 def test_a_full_control_fifo_still_takes_an_estop_and_a_handover() -> None:
@@ -246,7 +246,7 @@ def test_a_full_control_fifo_still_takes_an_estop_and_a_handover() -> None:
     cart = ready_cart()
     loop = make_loop(cart, ControlLoopConfig(max_pending_controls=2, stats_every_ticks=1))
     loop.set_controller("PSM1", "lead")
-    assert loop.report_rtt(100.0)
+    assert loop.report_rtt(100.0, "lead")
     assert not loop.request_engage("PSM1", "lead")  # full: an engage request is refused
     assert loop.request_disengage("PSM1", "lead")
     assert loop.set_controller("PSM1", "consultant")
@@ -355,7 +355,7 @@ def test_commands_between_two_control_inputs_still_coalesce() -> None:
     console.engage()
     console.send()
     console.send()  # overwrites the previous one: one command, not two
-    assert loop.report_rtt(5.0)
+    assert loop.report_rtt(5.0, "lead")
     console.send()
     cart.step(1)
     stats = loop.stats()

@@ -380,6 +380,42 @@ async def test_a_dead_patient_process_is_an_alarm_on_the_consoles_and_in_the_aud
     await wait_for(lambda: len(alarms()) == 1)
 
 
+async def test_a_start_cancelled_while_the_arms_home_leaves_no_patient_process() -> None:
+    gateway = Gateway(GatewayConfig(port=0, link="none"))
+    task = asyncio.create_task(gateway.start())
+    await wait_for(lambda: gateway.patient is not None and gateway.patient.pid is not None)
+    assert gateway.patient is not None
+    pid = gateway.patient.pid
+    await asyncio.sleep(0.3)  # the child is up, homing its arms
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    with pytest.raises(ProcessLookupError):  # stopped and reaped, not left running
+        os.kill(pid, 0)  # type: ignore[arg-type]
+
+
+async def test_a_servo_loop_that_stopped_is_an_alarm_once() -> None:
+    """The other way the robot stops being served: its process lives, its servo loop ended."""
+
+    class StoppedServo:
+        state = "STOPPED"
+        error = "ValueError: driver bug"
+
+    class Patient:
+        alive = True
+        exit_detail = None
+
+        def servo_stats(self) -> StoppedServo:
+            return StoppedServo()
+
+    gateway = Gateway(GatewayConfig(port=0, link="none"))
+    gateway.patient = Patient()  # type: ignore[assignment]
+    gateway._note_robot_not_served()
+    gateway._note_robot_not_served()
+    assert gateway.robot_not_served == "the servo loop stopped (ValueError: driver bug)"
+    assert gateway.event_counts["RobotNotServed"] == 1
+
+
 async def test_a_refused_offer_is_a_clear_error_and_leaks_nothing(
     gateway_url: tuple[str, Gateway], operation: Operation
 ) -> None:

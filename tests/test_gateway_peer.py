@@ -257,6 +257,29 @@ def test_a_late_or_repeated_message_changes_nothing_flags_included() -> None:
     assert [c[0] for c in port.calls] == ["submit"] and port.calls[0][1].seq == 5
 
 
+def test_a_release_overtaken_by_the_stream_after_it_still_releases() -> None:
+    """Letting go is the safe direction: a late release is acted on, its target is not."""
+    peer, port, _, _, clock = make_peer()
+    now = clock.now_ns + 5_000 * MS
+    peer.on_control_bytes(control_message(2, now, ControlFlag.ENGAGE_REQUEST))
+    peer.on_control_bytes(control_message(4, now))  # overtook seq 3
+    port.calls.clear()
+    peer.on_control_bytes(control_message(3, now, ControlFlag.DISENGAGE_REQUEST))
+    assert port.calls == [("disengage", "PSM1", "rome")]
+    assert peer.counters.rejected_out_of_order == 1
+
+
+def test_a_message_that_cannot_be_handled_releases_the_consoles_arms() -> None:
+    """Fail safe: a handler bug must not leave an arm following a half-handled stream."""
+    peer, port, _, _, _ = make_peer(controllers={"PSM1": "rome", "PSM2": "rome", "ECM": None})
+    peer._on_undeliverable(RuntimeError("bug"))
+    assert sorted(port.calls) == [("disengage", "PSM1", "rome"), ("disengage", "PSM2", "rome")]
+    assert peer.counters.rejected_undeliverable == 1
+    port.calls.clear()
+    peer._on_undeliverable(UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"))
+    assert port.calls == [] and peer.counters.rejected_undeliverable == 2  # only dropped
+
+
 def test_sequence_numbers_wrap_around_u32() -> None:
     peer, port, _, _, clock = make_peer()
     now = clock.now_ns + 5_000 * MS
@@ -298,6 +321,18 @@ def test_gateway_ping_pong_updates_rtt() -> None:
     peer.on_control_bytes(encode(Pong(ping.ping_id, ping.t0_ns, 1, 1)))
     assert peer.last_rtt_ms is not None and abs(peer.last_rtt_ms - 135.0) < 1e-6
     assert port.calls[-1] == ("rtt", "rome", peer.last_rtt_ms)
+
+
+def test_only_a_console_that_may_drive_reports_its_link_to_the_supervisor() -> None:
+    for role, reported in ((Role.CONSULTANT, True), (Role.OBSERVER, False)):
+        peer, port, control, _, clock = make_peer(role=role, synced=False)
+        peer.ping()
+        ping = decode(control.sent[-1])
+        assert isinstance(ping, Ping)
+        clock.now_ns += 135 * MS
+        peer.on_control_bytes(encode(Pong(ping.ping_id, ping.t0_ns, 1, 1)))
+        assert peer.last_rtt_ms is not None
+        assert any(c[0] == "rtt" for c in port.calls) is reported, role
 
 
 def test_event_text_goes_to_the_room_unparsed() -> None:

@@ -38,7 +38,7 @@ def test_unknown_profile_lists_the_valid_names() -> None:
         get_profile("rome-tokyo")
     assert str(info.value) == (
         "invalid link profile='rome-tokyo': valid is one of lan, 5g-regional, "
-        "rome-beijing-dedicated, rome-beijing-internet, geo-satellite (or none: no emulation)"
+        "rome-beijing-dedicated, rome-beijing-internet, geo-satellite"
     )
 
 
@@ -142,6 +142,8 @@ def test_profile_validation_names_the_field() -> None:
 def test_a_key_given_twice_is_refused() -> None:
     with pytest.raises(ConfigError, match="each key at most once"):
         parse_link("delay=5ms,delay=10ms")
+    with pytest.raises(ConfigError, match=r"name@rate already set the rate"):
+        parse_link("lan@10mbps,rate=5mbps")
 
 
 def test_a_number_beyond_a_float_is_refused() -> None:

@@ -130,6 +130,30 @@ def test_each_consoles_link_stops_only_the_arms_it_drives_and_only_its_own_sampl
     assert sup.request_engage("PSM1", "rome", 0.050)
 
 
+def test_a_bad_link_stays_bad_across_a_handover_until_it_recovers_or_its_console_leaves() -> None:
+    psm = ArmSafetyConfig.psm()
+    sup = SafetySupervisor(
+        SafetyConfig(arms={"PSM1": psm}), {"PSM1": KIN}, {"PSM1": Q0}, {"PSM1": 0.0}
+    )
+    sup.set_controller("PSM1", "rome", 0.0)
+    sup.on_command(command(1, 0.0, "rome"), 0.0)
+    assert sup.request_engage("PSM1", "rome", 0.0)
+    sup.on_rtt(600.0, 0.010, "rome")
+    sup.set_controller("PSM1", "bedside", 0.020)  # rome's arm goes to the bedside
+    sup.on_rtt(650.0, 0.030, "rome")  # still reported: rome may take the arm back
+    sup.set_controller("PSM1", "rome", 0.040)
+    sup.on_command(command(2, 0.050, "rome"), 0.050)
+    assert not sup.request_engage("PSM1", "rome", 0.050)  # not a fresh start
+    drain(sup)
+    sup.forget_console("rome")  # rome leaves: no alarm outlives its link
+    assert drain(sup) == [
+        LatencyRecovered(0.050, LatencyLevel.STOP, LatencyLevel.OK, 650.0, "rome")
+    ]
+    assert sup.latency_level is LatencyLevel.OK
+    sup.forget_console("rome")
+    assert drain(sup) == []  # once
+
+
 def test_a_measurement_not_tied_to_a_console_stops_every_arm() -> None:
     psm = ArmSafetyConfig.psm()
     sup = SafetySupervisor(

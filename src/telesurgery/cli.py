@@ -94,9 +94,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TelesurgeryError as exc:
         print(f"telesurgery {command.name}: error: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:  # a file or directory named on the command line
-        where = f": {exc.filename}" if exc.filename is not None else ""
-        print(f"telesurgery {command.name}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+    except OSError as exc:
+        if exc.filename is None:
+            raise  # not a file's (a socket's, a bug's): its traceback is wanted
+        # a file or directory the command was told to read or write
+        print(
+            f"telesurgery {command.name}: error: {exc.strerror or exc}: {exc.filename}",
+            file=sys.stderr,
+        )
         return 2
     except Exception as exc:
         if type(exc).__module__.split(".")[0] != "sqlalchemy":

@@ -176,6 +176,8 @@ class Gateway:
         self._relay_starts: list[float] = []
         self._relay_keyframe_s = -math.inf
         self._stopping = False
+        self.events_failed = 0
+        """Supervisor events that could not be forwarded (a bug; each logged)."""
         self.robot_not_served: str | None = None
         """Why the robot is no longer served (the patient process or its servo loop ended while
         the gateway runs), or None; an alarm once (:meth:`_note_robot_not_served`)."""
@@ -281,8 +283,10 @@ class Gateway:
                 video_codec=self.config.video.codec,
             )
         )
-        await patient.start()
+        # known before it starts: a start that fails or is cancelled midway (Ctrl-C while the
+        # arms home) still stops the child in stop()
         self.patient = self.loop = self.sampler = patient
+        await patient.start()
         if record_path is not None:
             self.recording_path = record_path
             self.recorder = patient
@@ -473,7 +477,7 @@ class Gateway:
         # after which the id is checked again: one id, one user, even with offers racing
         while (old := self._by_console.get(console_id)) is not None:
             await self._free_console_id(old, admitted.user)  # drops it from _by_console, or 409
-        self._forget_sequences(console_id)
+        self._forget_console(console_id)
         session_id = self._next_session
         self._next_session += 1
         pc: Any = (
@@ -541,9 +545,9 @@ class Gateway:
         else:
             try:
                 answer_sdp = await self._answer_here(pc, session_id, console_id, role, sdp)
-            except Exception as error:  # aiortc refuses a malformed offer with any exception
-                await self._drop_peer(session_id)  # and the peer registered for it goes
-                raise OfferError(f"invalid SDP: {error or type(error).__name__}") from None
+            except BaseException:
+                await self._drop_peer(session_id)  # the peer registered for it goes, whatever
+                raise
         if self.peers.get(session_id) is not peer:  # closed while the answer was made
             await self.voice.detach(_voice_id(console_id, session_id))
             raise OfferError(f"console {console_id} disconnected during signalling")
@@ -574,7 +578,13 @@ class Gateway:
     ) -> str:
         """Answer an offer with a peer connection of this process (surgeons; observers when
         there is no relay): video track, voice, link emulation. The answer SDP."""
-        await pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
+        except Exception as error:  # aiortc: ValueError, or AssertionError for some lines
+            detail = str(error) or type(error).__name__
+            raise OfferError(
+                f"invalid SDP ({detail}): valid is a WebRTC offer with the console's data channels"
+            ) from None
         if self.video is not None:
             for transceiver in pc.getTransceivers():
                 if transceiver.kind == "video":
@@ -612,11 +622,12 @@ class Gateway:
             )
         await self._drop_peer(old.session_id)
 
-    def _forget_sequences(self, console_id: str) -> None:
-        """A new session of ``console_id`` numbers its commands from 1 again: the supervisor
-        forgets the highest number it saw from an earlier session, or it would drop every new
-        command as out of order until the new numbers passed the old ones. No earlier session
-        of this id is connected by now, so none of its commands can follow this."""
+    def _forget_console(self, console_id: str) -> None:
+        """The supervisor forgets ``console_id`` when it leaves and before a new session of it:
+        a new session numbers its commands from 1 again (the supervisor would drop every new
+        command as out of order until the new numbers passed the old ones; no earlier session
+        of this id is connected by now, so none of its commands can follow this), and the
+        latency level of a link that is gone must not hold an alarm or the worst level."""
         if self.patient is not None and not self.patient.forget_console(console_id):
             logger.error(
                 "console %s: its earlier sequence numbers could not be forgotten (the patient "
@@ -700,6 +711,7 @@ class Gateway:
             del self._by_console[peer.console_id]
             if self.room_driver is not None:  # its requests end, its arms go to the bedside
                 self.room_driver.leave(peer.console_id)
+            self._forget_console(peer.console_id)  # and its link's latency level ends
         self._link_lost.discard(session_id)
         self._joined_ns.pop(session_id, None)
         self._session_users.pop(session_id, None)
@@ -875,10 +887,11 @@ class Gateway:
     async def _event_loop(self) -> None:
         assert self.control is not None
         while True:
+            self._drain_events()
             try:
-                self._drain_events()
-            except Exception:  # a bug must not end the safety events' way to the consoles
-                logger.exception("forwarding the supervisor's events failed; going on")
+                self._note_robot_not_served()
+            except Exception:  # a bug here must not end the events' way to the consoles
+                logger.exception("checking that the robot is served failed")
             await asyncio.sleep(0.01)
 
     def _drain_events(self, *, to_room: bool = True) -> None:
@@ -890,21 +903,27 @@ class Gateway:
         while (event := self.loop.next_event()) is not None:
             events.append(event)
         for event in events:
-            if isinstance(event, EStopLatched | EStopCleared) and to_room:
-                assert self.room_driver is not None
-                self.room_driver.on_estop(isinstance(event, EStopLatched))
-            if self.audit is not None:
-                self.audit.submit_safety_event(event)
-            record = event_record(event)
-            self.metrics.supervisor_events.labels(event=record["event"]).inc()
-            self.event_counts[record["event"]] += 1
-            if record["event"] not in NOISY_EVENTS:
-                self.event_log.append(record)
-            forward = self._event_filter.admit(record, time.monotonic())
-            if forward is not None:
-                self._broadcast_event(forward)
+            try:
+                self._take_event(event, to_room=to_room)
+            except Exception:  # a bug must cost one event (logged), not the ones after it
+                self.events_failed += 1
+                logger.exception("supervisor event %r could not be forwarded", event)
         self._note_lost_events()
-        self._note_robot_not_served()
+
+    def _take_event(self, event: SafetyEvent, *, to_room: bool) -> None:
+        if isinstance(event, EStopLatched | EStopCleared) and to_room:
+            assert self.room_driver is not None
+            self.room_driver.on_estop(isinstance(event, EStopLatched))
+        if self.audit is not None:
+            self.audit.submit_safety_event(event)
+        record = event_record(event)
+        self.metrics.supervisor_events.labels(event=record["event"]).inc()
+        self.event_counts[record["event"]] += 1
+        if record["event"] not in NOISY_EVENTS:
+            self.event_log.append(record)
+        forward = self._event_filter.admit(record, time.monotonic())
+        if forward is not None:
+            self._broadcast_event(forward)
 
     def _note_robot_not_served(self) -> None:
         """The robot no longer served while the gateway runs (the patient process gone, or its
@@ -1024,6 +1043,7 @@ class Gateway:
             "events": list(self.event_log)[-100:],
             "event_counts": dict(self.event_counts),
             "events_lost": self.events_lost,
+            "events_failed": self.events_failed,
         }
 
 

@@ -119,8 +119,9 @@ class RttSample:
 
     rtt_ms: float
     """Round-trip time [ms]."""
-    console_id: str | None = None
-    """Whose link (the supervisor judges each controlling console's link on its own)."""
+    console_id: str | None
+    """Whose link (the supervisor judges each console's link on its own; None, a measurement
+    tied to no console, stops and blocks every arm)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,7 +343,7 @@ class ControlLoop:
         """Shorthand for ``submit_control(EStopClearRequest(...))``."""
         return self.submit_control(EStopClearRequest(role))
 
-    def report_rtt(self, rtt_ms: float, console_id: str | None = None) -> bool:
+    def report_rtt(self, rtt_ms: float, console_id: str) -> bool:
         """Shorthand for ``submit_control(RttSample(...))``."""
         return self.submit_control(RttSample(rtt_ms, console_id))
 

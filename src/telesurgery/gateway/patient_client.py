@@ -400,7 +400,7 @@ class PatientSideClient:
     def clear_estop(self, role: Role) -> bool:
         return self._send((wire.CLEAR_ESTOP, role.value))
 
-    def report_rtt(self, rtt_ms: float, console_id: str | None = None) -> bool:
+    def report_rtt(self, rtt_ms: float, console_id: str) -> bool:
         return self._send((wire.RTT, rtt_ms, console_id))
 
     def forget_console(self, console_id: str) -> bool:

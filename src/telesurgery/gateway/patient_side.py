@@ -198,7 +198,7 @@ class LoopPort(Protocol):
 
     def clear_estop(self, role: Role) -> bool: ...
 
-    def report_rtt(self, rtt_ms: float, console_id: str | None = None) -> bool: ...
+    def report_rtt(self, rtt_ms: float, console_id: str) -> bool: ...
 
 
 class CommandNoter(Protocol):
@@ -248,10 +248,11 @@ class PatientSide:
             self.controls_refused += 1
 
     def on_rtt(self, console_id: str, rtt_ms: float) -> None:
-        # The latency policy protects the arms a console drives: only controllers' links count,
-        # each on its own (one surgeon's bad link does not stop another's arms).
-        if console_id in self._controllers.values():
-            self.loop.report_rtt(rtt_ms, console_id)
+        # The latency policy protects the arms a console drives, each console's link on its own
+        # (one surgeon's bad link does not stop another's arms). Every console that may drive
+        # reports (the peer leaves observers out), so that a link judged bad recovers, or stays
+        # bad, also while that console holds no arm: taking one back does not start afresh.
+        self.loop.report_rtt(rtt_ms, console_id)
 
     # -- control assignment (decided by the operation room's arbitration) --------------------
 

@@ -286,7 +286,8 @@ class ConsolePeer:
             if sample is not None:
                 # network round trip: window minimum (host hiccups are in the command age)
                 self.last_rtt_ms = self._rtt_filter.add(sample.rtt_ns / 1e6, now_ns / _NS)
-                self._control.on_rtt(self.console_id, self.last_rtt_ms)
+                if self.role is not Role.OBSERVER:  # a link that may drive an arm
+                    self._control.on_rtt(self.console_id, self.last_rtt_ms)
         elif isinstance(message, ControlMessage):
             self._on_control_message(message, now_ns)
         else:
@@ -304,16 +305,23 @@ class ConsolePeer:
             if not message.targets:
                 self._reject("role", f"observer {self.console_id} sends no control")
             return
-        # Only a message newer than the last one acted on counts, flags included: a late or
-        # repeated datagram must not engage an arm its surgeon has released since, nor replace
-        # a newer target in the command slot before the next servo tick takes it.
+        # Only a message newer than the last one acted on moves or engages: a late or repeated
+        # datagram must not engage an arm its surgeon has released since, nor replace a newer
+        # target in the command slot before the next servo tick takes it. A release in it still
+        # counts: letting go is the safe direction, and one overtaken by the stream that
+        # followed it would otherwise be lost.
         last = self._last_seq
         if last is not None and not seq_is_newer(message.seq, last):
             self._reject(
                 "out_of_order",
                 f"seq {message.seq} is not newer than {last}, the last one acted on; "
-                "a late or repeated message changes nothing",
+                "a late or repeated message moves and engages nothing",
             )
+            if message.flags & ControlFlag.DISENGAGE_REQUEST:
+                for target in message.targets:
+                    arm = target.arm.name
+                    if self._controllers.get(arm) == self.console_id:
+                        self._control.request_disengage(arm, self.console_id)
             return
         self._last_seq = message.seq
         estimate = self.clock.estimate()
@@ -365,11 +373,16 @@ class ConsolePeer:
     def _on_undeliverable(self, error: BaseException) -> None:
         if isinstance(error, UnicodeDecodeError):
             detail = f"a text message that is not UTF-8 ({error.reason}): valid is UTF-8 text"
-        else:  # a bug of ours: it needs the traceback
+        else:  # a bug of ours: it needs the traceback, and the arms must not go on half-told
             logger.error(
-                "console %s: a message could not be handled", self.console_id, exc_info=error
+                "console %s: a message could not be handled; its arms are released",
+                self.console_id,
+                exc_info=error,
             )
             detail = f"a message could not be handled ({type(error).__name__}: {error})"
+            for arm, holder in list(self._controllers.items()):
+                if holder == self.console_id:  # fail safe: they hold until it engages again
+                    self._control.request_disengage(arm, self.console_id)
         self._reject("undeliverable", detail)
 
     def _refuse_control(self, arm: str) -> None:

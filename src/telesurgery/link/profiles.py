@@ -210,8 +210,7 @@ def get_profile(name: str) -> LinkProfile:
     """The named profile; :class:`ConfigError` lists the valid names."""
     profile = PROFILES.get(name)
     if profile is None:
-        valid = ", ".join(PROFILES)
-        raise ConfigError("link profile", name, f"one of {valid} (or none: no emulation)")
+        raise ConfigError("link profile", name, "one of " + ", ".join(PROFILES))
     return profile
 
 
@@ -329,7 +328,8 @@ def parse_link(spec: str) -> LinkProfile:
             raise ConfigError("link spec key", key, "one of " + ", ".join(_KEYS))
         field, parsed = setter(key, value)
         if field in overrides:
-            raise ConfigError("link spec key", key, "each key at most once")
+            also = " (name@rate already set the rate)" if field == "rate_bps" else ""
+            raise ConfigError("link spec key", key, f"each key at most once{also}")
         overrides[field] = parsed
     if not overrides:
         return base

@@ -325,7 +325,8 @@ class _Scanner:
                 payload = json.loads(record.data)
             except (ValueError, RecursionError) as error:  # one message, not the recording
                 what = f"message on {topic} at log time {record.log_time} ns is not JSON: {error}"
-                self.damage(*self._where, what, len(record.data))
+                span = (record.log_time, record.log_time)  # what was lost, for replay's cut
+                self.damage(*self._where, what, len(record.data), span)
                 return
             message = RecordedMessage(topic, record.log_time, record.sequence, payload)
             self.out.messages.setdefault(topic, []).append(message)

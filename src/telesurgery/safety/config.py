@@ -83,12 +83,14 @@ class WatchdogConfig:
 
 @dataclass(frozen=True, slots=True)
 class LatencyConfig:
-    """Round-trip-time policy (thresholds may differ per operation)."""
+    """Round-trip-time policy, applied to each console's link on its own (thresholds may differ
+    per operation)."""
 
     warn_ms: float = 250.0
     """Above this round-trip time an alarm is raised; motion continues [ms]."""
     stop_ms: float = 400.0
-    """Above this round-trip time every following arm is held and disengaged [ms]."""
+    """Above this round-trip time of a console's link, the arms that console drives are held
+    and disengaged, and it cannot engage until its link recovers [ms]."""
     recover_ms: float | None = None
     """Round-trip time below which a STOP recovers (re-engage allowed again) [ms]; None means
     ``warn_ms`` (hysteresis)."""

@@ -289,7 +289,8 @@ class LatencyAlarm:
 
 @dataclass(frozen=True, slots=True)
 class LatencyRecovered:
-    """The round-trip time fell back below a threshold."""
+    """The round-trip time fell back below a threshold, or the console whose link it was left
+    (``SafetySupervisor.forget_console``: to OK with its last round trip)."""
 
     now_s: float
     """Gateway time [s]."""

@@ -569,8 +569,16 @@ class SafetySupervisor:
             arm.jaw_setpoint = arm.jaw_target = float(jaw_rad)
 
     def forget_console(self, console_id: str) -> None:
-        """Forget a console's sequence history (it reconnected and numbers from scratch)."""
+        """Forget a console: its sequence history (it reconnected and numbers from scratch, or
+        left) and its link's latency level, with a :class:`LatencyRecovered` to OK (stamped with
+        the supervisor's latest time) if that level was not OK, so that no alarm outlives it."""
         self._sequence.forget(console_id)
+        monitor = self._latency.pop(console_id, None)
+        if monitor is not None and monitor.level is not LatencyLevel.OK:
+            last_rtt_ms = monitor.last_rtt_ms if monitor.last_rtt_ms is not None else math.nan
+            self._events.append(
+                LatencyRecovered(self._now, monitor.level, LatencyLevel.OK, last_rtt_ms, console_id)
+            )
 
     def estop(self, by_console_id: str, role: Role, now: float) -> bool:
         """Latch the emergency stop (any role but observer); True if it is now latched."""

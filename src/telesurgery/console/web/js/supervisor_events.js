@@ -14,12 +14,12 @@ export function reactionTo(ev, ctx) {
   const arm = ev.arm;
   switch (ev.event) {
     case "LatencyAlarm": {
-      // each controlling console's link is judged on its own: another's stops only its arms
+      // each operating console's link is judged on its own: another's stops only its arms
       const [key, whose] = latencyAlarmKey(ev, ctx);
       const stop = ev.level === "stop";
       const text =
         `${whose}${stop ? "LATENCY STOP" : "Latency warning"}: RTT ${Math.round(ev.rtt_ms)} ms > ` +
-        `${Math.round(ev.threshold_ms)} ms${stop ? (whose ? "; its arms held" : "; arms held") : ""}`;
+        `${Math.round(ev.threshold_ms)} ms${stop ? (whose ? "; the arms it drives are held" : "; arms held") : ""}`;
       return [{ raise: [key, stop ? Severity.CRITICAL : Severity.WARNING, text] }];
     }
     case "LatencyRecovered": {
