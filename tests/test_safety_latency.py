@@ -89,10 +89,8 @@ def test_warn_stop_recover_and_reengage() -> None:
     assert sup.request_engage("PSM1", "lead", 0.060)
 
 
-def test_each_consoles_link_stops_only_the_arms_it_drives_and_only_its_own_samples_clear_it() -> (
-    None
-):
-    """Rome (remote, bad link) drives PSM1, the bedside (good link) PSM2."""
+def two_surgeons_following() -> SafetySupervisor:
+    """Rome (remote) follows on PSM1, the bedside on PSM2, since t=0."""
     psm = ArmSafetyConfig.psm()
     sup = SafetySupervisor(
         SafetyConfig(arms={"PSM1": psm, "PSM2": psm}),
@@ -104,6 +102,14 @@ def test_each_consoles_link_stops_only_the_arms_it_drives_and_only_its_own_sampl
         sup.set_controller(arm, console, 0.0)
         sup.on_command(command(1, 0.0, console, arm), 0.0)
         assert sup.request_engage(arm, console, 0.0)
+    return sup
+
+
+def test_each_consoles_link_stops_only_the_arms_it_drives_and_only_its_own_samples_clear_it() -> (
+    None
+):
+    """Rome (remote, bad link) drives PSM1, the bedside (good link) PSM2."""
+    sup = two_surgeons_following()
     drain(sup)
 
     sup.on_rtt(600.0, 0.010, "rome")
@@ -155,17 +161,7 @@ def test_a_bad_link_stays_bad_across_a_handover_until_it_recovers_or_its_console
 
 
 def test_a_measurement_not_tied_to_a_console_stops_every_arm() -> None:
-    psm = ArmSafetyConfig.psm()
-    sup = SafetySupervisor(
-        SafetyConfig(arms={"PSM1": psm, "PSM2": psm}),
-        {"PSM1": KIN, "PSM2": KIN},
-        {"PSM1": Q0, "PSM2": Q0},
-        {"PSM1": 0.0, "PSM2": 0.0},
-    )
-    for arm, console in (("PSM1", "rome"), ("PSM2", "bedside")):
-        sup.set_controller(arm, console, 0.0)
-        sup.on_command(command(1, 0.0, console, arm), 0.0)
-        assert sup.request_engage(arm, console, 0.0)
+    sup = two_surgeons_following()
     sup.on_rtt(600.0, 0.010)
     assert sup.state("PSM1") is ArmState.DISENGAGED and sup.state("PSM2") is ArmState.DISENGAGED
     sup.on_rtt(10.0, 0.020, "bedside")
