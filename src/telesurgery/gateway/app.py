@@ -477,7 +477,7 @@ class Gateway:
         # after which the id is checked again: one id, one user, even with offers racing
         while (old := self._by_console.get(console_id)) is not None:
             await self._free_console_id(old, admitted.user)  # drops it from _by_console, or 409
-        self._forget_console(console_id)
+        # (every earlier session of this id was forgotten by the supervisor when it was dropped)
         session_id = self._next_session
         self._next_session += 1
         pc: Any = (
@@ -623,11 +623,11 @@ class Gateway:
         await self._drop_peer(old.session_id)
 
     def _forget_console(self, console_id: str) -> None:
-        """The supervisor forgets ``console_id`` when it leaves and before a new session of it:
-        a new session numbers its commands from 1 again (the supervisor would drop every new
-        command as out of order until the new numbers passed the old ones; no earlier session
-        of this id is connected by now, so none of its commands can follow this), and the
-        latency level of a link that is gone must not hold an alarm or the worst level."""
+        """The supervisor forgets ``console_id`` once its session is closed (so before any new
+        session of it): a new session numbers its commands from 1 again (the supervisor would
+        drop every new command as out of order until the new numbers passed the old ones; the
+        closed session can send nothing after this), and the latency level of a link that is
+        gone must not hold an alarm or the worst level."""
         if self.patient is not None and not self.patient.forget_console(console_id):
             logger.error(
                 "console %s: its earlier sequence numbers could not be forgotten (the patient "
@@ -707,11 +707,11 @@ class Gateway:
             session_id,
             getattr(peer.pc, "connectionState", "?"),
         )
-        if self._by_console.get(peer.console_id) is peer:
+        current = self._by_console.get(peer.console_id) is peer
+        if current:
             del self._by_console[peer.console_id]
             if self.room_driver is not None:  # its requests end, its arms go to the bedside
                 self.room_driver.leave(peer.console_id)
-            self._forget_console(peer.console_id)  # and its link's latency level ends
         self._link_lost.discard(session_id)
         self._joined_ns.pop(session_id, None)
         self._session_users.pop(session_id, None)
@@ -727,6 +727,8 @@ class Gateway:
             await link.aclose()
         await self.voice.detach(_voice_id(peer.console_id, session_id))
         await peer.close()
+        if current:  # closed: nothing of it can follow the supervisor's forgetting
+            self._forget_console(peer.console_id)
         if self.recorder is not None:
             self.recorder.record_operation_event(
                 "console_left", time.monotonic(), console_id=peer.console_id, session_id=session_id

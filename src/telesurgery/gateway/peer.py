@@ -22,7 +22,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Protocol
@@ -318,10 +318,7 @@ class ConsolePeer:
                 "a late or repeated message moves and engages nothing",
             )
             if message.flags & ControlFlag.DISENGAGE_REQUEST:
-                for target in message.targets:
-                    arm = target.arm.name
-                    if self._controllers.get(arm) == self.console_id:
-                        self._control.request_disengage(arm, self.console_id)
+                self._release(target.arm.name for target in message.targets)
             return
         self._last_seq = message.seq
         estimate = self.clock.estimate()
@@ -380,10 +377,14 @@ class ConsolePeer:
                 exc_info=error,
             )
             detail = f"a message could not be handled ({type(error).__name__}: {error})"
-            for arm, holder in list(self._controllers.items()):
-                if holder == self.console_id:  # fail safe: they hold until it engages again
-                    self._control.request_disengage(arm, self.console_id)
+            self._release(list(self._controllers))  # fail safe: they hold until it engages again
         self._reject("undeliverable", detail)
+
+    def _release(self, arms: Iterable[str]) -> None:
+        """Ask the supervisor to release those of ``arms`` this console controls."""
+        for arm in arms:
+            if self._controllers.get(arm) == self.console_id:
+                self._control.request_disengage(arm, self.console_id)
 
     def _refuse_control(self, arm: str) -> None:
         self._reject("role", f"{arm} is not controlled by {self.console_id}")
