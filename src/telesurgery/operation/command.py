@@ -63,19 +63,16 @@ def ttl_arg(text: str) -> dt.timedelta:
 
 def default_db_url(environ: Mapping[str, str]) -> str:
     """``$TELESURGERY_DB`` as a URL (a bare path means a SQLite file), else the default."""
-    value = environ.get(DB_ENV, "").strip()
-    if not value:
-        return DEFAULT_DB_URL
-    return value if "://" in value else f"sqlite:///{value}"
+    return db_url(None, environ)
 
 
 def db_url(value: str | None, environ: Mapping[str, str]) -> str:
-    """``--db``'s value as a URL (a bare path means a SQLite file, as in ``$TELESURGERY_DB``), or
-    :func:`default_db_url` when it is not given."""
-    if value is None or not value.strip():
-        return default_db_url(environ)
-    value = value.strip()
-    return value if "://" in value else f"sqlite:///{value}"
+    """``--db``'s value, else ``$TELESURGERY_DB``, as a URL (a bare path means a SQLite file);
+    the default database when neither is given."""
+    chosen = (value or "").strip() or environ.get(DB_ENV, "").strip()
+    if not chosen:
+        return DEFAULT_DB_URL
+    return chosen if "://" in chosen else f"sqlite:///{chosen}"
 
 
 def actor_arg(text: str) -> str:
